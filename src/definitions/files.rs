@@ -1,0 +1,219 @@
+//! Serde shapes of the TOML files, exactly as written on disk.
+//!
+//! These types stay at the boundary: `validate` turns them into the domain types of
+//! `definitions`, so nothing downstream sees serde or spans.
+
+use std::collections::BTreeMap;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+
+/// `groups/org.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgFile {
+    pub organisation: OrganisationTable,
+    #[serde(default)]
+    pub sync: Option<SyncTable>,
+    #[serde(default)]
+    pub providers: Option<ProvidersTable>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganisationTable {
+    pub name: String,
+    pub domain: Spanned<String>,
+    pub groups_domain: Spanned<String>,
+    pub group_prefix: Option<Spanned<String>>,
+    #[serde(default)]
+    pub common_dataset: Option<Spanned<String>>,
+    #[serde(default)]
+    pub allowed_member_domains: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncTable {
+    pub max_removals: Option<usize>,
+    pub max_removal_percent: Option<u8>,
+    pub state_file: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidersTable {
+    pub google: Option<ProviderTable>,
+    pub azure: Option<ProviderTable>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderTable {
+    #[serde(default)]
+    pub enabled: bool,
+    pub nesting: Option<Spanned<String>>,
+    pub customer_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub endpoint: Option<String>,
+    pub concurrency: Option<usize>,
+}
+
+/// `groups/people.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeopleFile {
+    #[serde(default)]
+    pub people: BTreeMap<Spanned<String>, PersonTable>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonTable {
+    pub email: Spanned<String>,
+    pub name: Option<String>,
+    pub google: Option<Spanned<String>>,
+    pub azure: Option<String>,
+}
+
+/// `groups/roles.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolesFile {
+    #[serde(default)]
+    pub roles: BTreeMap<Spanned<String>, RoleTable>,
+    #[serde(default)]
+    pub dependencies: Option<DependenciesTable>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleTable {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub includes: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub members: Vec<Spanned<MemberEntry>>,
+    pub requires_component: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DependenciesTable {
+    /// With `depends_on`, the dependency's group for each of these roles includes ours.
+    #[serde(default)]
+    pub shared_roles: Vec<Spanned<String>>,
+    /// With `depends_on_readonly`: dependency role → our roles that its group includes.
+    #[serde(default)]
+    pub readonly: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
+}
+
+/// Any other `groups/*.toml`: organisation-wide groups.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsFile {
+    #[serde(default)]
+    pub groups: BTreeMap<Spanned<String>, GroupTable>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupTable {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub members: Vec<Spanned<MemberEntry>>,
+}
+
+/// `datasets/<name>/dataset.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetFile {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub components: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub depends_on: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub depends_on_readonly: Vec<Spanned<String>>,
+    pub gcp: Option<GcpTable>,
+    pub azure: Option<AzureTable>,
+    pub budget: Option<BudgetTable>,
+    #[serde(default)]
+    pub imports: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcpTable {
+    pub project: Spanned<String>,
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureTable {
+    pub subscription: Spanned<String>,
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetTable {
+    pub monthly: Option<f64>,
+    pub fixed: Option<f64>,
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub alert_thresholds: Vec<f64>,
+}
+
+/// `datasets/<name>/members.toml`: role name → members.
+#[derive(Debug, Deserialize)]
+pub struct MembersFile(pub BTreeMap<Spanned<String>, Vec<Spanned<MemberEntry>>>);
+
+/// One entry of a member list: `"alice"` or `{ member = "alice", expires = 2027-01-31 }`.
+#[derive(Debug)]
+pub struct MemberEntry {
+    pub member: String,
+    pub expires: Option<toml::value::Datetime>,
+}
+
+impl<'de> Deserialize<'de> for MemberEntry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(MemberEntryVisitor)
+    }
+}
+
+struct MemberEntryVisitor;
+
+impl<'de> Visitor<'de> for MemberEntryVisitor {
+    type Value = MemberEntry;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a member string or a table { member = \"...\", expires = YYYY-MM-DD }")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<MemberEntry, E> {
+        Ok(MemberEntry {
+            member: value.to_owned(),
+            expires: None,
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MemberEntry, A::Error> {
+        let mut member = None;
+        let mut expires = None;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "member" => member = Some(map.next_value::<String>()?),
+                "expires" => expires = Some(map.next_value::<toml::value::Datetime>()?),
+                other => return Err(de::Error::unknown_field(other, &["member", "expires"])),
+            }
+        }
+        let member = member.ok_or_else(|| de::Error::missing_field("member"))?;
+        Ok(MemberEntry { member, expires })
+    }
+}

@@ -1,0 +1,328 @@
+//! Typed, validated definitions: people, roles, organisation groups and datasets.
+//!
+//! Owns reading the TOML files (from a directory or a Git tree) and every check that can be
+//! made on them. Never expands groups (that is `hierarchy`) and never talks to a directory.
+//! A `Definitions` value exists only if validation found no error.
+
+mod diagnostic;
+mod files;
+mod names;
+mod source;
+mod validate;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use diagnostic::{Diagnostic, Diagnostics, Location};
+pub use names::{group_name_problem, is_valid_email, KNOWN_COMPONENTS};
+pub use source::{DirSource, Entry, GitSource, Source, SourceError};
+
+use thiserror::Error;
+
+/// Why definitions could not be loaded.
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("{count} error(s) in definitions:\n{0}", count = .0.len())]
+    Invalid(Diagnostics),
+}
+
+/// Reads and validates every definitions file under `source`.
+pub fn load(source: &dyn Source) -> Result<Definitions, LoadError> {
+    validate::load(source)
+}
+
+/// The whole validated organisation.
+#[derive(Debug, Clone)]
+pub struct Definitions {
+    pub organisation: Organisation,
+    pub people: BTreeMap<String, Person>,
+    pub roles: BTreeMap<String, Role>,
+    pub dependency_grants: DependencyGrants,
+    pub groups: BTreeMap<String, OrgGroup>,
+    pub datasets: BTreeMap<String, Dataset>,
+}
+
+impl Definitions {
+    /// The full name of a dataset's role group, e.g. `tob-wgs-analysis`.
+    pub fn dataset_group_name(&self, dataset: &str, role: &str) -> String {
+        format!("{}{dataset}-{role}", self.organisation.group_prefix)
+    }
+
+    /// The full name of an organisation group.
+    pub fn org_group_name(&self, group: &str) -> String {
+        format!("{}{group}", self.organisation.group_prefix)
+    }
+
+    /// The email of a group with the given full name.
+    pub fn group_email(&self, full_name: &str) -> String {
+        format!("{full_name}@{}", self.organisation.groups_domain)
+    }
+
+    /// Whether a dataset gets a group for this role (roles may require a component).
+    pub fn dataset_has_role(&self, dataset: &Dataset, role: &str) -> bool {
+        match self.roles.get(role) {
+            Some(role) => match &role.requires_component {
+                Some(component) => dataset.components.contains(component),
+                None => true,
+            },
+            None => false,
+        }
+    }
+
+    /// Looks a person up by key or (case-insensitively) by email.
+    pub fn find_person(&self, key_or_email: &str) -> Option<&Person> {
+        if let Some(person) = self.people.get(key_or_email) {
+            return Some(person);
+        }
+        let wanted = key_or_email.to_ascii_lowercase();
+        self.people.values().find(|p| p.email == wanted)
+    }
+}
+
+/// Settings from `groups/org.toml`.
+#[derive(Debug, Clone)]
+pub struct Organisation {
+    pub name: String,
+    pub domain: String,
+    pub groups_domain: String,
+    pub group_prefix: String,
+    /// A dataset every other dataset implicitly depends on.
+    pub common_dataset: Option<String>,
+    /// Domains raw member emails may use; empty allows none.
+    pub allowed_member_domains: Vec<String>,
+    pub sync: SyncSettings,
+    pub google: Option<ProviderSettings>,
+    pub azure: Option<ProviderSettings>,
+}
+
+/// Safety settings of `groups sync`; the defaults live here and nowhere else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncSettings {
+    /// Most member removals one run may make without `--allow-mass-removal`.
+    pub max_removals: usize,
+    /// Largest share of one group's members one run may remove, in percent.
+    pub max_removal_percent: u8,
+    /// The local directory's state file, relative to the definitions root.
+    pub state_file: String,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            max_removals: 100,
+            max_removal_percent: 50,
+            state_file: ".cpg-infra/directory.json".to_owned(),
+        }
+    }
+}
+
+/// How a provider represents a group that contains groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nesting {
+    /// Groups are members of groups.
+    Native,
+    /// Every group lists its transitive people directly.
+    Flatten,
+}
+
+/// One directory provider's settings.
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    pub enabled: bool,
+    pub nesting: Nesting,
+    pub customer_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub endpoint: Option<String>,
+    pub concurrency: Option<usize>,
+}
+
+/// A person from `groups/people.toml`.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub key: String,
+    /// Lowercased primary email.
+    pub email: String,
+    pub name: Option<String>,
+    /// Google account email, when it differs from `email`.
+    pub google: Option<String>,
+    /// Azure AD object id or user principal name.
+    pub azure: Option<String>,
+}
+
+/// A role of the per-dataset template in `groups/roles.toml`.
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub name: String,
+    pub description: String,
+    /// Roles whose groups are members of this role's group.
+    pub includes: Vec<Reference>,
+    /// Members every dataset's group for this role gets.
+    pub members: Vec<Grant>,
+    /// The role exists only for datasets with this component.
+    pub requires_component: Option<String>,
+    pub location: Location,
+}
+
+/// A name written somewhere in the definitions, with where it was written.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    pub name: String,
+    pub location: Location,
+}
+
+/// How dependencies between datasets grant access (data in `roles.toml`, not code).
+#[derive(Debug, Clone, Default)]
+pub struct DependencyGrants {
+    /// With `depends_on = ["ref"]`, `ref-<role>` includes this dataset's `<role>`.
+    pub shared_roles: Vec<String>,
+    /// With `depends_on_readonly = ["ref"]`, `ref-<key>` includes this dataset's listed roles.
+    pub readonly: BTreeMap<String, Vec<String>>,
+}
+
+/// One membership written in the definitions.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub member: MemberRef,
+    pub expires: Option<Date>,
+    pub location: Location,
+}
+
+/// Who a grant is for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MemberRef {
+    /// A person key from `people.toml`.
+    Person(String),
+    /// A group by full name (`group:<name>` in the files).
+    Group(String),
+    /// A raw email, e.g. a machine account, from an allowed domain.
+    Email(String),
+}
+
+/// An organisation-wide group.
+#[derive(Debug, Clone)]
+pub struct OrgGroup {
+    pub name: String,
+    pub description: String,
+    pub members: Vec<Grant>,
+    pub location: Location,
+}
+
+/// A dataset from `datasets/<name>/`.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub name: String,
+    pub description: String,
+    pub components: BTreeSet<String>,
+    pub depends_on: Vec<Reference>,
+    pub depends_on_readonly: Vec<Reference>,
+    pub gcp: Option<GcpSettings>,
+    pub azure: Option<AzureSettings>,
+    pub budget: Option<Budget>,
+    /// Logical resource name → existing cloud resource id, to adopt.
+    pub imports: BTreeMap<String, Reference>,
+    /// Role → grants from `members.toml`.
+    pub members: BTreeMap<String, Vec<Grant>>,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone)]
+pub struct GcpSettings {
+    pub project: String,
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AzureSettings {
+    pub subscription: String,
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Budget {
+    pub monthly: Option<f64>,
+    pub fixed: Option<f64>,
+    pub currency: Option<String>,
+    pub alert_thresholds: Vec<f64>,
+}
+
+/// A calendar date, for grant expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Date {
+    pub year: u16,
+    pub month: u8,
+    pub day: u8,
+}
+
+impl Date {
+    /// The civil date of a count of days since 1970-01-01 (Howard Hinnant's algorithm).
+    pub fn from_days_since_epoch(days: i64) -> Date {
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+        let year = (yoe + era * 400 + i64::from(month <= 2)) as u16;
+        Date { year, month, day }
+    }
+}
+
+impl std::fmt::Display for Date {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+impl std::str::FromStr for Date {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Date, String> {
+        let bad = || format!("`{text}` is not a date like 2027-01-31");
+        let mut parts = text.split('-');
+        let (Some(y), Some(m), Some(d), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let date = Date {
+            year: y.parse().map_err(|_| bad())?,
+            month: m.parse().map_err(|_| bad())?,
+            day: d.parse().map_err(|_| bad())?,
+        };
+        if !(1..=12).contains(&date.month) || !(1..=31).contains(&date.day) {
+            return Err(bad());
+        }
+        Ok(date)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_since_epoch_become_dates() {
+        assert_eq!(Date::from_days_since_epoch(0).to_string(), "1970-01-01");
+        assert_eq!(
+            Date::from_days_since_epoch(20_783).to_string(),
+            "2026-11-26"
+        );
+        assert_eq!(
+            Date::from_days_since_epoch(11_016).to_string(),
+            "2000-02-29"
+        );
+    }
+
+    #[test]
+    fn dates_parse_and_reject_garbage() {
+        assert_eq!(
+            "2027-01-31".parse::<Date>().unwrap().to_string(),
+            "2027-01-31"
+        );
+        assert!("2027-13-01".parse::<Date>().is_err());
+        assert!("tomorrow".parse::<Date>().is_err());
+    }
+}

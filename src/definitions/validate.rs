@@ -1,0 +1,698 @@
+//! Loading: parse every file, then check it and convert it into domain types.
+//!
+//! Every problem becomes a diagnostic; loading goes on after an error so one run shows all of
+//! them, and returns definitions only when there were none.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+
+use super::diagnostic::{Diagnostics, Location, SourceFile};
+use super::files::{self, MemberEntry};
+use super::names::{
+    domain_allowed, group_name_problem, is_valid_email, key_problem, KNOWN_COMPONENTS,
+};
+use super::source::{Source, SourceError};
+use super::*;
+
+pub(super) fn load(source: &dyn Source) -> Result<Definitions, LoadError> {
+    let mut loader = Loader {
+        source,
+        diagnostics: Diagnostics::default(),
+    };
+    let raw = loader.read_all()?;
+    let definitions = loader.convert(raw);
+    let diagnostics = loader.diagnostics.finish();
+    match definitions {
+        Some(definitions) if diagnostics.is_empty() => Ok(definitions),
+        _ => Err(LoadError::Invalid(diagnostics)),
+    }
+}
+
+/// Every parsed file, before checks.
+struct RawFiles {
+    org: Option<(SourceFile, files::OrgFile)>,
+    people: Option<(SourceFile, files::PeopleFile)>,
+    roles: Option<(SourceFile, files::RolesFile)>,
+    groups: Vec<(SourceFile, files::GroupsFile)>,
+    datasets: Vec<RawDataset>,
+}
+
+struct RawDataset {
+    name: String,
+    location: Location,
+    dataset: Option<(SourceFile, files::DatasetFile)>,
+    members: Option<(SourceFile, files::MembersFile)>,
+}
+
+struct Loader<'a> {
+    source: &'a dyn Source,
+    diagnostics: Diagnostics,
+}
+
+const ORG_FILE: &str = "groups/org.toml";
+const PEOPLE_FILE: &str = "groups/people.toml";
+const ROLES_FILE: &str = "groups/roles.toml";
+
+impl Loader<'_> {
+    fn read_all(&mut self) -> Result<RawFiles, SourceError> {
+        let org = self.parse::<files::OrgFile>(ORG_FILE, true)?;
+        let people = self.parse::<files::PeopleFile>(PEOPLE_FILE, false)?;
+        let roles = self.parse::<files::RolesFile>(ROLES_FILE, false)?;
+        let mut groups = Vec::new();
+        for entry in self.source.list("groups")? {
+            let path = format!("groups/{}", entry.name);
+            let special = [ORG_FILE, PEOPLE_FILE, ROLES_FILE].contains(&path.as_str());
+            if entry.is_dir || special || !entry.name.ends_with(".toml") {
+                continue;
+            }
+            groups.extend(self.parse::<files::GroupsFile>(&path, true)?);
+        }
+        let mut datasets = Vec::new();
+        for entry in self.source.list("datasets")? {
+            if !entry.is_dir {
+                continue;
+            }
+            let dataset_path = format!("datasets/{}/dataset.toml", entry.name);
+            let members_path = format!("datasets/{}/members.toml", entry.name);
+            datasets.push(RawDataset {
+                location: Location::file(&dataset_path),
+                dataset: self.parse(&dataset_path, true)?,
+                members: self.parse(&members_path, false)?,
+                name: entry.name,
+            });
+        }
+        Ok(RawFiles {
+            org,
+            people,
+            roles,
+            groups,
+            datasets,
+        })
+    }
+
+    /// Parses one file; a missing required file or a syntax error becomes a diagnostic.
+    fn parse<T: DeserializeOwned>(
+        &mut self,
+        path: &str,
+        required: bool,
+    ) -> Result<Option<(SourceFile, T)>, SourceError> {
+        let Some(text) = self.source.read(path)? else {
+            if required {
+                self.diagnostics.push(Location::file(path), "missing file");
+            }
+            return Ok(None);
+        };
+        let file = SourceFile {
+            path: Arc::from(path),
+            text,
+        };
+        match toml::from_str::<T>(&file.text) {
+            Ok(value) => Ok(Some((file, value))),
+            Err(error) => {
+                let location = file.location(error.span().unwrap_or(0..0));
+                self.diagnostics
+                    .push(location, error.message().trim().to_owned());
+                Ok(None)
+            }
+        }
+    }
+
+    fn error(&mut self, location: Location, message: impl Into<String>) {
+        self.diagnostics.push(location, message);
+    }
+
+    fn convert(&mut self, raw: RawFiles) -> Option<Definitions> {
+        let organisation = self.convert_org(raw.org.as_ref()?);
+        let people = raw
+            .people
+            .as_ref()
+            .map(|p| self.convert_people(p))
+            .unwrap_or_default();
+        let (roles, dependency_grants) = match &raw.roles {
+            Some(roles) => self.convert_roles(roles),
+            None => Default::default(),
+        };
+        let mut definitions = Definitions {
+            organisation,
+            people,
+            roles,
+            dependency_grants,
+            groups: BTreeMap::new(),
+            datasets: BTreeMap::new(),
+        };
+        for dataset in &raw.datasets {
+            if let Some(converted) = self.convert_dataset(&definitions, dataset) {
+                definitions
+                    .datasets
+                    .insert(converted.name.clone(), converted);
+            }
+        }
+        self.check_dataset_references(&definitions);
+        let group_names = self.all_group_names(&definitions, &raw.groups);
+        let resolver = MemberResolver {
+            people: &definitions.people,
+            group_names: &group_names,
+            allowed_domains: &definitions.organisation.allowed_member_domains,
+        };
+        // Member lists are resolved last: they may name any group of the whole organisation.
+        let mut groups = BTreeMap::new();
+        for (file, groups_file) in &raw.groups {
+            for (name, table) in &groups_file.groups {
+                let members = self.resolve_grants(&resolver, file, &table.members);
+                let group = OrgGroup {
+                    name: name.get_ref().clone(),
+                    description: table.description.clone(),
+                    members,
+                    location: file.location(name.span()),
+                };
+                groups.entry(group.name.clone()).or_insert(group);
+            }
+        }
+        if let Some((file, roles_file)) = &raw.roles {
+            for (name, table) in &roles_file.roles {
+                let members = self.resolve_grants(&resolver, file, &table.members);
+                if let Some(role) = definitions.roles.get_mut(name.get_ref()) {
+                    role.members = members;
+                }
+            }
+        }
+        for dataset in &raw.datasets {
+            let Some((file, members_file)) = &dataset.members else {
+                continue;
+            };
+            let Some(converted) = definitions.datasets.get(&dataset.name) else {
+                continue;
+            };
+            let mut members = BTreeMap::new();
+            for (role, entries) in &members_file.0 {
+                let grants = self.resolve_grants(&resolver, file, entries);
+                let location = file.location(role.span());
+                if !definitions.roles.contains_key(role.get_ref()) {
+                    self.error(location, format!("unknown role `{}`", role.get_ref()));
+                } else if !definitions.dataset_has_role(converted, role.get_ref()) {
+                    let component = definitions.roles[role.get_ref()].requires_component.clone();
+                    self.error(
+                        location,
+                        format!(
+                            "role `{}` needs component `{}`, which dataset `{}` does not list",
+                            role.get_ref(),
+                            component.unwrap_or_default(),
+                            dataset.name
+                        ),
+                    );
+                } else {
+                    members.insert(role.get_ref().clone(), grants);
+                }
+            }
+            if let Some(converted) = definitions.datasets.get_mut(&dataset.name) {
+                converted.members = members;
+            }
+        }
+        definitions.groups = groups;
+        Some(definitions)
+    }
+
+    fn convert_org(&mut self, (file, org): &(SourceFile, files::OrgFile)) -> Organisation {
+        let table = &org.organisation;
+        for domain in [&table.domain, &table.groups_domain] {
+            if !is_valid_email(&format!("x@{}", domain.get_ref())) {
+                self.error(
+                    file.location(domain.span()),
+                    format!("invalid domain `{}`", domain.get_ref()),
+                );
+            }
+        }
+        let prefix = table.group_prefix.as_ref();
+        if let Some(prefix) = prefix.filter(|p| key_problem("prefix", p.get_ref()).is_some()) {
+            self.error(
+                file.location(prefix.span()),
+                format!(
+                    "group prefix `{}` may only use lowercase letters, digits, `-`, `_` and `.`",
+                    prefix.get_ref()
+                ),
+            );
+        }
+        let defaults = SyncSettings::default();
+        let sync = org
+            .sync
+            .as_ref()
+            .map_or(defaults.clone(), |s| SyncSettings {
+                max_removals: s.max_removals.unwrap_or(defaults.max_removals),
+                max_removal_percent: s
+                    .max_removal_percent
+                    .unwrap_or(defaults.max_removal_percent),
+                state_file: s.state_file.clone().unwrap_or(defaults.state_file.clone()),
+            });
+        let providers = org.providers.as_ref();
+        let google = providers
+            .and_then(|p| p.google.as_ref())
+            .map(|p| self.convert_provider(file, p, Nesting::Native));
+        let azure = providers
+            .and_then(|p| p.azure.as_ref())
+            .map(|p| self.convert_provider(file, p, Nesting::Flatten));
+        Organisation {
+            name: table.name.clone(),
+            domain: table.domain.get_ref().to_ascii_lowercase(),
+            groups_domain: table.groups_domain.get_ref().to_ascii_lowercase(),
+            group_prefix: prefix.map(|p| p.get_ref().clone()).unwrap_or_default(),
+            common_dataset: table.common_dataset.as_ref().map(|c| c.get_ref().clone()),
+            allowed_member_domains: table
+                .allowed_member_domains
+                .iter()
+                .map(|d| d.get_ref().to_ascii_lowercase())
+                .collect(),
+            sync,
+            google,
+            azure,
+        }
+    }
+
+    fn convert_provider(
+        &mut self,
+        file: &SourceFile,
+        table: &files::ProviderTable,
+        default: Nesting,
+    ) -> ProviderSettings {
+        let nesting = match table
+            .nesting
+            .as_ref()
+            .map(|n| (n.get_ref().as_str(), n.span()))
+        {
+            None => default,
+            Some(("native", _)) => Nesting::Native,
+            Some(("flatten", _)) => Nesting::Flatten,
+            Some((other, span)) => {
+                self.error(
+                    file.location(span),
+                    format!("unknown nesting `{other}`; use `native` or `flatten`"),
+                );
+                default
+            }
+        };
+        ProviderSettings {
+            enabled: table.enabled,
+            nesting,
+            customer_id: table.customer_id.clone(),
+            tenant_id: table.tenant_id.clone(),
+            endpoint: table.endpoint.clone(),
+            concurrency: table.concurrency,
+        }
+    }
+
+    fn convert_people(
+        &mut self,
+        (file, people): &(SourceFile, files::PeopleFile),
+    ) -> BTreeMap<String, Person> {
+        let mut by_email: HashMap<String, (String, Location)> = HashMap::new();
+        let mut converted = BTreeMap::new();
+        for (key, table) in &people.people {
+            let key_location = file.location(key.span());
+            if let Some(problem) = key_problem("person", key.get_ref()) {
+                self.error(key_location.clone(), problem);
+            }
+            let email_location = file.location(table.email.span());
+            let email = table.email.get_ref().to_ascii_lowercase();
+            if !is_valid_email(&email) {
+                self.error(
+                    email_location.clone(),
+                    format!("invalid email `{}`", table.email.get_ref()),
+                );
+            }
+            if let Some((other, first)) = by_email.get(&email) {
+                self.error(
+                    email_location.clone(),
+                    format!(
+                        "email `{email}` of `{}` is already used by `{other}` at {first}",
+                        key.get_ref()
+                    ),
+                );
+            } else {
+                by_email.insert(email.clone(), (key.get_ref().clone(), email_location));
+            }
+            if let Some(google) = &table.google {
+                if !is_valid_email(google.get_ref()) {
+                    self.error(
+                        file.location(google.span()),
+                        format!("invalid email `{}`", google.get_ref()),
+                    );
+                }
+            }
+            let person = Person {
+                key: key.get_ref().clone(),
+                email,
+                name: table.name.clone(),
+                google: table
+                    .google
+                    .as_ref()
+                    .map(|g| g.get_ref().to_ascii_lowercase()),
+                azure: table.azure.clone(),
+            };
+            converted.insert(person.key.clone(), person);
+        }
+        converted
+    }
+
+    fn convert_roles(
+        &mut self,
+        (file, roles): &(SourceFile, files::RolesFile),
+    ) -> (BTreeMap<String, Role>, DependencyGrants) {
+        let mut converted = BTreeMap::new();
+        for (name, table) in &roles.roles {
+            let location = file.location(name.span());
+            if let Some(problem) = key_problem("role", name.get_ref()) {
+                self.error(location.clone(), problem);
+            }
+            if let Some(component) = &table.requires_component {
+                self.check_component(file, component);
+            }
+            let includes = table.includes.iter().map(|i| reference(file, i)).collect();
+            let role = Role {
+                name: name.get_ref().clone(),
+                description: table.description.clone(),
+                includes,
+                members: Vec::new(),
+                requires_component: table
+                    .requires_component
+                    .as_ref()
+                    .map(|c| c.get_ref().clone()),
+                location,
+            };
+            converted.insert(role.name.clone(), role);
+        }
+        for role in converted.values() {
+            for include in &role.includes {
+                if !converted.contains_key(&include.name) {
+                    self.error(
+                        include.location.clone(),
+                        format!("unknown role `{}`", include.name),
+                    );
+                }
+            }
+        }
+        self.check_role_cycles(&converted);
+        let mut grants = DependencyGrants::default();
+        if let Some(dependencies) = &roles.dependencies {
+            let known = |role: &Spanned<String>, loader: &mut Self| {
+                let ok = converted.contains_key(role.get_ref());
+                if !ok {
+                    loader.error(
+                        file.location(role.span()),
+                        format!("unknown role `{}`", role.get_ref()),
+                    );
+                }
+                ok
+            };
+            for role in &dependencies.shared_roles {
+                if known(role, self) {
+                    grants.shared_roles.push(role.get_ref().clone());
+                }
+            }
+            for (dependency_role, ours) in &dependencies.readonly {
+                let ours: Vec<String> = ours
+                    .iter()
+                    .filter(|r| known(r, self))
+                    .map(|r| r.get_ref().clone())
+                    .collect();
+                if known(dependency_role, self) {
+                    grants
+                        .readonly
+                        .insert(dependency_role.get_ref().clone(), ours);
+                }
+            }
+        }
+        (converted, grants)
+    }
+
+    fn check_component(&mut self, file: &SourceFile, component: &Spanned<String>) {
+        if !KNOWN_COMPONENTS.contains(&component.get_ref().as_str()) {
+            self.error(
+                file.location(component.span()),
+                format!(
+                    "unknown component `{}`; known: {}",
+                    component.get_ref(),
+                    KNOWN_COMPONENTS.join(", ")
+                ),
+            );
+        }
+    }
+
+    /// Reports each cycle of role `includes` once, at the include that closes it.
+    fn check_role_cycles(&mut self, roles: &BTreeMap<String, Role>) {
+        let edges: BTreeMap<&str, Vec<(&str, &Location)>> = roles
+            .values()
+            .map(|r| {
+                (
+                    r.name.as_str(),
+                    r.includes
+                        .iter()
+                        .map(|i| (i.name.as_str(), &i.location))
+                        .collect(),
+                )
+            })
+            .collect();
+        for cycle in crate::graph::find_cycles(&edges) {
+            let path = cycle.names.join(" → ");
+            self.error(
+                cycle.closing_edge.clone(),
+                format!("role includes form a cycle: {path}"),
+            );
+        }
+    }
+
+    fn convert_dataset(&mut self, definitions: &Definitions, raw: &RawDataset) -> Option<Dataset> {
+        if let Some(problem) = key_problem("dataset", &raw.name) {
+            self.error(raw.location.clone(), problem);
+        }
+        let (file, table) = raw.dataset.as_ref()?;
+        for component in &table.components {
+            self.check_component(file, component);
+        }
+        let components: BTreeSet<String> = table
+            .components
+            .iter()
+            .map(|c| c.get_ref().clone())
+            .collect();
+        for role in definitions.roles.values() {
+            if !definitions.dataset_has_role_given(&components, role) {
+                continue;
+            }
+            let full = definitions.dataset_group_name(&raw.name, &role.name);
+            if let Some(problem) = group_name_problem(&full) {
+                self.error(raw.location.clone(), problem);
+            }
+        }
+        let imports = table
+            .imports
+            .iter()
+            .map(|(k, v)| (k.get_ref().clone(), reference(file, v)))
+            .collect();
+        Some(Dataset {
+            name: raw.name.clone(),
+            description: table.description.clone(),
+            components,
+            depends_on: table
+                .depends_on
+                .iter()
+                .map(|d| reference(file, d))
+                .collect(),
+            depends_on_readonly: table
+                .depends_on_readonly
+                .iter()
+                .map(|d| reference(file, d))
+                .collect(),
+            gcp: table.gcp.as_ref().map(|g| GcpSettings {
+                project: g.project.get_ref().clone(),
+                region: g.region.clone(),
+            }),
+            azure: table.azure.as_ref().map(|a| AzureSettings {
+                subscription: a.subscription.get_ref().clone(),
+                region: a.region.clone(),
+            }),
+            budget: table.budget.as_ref().map(|b| Budget {
+                monthly: b.monthly,
+                fixed: b.fixed,
+                currency: b.currency.clone(),
+                alert_thresholds: b.alert_thresholds.clone(),
+            }),
+            imports,
+            members: BTreeMap::new(),
+            location: raw.location.clone(),
+        })
+    }
+
+    fn check_dataset_references(&mut self, definitions: &Definitions) {
+        let organisation = &definitions.organisation;
+        if let Some(common) = &organisation.common_dataset {
+            if !definitions.datasets.contains_key(common) {
+                self.error(
+                    Location::file(ORG_FILE),
+                    format!("common dataset `{common}` does not exist"),
+                );
+            }
+        }
+        for dataset in definitions.datasets.values() {
+            for dependency in dataset
+                .depends_on
+                .iter()
+                .chain(&dataset.depends_on_readonly)
+            {
+                if dependency.name == dataset.name {
+                    self.error(
+                        dependency.location.clone(),
+                        format!("dataset `{}` depends on itself", dataset.name),
+                    );
+                } else if !definitions.datasets.contains_key(&dependency.name) {
+                    self.error(
+                        dependency.location.clone(),
+                        format!("unknown dataset `{}`", dependency.name),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Every group name in the organisation; reports organisation groups defined twice or
+    /// colliding with a dataset's role group.
+    fn all_group_names(
+        &mut self,
+        definitions: &Definitions,
+        group_files: &[(SourceFile, files::GroupsFile)],
+    ) -> BTreeSet<String> {
+        let mut dataset_groups: BTreeMap<String, (String, String)> = BTreeMap::new();
+        for dataset in definitions.datasets.values() {
+            for role in definitions.roles.keys() {
+                if definitions.dataset_has_role(dataset, role) {
+                    let full = definitions.dataset_group_name(&dataset.name, role);
+                    dataset_groups.insert(full, (dataset.name.clone(), role.clone()));
+                }
+            }
+        }
+        let mut names: BTreeSet<String> = dataset_groups.keys().cloned().collect();
+        let mut defined: BTreeMap<String, Location> = BTreeMap::new();
+        for (file, groups_file) in group_files {
+            for name in groups_file.groups.keys() {
+                let location = file.location(name.span());
+                if let Some(problem) = key_problem("group", name.get_ref()) {
+                    self.error(location.clone(), problem);
+                    continue;
+                }
+                let full = definitions.org_group_name(name.get_ref());
+                if let Some(problem) = group_name_problem(&full) {
+                    self.error(location.clone(), problem);
+                }
+                if let Some(first) = defined.get(name.get_ref()) {
+                    self.error(
+                        location,
+                        format!("group `{}` is already defined at {first}", name.get_ref()),
+                    );
+                    continue;
+                }
+                if let Some((dataset, role)) = dataset_groups.get(&full) {
+                    self.error(
+                        location.clone(),
+                        format!("group `{full}` collides with the `{role}` group of dataset `{dataset}`"),
+                    );
+                }
+                defined.insert(name.get_ref().clone(), location);
+                names.insert(full);
+            }
+        }
+        names
+    }
+
+    fn resolve_grants(
+        &mut self,
+        resolver: &MemberResolver,
+        file: &SourceFile,
+        entries: &[Spanned<MemberEntry>],
+    ) -> Vec<Grant> {
+        let mut grants = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let location = file.location(entry.span());
+            let entry = entry.get_ref();
+            let expires = match &entry.expires {
+                None => None,
+                Some(datetime) => match datetime.date {
+                    Some(d) if datetime.time.is_none() => Some(Date {
+                        year: d.year,
+                        month: d.month,
+                        day: d.day,
+                    }),
+                    _ => {
+                        self.error(
+                            location.clone(),
+                            format!("expires must be a date like 2027-01-31, not `{datetime}`"),
+                        );
+                        None
+                    }
+                },
+            };
+            match resolver.resolve(&entry.member) {
+                Ok(member) => grants.push(Grant {
+                    member,
+                    expires,
+                    location,
+                }),
+                Err(message) => self.error(location, message),
+            }
+        }
+        grants
+    }
+}
+
+impl Definitions {
+    fn dataset_has_role_given(&self, components: &BTreeSet<String>, role: &Role) -> bool {
+        role.requires_component
+            .as_ref()
+            .is_none_or(|c| components.contains(c))
+    }
+}
+
+fn reference(file: &SourceFile, value: &Spanned<String>) -> Reference {
+    Reference {
+        name: value.get_ref().clone(),
+        location: file.location(value.span()),
+    }
+}
+
+/// Turns the text of a member entry into a `MemberRef`.
+struct MemberResolver<'a> {
+    people: &'a BTreeMap<String, Person>,
+    group_names: &'a BTreeSet<String>,
+    allowed_domains: &'a [String],
+}
+
+impl MemberResolver<'_> {
+    fn resolve(&self, text: &str) -> Result<MemberRef, String> {
+        if let Some(group) = text.strip_prefix("group:") {
+            return if self.group_names.contains(group) {
+                Ok(MemberRef::Group(group.to_owned()))
+            } else {
+                Err(format!("unknown group `{group}`"))
+            };
+        }
+        if text.contains('@') {
+            let email = text.to_ascii_lowercase();
+            if !is_valid_email(&email) {
+                return Err(format!("invalid email `{text}`"));
+            }
+            if let Some(person) = self.people.values().find(|p| p.email == email) {
+                return Ok(MemberRef::Person(person.key.clone()));
+            }
+            if !domain_allowed(&email, self.allowed_domains) {
+                return Err(format!(
+                    "email `{text}` is not a known person and its domain is not in allowed_member_domains"
+                ));
+            }
+            return Ok(MemberRef::Email(email));
+        }
+        if self.people.contains_key(text) {
+            Ok(MemberRef::Person(text.to_owned()))
+        } else {
+            Err(format!("unknown person `{text}`"))
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Renderers for a `HierarchyDiff`: text for terminals, markdown for pull-request comments,
+//! JSON for programs.
+
+use std::fmt::Write;
+
+use similar::{ChangeTag, TextDiff};
+
+use super::{AccessChange, Change, GroupChange, HierarchyDiff};
+
+/// Markdown sections longer than this many lines are folded into `<details>`.
+pub const MARKDOWN_COLLAPSE_LINES: usize = 50;
+
+/// Plain text: groups added and removed, a line diff of each changed group's members, and
+/// the access each member gains or loses.
+pub fn render_text(diff: &HierarchyDiff) -> String {
+    if diff.is_empty() {
+        return "no changes\n".to_owned();
+    }
+    let mut out = String::new();
+    if !diff.groups_added.is_empty() {
+        let _ = writeln!(out, "groups added ({}):", diff.groups_added.len());
+        for group in &diff.groups_added {
+            let _ = writeln!(out, "  + {} <{}>", group.name, group.email);
+        }
+    }
+    if !diff.groups_removed.is_empty() {
+        let _ = writeln!(out, "groups removed ({}):", diff.groups_removed.len());
+        for group in &diff.groups_removed {
+            let _ = writeln!(out, "  - {} <{}>", group.name, group.email);
+        }
+    }
+    if !diff.groups_changed.is_empty() {
+        let _ = writeln!(out, "members:");
+        for change in &diff.groups_changed {
+            let _ = writeln!(out, "  {}", change.name);
+            out.push_str(&member_line_diff(change));
+        }
+    }
+    if !diff.access.is_empty() {
+        let _ = writeln!(out, "access:");
+        for access in &diff.access {
+            let _ = writeln!(out, "  {}", access_sentence(access));
+        }
+    }
+    let _ = writeln!(out, "{}", summary(diff));
+    out
+}
+
+/// The changed lines of a group's listing, computed by a line diff of old and new listings.
+fn member_line_diff(change: &GroupChange) -> String {
+    let listing = |groups: &[&String], members: &[&String]| {
+        let mut text = String::new();
+        for group in groups {
+            let _ = writeln!(text, "group  {group}");
+        }
+        for member in members {
+            let _ = writeln!(text, "member {member}");
+        }
+        text
+    };
+    // Only the changed entries matter: unchanged ones would appear on both sides.
+    let old = listing(
+        &change.groups_removed.iter().collect::<Vec<_>>(),
+        &change.members_removed.iter().collect::<Vec<_>>(),
+    );
+    let new = listing(
+        &change.groups_added.iter().collect::<Vec<_>>(),
+        &change.members_added.iter().collect::<Vec<_>>(),
+    );
+    let mut out = String::new();
+    for line in TextDiff::from_lines(&old, &new).iter_all_changes() {
+        let sign = match line.tag() {
+            ChangeTag::Insert => '+',
+            ChangeTag::Delete => '-',
+            ChangeTag::Equal => continue,
+        };
+        let _ = write!(out, "    {sign} {}", line.value());
+    }
+    out
+}
+
+fn access_sentence(access: &AccessChange) -> String {
+    let verb = match access.change {
+        Change::Gains => "gains",
+        Change::Loses => "loses",
+    };
+    match &access.via {
+        Some(via) => format!("{} {verb} {} via {via}", access.member, access.group),
+        None => format!("{} {verb} {} (direct)", access.member, access.group),
+    }
+}
+
+fn summary(diff: &HierarchyDiff) -> String {
+    let added: usize = diff
+        .groups_changed
+        .iter()
+        .map(|c| c.members_added.len() + c.groups_added.len())
+        .sum();
+    let removed: usize = diff
+        .groups_changed
+        .iter()
+        .map(|c| c.members_removed.len() + c.groups_removed.len())
+        .sum();
+    format!(
+        "{} group(s) added, {} removed; {added} membership(s) added, {removed} removed; {} access change(s)",
+        diff.groups_added.len(),
+        diff.groups_removed.len(),
+        diff.access.len()
+    )
+}
+
+/// Markdown for a pull-request comment; long sections are collapsed.
+pub fn render_markdown(diff: &HierarchyDiff) -> String {
+    let mut out = String::from("### Access changes\n\n");
+    if diff.is_empty() {
+        out.push_str("No group or access changes.\n");
+        return out;
+    }
+    let _ = writeln!(out, "{}\n", summary(diff));
+    let mut groups = Vec::new();
+    for group in &diff.groups_added {
+        groups.push(format!("| ➕ added | `{}` | {} |", group.name, group.email));
+    }
+    for group in &diff.groups_removed {
+        groups.push(format!(
+            "| ➖ removed | `{}` | {} |",
+            group.name, group.email
+        ));
+    }
+    section(
+        &mut out,
+        "Groups",
+        "| change | group | email |\n|---|---|---|",
+        &groups,
+    );
+    let mut members = Vec::new();
+    for change in &diff.groups_changed {
+        for m in &change.members_added {
+            members.push(format!("| `{}` | ➕ | {m} |", change.name));
+        }
+        for g in &change.groups_added {
+            members.push(format!("| `{}` | ➕ | group `{g}` |", change.name));
+        }
+        for m in &change.members_removed {
+            members.push(format!("| `{}` | ➖ | {m} |", change.name));
+        }
+        for g in &change.groups_removed {
+            members.push(format!("| `{}` | ➖ | group `{g}` |", change.name));
+        }
+    }
+    section(
+        &mut out,
+        "Direct members",
+        "| group | change | member |\n|---|---|---|",
+        &members,
+    );
+    let access: Vec<String> = diff
+        .access
+        .iter()
+        .map(|a| {
+            let change = match a.change {
+                Change::Gains => "gains",
+                Change::Loses => "**loses**",
+            };
+            let via = a
+                .via
+                .as_deref()
+                .map_or("direct".to_owned(), |v| format!("via `{v}`"));
+            format!("| {} | {change} | `{}` | {via} |", a.member, a.group)
+        })
+        .collect();
+    section(
+        &mut out,
+        "Effective access",
+        "| member | change | group | how |\n|---|---|---|---|",
+        &access,
+    );
+    out
+}
+
+fn section(out: &mut String, title: &str, header: &str, rows: &[String]) {
+    if rows.is_empty() {
+        return;
+    }
+    let collapse = rows.len() > MARKDOWN_COLLAPSE_LINES;
+    if collapse {
+        let _ = writeln!(
+            out,
+            "<details><summary>{title} ({})</summary>\n",
+            rows.len()
+        );
+    } else {
+        let _ = writeln!(out, "#### {title} ({})\n", rows.len());
+    }
+    let _ = writeln!(out, "{header}");
+    for row in rows {
+        let _ = writeln!(out, "{row}");
+    }
+    if collapse {
+        out.push_str("\n</details>\n");
+    }
+    out.push('\n');
+}
+
+/// The diff as pretty JSON.
+pub fn render_json(diff: &HierarchyDiff) -> String {
+    let mut json = serde_json::to_string_pretty(diff).unwrap_or_default();
+    json.push('\n');
+    json
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::diff_hierarchies;
+    use crate::hierarchy::tests::hierarchy;
+
+    #[test]
+    fn text_shows_member_lines_and_access() {
+        let base = hierarchy(&[("web", &[], &["analysis"]), ("analysis", &["a@o.org"], &[])]);
+        let head = hierarchy(&[("web", &[], &["analysis"]), ("analysis", &["b@o.org"], &[])]);
+        let text = render_text(&diff_hierarchies(&base, &head));
+        assert!(
+            text.contains("  analysis\n    - member a@o.org\n    + member b@o.org\n"),
+            "{text}"
+        );
+        assert!(text.contains("b@o.org gains web via analysis"), "{text}");
+        assert!(text.contains("a@o.org loses analysis (direct)"), "{text}");
+    }
+
+    #[test]
+    fn markdown_collapses_long_sections() {
+        let many: Vec<String> = (0..60).map(|i| format!("p{i}@o.org")).collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        let base = hierarchy(&[("g", &[], &[])]);
+        let head = hierarchy(&[("g", &refs, &[])]);
+        let markdown = render_markdown(&diff_hierarchies(&base, &head));
+        assert!(markdown.contains("<details><summary>Direct members (60)</summary>"));
+        assert!(
+            render_markdown(&diff_hierarchies(&base, &base)).contains("No group or access changes")
+        );
+    }
+}

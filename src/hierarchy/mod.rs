@@ -1,0 +1,219 @@
+//! The expanded group hierarchy: every group the organisation should have, with its direct
+//! members and the groups nested in it.
+//!
+//! **Architecture invariant:** pure data. Expansion and every query here do no I/O and read no
+//! clock ("today" is passed in), so the same definitions give the same bytes every run.
+
+mod expand;
+mod render;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+pub use expand::expand;
+pub use render::{render_json, render_text};
+
+/// All groups, keyed and ordered by full name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hierarchy {
+    pub groups: BTreeMap<String, Group>,
+}
+
+/// One group as it should exist in every directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub name: String,
+    pub email: String,
+    pub description: String,
+    pub kind: GroupKind,
+    /// Lowercased emails of people and machine accounts that are direct members.
+    pub members: BTreeSet<String>,
+    /// Full names of the groups that are direct members.
+    pub groups: BTreeSet<String>,
+}
+
+/// Where a group comes from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GroupKind {
+    Dataset { dataset: String, role: String },
+    Organisation,
+}
+
+/// How a member reaches a group: the chain of groups from the one that lists the member
+/// directly (first) to the group asked about (last).
+pub type MembershipPath = Vec<String>;
+
+/// At most this many paths are listed by `why`; nesting can multiply them.
+pub const MAX_WHY_PATHS: usize = 64;
+
+impl Hierarchy {
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.get(name)
+    }
+
+    /// Finds a group by full name or email.
+    pub fn find_group(&self, name_or_email: &str) -> Option<&Group> {
+        self.groups.get(name_or_email).or_else(|| {
+            let wanted = name_or_email.to_ascii_lowercase();
+            self.groups.values().find(|g| g.email == wanted)
+        })
+    }
+
+    /// Number of direct memberships (people and nested groups).
+    pub fn membership_count(&self) -> usize {
+        self.groups
+            .values()
+            .map(|g| g.members.len() + g.groups.len())
+            .sum()
+    }
+
+    /// Everyone who is a member of `name` directly or through nested groups.
+    pub fn effective_members(&self, name: &str) -> BTreeSet<&str> {
+        let mut members = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut pending = vec![name];
+        while let Some(current) = pending.pop() {
+            if !seen.insert(current) {
+                continue;
+            }
+            if let Some(group) = self.groups.get(current) {
+                members.extend(group.members.iter().map(String::as_str));
+                pending.extend(group.groups.iter().map(String::as_str));
+            }
+        }
+        members
+    }
+
+    /// For each group, the groups it is directly nested in.
+    pub fn parents(&self) -> HashMap<&str, Vec<&str>> {
+        let mut parents: HashMap<&str, Vec<&str>> = HashMap::new();
+        for group in self.groups.values() {
+            for child in &group.groups {
+                parents
+                    .entry(child.as_str())
+                    .or_default()
+                    .push(group.name.as_str());
+            }
+        }
+        parents
+    }
+
+    /// Every path by which `member` (an email) belongs to `group`, shortest first.
+    pub fn why(&self, member: &str, group: &str) -> Vec<MembershipPath> {
+        let member = member.to_ascii_lowercase();
+        let mut paths = Vec::new();
+        // Depth-first from the asked group down through nested groups; the hierarchy is
+        // acyclic (expansion checks it), and the chain guard keeps a bad input finite.
+        let mut stack: Vec<Vec<&str>> = vec![vec![group]];
+        while let Some(chain) = stack.pop() {
+            if paths.len() >= MAX_WHY_PATHS {
+                break;
+            }
+            let Some(current) = self.groups.get(*chain.last().unwrap_or(&group)) else {
+                continue;
+            };
+            if current.members.contains(&member) {
+                paths.push(chain.iter().rev().map(|s| s.to_string()).collect());
+            }
+            for child in current.groups.iter().rev() {
+                if !chain.contains(&child.as_str()) {
+                    let mut next = chain.clone();
+                    next.push(child);
+                    stack.push(next);
+                }
+            }
+        }
+        paths.sort_by(|a: &MembershipPath, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+        paths
+    }
+
+    /// Groups ordered so that every nested group comes before the groups containing it.
+    pub fn bottom_up_order(&self) -> Vec<&str> {
+        let mut order = Vec::with_capacity(self.groups.len());
+        let mut entered: BTreeSet<&str> = BTreeSet::new();
+        for name in self.groups.keys() {
+            // Post-order depth-first search; a group is emitted when its marker pops, after
+            // every group nested in it.
+            let mut stack: Vec<(&str, bool)> = vec![(name.as_str(), false)];
+            while let Some((current, children_done)) = stack.pop() {
+                if children_done {
+                    order.push(current);
+                    continue;
+                }
+                let Some(group) = self.groups.get(current) else {
+                    continue;
+                };
+                if !entered.insert(current) {
+                    continue;
+                }
+                stack.push((current, true));
+                for child in group.groups.iter().rev() {
+                    if !entered.contains(child.as_str()) {
+                        stack.push((child.as_str(), false));
+                    }
+                }
+            }
+        }
+        order
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Builds a hierarchy from `(name, people, nested groups)` triples.
+    pub(crate) fn hierarchy(groups: &[(&str, &[&str], &[&str])]) -> Hierarchy {
+        let groups = groups
+            .iter()
+            .map(|(name, members, nested)| {
+                let group = Group {
+                    name: name.to_string(),
+                    email: format!("{name}@groups.example.org"),
+                    description: String::new(),
+                    kind: GroupKind::Organisation,
+                    members: members.iter().map(|m| m.to_string()).collect(),
+                    groups: nested.iter().map(|g| g.to_string()).collect(),
+                };
+                (name.to_string(), group)
+            })
+            .collect();
+        Hierarchy { groups }
+    }
+
+    #[test]
+    fn effective_members_follow_nesting() {
+        let h = hierarchy(&[
+            ("web", &["w@x.org"], &["analysis"]),
+            ("analysis", &["a@x.org"], &["dm"]),
+            ("dm", &["d@x.org"], &[]),
+        ]);
+        let web: Vec<&str> = h.effective_members("web").into_iter().collect();
+        assert_eq!(web, ["a@x.org", "d@x.org", "w@x.org"]);
+        assert_eq!(h.effective_members("dm").len(), 1);
+    }
+
+    #[test]
+    fn why_lists_every_path_shortest_first() {
+        let h = hierarchy(&[
+            ("web", &[], &["meta", "analysis"]),
+            ("meta", &[], &["analysis"]),
+            ("analysis", &[], &["dm"]),
+            ("dm", &["d@x.org"], &[]),
+        ]);
+        let paths = h.why("D@x.org", "web");
+        assert_eq!(
+            paths,
+            vec![
+                vec!["dm", "analysis", "web"],
+                vec!["dm", "analysis", "meta", "web"]
+            ]
+        );
+        assert!(h.why("nobody@x.org", "web").is_empty());
+    }
+
+    #[test]
+    fn bottom_up_order_puts_children_first() {
+        let h = hierarchy(&[("a", &[], &["b", "c"]), ("b", &[], &["c"]), ("c", &[], &[])]);
+        assert_eq!(h.bottom_up_order(), ["c", "b", "a"]);
+    }
+}

@@ -1,0 +1,9 @@
+//! cpg-infra: an organisation's access groups, kept in Git and pushed to its directories.
+//!
+//! Stages connect only by values: `definitions` (files → validated types) → `hierarchy`
+//! (expanded groups, pure) → `diff` / `sync` (plan against a `directory`, then apply).
+
+pub mod definitions;
+pub mod diff;
+pub mod graph;
+pub mod hierarchy;
