@@ -3,7 +3,11 @@
 //! Stages connect only by values: `definitions` (files → validated types) → `hierarchy`
 //! (expanded groups, pure) → `diff` / `sync` (plan against a `directory`, then apply).
 
+pub mod cli;
 pub mod definitions;
 pub mod diff;
+pub mod directory;
 pub mod graph;
 pub mod hierarchy;
+pub mod load;
+pub mod sync;

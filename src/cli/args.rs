@@ -1,0 +1,135 @@
+//! Command-line arguments: raw values only, no environment and no I/O.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cpg-infra",
+    version,
+    about = "Keeps an organisation's access groups in Git and pushes them to its directories"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Directory holding groups/ and datasets/.
+    #[arg(long, global = true, default_value = ".")]
+    pub root: PathBuf,
+    /// Read the definitions from this Git revision instead of the working tree.
+    #[arg(long, global = true)]
+    pub rev: Option<String>,
+    /// The date grant expiry is judged against (YYYY-MM-DD); default today, or $CPG_INFRA_TODAY.
+    #[arg(long, global = true)]
+    pub today: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the definitions and print a summary, or every error as path:line:col.
+    Validate,
+    /// Work with the expanded groups.
+    #[command(subcommand)]
+    Groups(GroupsCommand),
+    /// Write a synthetic organisation (for benchmarks) into a directory.
+    #[command(hide = true)]
+    Synthetic(SyntheticArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupsCommand {
+    /// Print every group with its direct members and nested groups.
+    Expand {
+        #[arg(long, value_enum, default_value_t = ExpandFormat::Text)]
+        format: ExpandFormat,
+    },
+    /// Show every path that makes a person a member of a group.
+    Why {
+        /// Person key or email.
+        person: String,
+        /// Group name or email.
+        group: String,
+    },
+    /// Compare the groups of two revisions (default: HEAD against the working tree).
+    Diff(DiffArgs),
+    /// Plan (and with --confirm, apply) the changes that make a directory match the definitions.
+    Sync(SyncArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExpandFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Base revision (default HEAD).
+    pub base: Option<String>,
+    /// Head revision (default: the working tree).
+    pub head: Option<String>,
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// Exit with 1 when there are differences, like `git diff --exit-code`.
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderName {
+    Local,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Which directory to sync.
+    #[arg(long, value_enum, default_value_t = ProviderName::Local)]
+    pub provider: ProviderName,
+    /// Apply the plan; without it nothing is changed.
+    #[arg(long)]
+    pub confirm: bool,
+    /// Apply even when the plan removes more members than the safety limits allow.
+    #[arg(long)]
+    pub allow_mass_removal: bool,
+    /// Delete managed groups that are no longer defined.
+    #[arg(long)]
+    pub delete_groups: bool,
+    /// The local directory's state file (default: sync.state_file under --root).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Changes applied at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SyntheticArgs {
+    /// Where to write groups/ and datasets/.
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 500)]
+    pub datasets: usize,
+    /// Vary memberships with this seed (different seeds give a small diff).
+    #[arg(long, default_value_t = 0)]
+    pub variant: u64,
+}

@@ -1,0 +1,170 @@
+//! `validate` and `groups …`: expand, why, diff and sync.
+
+use anyhow::Result;
+
+use super::args::{
+    DiffArgs, DiffFormat, ExpandFormat, GlobalArgs, GroupsCommand, PlanFormat, ProviderName,
+    SyncArgs,
+};
+use super::resolve::{self, Revision};
+use super::{Exit, InputError};
+use crate::definitions::Nesting;
+use crate::diff::{diff_hierarchies, render_json, render_markdown, render_text};
+use crate::directory::{Directory, LocalDirectory};
+use crate::hierarchy;
+use crate::sync::{self, ApplyOptions, ApplyOutcome, PlanOptions, RemovalLimits, RetryPolicy};
+
+/// Runs one `groups` subcommand.
+pub fn run(global: &GlobalArgs, command: &GroupsCommand) -> Result<Exit> {
+    match command {
+        GroupsCommand::Expand { format } => expand(global, *format),
+        GroupsCommand::Why { person, group } => why(global, person, group),
+        GroupsCommand::Diff(args) => diff(global, args),
+        GroupsCommand::Sync(args) => sync(global, args),
+    }
+}
+
+/// `validate`: a one-line summary, or every error (printed by the caller).
+pub fn validate(global: &GlobalArgs) -> Result<Exit> {
+    let expanded = resolve::load(global, &resolve::default_revision(global))?;
+    let definitions = &expanded.definitions;
+    println!(
+        "ok: {} people, {} datasets, {} groups, {} memberships",
+        definitions.people.len(),
+        definitions.datasets.len(),
+        expanded.hierarchy.groups.len(),
+        expanded.hierarchy.membership_count()
+    );
+    Ok(Exit::Success)
+}
+
+fn expand(global: &GlobalArgs, format: ExpandFormat) -> Result<Exit> {
+    let expanded = resolve::load(global, &resolve::default_revision(global))?;
+    let output = match format {
+        ExpandFormat::Text => hierarchy::render_text(&expanded.hierarchy),
+        ExpandFormat::Json => hierarchy::render_json(&expanded.hierarchy),
+    };
+    print!("{output}");
+    Ok(Exit::Success)
+}
+
+fn why(global: &GlobalArgs, person: &str, group: &str) -> Result<Exit> {
+    let expanded = resolve::load(global, &resolve::default_revision(global))?;
+    let email = match expanded.definitions.find_person(person) {
+        Some(found) => found.email.clone(),
+        None if person.contains('@') => person.to_ascii_lowercase(),
+        None => return Err(InputError(format!("unknown person `{person}`")).into()),
+    };
+    let Some(target) = expanded.hierarchy.find_group(group) else {
+        return Err(InputError(format!("unknown group `{group}`")).into());
+    };
+    let paths = expanded.hierarchy.why(&email, &target.name);
+    if paths.is_empty() {
+        println!("{email} is not a member of {}", target.name);
+        return Ok(Exit::Failure);
+    }
+    println!(
+        "{email} is a member of {} through {} path(s):",
+        target.name,
+        paths.len()
+    );
+    for path in &paths {
+        println!("  {email} → {}", path.join(" → "));
+    }
+    if paths.len() == hierarchy::MAX_WHY_PATHS {
+        println!(
+            "  (only the first {} paths are shown)",
+            hierarchy::MAX_WHY_PATHS
+        );
+    }
+    Ok(Exit::Success)
+}
+
+fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<Exit> {
+    let base = Revision::Git(args.base.clone().unwrap_or_else(|| "HEAD".to_owned()));
+    let head = args
+        .head
+        .clone()
+        .map_or(Revision::WorkingTree, Revision::Git);
+    let base = resolve::load(global, &base)?;
+    let head = resolve::load(global, &head)?;
+    let diff = diff_hierarchies(&base.hierarchy, &head.hierarchy);
+    let output = match args.format {
+        DiffFormat::Text => render_text(&diff),
+        DiffFormat::Markdown => render_markdown(&diff),
+        DiffFormat::Json => render_json(&diff),
+    };
+    print!("{output}");
+    Ok(if args.exit_code && !diff.is_empty() {
+        Exit::Failure
+    } else {
+        Exit::Success
+    })
+}
+
+fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
+    let expanded = resolve::load(global, &resolve::default_revision(global))?;
+    let settings = &expanded.definitions.organisation.sync;
+    let directory: Box<dyn Directory> = match args.provider {
+        ProviderName::Local => {
+            let path =
+                resolve::local_state_path(global, args.state.as_deref(), &settings.state_file);
+            Box::new(LocalDirectory::open(&path)?)
+        }
+    };
+    let live = sync::read_live_state(directory.as_ref(), args.concurrency)?;
+    let options = PlanOptions {
+        nesting: Nesting::Native,
+        delete_groups: args.delete_groups,
+        limits: RemovalLimits {
+            max_removals: settings.max_removals,
+            max_removal_percent: settings.max_removal_percent,
+        },
+    };
+    let plan = sync::plan(&expanded.hierarchy, &live, &options);
+    match args.format {
+        PlanFormat::Text => {
+            println!("{}", directory.describe());
+            print!("{plan}");
+        }
+        PlanFormat::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+    }
+    if !args.confirm {
+        if !plan.is_empty() {
+            eprintln!("dry run: nothing was changed; run again with --confirm to apply");
+        }
+        return Ok(if plan.refusals.is_empty() || args.allow_mass_removal {
+            Exit::Success
+        } else {
+            Exit::Refused
+        });
+    }
+    let apply_options = ApplyOptions {
+        concurrency: args.concurrency,
+        retry: RetryPolicy::default(),
+        allow_mass_removal: args.allow_mass_removal,
+    };
+    match sync::apply(directory.as_ref(), &plan, &apply_options) {
+        ApplyOutcome::Refused(reasons) => {
+            for reason in reasons {
+                eprintln!("refused: {reason}");
+            }
+            eprintln!("nothing was applied; re-run with --allow-mass-removal if these removals are intended");
+            Ok(Exit::Refused)
+        }
+        ApplyOutcome::Applied(report) => {
+            for (change, error) in &report.failed {
+                eprintln!("failed: {change}: {error}");
+            }
+            if let Some(error) = &report.flush_error {
+                eprintln!("failed to save: {error}");
+            }
+            println!("{}", report.summary());
+            Ok(if report.succeeded() {
+                Exit::Success
+            } else {
+                Exit::Failure
+            })
+        }
+    }
+}

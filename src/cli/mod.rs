@@ -1,0 +1,72 @@
+//! The command-line interface: argument handling and output only; the work is done by the
+//! library modules.
+
+pub mod args;
+mod groups;
+mod resolve;
+mod synthetic;
+
+use std::fmt;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::definitions::Diagnostics;
+use args::{Cli, Command};
+
+/// What a command's exit status means (documented in README.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Done; nothing to report.
+    Success = 0,
+    /// Differences found (`--exit-code`), no path (`why`), or changes that failed to apply.
+    Failure = 1,
+    /// A safety limit refused the plan; nothing was applied.
+    Refused = 2,
+    /// Bad definitions, arguments or configuration.
+    InvalidInput = 3,
+}
+
+/// An error in what the user gave us (arguments, configuration), as opposed to a failure.
+#[derive(Debug)]
+pub struct InputError(pub String);
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Runs a parsed command line and maps errors to exit statuses.
+pub fn run(cli: Cli) -> ExitCode {
+    match dispatch(&cli) {
+        Ok(exit) => ExitCode::from(exit as u8),
+        Err(error) => {
+            if let Some(diagnostics) = error.downcast_ref::<Diagnostics>() {
+                eprint!("{diagnostics}");
+                eprintln!(
+                    "error: {} problem(s) in the definitions; nothing was changed",
+                    diagnostics.len()
+                );
+                return ExitCode::from(Exit::InvalidInput as u8);
+            }
+            eprintln!("error: {error:#}");
+            let input = error.downcast_ref::<InputError>().is_some();
+            ExitCode::from(if input {
+                Exit::InvalidInput
+            } else {
+                Exit::Failure
+            } as u8)
+        }
+    }
+}
+
+fn dispatch(cli: &Cli) -> Result<Exit> {
+    match &cli.command {
+        Command::Validate => groups::validate(&cli.global),
+        Command::Groups(command) => groups::run(&cli.global, command),
+        Command::Synthetic(args) => synthetic::run(args),
+    }
+}

@@ -1,0 +1,96 @@
+//! Everything that depends on the environment: the clock, env vars, Git repositories, and
+//! turning `--root` / `--rev` into loaded definitions. The only module that reads env.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context, Result};
+
+use super::args::GlobalArgs;
+use super::InputError;
+use crate::definitions::{Date, DirSource, GitSource};
+use crate::load::{load_expanded, Expanded};
+
+/// The date expiry is judged against: `--today`, then `$CPG_INFRA_TODAY`, then the clock.
+pub fn today(global: &GlobalArgs) -> Result<Date> {
+    let text = global
+        .today
+        .clone()
+        .or_else(|| std::env::var("CPG_INFRA_TODAY").ok());
+    if let Some(text) = text {
+        return text.parse::<Date>().map_err(|e| InputError(e).into());
+    }
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    Ok(Date::from_days_since_epoch(
+        (since_epoch.as_secs() / 86_400) as i64,
+    ))
+}
+
+/// Where definitions are read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revision {
+    WorkingTree,
+    Git(String),
+}
+
+/// Loads and expands the definitions under `--root`, at `revision`.
+pub fn load(global: &GlobalArgs, revision: &Revision) -> Result<Expanded> {
+    let today = today(global)?;
+    let loaded = match revision {
+        Revision::WorkingTree => {
+            if !global.root.is_dir() {
+                return Err(
+                    InputError(format!("{} is not a directory", global.root.display())).into(),
+                );
+            }
+            load_expanded(&DirSource::new(&global.root), today)
+        }
+        Revision::Git(rev) => {
+            let (repo, prefix) = open_repository(&global.root)?;
+            let source =
+                GitSource::new(&repo, rev, &prefix).map_err(|e| InputError(e.to_string()))?;
+            load_expanded(&source, today)
+        }
+    };
+    loaded.map_err(|e| match e {
+        crate::definitions::LoadError::Invalid(diagnostics) => anyhow!(diagnostics),
+        other => anyhow!(other),
+    })
+}
+
+/// The revision `--rev` names, or the working tree.
+pub fn default_revision(global: &GlobalArgs) -> Revision {
+    global
+        .rev
+        .clone()
+        .map_or(Revision::WorkingTree, Revision::Git)
+}
+
+/// Finds the repository containing `root` and the path of `root` inside it.
+fn open_repository(root: &Path) -> Result<(git2::Repository, String)> {
+    let repo = git2::Repository::discover(root).map_err(|e| {
+        InputError(format!(
+            "{} is not in a Git repository: {}",
+            root.display(),
+            e.message()
+        ))
+    })?;
+    let prefix = match repo.workdir() {
+        None => String::new(),
+        Some(workdir) => {
+            let workdir = workdir
+                .canonicalize()
+                .context("resolving the repository's working tree")?;
+            let root: PathBuf = root
+                .canonicalize()
+                .with_context(|| format!("resolving {}", root.display()))?;
+            let relative = root.strip_prefix(&workdir).unwrap_or(Path::new(""));
+            relative.to_string_lossy().replace('\\', "/")
+        }
+    };
+    Ok((repo, prefix))
+}
+
+/// The state file of the local directory: `--state`, or `sync.state_file` under `--root`.
+pub fn local_state_path(global: &GlobalArgs, explicit: Option<&Path>, configured: &str) -> PathBuf {
+    explicit.map_or_else(|| global.root.join(configured), Path::to_path_buf)
+}

@@ -1,0 +1,241 @@
+//! The embedded default directory: groups in a JSON file under the definitions root.
+//!
+//! Opening takes an exclusive lock on `<state>.lock` that is held until the value is dropped,
+//! so two syncs cannot interleave. Changes stay in memory until `flush`, which writes a new
+//! file and renames it over the old one, so a crash never leaves a half-written state.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Directory, DirectoryError, LiveGroup, NewGroup};
+
+const OWNER: &str = "cpg-infra";
+
+/// A file-backed directory.
+pub struct LocalDirectory {
+    path: PathBuf,
+    state: Mutex<State>,
+    /// Held for the lifetime of the directory; the OS releases the lock when it closes.
+    _lock: File,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct State {
+    groups: BTreeMap<String, StoredGroup>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredGroup {
+    name: String,
+    #[serde(default)]
+    description: String,
+    /// `cpg-infra` for groups this tool created; anything else is left alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    managed_by: Option<String>,
+    #[serde(default)]
+    members: BTreeSet<String>,
+}
+
+impl LocalDirectory {
+    /// Opens (or starts) the state file at `path`, failing if another sync holds its lock.
+    pub fn open(path: &Path) -> Result<LocalDirectory, DirectoryError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(|e| storage(parent, e))?;
+        }
+        let lock_path = path.with_extension("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| storage(&lock_path, e))?;
+        if lock.try_lock().is_err() {
+            return Err(DirectoryError::Locked(lock_path.display().to_string()));
+        }
+        let state = match fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| {
+                DirectoryError::Storage(format!(
+                    "{} is not a valid state file: {e}",
+                    path.display()
+                ))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+            Err(e) => return Err(storage(path, e)),
+        };
+        Ok(LocalDirectory {
+            path: path.to_owned(),
+            state: Mutex::new(state),
+            _lock: lock,
+        })
+    }
+
+    fn with_owned_group<T>(
+        &self,
+        group_email: &str,
+        change: impl FnOnce(&mut StoredGroup) -> T,
+    ) -> Result<T, DirectoryError> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| DirectoryError::Storage("state lock poisoned".into()))?;
+        let group = state
+            .groups
+            .get_mut(group_email)
+            .ok_or_else(|| DirectoryError::GroupNotFound(group_email.to_owned()))?;
+        if group.managed_by.as_deref() != Some(OWNER) {
+            return Err(DirectoryError::NotOwned(group_email.to_owned()));
+        }
+        Ok(change(group))
+    }
+
+    fn snapshot(&self) -> Result<State, DirectoryError> {
+        self.state
+            .lock()
+            .map(|s| s.clone())
+            .map_err(|_| DirectoryError::Storage("state lock poisoned".into()))
+    }
+}
+
+fn storage(path: &Path, error: std::io::Error) -> DirectoryError {
+    DirectoryError::Storage(format!("{}: {error}", path.display()))
+}
+
+impl Directory for LocalDirectory {
+    fn describe(&self) -> String {
+        format!("local directory {}", self.path.display())
+    }
+
+    fn list_groups(&self) -> Result<Vec<LiveGroup>, DirectoryError> {
+        let state = self.snapshot()?;
+        Ok(state
+            .groups
+            .iter()
+            .map(|(email, group)| LiveGroup {
+                name: group.name.clone(),
+                email: email.clone(),
+                description: group.description.clone(),
+                owned: group.managed_by.as_deref() == Some(OWNER),
+            })
+            .collect())
+    }
+
+    fn list_members(&self, group_email: &str) -> Result<Vec<String>, DirectoryError> {
+        self.with_owned_group(group_email, |group| group.members.iter().cloned().collect())
+    }
+
+    fn create_group(&self, group: &NewGroup) -> Result<(), DirectoryError> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| DirectoryError::Storage("state lock poisoned".into()))?;
+        if let Some(existing) = state.groups.get(&group.email) {
+            return match existing.managed_by.as_deref() {
+                Some(OWNER) => Ok(()),
+                _ => Err(DirectoryError::NotOwned(group.email.clone())),
+            };
+        }
+        state.groups.insert(
+            group.email.clone(),
+            StoredGroup {
+                name: group.name.clone(),
+                description: group.description.clone(),
+                managed_by: Some(OWNER.to_owned()),
+                members: BTreeSet::new(),
+            },
+        );
+        Ok(())
+    }
+
+    fn add_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError> {
+        self.with_owned_group(group_email, |group| {
+            group.members.insert(member_email.to_ascii_lowercase());
+        })
+    }
+
+    fn remove_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError> {
+        self.with_owned_group(group_email, |group| {
+            group.members.remove(&member_email.to_ascii_lowercase());
+        })
+    }
+
+    fn delete_group(&self, group_email: &str) -> Result<(), DirectoryError> {
+        self.with_owned_group(group_email, |_| ())?;
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| DirectoryError::Storage("state lock poisoned".into()))?;
+        state.groups.remove(group_email);
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), DirectoryError> {
+        let state = self.snapshot()?;
+        let mut json = serde_json::to_string_pretty(&state)
+            .map_err(|e| DirectoryError::Storage(e.to_string()))?;
+        json.push('\n');
+        let temporary = self.path.with_extension("json.tmp");
+        let mut file = File::create(&temporary).map_err(|e| storage(&temporary, e))?;
+        file.write_all(json.as_bytes())
+            .map_err(|e| storage(&temporary, e))?;
+        file.sync_all().map_err(|e| storage(&temporary, e))?;
+        fs::rename(&temporary, &self.path).map_err(|e| storage(&self.path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_open_is_locked_out_until_the_first_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/directory.json");
+        let first = LocalDirectory::open(&path).unwrap();
+        assert!(matches!(
+            LocalDirectory::open(&path),
+            Err(DirectoryError::Locked(_))
+        ));
+        drop(first);
+        assert!(LocalDirectory::open(&path).is_ok());
+    }
+
+    #[test]
+    fn changes_persist_only_after_flush_and_unowned_groups_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("directory.json");
+        fs::write(
+            &path,
+            r#"{"groups":{"hand@g.org":{"name":"hand","members":["x@o.org"]}}}"#,
+        )
+        .unwrap();
+        {
+            let directory = LocalDirectory::open(&path).unwrap();
+            let group = NewGroup {
+                name: "a".into(),
+                email: "a@g.org".into(),
+                description: String::new(),
+            };
+            directory.create_group(&group).unwrap();
+            directory.add_member("a@g.org", "Bob@O.org").unwrap();
+            assert_eq!(
+                directory.remove_member("hand@g.org", "x@o.org"),
+                Err(DirectoryError::NotOwned("hand@g.org".into()))
+            );
+            directory.flush().unwrap();
+        }
+        let directory = LocalDirectory::open(&path).unwrap();
+        assert_eq!(directory.list_members("a@g.org").unwrap(), ["bob@o.org"]);
+        let owned: Vec<(String, bool)> = directory
+            .list_groups()
+            .unwrap()
+            .into_iter()
+            .map(|g| (g.name, g.owned))
+            .collect();
+        assert_eq!(owned, [("a".to_owned(), true), ("hand".to_owned(), false)]);
+    }
+}

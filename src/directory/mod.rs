@@ -1,0 +1,93 @@
+//! Directories that hold groups: the `Directory` trait and its providers.
+//!
+//! The trait speaks only our own types (emails and names), so the planner and apply code in
+//! `sync` work unchanged over every provider. Providers never decide what to change; they only
+//! list and mutate, and they only report groups as owned when they carry the owner marker.
+
+mod local;
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+pub use local::LocalDirectory;
+
+/// Written into the description (or equivalent) of every group the tool creates. Groups
+/// without it are never modified.
+pub const OWNER_MARKER: &str = "managed-by: cpg-infra";
+
+/// A group as the directory reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveGroup {
+    pub name: String,
+    /// Lowercased.
+    pub email: String,
+    pub description: String,
+    /// Whether the group carries the owner marker.
+    pub owned: bool,
+}
+
+/// What is needed to create a group.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NewGroup {
+    pub name: String,
+    pub email: String,
+    pub description: String,
+}
+
+/// A directory call that failed, classified so the sync engine knows whether to retry.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum DirectoryError {
+    #[error("group {0} does not exist")]
+    GroupNotFound(String),
+    #[error("throttled by the directory")]
+    Throttled { retry_after: Option<Duration> },
+    #[error("directory unavailable: {0}")]
+    Unavailable(String),
+    #[error("rejected: {0}")]
+    Rejected(String),
+    #[error("refusing to modify {0}: it is not managed by cpg-infra")]
+    NotOwned(String),
+    #[error("{0}")]
+    Storage(String),
+    #[error("another sync holds the lock {0}")]
+    Locked(String),
+}
+
+impl DirectoryError {
+    /// Transient failures that a later attempt may get past.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            DirectoryError::Throttled { .. } | DirectoryError::Unavailable(_)
+        )
+    }
+
+    /// How long the directory asked us to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            DirectoryError::Throttled { retry_after } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// A place groups live. Implementations must be safe to call from several threads at once.
+///
+/// Mutations are idempotent: adding an existing member or removing an absent one succeeds.
+pub trait Directory: Sync {
+    /// A short description for messages, e.g. `local directory .cpg-infra/directory.json`.
+    fn describe(&self) -> String;
+    /// Every group in the directory's domain, owned or not.
+    fn list_groups(&self) -> Result<Vec<LiveGroup>, DirectoryError>;
+    /// Direct members of an owned group, as lowercased emails (people and groups).
+    fn list_members(&self, group_email: &str) -> Result<Vec<String>, DirectoryError>;
+    fn create_group(&self, group: &NewGroup) -> Result<(), DirectoryError>;
+    fn add_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError>;
+    fn remove_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError>;
+    fn delete_group(&self, group_email: &str) -> Result<(), DirectoryError>;
+    /// Makes buffered changes durable; called once after apply, even after failures.
+    fn flush(&self) -> Result<(), DirectoryError> {
+        Ok(())
+    }
+}

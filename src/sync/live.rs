@@ -1,0 +1,48 @@
+//! Observing a directory: one group listing, then one member listing per owned group.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::apply::run_parallel;
+use crate::directory::{Directory, DirectoryError, LiveGroup};
+
+/// What a directory holds now, keyed by lowercased group email.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveState {
+    pub groups: BTreeMap<String, LiveGroupState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveGroupState {
+    pub group: LiveGroup,
+    /// Direct members (lowercased emails); empty for groups we do not own, which are never listed.
+    pub members: BTreeSet<String>,
+}
+
+/// Lists every group and the members of every owned group, `concurrency` listings at a time.
+pub fn read_live_state(
+    directory: &dyn Directory,
+    concurrency: usize,
+) -> Result<LiveState, DirectoryError> {
+    let groups = directory.list_groups()?;
+    let owned: Vec<&LiveGroup> = groups.iter().filter(|g| g.owned).collect();
+    let listings = run_parallel(&owned, concurrency, |group| {
+        directory.list_members(&group.email)
+    });
+    let mut members_by_email = BTreeMap::new();
+    for (group, listing) in owned.iter().zip(listings) {
+        let members: BTreeSet<String> = listing?
+            .into_iter()
+            .map(|m| m.to_ascii_lowercase())
+            .collect();
+        members_by_email.insert(group.email.clone(), members);
+    }
+    let groups = groups
+        .into_iter()
+        .map(|group| {
+            let email = group.email.to_ascii_lowercase();
+            let members = members_by_email.remove(&email).unwrap_or_default();
+            (email, LiveGroupState { group, members })
+        })
+        .collect();
+    Ok(LiveState { groups })
+}

@@ -1,0 +1,12 @@
+//! Reconciling a directory with the hierarchy: read live state, plan, apply.
+//!
+//! A plan is a value: `plan` builds it from the desired hierarchy and the observed live state
+//! without touching the directory, and `apply` runs it. Provider code never sees a dry-run flag.
+
+mod apply;
+mod live;
+mod plan;
+
+pub use apply::{apply, ApplyOptions, ApplyOutcome, ApplyReport, RetryPolicy};
+pub use live::{read_live_state, LiveGroupState, LiveState};
+pub use plan::{plan, Change, Conflict, Plan, PlanOptions, RemovalLimits};
