@@ -11,3 +11,4 @@ pub mod graph;
 pub mod hierarchy;
 pub mod load;
 pub mod sync;
+pub mod synthetic;

@@ -6,8 +6,7 @@
 
 mod render;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::rc::Rc;
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use serde::Serialize;
 
@@ -66,14 +65,13 @@ impl HierarchyDiff {
     }
 }
 
-/// Compares `base` with `head`. Effective access is recomputed only for groups whose direct
-/// membership changed and the groups that contain them, so small changes to a large
-/// organisation stay cheap.
+/// Compares `base` with `head`. Effective access is recomputed only for the members touched
+/// by a change (walking up from the groups that list them), so a small change to a large
+/// organisation stays cheap.
 pub fn diff_hierarchies(base: &Hierarchy, head: &Hierarchy) -> HierarchyDiff {
     let mut diff = HierarchyDiff::default();
     let empty = BTreeSet::new();
     let names: BTreeSet<&String> = base.groups.keys().chain(head.groups.keys()).collect();
-    let mut changed_names = Vec::new();
     for name in names {
         let (old, new) = (base.groups.get(name), head.groups.get(name));
         match (old, new) {
@@ -92,7 +90,6 @@ pub fn diff_hierarchies(base: &Hierarchy, head: &Hierarchy) -> HierarchyDiff {
         if old_members == new_members && old_groups == new_groups {
             continue;
         }
-        changed_names.push(name.as_str());
         diff.groups_changed.push(GroupChange {
             name: name.clone(),
             members_added: new_members.difference(old_members).cloned().collect(),
@@ -101,105 +98,162 @@ pub fn diff_hierarchies(base: &Hierarchy, head: &Hierarchy) -> HierarchyDiff {
             groups_removed: old_groups.difference(new_groups).cloned().collect(),
         });
     }
-    diff.access = access_changes(base, head, &changed_names);
+    diff.access = access_changes(base, head, &diff.groups_changed);
     diff
 }
 
-fn access_changes(base: &Hierarchy, head: &Hierarchy, changed: &[&str]) -> Vec<AccessChange> {
-    let affected = with_ancestors(changed, &[base, head]);
-    let mut base_effective = EffectiveMembers::new(base);
-    let mut head_effective = EffectiveMembers::new(head);
+fn access_changes(
+    base: &Hierarchy,
+    head: &Hierarchy,
+    changed: &[GroupChange],
+) -> Vec<AccessChange> {
+    let candidates = candidate_members(base, head, changed);
+    let ids = GroupIds::new(base, head);
+    let lookup: HashSet<&str> = candidates.iter().copied().collect();
+    let base_graph = MembershipGraph::new(base, &ids, &lookup);
+    let head_graph = MembershipGraph::new(head, &ids, &lookup);
+    let mut before = Reach::new(ids.names.len());
+    let mut after = Reach::new(ids.names.len());
     let mut changes = Vec::new();
-    for group in affected {
-        let before = base_effective.of(group);
-        let after = head_effective.of(group);
-        for member in after.difference(&before) {
-            let via = innermost_group(head, member, group);
-            changes.push(AccessChange {
-                member: member.to_string(),
-                group: group.to_owned(),
-                change: Change::Gains,
-                via,
-            });
-        }
-        for member in before.difference(&after) {
-            let via = innermost_group(base, member, group);
-            changes.push(AccessChange {
-                member: member.to_string(),
-                group: group.to_owned(),
-                change: Change::Loses,
-                via,
-            });
-        }
+    for member in &candidates {
+        base_graph.reach(member, &mut before);
+        head_graph.reach(member, &mut after);
+        let mut record = |reach: &Reach, other: &Reach, change: Change| {
+            for &group in &reach.touched {
+                if other.origin[group as usize] == UNREACHED {
+                    let origin = reach.origin[group as usize];
+                    changes.push(AccessChange {
+                        member: member.to_string(),
+                        group: ids.names[group as usize].to_owned(),
+                        change,
+                        via: (origin != group).then(|| ids.names[origin as usize].to_owned()),
+                    });
+                }
+            }
+        };
+        record(&after, &before, Change::Gains);
+        record(&before, &after, Change::Loses);
     }
     changes.sort();
     changes
 }
 
-/// `changed` plus every group that contains one of them, in either hierarchy.
-fn with_ancestors<'a>(changed: &[&'a str], hierarchies: &[&'a Hierarchy]) -> BTreeSet<&'a str> {
-    let parents: Vec<HashMap<&str, Vec<&str>>> = hierarchies.iter().map(|h| h.parents()).collect();
-    let mut affected: BTreeSet<&str> = BTreeSet::new();
-    let mut pending: Vec<&str> = changed.to_vec();
-    while let Some(name) = pending.pop() {
-        if !affected.insert(name) {
-            continue;
+/// Members whose effective access may differ: those added or removed directly, and everyone
+/// inside a nested group that was added or removed.
+fn candidate_members<'a>(
+    base: &'a Hierarchy,
+    head: &'a Hierarchy,
+    changed: &'a [GroupChange],
+) -> BTreeSet<&'a str> {
+    let mut candidates = BTreeSet::new();
+    for change in changed {
+        candidates.extend(change.members_added.iter().map(String::as_str));
+        candidates.extend(change.members_removed.iter().map(String::as_str));
+        for child in &change.groups_added {
+            candidates.extend(head.effective_members(child));
         }
-        for index in &parents {
-            pending.extend(index.get(name).into_iter().flatten().copied());
-        }
-    }
-    affected
-}
-
-/// The nearest group under `group` that lists `member` directly, or `None` if `group` does.
-fn innermost_group(hierarchy: &Hierarchy, member: &str, group: &str) -> Option<String> {
-    let mut queue = VecDeque::from([group]);
-    let mut seen = BTreeSet::new();
-    while let Some(current) = queue.pop_front() {
-        if !seen.insert(current) {
-            continue;
-        }
-        let Some(g) = hierarchy.groups.get(current) else {
-            continue;
-        };
-        if g.members.contains(member) {
-            return (current != group).then(|| current.to_owned());
-        }
-        queue.extend(g.groups.iter().map(String::as_str));
-    }
-    None
-}
-
-/// Memoised transitive membership of one hierarchy.
-struct EffectiveMembers<'h> {
-    hierarchy: &'h Hierarchy,
-    memo: HashMap<&'h str, Rc<BTreeSet<&'h str>>>,
-}
-
-impl<'h> EffectiveMembers<'h> {
-    fn new(hierarchy: &'h Hierarchy) -> Self {
-        EffectiveMembers {
-            hierarchy,
-            memo: HashMap::new(),
+        for child in &change.groups_removed {
+            candidates.extend(base.effective_members(child));
         }
     }
+    candidates
+}
 
-    /// Recursion depth is the nesting depth, which expansion keeps acyclic.
-    fn of(&mut self, name: &str) -> Rc<BTreeSet<&'h str>> {
-        if let Some(known) = self.memo.get(name) {
-            return Rc::clone(known);
+/// Dense ids for the group names of both hierarchies, so walks use arrays, not maps.
+struct GroupIds<'h> {
+    ids: HashMap<&'h str, u32>,
+    names: Vec<&'h str>,
+}
+
+impl<'h> GroupIds<'h> {
+    fn new(base: &'h Hierarchy, head: &'h Hierarchy) -> Self {
+        let names: Vec<&str> = base
+            .groups
+            .keys()
+            .chain(head.groups.keys())
+            .map(String::as_str)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let ids = names
+            .iter()
+            .enumerate()
+            .map(|(id, name)| (*name, id as u32))
+            .collect();
+        GroupIds { ids, names }
+    }
+}
+
+const UNREACHED: u32 = u32::MAX;
+
+/// The groups one member reaches: `origin[g]` is the nearest group listing the member
+/// directly (g itself for direct membership) or `UNREACHED`; `touched` lists the reached ids.
+struct Reach {
+    origin: Vec<u32>,
+    touched: Vec<u32>,
+}
+
+impl Reach {
+    fn new(groups: usize) -> Reach {
+        Reach {
+            origin: vec![UNREACHED; groups],
+            touched: Vec::new(),
         }
-        let Some((key, group)) = self.hierarchy.groups.get_key_value(name) else {
-            return Rc::new(BTreeSet::new());
-        };
-        let mut members: BTreeSet<&'h str> = group.members.iter().map(String::as_str).collect();
-        for child in &group.groups {
-            members.extend(self.of(child).iter().copied());
+    }
+}
+
+/// One hierarchy as arrays: who contains each group, and which groups list each candidate.
+struct MembershipGraph<'h> {
+    parents: Vec<Vec<u32>>,
+    direct: HashMap<&'h str, Vec<u32>>,
+}
+
+impl<'h> MembershipGraph<'h> {
+    fn new(hierarchy: &'h Hierarchy, ids: &GroupIds, candidates: &HashSet<&str>) -> Self {
+        let mut parents = vec![Vec::new(); ids.names.len()];
+        let mut direct: HashMap<&str, Vec<u32>> = HashMap::new();
+        for group in hierarchy.groups.values() {
+            let id = ids.ids[group.name.as_str()];
+            for child in &group.groups {
+                if let Some(&child) = ids.ids.get(child.as_str()) {
+                    parents[child as usize].push(id);
+                }
+            }
+            for member in &group.members {
+                if candidates.contains(member.as_str()) {
+                    direct.entry(member.as_str()).or_default().push(id);
+                }
+            }
         }
-        let members = Rc::new(members);
-        self.memo.insert(key.as_str(), Rc::clone(&members));
-        members
+        MembershipGraph { parents, direct }
+    }
+
+    /// Breadth-first walk up from every group listing `member`, so the first origin to reach
+    /// a group is a nearest one. Clears what the previous walk left in `reach`.
+    fn reach(&self, member: &str, reach: &mut Reach) {
+        for &group in &reach.touched {
+            reach.origin[group as usize] = UNREACHED;
+        }
+        reach.touched.clear();
+        let mut queue: VecDeque<(u32, u32)> = self
+            .direct
+            .get(member)
+            .into_iter()
+            .flatten()
+            .map(|&g| (g, g))
+            .collect();
+        while let Some((group, origin)) = queue.pop_front() {
+            if reach.origin[group as usize] != UNREACHED {
+                continue;
+            }
+            reach.origin[group as usize] = origin;
+            reach.touched.push(group);
+            for &parent in &self.parents[group as usize] {
+                if reach.origin[parent as usize] == UNREACHED {
+                    queue.push_back((parent, origin));
+                }
+            }
+        }
     }
 }
 
