@@ -12,18 +12,11 @@ use cpg_infra::load::load_expanded;
 use cpg_infra::sync::{plan, LiveGroupState, LiveState, PlanOptions, RemovalLimits};
 use cpg_infra::synthetic::{generate, MemorySource, SyntheticShape};
 
-const TODAY: Date = Date {
-    year: 2026,
-    month: 11,
-    day: 26,
-};
+const TODAY: Date = Date { year: 2026, month: 11, day: 26 };
 
 fn spine(c: &mut Criterion) {
     let base_files = generate(SyntheticShape::large());
-    let head_files = generate(SyntheticShape {
-        variant: 1,
-        ..SyntheticShape::large()
-    });
+    let head_files = generate(SyntheticShape { variant: 1, ..SyntheticShape::large() });
     let base = load_expanded(&MemorySource::new(base_files.clone()), TODAY).expect("valid");
     let head = load_expanded(&MemorySource::new(head_files), TODAY).expect("valid");
     let diff = diff_hierarchies(&base.hierarchy, &head.hierarchy);
@@ -39,30 +32,17 @@ fn spine(c: &mut Criterion) {
     let mut group = c.benchmark_group("spine-500-datasets");
     group.sample_size(10);
     let source = MemorySource::new(base_files.clone());
-    group.bench_function("load", |b| {
-        b.iter(|| definitions::load(&source).expect("valid"))
-    });
-    group.bench_function("expand", |b| {
-        b.iter(|| hierarchy::expand(&base.definitions, TODAY).expect("acyclic"))
-    });
-    group.bench_function("diff", |b| {
-        b.iter(|| diff_hierarchies(&base.hierarchy, &head.hierarchy))
-    });
+    group.bench_function("load", |b| b.iter(|| definitions::load(&source).expect("valid")));
+    group.bench_function("expand", |b| b.iter(|| hierarchy::expand(&base.definitions, TODAY).expect("acyclic")));
+    group.bench_function("diff", |b| b.iter(|| diff_hierarchies(&base.hierarchy, &head.hierarchy)));
     let live = synced_state(&base.hierarchy);
     let options = PlanOptions {
         nesting: Nesting::Native,
         delete_groups: false,
-        limits: RemovalLimits {
-            max_removals: usize::MAX,
-            max_removal_percent: 100,
-        },
+        limits: RemovalLimits { max_removals: usize::MAX, max_removal_percent: 100 },
     };
-    group.bench_function("plan-noop", |b| {
-        b.iter(|| plan(&base.hierarchy, &live, &options))
-    });
-    group.bench_function("plan-variant", |b| {
-        b.iter(|| plan(&head.hierarchy, &live, &options))
-    });
+    group.bench_function("plan-noop", |b| b.iter(|| plan(&base.hierarchy, &live, &options)));
+    group.bench_function("plan-variant", |b| b.iter(|| plan(&head.hierarchy, &live, &options)));
     group.finish();
 }
 
@@ -72,24 +52,11 @@ fn synced_state(hierarchy: &cpg_infra::hierarchy::Hierarchy) -> LiveState {
         .groups
         .values()
         .map(|g| {
-            let nested = g
-                .groups
-                .iter()
-                .map(|child| hierarchy.groups[child].email.clone());
+            let nested = g.groups.iter().map(|child| hierarchy.groups[child].email.clone());
             let members = g.members.iter().cloned().chain(nested).collect();
-            let live = LiveGroup {
-                name: g.name.clone(),
-                email: g.email.clone(),
-                description: String::new(),
-                owned: true,
-            };
-            (
-                g.email.clone(),
-                LiveGroupState {
-                    group: live,
-                    members,
-                },
-            )
+            let live =
+                LiveGroup { name: g.name.clone(), email: g.email.clone(), description: String::new(), owned: true };
+            (g.email.clone(), LiveGroupState { group: live, members })
         })
         .collect();
     LiveState { groups }

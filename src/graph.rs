@@ -48,13 +48,9 @@ pub fn find_cycles<E: Clone>(edges: &BTreeMap<&str, Vec<(&str, E)>>) -> Vec<Cycl
                 }
                 Some(Mark::OnStack) => {
                     let from = stack.iter().position(|(n, _)| n == child).unwrap_or(0);
-                    let mut names: Vec<String> =
-                        stack[from..].iter().map(|(n, _)| n.to_string()).collect();
+                    let mut names: Vec<String> = stack[from..].iter().map(|(n, _)| n.to_string()).collect();
                     names.push(child.to_string());
-                    cycles.push(Cycle {
-                        names,
-                        closing_edge: payload.clone(),
-                    });
+                    cycles.push(Cycle { names, closing_edge: payload.clone() });
                 }
             }
         }
@@ -67,10 +63,7 @@ mod tests {
     use super::*;
 
     fn graph<'a>(pairs: &[(&'a str, &[&'a str])]) -> BTreeMap<&'a str, Vec<(&'a str, ())>> {
-        pairs
-            .iter()
-            .map(|(n, children)| (*n, children.iter().map(|c| (*c, ())).collect()))
-            .collect()
+        pairs.iter().map(|(n, children)| (*n, children.iter().map(|c| (*c, ())).collect())).collect()
     }
 
     #[test]

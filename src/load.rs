@@ -14,8 +14,5 @@ pub struct Expanded {
 pub fn load_expanded(source: &dyn Source, today: Date) -> Result<Expanded, LoadError> {
     let definitions = definitions::load(source)?;
     let hierarchy = hierarchy::expand(&definitions, today).map_err(LoadError::Invalid)?;
-    Ok(Expanded {
-        definitions,
-        hierarchy,
-    })
+    Ok(Expanded { definitions, hierarchy })
 }

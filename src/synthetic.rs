@@ -20,11 +20,7 @@ pub struct SyntheticShape {
 impl SyntheticShape {
     /// 500 datasets: about 10,000 groups and 200,000 memberships.
     pub fn large() -> SyntheticShape {
-        SyntheticShape {
-            datasets: 500,
-            people: 5_000,
-            variant: 0,
-        }
+        SyntheticShape { datasets: 500, people: 5_000, variant: 0 }
     }
 }
 
@@ -52,12 +48,7 @@ pub fn generate(shape: SyntheticShape) -> BTreeMap<String, String> {
     );
     let mut random = Lcg(0x5eed);
     let mut variant = Lcg(shape.variant.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let sizes = [
-        ("data-manager", 4),
-        ("analysis", 120),
-        ("metadata-access", 150),
-        ("web-access", 100),
-    ];
+    let sizes = [("data-manager", 4), ("analysis", 120), ("metadata-access", 150), ("web-access", 100)];
     for d in 0..shape.datasets {
         let name = format!("ds{d:04}");
         let mut dataset = String::from(
@@ -84,10 +75,7 @@ pub fn generate(shape: SyntheticShape) -> BTreeMap<String, String> {
             members.push_str("]\n");
         }
         for level in ["test", "standard", "full"] {
-            let _ = writeln!(
-                members,
-                "{level} = [\"{name}-{level}@{name}.iam.gserviceaccount.com\"]"
-            );
+            let _ = writeln!(members, "{level} = [\"{name}-{level}@{name}.iam.gserviceaccount.com\"]");
         }
         files.insert(format!("datasets/{name}/members.toml"), members);
     }
@@ -100,10 +88,7 @@ struct Lcg(u64);
 
 impl Lcg {
     fn below(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % bound.max(1)
     }
 }
@@ -127,14 +112,8 @@ impl Source for MemorySource {
             .keys()
             .filter_map(|path| path.strip_prefix(&prefix))
             .map(|rest| match rest.split_once('/') {
-                Some((dir, _)) => Entry {
-                    name: dir.to_owned(),
-                    is_dir: true,
-                },
-                None => Entry {
-                    name: rest.to_owned(),
-                    is_dir: false,
-                },
+                Some((dir, _)) => Entry { name: dir.to_owned(), is_dir: true },
+                None => Entry { name: rest.to_owned(), is_dir: false },
             })
             .collect();
         entries.dedup();
@@ -154,28 +133,14 @@ mod tests {
 
     #[test]
     fn small_synthetic_organisation_is_valid_and_variants_differ() {
-        let today = Date {
-            year: 2026,
-            month: 11,
-            day: 26,
-        };
-        let shape = SyntheticShape {
-            datasets: 8,
-            people: 200,
-            variant: 0,
-        };
+        let today = Date { year: 2026, month: 11, day: 26 };
+        let shape = SyntheticShape { datasets: 8, people: 200, variant: 0 };
         let base = load_expanded(&MemorySource::new(generate(shape)), today).unwrap();
         assert_eq!(base.definitions.datasets.len(), 8);
         assert!(base.hierarchy.groups.len() > 8 * 20);
         let again = load_expanded(&MemorySource::new(generate(shape)), today).unwrap();
-        assert_eq!(
-            base.hierarchy, again.hierarchy,
-            "generation is deterministic"
-        );
-        let variant = SyntheticShape {
-            variant: 1,
-            ..shape
-        };
+        assert_eq!(base.hierarchy, again.hierarchy, "generation is deterministic");
+        let variant = SyntheticShape { variant: 1, ..shape };
         let changed = load_expanded(&MemorySource::new(generate(variant)), today).unwrap();
         assert_ne!(base.hierarchy, changed.hierarchy);
     }

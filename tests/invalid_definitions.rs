@@ -97,30 +97,20 @@ fn check_case(case: &Path, update: bool) -> Vec<String> {
     let expected_path = case.join("expected.txt");
     let state_dir = case.join(".cpg-infra");
     if state_dir.exists() {
-        problems.push(format!(
-            "{} exists before the run; delete it",
-            state_dir.display()
-        ));
+        problems.push(format!("{} exists before the run; delete it", state_dir.display()));
         return problems;
     }
 
     let validate = run(case, &["validate"]);
     let stderr = String::from_utf8_lossy(&validate.stderr).into_owned();
     if validate.status.code() != Some(INVALID_INPUT) {
-        problems.push(format!(
-            "`validate` should exit with {INVALID_INPUT}\n{}",
-            describe(&validate)
-        ));
+        problems.push(format!("`validate` should exit with {INVALID_INPUT}\n{}", describe(&validate)));
     }
     if !validate.stdout.is_empty() {
-        problems.push(format!(
-            "`validate` should print nothing on stdout\n{}",
-            describe(&validate)
-        ));
+        problems.push(format!("`validate` should print nothing on stdout\n{}", describe(&validate)));
     }
     if update {
-        fs::write(&expected_path, &stderr)
-            .unwrap_or_else(|e| panic!("cannot write {}: {e}", expected_path.display()));
+        fs::write(&expected_path, &stderr).unwrap_or_else(|e| panic!("cannot write {}: {e}", expected_path.display()));
     } else {
         match fs::read_to_string(&expected_path) {
             Ok(expected) if expected == stderr => {}
@@ -140,10 +130,7 @@ fn check_case(case: &Path, update: bool) -> Vec<String> {
 
     let sync = run(case, &["groups", "sync", "--confirm"]);
     if sync.status.code() != Some(INVALID_INPUT) {
-        problems.push(format!(
-            "`groups sync --confirm` should exit with {INVALID_INPUT}\n{}",
-            describe(&sync)
-        ));
+        problems.push(format!("`groups sync --confirm` should exit with {INVALID_INPUT}\n{}", describe(&sync)));
     }
     if !sync.stdout.is_empty() || sync.stderr != validate.stderr {
         problems.push(format!(
@@ -166,11 +153,7 @@ fn check_case(case: &Path, update: bool) -> Vec<String> {
 fn invalid_definitions_report_every_error() {
     let update = std::env::var("UPDATE_EXPECT").is_ok_and(|v| v == "1");
     let cases = cases();
-    assert!(
-        !cases.is_empty(),
-        "no cases found in {}",
-        cases_dir().display()
-    );
+    assert!(!cases.is_empty(), "no cases found in {}", cases_dir().display());
 
     let mut failures = Vec::new();
     for case in &cases {
@@ -180,13 +163,7 @@ fn invalid_definitions_report_every_error() {
             failures.push(format!("=== {name}\n{}", problems.join("\n")));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} case(s) failed:\n\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n\n")
-    );
+    assert!(failures.is_empty(), "{} of {} case(s) failed:\n\n{}", failures.len(), cases.len(), failures.join("\n\n"));
     if update {
         eprintln!("wrote expected.txt for {} case(s)", cases.len());
     }

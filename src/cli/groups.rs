@@ -2,10 +2,7 @@
 
 use anyhow::Result;
 
-use super::args::{
-    DiffArgs, DiffFormat, ExpandFormat, GlobalArgs, GroupsCommand, PlanFormat, ProviderName,
-    SyncArgs,
-};
+use super::args::{DiffArgs, DiffFormat, ExpandFormat, GlobalArgs, GroupsCommand, PlanFormat, ProviderName, SyncArgs};
 use super::resolve::{self, Revision};
 use super::{Exit, InputError};
 use crate::definitions::Nesting;
@@ -63,29 +60,19 @@ fn why(global: &GlobalArgs, person: &str, group: &str) -> Result<Exit> {
         println!("{email} is not a member of {}", target.name);
         return Ok(Exit::Failure);
     }
-    println!(
-        "{email} is a member of {} through {} path(s):",
-        target.name,
-        paths.len()
-    );
+    println!("{email} is a member of {} through {} path(s):", target.name, paths.len());
     for path in &paths {
         println!("  {email} → {}", path.join(" → "));
     }
     if paths.len() == hierarchy::MAX_WHY_PATHS {
-        println!(
-            "  (only the first {} paths are shown)",
-            hierarchy::MAX_WHY_PATHS
-        );
+        println!("  (only the first {} paths are shown)", hierarchy::MAX_WHY_PATHS);
     }
     Ok(Exit::Success)
 }
 
 fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<Exit> {
     let base = Revision::Git(args.base.clone().unwrap_or_else(|| "HEAD".to_owned()));
-    let head = args
-        .head
-        .clone()
-        .map_or(Revision::WorkingTree, Revision::Git);
+    let head = args.head.clone().map_or(Revision::WorkingTree, Revision::Git);
     let base = resolve::load(global, &base)?;
     let head = resolve::load(global, &head)?;
     let diff = diff_hierarchies(&base.hierarchy, &head.hierarchy);
@@ -95,11 +82,7 @@ fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<Exit> {
         DiffFormat::Json => render_json(&diff),
     };
     print!("{output}");
-    Ok(if args.exit_code && !diff.is_empty() {
-        Exit::Failure
-    } else {
-        Exit::Success
-    })
+    Ok(if args.exit_code && !diff.is_empty() { Exit::Failure } else { Exit::Success })
 }
 
 fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
@@ -107,8 +90,7 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
     let settings = &expanded.definitions.organisation.sync;
     let directory: Box<dyn Directory> = match args.provider {
         ProviderName::Local => {
-            let path =
-                resolve::local_state_path(global, args.state.as_deref(), &settings.state_file);
+            let path = resolve::local_state_path(global, args.state.as_deref(), &settings.state_file);
             Box::new(LocalDirectory::open(&path)?)
         }
     };
@@ -133,11 +115,7 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
         if !plan.is_empty() {
             eprintln!("dry run: nothing was changed; run again with --confirm to apply");
         }
-        return Ok(if plan.refusals.is_empty() || args.allow_mass_removal {
-            Exit::Success
-        } else {
-            Exit::Refused
-        });
+        return Ok(if plan.refusals.is_empty() || args.allow_mass_removal { Exit::Success } else { Exit::Refused });
     }
     let apply_options = ApplyOptions {
         concurrency: args.concurrency,
@@ -160,11 +138,7 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
                 eprintln!("failed to save: {error}");
             }
             println!("{}", report.summary());
-            Ok(if report.succeeded() {
-                Exit::Success
-            } else {
-                Exit::Failure
-            })
+            Ok(if report.succeeded() { Exit::Success } else { Exit::Failure })
         }
     }
 }

@@ -46,19 +46,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Err(error) => {
             if let Some(diagnostics) = error.downcast_ref::<Diagnostics>() {
                 eprint!("{diagnostics}");
-                eprintln!(
-                    "error: {} problem(s) in the definitions; nothing was changed",
-                    diagnostics.len()
-                );
+                eprintln!("error: {} problem(s) in the definitions; nothing was changed", diagnostics.len());
                 return ExitCode::from(Exit::InvalidInput as u8);
             }
             eprintln!("error: {error:#}");
             let input = error.downcast_ref::<InputError>().is_some();
-            ExitCode::from(if input {
-                Exit::InvalidInput
-            } else {
-                Exit::Failure
-            } as u8)
+            ExitCode::from(if input { Exit::InvalidInput } else { Exit::Failure } as u8)
         }
     }
 }

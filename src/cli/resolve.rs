@@ -12,17 +12,12 @@ use crate::load::{load_expanded, Expanded};
 
 /// The date expiry is judged against: `--today`, then `$CPG_INFRA_TODAY`, then the clock.
 pub fn today(global: &GlobalArgs) -> Result<Date> {
-    let text = global
-        .today
-        .clone()
-        .or_else(|| std::env::var("CPG_INFRA_TODAY").ok());
+    let text = global.today.clone().or_else(|| std::env::var("CPG_INFRA_TODAY").ok());
     if let Some(text) = text {
         return text.parse::<Date>().map_err(|e| InputError(e).into());
     }
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
-    Ok(Date::from_days_since_epoch(
-        (since_epoch.as_secs() / 86_400) as i64,
-    ))
+    Ok(Date::from_days_since_epoch((since_epoch.as_secs() / 86_400) as i64))
 }
 
 /// Where definitions are read from.
@@ -38,16 +33,13 @@ pub fn load(global: &GlobalArgs, revision: &Revision) -> Result<Expanded> {
     let loaded = match revision {
         Revision::WorkingTree => {
             if !global.root.is_dir() {
-                return Err(
-                    InputError(format!("{} is not a directory", global.root.display())).into(),
-                );
+                return Err(InputError(format!("{} is not a directory", global.root.display())).into());
             }
             load_expanded(&DirSource::new(&global.root), today)
         }
         Revision::Git(rev) => {
             let (repo, prefix) = open_repository(&global.root)?;
-            let source =
-                GitSource::new(&repo, rev, &prefix).map_err(|e| InputError(e.to_string()))?;
+            let source = GitSource::new(&repo, rev, &prefix).map_err(|e| InputError(e.to_string()))?;
             load_expanded(&source, today)
         }
     };
@@ -59,30 +51,18 @@ pub fn load(global: &GlobalArgs, revision: &Revision) -> Result<Expanded> {
 
 /// The revision `--rev` names, or the working tree.
 pub fn default_revision(global: &GlobalArgs) -> Revision {
-    global
-        .rev
-        .clone()
-        .map_or(Revision::WorkingTree, Revision::Git)
+    global.rev.clone().map_or(Revision::WorkingTree, Revision::Git)
 }
 
 /// Finds the repository containing `root` and the path of `root` inside it.
 fn open_repository(root: &Path) -> Result<(git2::Repository, String)> {
-    let repo = git2::Repository::discover(root).map_err(|e| {
-        InputError(format!(
-            "{} is not in a Git repository: {}",
-            root.display(),
-            e.message()
-        ))
-    })?;
+    let repo = git2::Repository::discover(root)
+        .map_err(|e| InputError(format!("{} is not in a Git repository: {}", root.display(), e.message())))?;
     let prefix = match repo.workdir() {
         None => String::new(),
         Some(workdir) => {
-            let workdir = workdir
-                .canonicalize()
-                .context("resolving the repository's working tree")?;
-            let root: PathBuf = root
-                .canonicalize()
-                .with_context(|| format!("resolving {}", root.display()))?;
+            let workdir = workdir.canonicalize().context("resolving the repository's working tree")?;
+            let root: PathBuf = root.canonicalize().with_context(|| format!("resolving {}", root.display()))?;
             let relative = root.strip_prefix(&workdir).unwrap_or(Path::new(""));
             relative.to_string_lossy().replace('\\', "/")
         }

@@ -15,11 +15,7 @@ pub struct Location {
 impl Location {
     /// The start of a file, for errors about a file as a whole.
     pub fn file(path: &str) -> Location {
-        Location {
-            path: Arc::from(path),
-            line: 1,
-            column: 1,
-        }
+        Location { path: Arc::from(path), line: 1, column: 1 }
     }
 
     /// Converts a byte offset in `text` to a line and a column counted in characters.
@@ -29,11 +25,7 @@ impl Location {
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = before[line_start..].chars().count() + 1;
-        Location {
-            path: Arc::clone(path),
-            line,
-            column,
-        }
+        Location { path: Arc::clone(path), line, column }
     }
 }
 
@@ -69,10 +61,7 @@ pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
     pub fn push(&mut self, location: Location, message: impl Into<String>) {
-        self.0.push(Diagnostic {
-            location,
-            message: message.into(),
-        });
+        self.0.push(Diagnostic { location, message: message.into() });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -131,9 +120,6 @@ mod tests {
         assert_eq!(Location::at_offset(&f, text, 6).to_string(), "f:2:1");
         // The column counts characters, not bytes.
         let quote_after_e = text.find('2').unwrap();
-        assert_eq!(
-            Location::at_offset(&f, text, quote_after_e).to_string(),
-            "f:2:8"
-        );
+        assert_eq!(Location::at_offset(&f, text, quote_after_e).to_string(), "f:2:8");
     }
 }

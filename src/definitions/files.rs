@@ -37,7 +37,7 @@ pub struct OrganisationTable {
 #[serde(deny_unknown_fields)]
 pub struct SyncTable {
     pub max_removals: Option<usize>,
-    pub max_removal_percent: Option<u8>,
+    pub max_removal_percent: Option<Spanned<u8>>,
     pub state_file: Option<String>,
 }
 
@@ -197,10 +197,7 @@ impl<'de> Visitor<'de> for MemberEntryVisitor {
     }
 
     fn visit_str<E: de::Error>(self, value: &str) -> Result<MemberEntry, E> {
-        Ok(MemberEntry {
-            member: value.to_owned(),
-            expires: None,
-        })
+        Ok(MemberEntry { member: value.to_owned(), expires: None })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MemberEntry, A::Error> {

@@ -109,11 +109,7 @@ pub struct SyncSettings {
 
 impl Default for SyncSettings {
     fn default() -> Self {
-        SyncSettings {
-            max_removals: 100,
-            max_removal_percent: 50,
-            state_file: ".cpg-infra/directory.json".to_owned(),
-        }
+        SyncSettings { max_removals: 100, max_removal_percent: 50, state_file: ".cpg-infra/directory.json".to_owned() }
     }
 }
 
@@ -282,9 +278,7 @@ impl std::str::FromStr for Date {
     fn from_str(text: &str) -> Result<Date, String> {
         let bad = || format!("`{text}` is not a date like 2027-01-31");
         let mut parts = text.split('-');
-        let (Some(y), Some(m), Some(d), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(bad());
         };
         let date = Date {
@@ -306,22 +300,13 @@ mod tests {
     #[test]
     fn days_since_epoch_become_dates() {
         assert_eq!(Date::from_days_since_epoch(0).to_string(), "1970-01-01");
-        assert_eq!(
-            Date::from_days_since_epoch(20_783).to_string(),
-            "2026-11-26"
-        );
-        assert_eq!(
-            Date::from_days_since_epoch(11_016).to_string(),
-            "2000-02-29"
-        );
+        assert_eq!(Date::from_days_since_epoch(20_783).to_string(), "2026-11-26");
+        assert_eq!(Date::from_days_since_epoch(11_016).to_string(), "2000-02-29");
     }
 
     #[test]
     fn dates_parse_and_reject_garbage() {
-        assert_eq!(
-            "2027-01-31".parse::<Date>().unwrap().to_string(),
-            "2027-01-31"
-        );
+        assert_eq!("2027-01-31".parse::<Date>().unwrap().to_string(), "2027-01-31");
         assert!("2027-13-01".parse::<Date>().is_err());
         assert!("tomorrow".parse::<Date>().is_err());
     }

@@ -31,14 +31,10 @@ pub fn group_name_problem(name: &str) -> Option<String> {
         ));
     }
     if let Some(bad) = name.chars().find(|c| !is_name_char(*c)) {
-        return Some(format!(
-            "group name `{name}` contains `{bad}`; use lowercase letters, digits, `-`, `_` and `.`"
-        ));
+        return Some(format!("group name `{name}` contains `{bad}`; use lowercase letters, digits, `-`, `_` and `.`"));
     }
     if name.starts_with(['.', '-']) || name.ends_with(['.', '-']) || name.contains("..") {
-        return Some(format!(
-            "group name `{name}` must not start or end with `.` or `-` or contain `..`"
-        ));
+        return Some(format!("group name `{name}` must not start or end with `.` or `-` or contain `..`"));
     }
     None
 }
@@ -46,9 +42,7 @@ pub fn group_name_problem(name: &str) -> Option<String> {
 /// Why `key` cannot name a person, role, group or dataset, or `None` if it can.
 pub fn key_problem(kind: &str, key: &str) -> Option<String> {
     if key.is_empty() || !key.chars().all(is_name_char) {
-        return Some(format!(
-            "{kind} name `{key}` is invalid; use lowercase letters, digits, `-`, `_` and `.`"
-        ));
+        return Some(format!("{kind} name `{key}` is invalid; use lowercase letters, digits, `-`, `_` and `.`"));
     }
     None
 }
@@ -67,9 +61,7 @@ pub fn is_valid_email(email: &str) -> bool {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._%+-'".contains(c));
+        && local.chars().all(|c| c.is_ascii_alphanumeric() || "._%+-'".contains(c));
     let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = labels.len() >= 2
         && labels.iter().all(|label| {
@@ -87,9 +79,7 @@ pub fn domain_allowed(email: &str, allowed: &[String]) -> bool {
         return false;
     };
     let domain = domain.to_ascii_lowercase();
-    allowed
-        .iter()
-        .any(|a| domain == *a || domain.ends_with(&format!(".{a}")))
+    allowed.iter().any(|a| domain == *a || domain.ends_with(&format!(".{a}")))
 }
 
 #[cfg(test)]
@@ -109,9 +99,7 @@ mod tests {
     #[test]
     fn group_names() {
         assert_eq!(group_name_problem("tob-wgs-analysis"), None);
-        assert!(group_name_problem(&"a".repeat(65))
-            .unwrap()
-            .contains("65 characters"));
+        assert!(group_name_problem(&"a".repeat(65)).unwrap().contains("65 characters"));
         assert!(group_name_problem("Tob").unwrap().contains("`T`"));
         assert!(group_name_problem("-x").is_some());
     }

@@ -11,10 +11,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum SourceError {
     #[error("cannot read {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("git: {0}")]
     Git(#[from] git2::Error),
     #[error("{path} is not valid UTF-8")]
@@ -55,19 +52,11 @@ impl Source for DirSource {
         let reader = match std::fs::read_dir(&path) {
             Ok(reader) => reader,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => {
-                return Err(SourceError::Io {
-                    path: dir.to_owned(),
-                    source,
-                })
-            }
+            Err(source) => return Err(SourceError::Io { path: dir.to_owned(), source }),
         };
         let mut entries = Vec::new();
         for entry in reader {
-            let entry = entry.map_err(|source| SourceError::Io {
-                path: dir.to_owned(),
-                source,
-            })?;
+            let entry = entry.map_err(|source| SourceError::Io { path: dir.to_owned(), source })?;
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
@@ -80,16 +69,9 @@ impl Source for DirSource {
 
     fn read(&self, path: &str) -> Result<Option<String>, SourceError> {
         match std::fs::read(self.root.join(path)) {
-            Ok(bytes) => String::from_utf8(bytes)
-                .map(Some)
-                .map_err(|_| SourceError::NotUtf8 {
-                    path: path.to_owned(),
-                }),
+            Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| SourceError::NotUtf8 { path: path.to_owned() }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(SourceError::Io {
-                path: path.to_owned(),
-                source,
-            }),
+            Err(source) => Err(SourceError::Io { path: path.to_owned(), source }),
         }
     }
 }
@@ -104,14 +86,10 @@ pub struct GitSource<'repo> {
 impl<'repo> GitSource<'repo> {
     /// Resolves `rev` (anything `git rev-parse` understands) to a tree. `prefix` is the path of
     /// the definitions root inside the repository ("" for the top).
-    pub fn new(
-        repo: &'repo git2::Repository,
-        rev: &str,
-        prefix: &str,
-    ) -> Result<Self, SourceError> {
-        let object = repo.revparse_single(rev).map_err(|e| {
-            SourceError::Missing(format!("unknown revision `{rev}`: {}", e.message()))
-        })?;
+    pub fn new(repo: &'repo git2::Repository, rev: &str, prefix: &str) -> Result<Self, SourceError> {
+        let object = repo
+            .revparse_single(rev)
+            .map_err(|e| SourceError::Missing(format!("unknown revision `{rev}`: {}", e.message())))?;
         let tree = object.peel_to_tree()?;
         let prefix = prefix.trim_matches('/').to_owned();
         Ok(GitSource { repo, tree, prefix })
@@ -140,9 +118,7 @@ impl Source for GitSource<'_> {
             self.tree.clone()
         } else {
             match self.entry(dir) {
-                Some(entry) if entry.kind() == Some(git2::ObjectType::Tree) => {
-                    self.repo.find_tree(entry.id())?
-                }
+                Some(entry) if entry.kind() == Some(git2::ObjectType::Tree) => self.repo.find_tree(entry.id())?,
                 _ => return Ok(Vec::new()),
             }
         };
@@ -150,10 +126,7 @@ impl Source for GitSource<'_> {
             .iter()
             .filter_map(|entry| {
                 let name = entry.name().ok()?.to_owned();
-                Some(Entry {
-                    name,
-                    is_dir: entry.kind() == Some(git2::ObjectType::Tree),
-                })
+                Some(Entry { name, is_dir: entry.kind() == Some(git2::ObjectType::Tree) })
             })
             .collect();
         entries.sort();
@@ -168,10 +141,6 @@ impl Source for GitSource<'_> {
             return Ok(None);
         }
         let blob = self.repo.find_blob(entry.id())?;
-        String::from_utf8(blob.content().to_vec())
-            .map(Some)
-            .map_err(|_| SourceError::NotUtf8 {
-                path: path.to_owned(),
-            })
+        String::from_utf8(blob.content().to_vec()).map(Some).map_err(|_| SourceError::NotUtf8 { path: path.to_owned() })
     }
 }

@@ -11,17 +11,12 @@ use toml::Spanned;
 
 use super::diagnostic::{Diagnostics, Location, SourceFile};
 use super::files::{self, MemberEntry};
-use super::names::{
-    domain_allowed, group_name_problem, is_valid_email, key_problem, KNOWN_COMPONENTS,
-};
+use super::names::{domain_allowed, group_name_problem, is_valid_email, key_problem, KNOWN_COMPONENTS};
 use super::source::{Source, SourceError};
 use super::*;
 
 pub(super) fn load(source: &dyn Source) -> Result<Definitions, LoadError> {
-    let mut loader = Loader {
-        source,
-        diagnostics: Diagnostics::default(),
-    };
+    let mut loader = Loader { source, diagnostics: Diagnostics::default(), incomplete: Incomplete::default() };
     let raw = loader.read_all()?;
     let definitions = loader.convert(raw);
     let diagnostics = loader.diagnostics.finish();
@@ -50,6 +45,24 @@ struct RawDataset {
 struct Loader<'a> {
     source: &'a dyn Source,
     diagnostics: Diagnostics,
+    incomplete: Incomplete,
+}
+
+/// Inputs that could not be read. References into them are not reported as unknown: the
+/// parse error already says what is wrong, and "unknown person" for every person of a broken
+/// people file would bury it.
+#[derive(Debug, Default)]
+struct Incomplete {
+    people: bool,
+    roles: bool,
+    groups: bool,
+    datasets: BTreeSet<String>,
+}
+
+impl Incomplete {
+    fn any_group_names(&self) -> bool {
+        self.roles || self.groups || !self.datasets.is_empty()
+    }
 }
 
 const ORG_FILE: &str = "groups/org.toml";
@@ -59,8 +72,10 @@ const ROLES_FILE: &str = "groups/roles.toml";
 impl Loader<'_> {
     fn read_all(&mut self) -> Result<RawFiles, SourceError> {
         let org = self.parse::<files::OrgFile>(ORG_FILE, true)?;
-        let people = self.parse::<files::PeopleFile>(PEOPLE_FILE, false)?;
-        let roles = self.parse::<files::RolesFile>(ROLES_FILE, false)?;
+        let people = self.parse::<files::PeopleFile>(PEOPLE_FILE, true)?;
+        self.incomplete.people = people.is_none();
+        let roles = self.parse::<files::RolesFile>(ROLES_FILE, true)?;
+        self.incomplete.roles = roles.is_none();
         let mut groups = Vec::new();
         for entry in self.source.list("groups")? {
             let path = format!("groups/{}", entry.name);
@@ -68,7 +83,10 @@ impl Loader<'_> {
             if entry.is_dir || special || !entry.name.ends_with(".toml") {
                 continue;
             }
-            groups.extend(self.parse::<files::GroupsFile>(&path, true)?);
+            match self.parse::<files::GroupsFile>(&path, true)? {
+                Some(parsed) => groups.push(parsed),
+                None => self.incomplete.groups = true,
+            }
         }
         let mut datasets = Vec::new();
         for entry in self.source.list("datasets")? {
@@ -77,20 +95,34 @@ impl Loader<'_> {
             }
             let dataset_path = format!("datasets/{}/dataset.toml", entry.name);
             let members_path = format!("datasets/{}/members.toml", entry.name);
+            self.check_dataset_files(&entry.name)?;
+            let dataset = self.parse(&dataset_path, true)?;
+            if dataset.is_none() {
+                self.incomplete.datasets.insert(entry.name.clone());
+            }
             datasets.push(RawDataset {
                 location: Location::file(&dataset_path),
-                dataset: self.parse(&dataset_path, true)?,
+                dataset,
                 members: self.parse(&members_path, false)?,
                 name: entry.name,
             });
         }
-        Ok(RawFiles {
-            org,
-            people,
-            roles,
-            groups,
-            datasets,
-        })
+        Ok(RawFiles { org, people, roles, groups, datasets })
+    }
+
+    /// A misspelt file name would silently drop a dataset's members, so unknown TOML files
+    /// in a dataset directory are errors.
+    fn check_dataset_files(&mut self, dataset: &str) -> Result<(), SourceError> {
+        for file in self.source.list(&format!("datasets/{dataset}"))? {
+            let known = ["dataset.toml", "members.toml"].contains(&file.name.as_str());
+            if !file.is_dir && !known && file.name.ends_with(".toml") {
+                self.error(
+                    Location::file(&format!("datasets/{dataset}/{}", file.name)),
+                    format!("unexpected file `{}`; a dataset directory holds dataset.toml and members.toml", file.name),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Parses one file; a missing required file or a syntax error becomes a diagnostic.
@@ -105,16 +137,12 @@ impl Loader<'_> {
             }
             return Ok(None);
         };
-        let file = SourceFile {
-            path: Arc::from(path),
-            text,
-        };
+        let file = SourceFile { path: Arc::from(path), text };
         match toml::from_str::<T>(&file.text) {
             Ok(value) => Ok(Some((file, value))),
             Err(error) => {
                 let location = file.location(error.span().unwrap_or(0..0));
-                self.diagnostics
-                    .push(location, error.message().trim().to_owned());
+                self.diagnostics.push(location, error.message().trim().to_owned());
                 Ok(None)
             }
         }
@@ -126,11 +154,7 @@ impl Loader<'_> {
 
     fn convert(&mut self, raw: RawFiles) -> Option<Definitions> {
         let organisation = self.convert_org(raw.org.as_ref()?);
-        let people = raw
-            .people
-            .as_ref()
-            .map(|p| self.convert_people(p))
-            .unwrap_or_default();
+        let people = raw.people.as_ref().map(|p| self.convert_people(p)).unwrap_or_default();
         let (roles, dependency_grants) = match &raw.roles {
             Some(roles) => self.convert_roles(roles),
             None => Default::default(),
@@ -145,17 +169,22 @@ impl Loader<'_> {
         };
         for dataset in &raw.datasets {
             if let Some(converted) = self.convert_dataset(&definitions, dataset) {
-                definitions
-                    .datasets
-                    .insert(converted.name.clone(), converted);
+                definitions.datasets.insert(converted.name.clone(), converted);
             }
         }
-        self.check_dataset_references(&definitions);
+        let common_location = raw
+            .org
+            .as_ref()
+            .and_then(|(file, org)| org.organisation.common_dataset.as_ref().map(|c| file.location(c.span())));
+        self.check_dataset_references(&definitions, common_location);
         let group_names = self.all_group_names(&definitions, &raw.groups);
         let resolver = MemberResolver {
             people: &definitions.people,
+            people_by_email: definitions.people.values().map(|p| (p.email.as_str(), p.key.as_str())).collect(),
             group_names: &group_names,
             allowed_domains: &definitions.organisation.allowed_member_domains,
+            lenient_people: self.incomplete.people,
+            lenient_groups: self.incomplete.any_group_names(),
         };
         // Member lists are resolved last: they may name any group of the whole organisation.
         let mut groups = BTreeMap::new();
@@ -191,7 +220,9 @@ impl Loader<'_> {
                 let grants = self.resolve_grants(&resolver, file, entries);
                 let location = file.location(role.span());
                 if !definitions.roles.contains_key(role.get_ref()) {
-                    self.error(location, format!("unknown role `{}`", role.get_ref()));
+                    if !self.incomplete.roles {
+                        self.error(location, format!("unknown role `{}`", role.get_ref()));
+                    }
                 } else if !definitions.dataset_has_role(converted, role.get_ref()) {
                     let component = definitions.roles[role.get_ref()].requires_component.clone();
                     self.error(
@@ -219,40 +250,31 @@ impl Loader<'_> {
         let table = &org.organisation;
         for domain in [&table.domain, &table.groups_domain] {
             if !is_valid_email(&format!("x@{}", domain.get_ref())) {
-                self.error(
-                    file.location(domain.span()),
-                    format!("invalid domain `{}`", domain.get_ref()),
-                );
+                self.error(file.location(domain.span()), format!("invalid domain `{}`", domain.get_ref()));
             }
         }
         let prefix = table.group_prefix.as_ref();
         if let Some(prefix) = prefix.filter(|p| key_problem("prefix", p.get_ref()).is_some()) {
             self.error(
                 file.location(prefix.span()),
-                format!(
-                    "group prefix `{}` may only use lowercase letters, digits, `-`, `_` and `.`",
-                    prefix.get_ref()
-                ),
+                format!("group prefix `{}` may only use lowercase letters, digits, `-`, `_` and `.`", prefix.get_ref()),
             );
         }
         let defaults = SyncSettings::default();
-        let sync = org
-            .sync
-            .as_ref()
-            .map_or(defaults.clone(), |s| SyncSettings {
-                max_removals: s.max_removals.unwrap_or(defaults.max_removals),
-                max_removal_percent: s
-                    .max_removal_percent
-                    .unwrap_or(defaults.max_removal_percent),
-                state_file: s.state_file.clone().unwrap_or(defaults.state_file.clone()),
-            });
+        if let Some(percent) = org.sync.as_ref().and_then(|s| s.max_removal_percent.as_ref()) {
+            if *percent.get_ref() > 100 {
+                let message = format!("max_removal_percent is {}; it must be 0 to 100", percent.get_ref());
+                self.error(file.location(percent.span()), message);
+            }
+        }
+        let sync = org.sync.as_ref().map_or(defaults.clone(), |s| SyncSettings {
+            max_removals: s.max_removals.unwrap_or(defaults.max_removals),
+            max_removal_percent: s.max_removal_percent.as_ref().map_or(defaults.max_removal_percent, |p| *p.get_ref()),
+            state_file: s.state_file.clone().unwrap_or(defaults.state_file.clone()),
+        });
         let providers = org.providers.as_ref();
-        let google = providers
-            .and_then(|p| p.google.as_ref())
-            .map(|p| self.convert_provider(file, p, Nesting::Native));
-        let azure = providers
-            .and_then(|p| p.azure.as_ref())
-            .map(|p| self.convert_provider(file, p, Nesting::Flatten));
+        let google = providers.and_then(|p| p.google.as_ref()).map(|p| self.convert_provider(file, p, Nesting::Native));
+        let azure = providers.and_then(|p| p.azure.as_ref()).map(|p| self.convert_provider(file, p, Nesting::Flatten));
         Organisation {
             name: table.name.clone(),
             domain: table.domain.get_ref().to_ascii_lowercase(),
@@ -276,19 +298,12 @@ impl Loader<'_> {
         table: &files::ProviderTable,
         default: Nesting,
     ) -> ProviderSettings {
-        let nesting = match table
-            .nesting
-            .as_ref()
-            .map(|n| (n.get_ref().as_str(), n.span()))
-        {
+        let nesting = match table.nesting.as_ref().map(|n| (n.get_ref().as_str(), n.span())) {
             None => default,
             Some(("native", _)) => Nesting::Native,
             Some(("flatten", _)) => Nesting::Flatten,
             Some((other, span)) => {
-                self.error(
-                    file.location(span),
-                    format!("unknown nesting `{other}`; use `native` or `flatten`"),
-                );
+                self.error(file.location(span), format!("unknown nesting `{other}`; use `native` or `flatten`"));
                 default
             }
         };
@@ -302,10 +317,7 @@ impl Loader<'_> {
         }
     }
 
-    fn convert_people(
-        &mut self,
-        (file, people): &(SourceFile, files::PeopleFile),
-    ) -> BTreeMap<String, Person> {
+    fn convert_people(&mut self, (file, people): &(SourceFile, files::PeopleFile)) -> BTreeMap<String, Person> {
         let mut by_email: HashMap<String, (String, Location)> = HashMap::new();
         let mut converted = BTreeMap::new();
         for (key, table) in &people.people {
@@ -316,38 +328,26 @@ impl Loader<'_> {
             let email_location = file.location(table.email.span());
             let email = table.email.get_ref().to_ascii_lowercase();
             if !is_valid_email(&email) {
-                self.error(
-                    email_location.clone(),
-                    format!("invalid email `{}`", table.email.get_ref()),
-                );
+                self.error(email_location.clone(), format!("invalid email `{}`", table.email.get_ref()));
             }
             if let Some((other, first)) = by_email.get(&email) {
                 self.error(
                     email_location.clone(),
-                    format!(
-                        "email `{email}` of `{}` is already used by `{other}` at {first}",
-                        key.get_ref()
-                    ),
+                    format!("email `{email}` of `{}` is already used by `{other}` at {first}", key.get_ref()),
                 );
             } else {
                 by_email.insert(email.clone(), (key.get_ref().clone(), email_location));
             }
             if let Some(google) = &table.google {
                 if !is_valid_email(google.get_ref()) {
-                    self.error(
-                        file.location(google.span()),
-                        format!("invalid email `{}`", google.get_ref()),
-                    );
+                    self.error(file.location(google.span()), format!("invalid email `{}`", google.get_ref()));
                 }
             }
             let person = Person {
                 key: key.get_ref().clone(),
                 email,
                 name: table.name.clone(),
-                google: table
-                    .google
-                    .as_ref()
-                    .map(|g| g.get_ref().to_ascii_lowercase()),
+                google: table.google.as_ref().map(|g| g.get_ref().to_ascii_lowercase()),
                 azure: table.azure.clone(),
             };
             converted.insert(person.key.clone(), person);
@@ -374,10 +374,7 @@ impl Loader<'_> {
                 description: table.description.clone(),
                 includes,
                 members: Vec::new(),
-                requires_component: table
-                    .requires_component
-                    .as_ref()
-                    .map(|c| c.get_ref().clone()),
+                requires_component: table.requires_component.as_ref().map(|c| c.get_ref().clone()),
                 location,
             };
             converted.insert(role.name.clone(), role);
@@ -385,10 +382,7 @@ impl Loader<'_> {
         for role in converted.values() {
             for include in &role.includes {
                 if !converted.contains_key(&include.name) {
-                    self.error(
-                        include.location.clone(),
-                        format!("unknown role `{}`", include.name),
-                    );
+                    self.error(include.location.clone(), format!("unknown role `{}`", include.name));
                 }
             }
         }
@@ -398,10 +392,7 @@ impl Loader<'_> {
             let known = |role: &Spanned<String>, loader: &mut Self| {
                 let ok = converted.contains_key(role.get_ref());
                 if !ok {
-                    loader.error(
-                        file.location(role.span()),
-                        format!("unknown role `{}`", role.get_ref()),
-                    );
+                    loader.error(file.location(role.span()), format!("unknown role `{}`", role.get_ref()));
                 }
                 ok
             };
@@ -411,15 +402,9 @@ impl Loader<'_> {
                 }
             }
             for (dependency_role, ours) in &dependencies.readonly {
-                let ours: Vec<String> = ours
-                    .iter()
-                    .filter(|r| known(r, self))
-                    .map(|r| r.get_ref().clone())
-                    .collect();
+                let ours: Vec<String> = ours.iter().filter(|r| known(r, self)).map(|r| r.get_ref().clone()).collect();
                 if known(dependency_role, self) {
-                    grants
-                        .readonly
-                        .insert(dependency_role.get_ref().clone(), ours);
+                    grants.readonly.insert(dependency_role.get_ref().clone(), ours);
                 }
             }
         }
@@ -430,11 +415,7 @@ impl Loader<'_> {
         if !KNOWN_COMPONENTS.contains(&component.get_ref().as_str()) {
             self.error(
                 file.location(component.span()),
-                format!(
-                    "unknown component `{}`; known: {}",
-                    component.get_ref(),
-                    KNOWN_COMPONENTS.join(", ")
-                ),
+                format!("unknown component `{}`; known: {}", component.get_ref(), KNOWN_COMPONENTS.join(", ")),
             );
         }
     }
@@ -443,22 +424,11 @@ impl Loader<'_> {
     fn check_role_cycles(&mut self, roles: &BTreeMap<String, Role>) {
         let edges: BTreeMap<&str, Vec<(&str, &Location)>> = roles
             .values()
-            .map(|r| {
-                (
-                    r.name.as_str(),
-                    r.includes
-                        .iter()
-                        .map(|i| (i.name.as_str(), &i.location))
-                        .collect(),
-                )
-            })
+            .map(|r| (r.name.as_str(), r.includes.iter().map(|i| (i.name.as_str(), &i.location)).collect()))
             .collect();
         for cycle in crate::graph::find_cycles(&edges) {
             let path = cycle.names.join(" → ");
-            self.error(
-                cycle.closing_edge.clone(),
-                format!("role includes form a cycle: {path}"),
-            );
+            self.error(cycle.closing_edge.clone(), format!("role includes form a cycle: {path}"));
         }
     }
 
@@ -470,47 +440,31 @@ impl Loader<'_> {
         for component in &table.components {
             self.check_component(file, component);
         }
-        let components: BTreeSet<String> = table
-            .components
-            .iter()
-            .map(|c| c.get_ref().clone())
-            .collect();
+        let components: BTreeSet<String> = table.components.iter().map(|c| c.get_ref().clone()).collect();
         for role in definitions.roles.values() {
             if !definitions.dataset_has_role_given(&components, role) {
                 continue;
             }
             let full = definitions.dataset_group_name(&raw.name, &role.name);
             if let Some(problem) = group_name_problem(&full) {
-                self.error(raw.location.clone(), problem);
+                self.error(raw.location.clone(), format!("dataset `{}` gives an invalid group: {problem}", raw.name));
             }
         }
-        let imports = table
-            .imports
-            .iter()
-            .map(|(k, v)| (k.get_ref().clone(), reference(file, v)))
-            .collect();
+        let imports = table.imports.iter().map(|(k, v)| (k.get_ref().clone(), reference(file, v))).collect();
         Some(Dataset {
             name: raw.name.clone(),
             description: table.description.clone(),
             components,
-            depends_on: table
-                .depends_on
-                .iter()
-                .map(|d| reference(file, d))
-                .collect(),
-            depends_on_readonly: table
-                .depends_on_readonly
-                .iter()
-                .map(|d| reference(file, d))
-                .collect(),
-            gcp: table.gcp.as_ref().map(|g| GcpSettings {
-                project: g.project.get_ref().clone(),
-                region: g.region.clone(),
-            }),
-            azure: table.azure.as_ref().map(|a| AzureSettings {
-                subscription: a.subscription.get_ref().clone(),
-                region: a.region.clone(),
-            }),
+            depends_on: table.depends_on.iter().map(|d| reference(file, d)).collect(),
+            depends_on_readonly: table.depends_on_readonly.iter().map(|d| reference(file, d)).collect(),
+            gcp: table
+                .gcp
+                .as_ref()
+                .map(|g| GcpSettings { project: g.project.get_ref().clone(), region: g.region.clone() }),
+            azure: table
+                .azure
+                .as_ref()
+                .map(|a| AzureSettings { subscription: a.subscription.get_ref().clone(), region: a.region.clone() }),
             budget: table.budget.as_ref().map(|b| Budget {
                 monthly: b.monthly,
                 fixed: b.fixed,
@@ -523,34 +477,47 @@ impl Loader<'_> {
         })
     }
 
-    fn check_dataset_references(&mut self, definitions: &Definitions) {
-        let organisation = &definitions.organisation;
-        if let Some(common) = &organisation.common_dataset {
-            if !definitions.datasets.contains_key(common) {
-                self.error(
-                    Location::file(ORG_FILE),
-                    format!("common dataset `{common}` does not exist"),
-                );
+    /// Dependencies name existing datasets and form no cycle (the implicit dependency on the
+    /// common dataset included).
+    fn check_dataset_references(&mut self, definitions: &Definitions, common_location: Option<Location>) {
+        let known = |name: &str, loader: &Self| {
+            definitions.datasets.contains_key(name) || loader.incomplete.datasets.contains(name)
+        };
+        let common = definitions.organisation.common_dataset.as_ref().zip(common_location.as_ref());
+        if let Some((common, location)) = common {
+            if !known(common, self) {
+                self.error(location.clone(), format!("common dataset `{common}` does not exist"));
             }
         }
+        let mut graph: BTreeMap<&str, Vec<(&str, &Location)>> = BTreeMap::new();
         for dataset in definitions.datasets.values() {
-            for dependency in dataset
-                .depends_on
-                .iter()
-                .chain(&dataset.depends_on_readonly)
-            {
+            let edges = graph.entry(&dataset.name).or_default();
+            for dependency in dataset.depends_on.iter().chain(&dataset.depends_on_readonly) {
                 if dependency.name == dataset.name {
+                    self.error(dependency.location.clone(), format!("dataset `{}` depends on itself", dataset.name));
+                } else if !known(&dependency.name, self) {
+                    self.error(dependency.location.clone(), format!("unknown dataset `{}`", dependency.name));
+                } else {
+                    edges.push((&dependency.name, &dependency.location));
+                }
+            }
+            for readonly in &dataset.depends_on_readonly {
+                if dataset.depends_on.iter().any(|d| d.name == readonly.name) {
                     self.error(
-                        dependency.location.clone(),
-                        format!("dataset `{}` depends on itself", dataset.name),
-                    );
-                } else if !definitions.datasets.contains_key(&dependency.name) {
-                    self.error(
-                        dependency.location.clone(),
-                        format!("unknown dataset `{}`", dependency.name),
+                        readonly.location.clone(),
+                        format!("dataset `{}` is in both depends_on and depends_on_readonly", readonly.name),
                     );
                 }
             }
+            if let Some((common, location)) = common {
+                if *common != dataset.name {
+                    edges.push((common, location));
+                }
+            }
+        }
+        for cycle in crate::graph::find_cycles(&graph) {
+            let path = cycle.names.join(" → ");
+            self.error(cycle.closing_edge.clone(), format!("datasets depend on each other in a cycle: {path}"));
         }
     }
 
@@ -584,10 +551,7 @@ impl Loader<'_> {
                     self.error(location.clone(), problem);
                 }
                 if let Some(first) = defined.get(name.get_ref()) {
-                    self.error(
-                        location,
-                        format!("group `{}` is already defined at {first}", name.get_ref()),
-                    );
+                    self.error(location, format!("group `{}` is already defined at {first}", name.get_ref()));
                     continue;
                 }
                 if let Some((dataset, role)) = dataset_groups.get(&full) {
@@ -610,17 +574,14 @@ impl Loader<'_> {
         entries: &[Spanned<MemberEntry>],
     ) -> Vec<Grant> {
         let mut grants = Vec::with_capacity(entries.len());
+        let mut seen = BTreeSet::new();
         for entry in entries {
             let location = file.location(entry.span());
             let entry = entry.get_ref();
             let expires = match &entry.expires {
                 None => None,
                 Some(datetime) => match datetime.date {
-                    Some(d) if datetime.time.is_none() => Some(Date {
-                        year: d.year,
-                        month: d.month,
-                        day: d.day,
-                    }),
+                    Some(d) if datetime.time.is_none() => Some(Date { year: d.year, month: d.month, day: d.day }),
                     _ => {
                         self.error(
                             location.clone(),
@@ -631,11 +592,14 @@ impl Loader<'_> {
                 },
             };
             match resolver.resolve(&entry.member) {
-                Ok(member) => grants.push(Grant {
-                    member,
-                    expires,
-                    location,
-                }),
+                Ok(Some(member)) => {
+                    if !seen.insert(member.clone()) {
+                        self.error(location, format!("`{}` is listed twice", entry.member));
+                        continue;
+                    }
+                    grants.push(Grant { member, expires, location });
+                }
+                Ok(None) => {}
                 Err(message) => self.error(location, message),
             }
         }
@@ -645,31 +609,32 @@ impl Loader<'_> {
 
 impl Definitions {
     fn dataset_has_role_given(&self, components: &BTreeSet<String>, role: &Role) -> bool {
-        role.requires_component
-            .as_ref()
-            .is_none_or(|c| components.contains(c))
+        role.requires_component.as_ref().is_none_or(|c| components.contains(c))
     }
 }
 
 fn reference(file: &SourceFile, value: &Spanned<String>) -> Reference {
-    Reference {
-        name: value.get_ref().clone(),
-        location: file.location(value.span()),
-    }
+    Reference { name: value.get_ref().clone(), location: file.location(value.span()) }
 }
 
 /// Turns the text of a member entry into a `MemberRef`.
+/// `Ok(None)` means the reference cannot be checked because its target file failed to load.
 struct MemberResolver<'a> {
     people: &'a BTreeMap<String, Person>,
+    people_by_email: HashMap<&'a str, &'a str>,
     group_names: &'a BTreeSet<String>,
     allowed_domains: &'a [String],
+    lenient_people: bool,
+    lenient_groups: bool,
 }
 
 impl MemberResolver<'_> {
-    fn resolve(&self, text: &str) -> Result<MemberRef, String> {
+    fn resolve(&self, text: &str) -> Result<Option<MemberRef>, String> {
         if let Some(group) = text.strip_prefix("group:") {
             return if self.group_names.contains(group) {
-                Ok(MemberRef::Group(group.to_owned()))
+                Ok(Some(MemberRef::Group(group.to_owned())))
+            } else if self.lenient_groups {
+                Ok(None)
             } else {
                 Err(format!("unknown group `{group}`"))
             };
@@ -679,18 +644,23 @@ impl MemberResolver<'_> {
             if !is_valid_email(&email) {
                 return Err(format!("invalid email `{text}`"));
             }
-            if let Some(person) = self.people.values().find(|p| p.email == email) {
-                return Ok(MemberRef::Person(person.key.clone()));
+            if let Some(key) = self.people_by_email.get(email.as_str()) {
+                return Ok(Some(MemberRef::Person((*key).to_owned())));
+            }
+            if self.lenient_people {
+                return Ok(None);
             }
             if !domain_allowed(&email, self.allowed_domains) {
                 return Err(format!(
                     "email `{text}` is not a known person and its domain is not in allowed_member_domains"
                 ));
             }
-            return Ok(MemberRef::Email(email));
+            return Ok(Some(MemberRef::Email(email)));
         }
         if self.people.contains_key(text) {
-            Ok(MemberRef::Person(text.to_owned()))
+            Ok(Some(MemberRef::Person(text.to_owned())))
+        } else if self.lenient_people {
+            Ok(None)
         } else {
             Err(format!("unknown person `{text}`"))
         }

@@ -75,14 +75,8 @@ pub fn diff_hierarchies(base: &Hierarchy, head: &Hierarchy) -> HierarchyDiff {
     for name in names {
         let (old, new) = (base.groups.get(name), head.groups.get(name));
         match (old, new) {
-            (None, Some(g)) => diff.groups_added.push(GroupRef {
-                name: g.name.clone(),
-                email: g.email.clone(),
-            }),
-            (Some(g), None) => diff.groups_removed.push(GroupRef {
-                name: g.name.clone(),
-                email: g.email.clone(),
-            }),
+            (None, Some(g)) => diff.groups_added.push(GroupRef { name: g.name.clone(), email: g.email.clone() }),
+            (Some(g), None) => diff.groups_removed.push(GroupRef { name: g.name.clone(), email: g.email.clone() }),
             _ => {}
         }
         let (old_members, old_groups) = old.map_or((&empty, &empty), |g| (&g.members, &g.groups));
@@ -102,11 +96,7 @@ pub fn diff_hierarchies(base: &Hierarchy, head: &Hierarchy) -> HierarchyDiff {
     diff
 }
 
-fn access_changes(
-    base: &Hierarchy,
-    head: &Hierarchy,
-    changed: &[GroupChange],
-) -> Vec<AccessChange> {
+fn access_changes(base: &Hierarchy, head: &Hierarchy, changed: &[GroupChange]) -> Vec<AccessChange> {
     let candidates = candidate_members(base, head, changed);
     let ids = GroupIds::new(base, head);
     let lookup: HashSet<&str> = candidates.iter().copied().collect();
@@ -140,11 +130,7 @@ fn access_changes(
 
 /// Members whose effective access may differ: those added or removed directly, and everyone
 /// inside a nested group that was added or removed.
-fn candidate_members<'a>(
-    base: &'a Hierarchy,
-    head: &'a Hierarchy,
-    changed: &'a [GroupChange],
-) -> BTreeSet<&'a str> {
+fn candidate_members<'a>(base: &'a Hierarchy, head: &'a Hierarchy, changed: &'a [GroupChange]) -> BTreeSet<&'a str> {
     let mut candidates = BTreeSet::new();
     for change in changed {
         candidates.extend(change.members_added.iter().map(String::as_str));
@@ -175,11 +161,7 @@ impl<'h> GroupIds<'h> {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let ids = names
-            .iter()
-            .enumerate()
-            .map(|(id, name)| (*name, id as u32))
-            .collect();
+        let ids = names.iter().enumerate().map(|(id, name)| (*name, id as u32)).collect();
         GroupIds { ids, names }
     }
 }
@@ -195,10 +177,7 @@ struct Reach {
 
 impl Reach {
     fn new(groups: usize) -> Reach {
-        Reach {
-            origin: vec![UNREACHED; groups],
-            touched: Vec::new(),
-        }
+        Reach { origin: vec![UNREACHED; groups], touched: Vec::new() }
     }
 }
 
@@ -235,13 +214,7 @@ impl<'h> MembershipGraph<'h> {
             reach.origin[group as usize] = UNREACHED;
         }
         reach.touched.clear();
-        let mut queue: VecDeque<(u32, u32)> = self
-            .direct
-            .get(member)
-            .into_iter()
-            .flatten()
-            .map(|&g| (g, g))
-            .collect();
+        let mut queue: VecDeque<(u32, u32)> = self.direct.get(member).into_iter().flatten().map(|&g| (g, g)).collect();
         while let Some((group, origin)) = queue.pop_front() {
             if reach.origin[group as usize] != UNREACHED {
                 continue;
@@ -271,37 +244,19 @@ mod tests {
     #[test]
     fn member_added_below_gains_access_above() {
         let base = hierarchy(&[("web", &[], &["analysis"]), ("analysis", &["a@o.org"], &[])]);
-        let head = hierarchy(&[
-            ("web", &[], &["analysis"]),
-            ("analysis", &["a@o.org", "b@o.org"], &[]),
-        ]);
+        let head = hierarchy(&[("web", &[], &["analysis"]), ("analysis", &["a@o.org", "b@o.org"], &[])]);
         let diff = diff_hierarchies(&base, &head);
         assert_eq!(diff.groups_changed.len(), 1);
         assert_eq!(diff.groups_changed[0].members_added, ["b@o.org"]);
-        let access: Vec<String> = diff
-            .access
-            .iter()
-            .map(|a| format!("{} {:?} {} {:?}", a.member, a.change, a.group, a.via))
-            .collect();
-        assert_eq!(
-            access,
-            [
-                "b@o.org Gains analysis None",
-                "b@o.org Gains web Some(\"analysis\")"
-            ]
-        );
+        let access: Vec<String> =
+            diff.access.iter().map(|a| format!("{} {:?} {} {:?}", a.member, a.change, a.group, a.via)).collect();
+        assert_eq!(access, ["b@o.org Gains analysis None", "b@o.org Gains web Some(\"analysis\")"]);
     }
 
     #[test]
     fn removing_a_nested_group_loses_access_but_keeps_other_paths() {
-        let base = hierarchy(&[
-            ("top", &["a@o.org"], &["mid"]),
-            ("mid", &["a@o.org", "b@o.org"], &[]),
-        ]);
-        let head = hierarchy(&[
-            ("top", &["a@o.org"], &[]),
-            ("mid", &["a@o.org", "b@o.org"], &[]),
-        ]);
+        let base = hierarchy(&[("top", &["a@o.org"], &["mid"]), ("mid", &["a@o.org", "b@o.org"], &[])]);
+        let head = hierarchy(&[("top", &["a@o.org"], &[]), ("mid", &["a@o.org", "b@o.org"], &[])]);
         let diff = diff_hierarchies(&base, &head);
         // a is still a direct member of top, so only b loses it.
         assert_eq!(diff.access.len(), 1);

@@ -59,14 +59,10 @@ fn member_line_diff(change: &GroupChange) -> String {
         text
     };
     // Only the changed entries matter: unchanged ones would appear on both sides.
-    let old = listing(
-        &change.groups_removed.iter().collect::<Vec<_>>(),
-        &change.members_removed.iter().collect::<Vec<_>>(),
-    );
-    let new = listing(
-        &change.groups_added.iter().collect::<Vec<_>>(),
-        &change.members_added.iter().collect::<Vec<_>>(),
-    );
+    let old =
+        listing(&change.groups_removed.iter().collect::<Vec<_>>(), &change.members_removed.iter().collect::<Vec<_>>());
+    let new =
+        listing(&change.groups_added.iter().collect::<Vec<_>>(), &change.members_added.iter().collect::<Vec<_>>());
     let mut out = String::new();
     for line in TextDiff::from_lines(&old, &new).iter_all_changes() {
         let sign = match line.tag() {
@@ -91,16 +87,8 @@ fn access_sentence(access: &AccessChange) -> String {
 }
 
 fn summary(diff: &HierarchyDiff) -> String {
-    let added: usize = diff
-        .groups_changed
-        .iter()
-        .map(|c| c.members_added.len() + c.groups_added.len())
-        .sum();
-    let removed: usize = diff
-        .groups_changed
-        .iter()
-        .map(|c| c.members_removed.len() + c.groups_removed.len())
-        .sum();
+    let added: usize = diff.groups_changed.iter().map(|c| c.members_added.len() + c.groups_added.len()).sum();
+    let removed: usize = diff.groups_changed.iter().map(|c| c.members_removed.len() + c.groups_removed.len()).sum();
     format!(
         "{} group(s) added, {} removed; {added} membership(s) added, {removed} removed; {} access change(s)",
         diff.groups_added.len(),
@@ -122,17 +110,9 @@ pub fn render_markdown(diff: &HierarchyDiff) -> String {
         groups.push(format!("| ➕ added | `{}` | {} |", group.name, group.email));
     }
     for group in &diff.groups_removed {
-        groups.push(format!(
-            "| ➖ removed | `{}` | {} |",
-            group.name, group.email
-        ));
+        groups.push(format!("| ➖ removed | `{}` | {} |", group.name, group.email));
     }
-    section(
-        &mut out,
-        "Groups",
-        "| change | group | email |\n|---|---|---|",
-        &groups,
-    );
+    section(&mut out, "Groups", "| change | group | email |\n|---|---|---|", &groups);
     let mut members = Vec::new();
     for change in &diff.groups_changed {
         for m in &change.members_added {
@@ -148,12 +128,7 @@ pub fn render_markdown(diff: &HierarchyDiff) -> String {
             members.push(format!("| `{}` | ➖ | group `{g}` |", change.name));
         }
     }
-    section(
-        &mut out,
-        "Direct members",
-        "| group | change | member |\n|---|---|---|",
-        &members,
-    );
+    section(&mut out, "Direct members", "| group | change | member |\n|---|---|---|", &members);
     let access: Vec<String> = diff
         .access
         .iter()
@@ -162,19 +137,11 @@ pub fn render_markdown(diff: &HierarchyDiff) -> String {
                 Change::Gains => "gains",
                 Change::Loses => "**loses**",
             };
-            let via = a
-                .via
-                .as_deref()
-                .map_or("direct".to_owned(), |v| format!("via `{v}`"));
+            let via = a.via.as_deref().map_or("direct".to_owned(), |v| format!("via `{v}`"));
             format!("| {} | {change} | `{}` | {via} |", a.member, a.group)
         })
         .collect();
-    section(
-        &mut out,
-        "Effective access",
-        "| member | change | group | how |\n|---|---|---|---|",
-        &access,
-    );
+    section(&mut out, "Effective access", "| member | change | group | how |\n|---|---|---|---|", &access);
     out
 }
 
@@ -184,11 +151,7 @@ fn section(out: &mut String, title: &str, header: &str, rows: &[String]) {
     }
     let collapse = rows.len() > MARKDOWN_COLLAPSE_LINES;
     if collapse {
-        let _ = writeln!(
-            out,
-            "<details><summary>{title} ({})</summary>\n",
-            rows.len()
-        );
+        let _ = writeln!(out, "<details><summary>{title} ({})</summary>\n", rows.len());
     } else {
         let _ = writeln!(out, "#### {title} ({})\n", rows.len());
     }
@@ -220,10 +183,7 @@ mod tests {
         let base = hierarchy(&[("web", &[], &["analysis"]), ("analysis", &["a@o.org"], &[])]);
         let head = hierarchy(&[("web", &[], &["analysis"]), ("analysis", &["b@o.org"], &[])]);
         let text = render_text(&diff_hierarchies(&base, &head));
-        assert!(
-            text.contains("  analysis\n    - member a@o.org\n    + member b@o.org\n"),
-            "{text}"
-        );
+        assert!(text.contains("  analysis\n    - member a@o.org\n    + member b@o.org\n"), "{text}");
         assert!(text.contains("b@o.org gains web via analysis"), "{text}");
         assert!(text.contains("a@o.org loses analysis (direct)"), "{text}");
     }
@@ -236,8 +196,6 @@ mod tests {
         let head = hierarchy(&[("g", &refs, &[])]);
         let markdown = render_markdown(&diff_hierarchies(&base, &head));
         assert!(markdown.contains("<details><summary>Direct members (60)</summary>"));
-        assert!(
-            render_markdown(&diff_hierarchies(&base, &base)).contains("No group or access changes")
-        );
+        assert!(render_markdown(&diff_hierarchies(&base, &base)).contains("No group or access changes"));
     }
 }

@@ -58,20 +58,12 @@ impl LocalDirectory {
             return Err(DirectoryError::Locked(lock_path.display().to_string()));
         }
         let state = match fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| {
-                DirectoryError::Storage(format!(
-                    "{} is not a valid state file: {e}",
-                    path.display()
-                ))
-            })?,
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| DirectoryError::Storage(format!("{} is not a valid state file: {e}", path.display())))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
             Err(e) => return Err(storage(path, e)),
         };
-        Ok(LocalDirectory {
-            path: path.to_owned(),
-            state: Mutex::new(state),
-            _lock: lock,
-        })
+        Ok(LocalDirectory { path: path.to_owned(), state: Mutex::new(state), _lock: lock })
     }
 
     fn with_owned_group<T>(
@@ -79,14 +71,9 @@ impl LocalDirectory {
         group_email: &str,
         change: impl FnOnce(&mut StoredGroup) -> T,
     ) -> Result<T, DirectoryError> {
-        let mut state = self
-            .state
-            .lock()
-            .map_err(|_| DirectoryError::Storage("state lock poisoned".into()))?;
-        let group = state
-            .groups
-            .get_mut(group_email)
-            .ok_or_else(|| DirectoryError::GroupNotFound(group_email.to_owned()))?;
+        let mut state = self.state.lock().map_err(|_| DirectoryError::Storage("state lock poisoned".into()))?;
+        let group =
+            state.groups.get_mut(group_email).ok_or_else(|| DirectoryError::GroupNotFound(group_email.to_owned()))?;
         if group.managed_by.as_deref() != Some(OWNER) {
             return Err(DirectoryError::NotOwned(group_email.to_owned()));
         }
@@ -94,10 +81,7 @@ impl LocalDirectory {
     }
 
     fn snapshot(&self) -> Result<State, DirectoryError> {
-        self.state
-            .lock()
-            .map(|s| s.clone())
-            .map_err(|_| DirectoryError::Storage("state lock poisoned".into()))
+        self.state.lock().map(|s| s.clone()).map_err(|_| DirectoryError::Storage("state lock poisoned".into()))
     }
 }
 
@@ -129,10 +113,7 @@ impl Directory for LocalDirectory {
     }
 
     fn create_group(&self, group: &NewGroup) -> Result<(), DirectoryError> {
-        let mut state = self
-            .state
-            .lock()
-            .map_err(|_| DirectoryError::Storage("state lock poisoned".into()))?;
+        let mut state = self.state.lock().map_err(|_| DirectoryError::Storage("state lock poisoned".into()))?;
         if let Some(existing) = state.groups.get(&group.email) {
             return match existing.managed_by.as_deref() {
                 Some(OWNER) => Ok(()),
@@ -165,23 +146,18 @@ impl Directory for LocalDirectory {
 
     fn delete_group(&self, group_email: &str) -> Result<(), DirectoryError> {
         self.with_owned_group(group_email, |_| ())?;
-        let mut state = self
-            .state
-            .lock()
-            .map_err(|_| DirectoryError::Storage("state lock poisoned".into()))?;
+        let mut state = self.state.lock().map_err(|_| DirectoryError::Storage("state lock poisoned".into()))?;
         state.groups.remove(group_email);
         Ok(())
     }
 
     fn flush(&self) -> Result<(), DirectoryError> {
         let state = self.snapshot()?;
-        let mut json = serde_json::to_string_pretty(&state)
-            .map_err(|e| DirectoryError::Storage(e.to_string()))?;
+        let mut json = serde_json::to_string_pretty(&state).map_err(|e| DirectoryError::Storage(e.to_string()))?;
         json.push('\n');
         let temporary = self.path.with_extension("json.tmp");
         let mut file = File::create(&temporary).map_err(|e| storage(&temporary, e))?;
-        file.write_all(json.as_bytes())
-            .map_err(|e| storage(&temporary, e))?;
+        file.write_all(json.as_bytes()).map_err(|e| storage(&temporary, e))?;
         file.sync_all().map_err(|e| storage(&temporary, e))?;
         fs::rename(&temporary, &self.path).map_err(|e| storage(&self.path, e))
     }
@@ -196,10 +172,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state/directory.json");
         let first = LocalDirectory::open(&path).unwrap();
-        assert!(matches!(
-            LocalDirectory::open(&path),
-            Err(DirectoryError::Locked(_))
-        ));
+        assert!(matches!(LocalDirectory::open(&path), Err(DirectoryError::Locked(_))));
         drop(first);
         assert!(LocalDirectory::open(&path).is_ok());
     }
@@ -208,18 +181,10 @@ mod tests {
     fn changes_persist_only_after_flush_and_unowned_groups_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("directory.json");
-        fs::write(
-            &path,
-            r#"{"groups":{"hand@g.org":{"name":"hand","members":["x@o.org"]}}}"#,
-        )
-        .unwrap();
+        fs::write(&path, r#"{"groups":{"hand@g.org":{"name":"hand","members":["x@o.org"]}}}"#).unwrap();
         {
             let directory = LocalDirectory::open(&path).unwrap();
-            let group = NewGroup {
-                name: "a".into(),
-                email: "a@g.org".into(),
-                description: String::new(),
-            };
+            let group = NewGroup { name: "a".into(), email: "a@g.org".into(), description: String::new() };
             directory.create_group(&group).unwrap();
             directory.add_member("a@g.org", "Bob@O.org").unwrap();
             assert_eq!(
@@ -230,12 +195,8 @@ mod tests {
         }
         let directory = LocalDirectory::open(&path).unwrap();
         assert_eq!(directory.list_members("a@g.org").unwrap(), ["bob@o.org"]);
-        let owned: Vec<(String, bool)> = directory
-            .list_groups()
-            .unwrap()
-            .into_iter()
-            .map(|g| (g.name, g.owned))
-            .collect();
+        let owned: Vec<(String, bool)> =
+            directory.list_groups().unwrap().into_iter().map(|g| (g.name, g.owned)).collect();
         assert_eq!(owned, [("a".to_owned(), true), ("hand".to_owned(), false)]);
     }
 }

@@ -57,10 +57,7 @@ pub enum DirectoryError {
 impl DirectoryError {
     /// Transient failures that a later attempt may get past.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            DirectoryError::Throttled { .. } | DirectoryError::Unavailable(_)
-        )
+        matches!(self, DirectoryError::Throttled { .. } | DirectoryError::Unavailable(_))
     }
 
     /// How long the directory asked us to wait, if it did.

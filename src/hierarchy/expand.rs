@@ -9,19 +9,12 @@ use crate::graph::find_cycles;
 /// Expands validated definitions into the hierarchy as of `today` (expired grants are left
 /// out). Fails only on group nesting cycles, which need the whole expansion to see.
 pub fn expand(definitions: &Definitions, today: Date) -> Result<Hierarchy, Diagnostics> {
-    let mut builder = Builder {
-        definitions,
-        today,
-        groups: BTreeMap::new(),
-        edges: Vec::new(),
-    };
+    let mut builder = Builder { definitions, today, groups: BTreeMap::new(), edges: Vec::new() };
     builder.add_dataset_groups();
     builder.add_dependencies();
     builder.add_organisation_groups();
     builder.check_cycles()?;
-    Ok(Hierarchy {
-        groups: builder.groups,
-    })
+    Ok(Hierarchy { groups: builder.groups })
 }
 
 struct Builder<'a> {
@@ -46,10 +39,7 @@ impl Builder<'_> {
                 } else {
                     format!("{} (dataset {})", role.description, dataset.name)
                 };
-                let kind = GroupKind::Dataset {
-                    dataset: dataset.name.clone(),
-                    role: role.name.clone(),
-                };
+                let kind = GroupKind::Dataset { dataset: dataset.name.clone(), role: role.name.clone() };
                 self.insert_group(name.clone(), description, kind);
                 for include in &role.includes {
                     if definitions.dataset_has_role(dataset, &include.name) {
@@ -57,10 +47,7 @@ impl Builder<'_> {
                         self.nest(&name, child, &include.location);
                     }
                 }
-                let grants = role
-                    .members
-                    .iter()
-                    .chain(dataset.members.get(&role.name).into_iter().flatten());
+                let grants = role.members.iter().chain(dataset.members.get(&role.name).into_iter().flatten());
                 for grant in grants {
                     self.grant(&name, grant);
                 }
@@ -89,13 +76,7 @@ impl Builder<'_> {
             for dependency in &dataset.depends_on_readonly {
                 for (their_role, our_roles) in &grants.readonly {
                     for our_role in our_roles {
-                        self.nest_across(
-                            &dependency.name,
-                            their_role,
-                            &dataset.name,
-                            our_role,
-                            &dependency.location,
-                        );
+                        self.nest_across(&dependency.name, their_role, &dataset.name, our_role, &dependency.location);
                     }
                 }
             }
@@ -103,24 +84,13 @@ impl Builder<'_> {
     }
 
     /// `dependency-their_role` includes `dataset-our_role`, when both datasets have those roles.
-    fn nest_across(
-        &mut self,
-        dependency: &str,
-        their_role: &str,
-        dataset: &str,
-        our_role: &str,
-        location: &Location,
-    ) {
+    fn nest_across(&mut self, dependency: &str, their_role: &str, dataset: &str, our_role: &str, location: &Location) {
         let definitions = self.definitions;
-        let (Some(theirs), Some(ours)) = (
-            definitions.datasets.get(dependency),
-            definitions.datasets.get(dataset),
-        ) else {
+        let (Some(theirs), Some(ours)) = (definitions.datasets.get(dependency), definitions.datasets.get(dataset))
+        else {
             return;
         };
-        if definitions.dataset_has_role(theirs, their_role)
-            && definitions.dataset_has_role(ours, our_role)
-        {
+        if definitions.dataset_has_role(theirs, their_role) && definitions.dataset_has_role(ours, our_role) {
             let parent = definitions.dataset_group_name(dependency, their_role);
             let child = definitions.dataset_group_name(dataset, our_role);
             self.nest(&parent, child, location);
@@ -131,11 +101,7 @@ impl Builder<'_> {
         let definitions = self.definitions;
         for group in definitions.groups.values() {
             let name = definitions.org_group_name(&group.name);
-            self.insert_group(
-                name.clone(),
-                group.description.clone(),
-                GroupKind::Organisation,
-            );
+            self.insert_group(name.clone(), group.description.clone(), GroupKind::Organisation);
             for grant in &group.members {
                 self.grant(&name, grant);
             }
@@ -178,18 +144,14 @@ impl Builder<'_> {
 
     fn nest(&mut self, parent: &str, child: String, location: &Location) {
         if let Some(group) = self.groups.get_mut(parent) {
-            self.edges
-                .push((parent.to_owned(), child.clone(), location.clone()));
+            self.edges.push((parent.to_owned(), child.clone(), location.clone()));
             group.groups.insert(child);
         }
     }
 
     fn check_cycles(&self) -> Result<(), Diagnostics> {
-        let mut graph: BTreeMap<&str, Vec<(&str, &Location)>> = self
-            .groups
-            .keys()
-            .map(|k| (k.as_str(), Vec::new()))
-            .collect();
+        let mut graph: BTreeMap<&str, Vec<(&str, &Location)>> =
+            self.groups.keys().map(|k| (k.as_str(), Vec::new())).collect();
         for (parent, child, location) in &self.edges {
             if let Some(children) = graph.get_mut(parent.as_str()) {
                 children.push((child.as_str(), location));
@@ -201,10 +163,7 @@ impl Builder<'_> {
         let mut diagnostics = Diagnostics::default();
         for cycle in find_cycles(&graph) {
             let path = cycle.names.join(" → ");
-            diagnostics.push(
-                cycle.closing_edge.clone(),
-                format!("groups are nested in a cycle: {path}"),
-            );
+            diagnostics.push(cycle.closing_edge.clone(), format!("groups are nested in a cycle: {path}"));
         }
         let diagnostics = diagnostics.finish();
         if diagnostics.is_empty() {

@@ -60,10 +60,7 @@ impl Hierarchy {
 
     /// Number of direct memberships (people and nested groups).
     pub fn membership_count(&self) -> usize {
-        self.groups
-            .values()
-            .map(|g| g.members.len() + g.groups.len())
-            .sum()
+        self.groups.values().map(|g| g.members.len() + g.groups.len()).sum()
     }
 
     /// Everyone who is a member of `name` directly or through nested groups.
@@ -88,10 +85,7 @@ impl Hierarchy {
         let mut parents: HashMap<&str, Vec<&str>> = HashMap::new();
         for group in self.groups.values() {
             for child in &group.groups {
-                parents
-                    .entry(child.as_str())
-                    .or_default()
-                    .push(group.name.as_str());
+                parents.entry(child.as_str()).or_default().push(group.name.as_str());
             }
         }
         parents
@@ -201,13 +195,7 @@ pub(crate) mod tests {
             ("dm", &["d@x.org"], &[]),
         ]);
         let paths = h.why("D@x.org", "web");
-        assert_eq!(
-            paths,
-            vec![
-                vec!["dm", "analysis", "web"],
-                vec!["dm", "analysis", "meta", "web"]
-            ]
-        );
+        assert_eq!(paths, vec![vec!["dm", "analysis", "web"], vec!["dm", "analysis", "meta", "web"]]);
         assert!(h.why("nobody@x.org", "web").is_empty());
     }
 

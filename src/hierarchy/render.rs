@@ -46,12 +46,7 @@ pub fn render_json(hierarchy: &Hierarchy) -> String {
             groups: group
                 .groups
                 .iter()
-                .map(|child| {
-                    hierarchy
-                        .groups
-                        .get(child)
-                        .map_or(child.as_str(), |g| g.email.as_str())
-                })
+                .map(|child| hierarchy.groups.get(child).map_or(child.as_str(), |g| g.email.as_str()))
                 .collect(),
         })
         .collect();

@@ -21,11 +21,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 6,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(30),
-        }
+        RetryPolicy { max_attempts: 6, base_delay: Duration::from_millis(200), max_delay: Duration::from_secs(30) }
     }
 }
 
@@ -112,10 +108,9 @@ pub fn apply(directory: &dyn Directory, plan: &Plan, options: &ApplyOptions) -> 
                     Change::RemoveMember { .. } => report.removed += 1,
                     Change::DeleteGroup { .. } => report.deleted += 1,
                 },
-                Err(error) => failed
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((change.clone(), error.to_string())),
+                Err(error) => {
+                    failed.lock().unwrap_or_else(|p| p.into_inner()).push((change.clone(), error.to_string()))
+                }
             }
         }
     }
@@ -128,11 +123,7 @@ pub fn apply(directory: &dyn Directory, plan: &Plan, options: &ApplyOptions) -> 
 
 fn apply_one(directory: &dyn Directory, change: &Change) -> Result<(), DirectoryError> {
     match change {
-        Change::CreateGroup {
-            name,
-            email,
-            description,
-        } => directory.create_group(&NewGroup {
+        Change::CreateGroup { name, email, description } => directory.create_group(&NewGroup {
             name: name.clone(),
             email: email.clone(),
             description: description.clone(),
@@ -167,10 +158,7 @@ fn backoff(policy: &RetryPolicy, attempt: u32, retry_after: Option<Duration>) ->
     if let Some(wait) = retry_after {
         return wait.min(policy.max_delay);
     }
-    let ceiling = policy
-        .base_delay
-        .saturating_mul(1 << attempt.min(16))
-        .min(policy.max_delay);
+    let ceiling = policy.base_delay.saturating_mul(1 << attempt.min(16)).min(policy.max_delay);
     let half = ceiling / 2;
     half + half.mul_f64(jitter_fraction())
 }
@@ -180,19 +168,13 @@ fn backoff(policy: &RetryPolicy, attempt: u32, retry_after: Option<Duration>) ->
 fn jitter_fraction() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     hasher.write_u128(now.as_nanos());
     (hasher.finish() % 10_000) as f64 / 10_000.0
 }
 
 /// Maps `work` over `items` on up to `concurrency` threads, keeping the input order.
-pub(crate) fn run_parallel<I: Sync, T: Send>(
-    items: &[I],
-    concurrency: usize,
-    work: impl Fn(&I) -> T + Sync,
-) -> Vec<T> {
+pub(crate) fn run_parallel<I: Sync, T: Send>(items: &[I], concurrency: usize, work: impl Fn(&I) -> T + Sync) -> Vec<T> {
     let workers = concurrency.clamp(1, items.len().max(1));
     if workers == 1 {
         return items.iter().map(&work).collect();
@@ -209,10 +191,7 @@ pub(crate) fn run_parallel<I: Sync, T: Send>(
             });
         }
     });
-    results
-        .into_iter()
-        .filter_map(|slot| slot.into_inner().unwrap_or_else(|p| p.into_inner()))
-        .collect()
+    results.into_iter().filter_map(|slot| slot.into_inner().unwrap_or_else(|p| p.into_inner())).collect()
 }
 
 #[cfg(test)]
@@ -221,57 +200,38 @@ mod tests {
 
     #[test]
     fn retries_transient_errors_then_gives_up() {
-        let policy = RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(2),
-        };
+        let policy =
+            RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2) };
         let mut calls = 0;
         let (result, attempts) = with_retries(&policy, || {
             calls += 1;
             if calls < 2 {
-                Err(DirectoryError::Throttled {
-                    retry_after: Some(Duration::from_millis(1)),
-                })
+                Err(DirectoryError::Throttled { retry_after: Some(Duration::from_millis(1)) })
             } else {
                 Ok(calls)
             }
         });
         assert_eq!((result, attempts), (Ok(2), 2));
-        let (result, attempts) =
-            with_retries::<()>(&policy, || Err(DirectoryError::Unavailable("503".into())));
+        let (result, attempts) = with_retries::<()>(&policy, || Err(DirectoryError::Unavailable("503".into())));
         assert_eq!(attempts, 3);
         assert!(result.is_err());
-        let (_, attempts) =
-            with_retries::<()>(&policy, || Err(DirectoryError::Rejected("400".into())));
+        let (_, attempts) = with_retries::<()>(&policy, || Err(DirectoryError::Rejected("400".into())));
         assert_eq!(attempts, 1, "permanent errors are not retried");
     }
 
     #[test]
     fn backoff_grows_and_respects_retry_after() {
-        let policy = RetryPolicy {
-            max_attempts: 5,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(1),
-        };
+        let policy =
+            RetryPolicy { max_attempts: 5, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
         let first = backoff(&policy, 1, None);
-        assert!(
-            first >= Duration::from_millis(100) && first <= Duration::from_millis(200),
-            "{first:?}"
-        );
+        assert!(first >= Duration::from_millis(100) && first <= Duration::from_millis(200), "{first:?}");
         assert!(backoff(&policy, 9, None) <= Duration::from_secs(1));
-        assert_eq!(
-            backoff(&policy, 1, Some(Duration::from_secs(7))),
-            Duration::from_secs(1)
-        );
+        assert_eq!(backoff(&policy, 1, Some(Duration::from_secs(7))), Duration::from_secs(1));
     }
 
     #[test]
     fn parallel_map_keeps_order() {
         let items: Vec<usize> = (0..100).collect();
-        assert_eq!(
-            run_parallel(&items, 4, |i| i * 2),
-            items.iter().map(|i| i * 2).collect::<Vec<_>>()
-        );
+        assert_eq!(run_parallel(&items, 4, |i| i * 2), items.iter().map(|i| i * 2).collect::<Vec<_>>());
     }
 }

@@ -19,21 +19,13 @@ pub struct LiveGroupState {
 }
 
 /// Lists every group and the members of every owned group, `concurrency` listings at a time.
-pub fn read_live_state(
-    directory: &dyn Directory,
-    concurrency: usize,
-) -> Result<LiveState, DirectoryError> {
+pub fn read_live_state(directory: &dyn Directory, concurrency: usize) -> Result<LiveState, DirectoryError> {
     let groups = directory.list_groups()?;
     let owned: Vec<&LiveGroup> = groups.iter().filter(|g| g.owned).collect();
-    let listings = run_parallel(&owned, concurrency, |group| {
-        directory.list_members(&group.email)
-    });
+    let listings = run_parallel(&owned, concurrency, |group| directory.list_members(&group.email));
     let mut members_by_email = BTreeMap::new();
     for (group, listing) in owned.iter().zip(listings) {
-        let members: BTreeSet<String> = listing?
-            .into_iter()
-            .map(|m| m.to_ascii_lowercase())
-            .collect();
+        let members: BTreeSet<String> = listing?.into_iter().map(|m| m.to_ascii_lowercase()).collect();
         members_by_email.insert(group.email.clone(), members);
     }
     let groups = groups

@@ -14,22 +14,10 @@ use crate::hierarchy::Hierarchy;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Change {
-    CreateGroup {
-        name: String,
-        email: String,
-        description: String,
-    },
-    AddMember {
-        group: String,
-        member: String,
-    },
-    RemoveMember {
-        group: String,
-        member: String,
-    },
-    DeleteGroup {
-        group: String,
-    },
+    CreateGroup { name: String, email: String, description: String },
+    AddMember { group: String, member: String },
+    RemoveMember { group: String, member: String },
+    DeleteGroup { group: String },
 }
 
 impl fmt::Display for Change {
@@ -146,41 +134,27 @@ pub fn plan(desired: &Hierarchy, live: &LiveState, options: &PlanOptions) -> Pla
             }
         };
         for member in wanted.difference(current) {
-            additions.push(Change::AddMember {
-                group: group.email.clone(),
-                member: member.clone(),
-            });
+            additions.push(Change::AddMember { group: group.email.clone(), member: member.clone() });
         }
         let leaving: Vec<&String> = current.difference(&wanted).collect();
         if !leaving.is_empty() {
             removals_per_group.insert(&group.email, (leaving.len(), current.len()));
         }
         for member in leaving {
-            removals.push(Change::RemoveMember {
-                group: group.email.clone(),
-                member: member.clone(),
-            });
+            removals.push(Change::RemoveMember { group: group.email.clone(), member: member.clone() });
         }
     }
-    let desired_emails: BTreeSet<&str> =
-        desired.groups.values().map(|g| g.email.as_str()).collect();
+    let desired_emails: BTreeSet<&str> = desired.groups.values().map(|g| g.email.as_str()).collect();
     let mut deletions = Vec::new();
     if options.delete_groups {
         for (email, state) in &live.groups {
             if state.group.owned && !desired_emails.contains(email.as_str()) {
-                deletions.push(Change::DeleteGroup {
-                    group: email.clone(),
-                });
+                deletions.push(Change::DeleteGroup { group: email.clone() });
             }
         }
     }
     plan.refusals = removal_refusals(&removals_per_group, removals.len(), &options.limits);
-    plan.changes = creations
-        .into_iter()
-        .chain(additions)
-        .chain(removals)
-        .chain(deletions)
-        .collect();
+    plan.changes = creations.into_iter().chain(additions).chain(removals).chain(deletions).collect();
     plan
 }
 
@@ -189,26 +163,14 @@ fn desired_members(desired: &Hierarchy, name: &str, nesting: Nesting) -> BTreeSe
     let group = &desired.groups[name];
     match nesting {
         Nesting::Native => {
-            let nested = group
-                .groups
-                .iter()
-                .filter_map(|child| desired.groups.get(child))
-                .map(|g| g.email.clone());
+            let nested = group.groups.iter().filter_map(|child| desired.groups.get(child)).map(|g| g.email.clone());
             group.members.iter().cloned().chain(nested).collect()
         }
-        Nesting::Flatten => desired
-            .effective_members(name)
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
+        Nesting::Flatten => desired.effective_members(name).into_iter().map(str::to_owned).collect(),
     }
 }
 
-fn removal_refusals(
-    per_group: &BTreeMap<&str, (usize, usize)>,
-    total: usize,
-    limits: &RemovalLimits,
-) -> Vec<String> {
+fn removal_refusals(per_group: &BTreeMap<&str, (usize, usize)>, total: usize, limits: &RemovalLimits) -> Vec<String> {
     let mut refusals = Vec::new();
     if total > limits.max_removals {
         refusals.push(format!(
@@ -218,9 +180,7 @@ fn removal_refusals(
     }
     for (group, &(removed, current)) in per_group {
         if removed == current {
-            refusals.push(format!(
-                "the plan removes every member ({removed}) of {group}"
-            ));
+            refusals.push(format!("the plan removes every member ({removed}) of {group}"));
         } else if removed > 1 && removed * 100 > current * usize::from(limits.max_removal_percent) {
             refusals.push(format!(
                 "the plan removes {removed} of {current} members of {group}; the limit is {}% (sync.max_removal_percent)",
@@ -241,10 +201,7 @@ mod tests {
     const OPTIONS: PlanOptions = PlanOptions {
         nesting: Nesting::Native,
         delete_groups: false,
-        limits: RemovalLimits {
-            max_removals: 10,
-            max_removal_percent: 50,
-        },
+        limits: RemovalLimits { max_removals: 10, max_removal_percent: 50 },
     };
 
     fn live(groups: &[(&str, bool, &[&str])]) -> LiveState {
@@ -258,13 +215,7 @@ mod tests {
                     description: String::new(),
                     owned: *owned,
                 };
-                (
-                    email,
-                    LiveGroupState {
-                        group,
-                        members: members.iter().map(|m| m.to_string()).collect(),
-                    },
-                )
+                (email, LiveGroupState { group, members: members.iter().map(|m| m.to_string()).collect() })
             })
             .collect();
         LiveState { groups }
@@ -276,10 +227,7 @@ mod tests {
 
     #[test]
     fn empty_directory_gets_groups_then_members_bottom_up() {
-        let desired = hierarchy(&[
-            ("web", &["w@o.org"], &["analysis"]),
-            ("analysis", &["a@o.org"], &[]),
-        ]);
+        let desired = hierarchy(&[("web", &["w@o.org"], &["analysis"]), ("analysis", &["a@o.org"], &[])]);
         let plan = plan(&desired, &LiveState::default(), &OPTIONS);
         assert_eq!(
             lines(&plan),
@@ -296,35 +244,18 @@ mod tests {
 
     #[test]
     fn matching_directory_needs_no_changes() {
-        let desired = hierarchy(&[
-            ("web", &["w@o.org"], &["analysis"]),
-            ("analysis", &["a@o.org"], &[]),
-        ]);
-        let current = live(&[
-            ("web", true, &["w@o.org", "analysis@groups.example.org"]),
-            ("analysis", true, &["a@o.org"]),
-        ]);
+        let desired = hierarchy(&[("web", &["w@o.org"], &["analysis"]), ("analysis", &["a@o.org"], &[])]);
+        let current =
+            live(&[("web", true, &["w@o.org", "analysis@groups.example.org"]), ("analysis", true, &["a@o.org"])]);
         assert!(plan(&desired, &current, &OPTIONS).is_empty());
     }
 
     #[test]
     fn flatten_lists_transitive_people_instead_of_groups() {
-        let desired = hierarchy(&[
-            ("web", &["w@o.org"], &["analysis"]),
-            ("analysis", &["a@o.org"], &[]),
-        ]);
-        let options = PlanOptions {
-            nesting: Nesting::Flatten,
-            ..OPTIONS
-        };
-        let current = live(&[
-            ("web", true, &["w@o.org"]),
-            ("analysis", true, &["a@o.org"]),
-        ]);
-        assert_eq!(
-            lines(&plan(&desired, &current, &options)),
-            ["+ add    a@o.org to web@groups.example.org"]
-        );
+        let desired = hierarchy(&[("web", &["w@o.org"], &["analysis"]), ("analysis", &["a@o.org"], &[])]);
+        let options = PlanOptions { nesting: Nesting::Flatten, ..OPTIONS };
+        let current = live(&[("web", true, &["w@o.org"]), ("analysis", true, &["a@o.org"])]);
+        assert_eq!(lines(&plan(&desired, &current, &options)), ["+ add    a@o.org to web@groups.example.org"]);
     }
 
     #[test]
@@ -339,10 +270,7 @@ mod tests {
     #[test]
     fn emptying_a_group_or_removing_too_many_is_refused() {
         let desired = hierarchy(&[("a", &[], &[]), ("b", &["k@o.org"], &[])]);
-        let current = live(&[
-            ("a", true, &["x@o.org"]),
-            ("b", true, &["k@o.org", "y@o.org", "z@o.org"]),
-        ]);
+        let current = live(&[("a", true, &["x@o.org"]), ("b", true, &["k@o.org", "y@o.org", "z@o.org"])]);
         let plan = plan(&desired, &current, &OPTIONS);
         assert_eq!(plan.refusals.len(), 2, "{:?}", plan.refusals);
         assert!(plan.refusals[0].contains("every member (1) of a@"));
@@ -354,13 +282,7 @@ mod tests {
         let desired = hierarchy(&[]);
         let current = live(&[("old", true, &[]), ("theirs", false, &[])]);
         assert!(plan(&desired, &current, &OPTIONS).is_empty());
-        let options = PlanOptions {
-            delete_groups: true,
-            ..OPTIONS
-        };
-        assert_eq!(
-            lines(&plan(&desired, &current, &options)),
-            ["- delete group old@groups.example.org"]
-        );
+        let options = PlanOptions { delete_groups: true, ..OPTIONS };
+        assert_eq!(lines(&plan(&desired, &current, &options)), ["- delete group old@groups.example.org"]);
     }
 }

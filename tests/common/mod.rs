@@ -1,0 +1,110 @@
+//! Helpers shared by the CLI integration tests: copying the example organisation into a
+//! temporary directory and running the `cpg-infra` binary on it.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Expiry is judged against a fixed date so the tests never change with the clock.
+pub const TODAY: &str = "2026-11-26";
+
+/// Exit statuses (src/cli/mod.rs).
+pub const SUCCESS: i32 = 0;
+pub const FAILURE: i32 = 1;
+pub const REFUSED: i32 = 2;
+pub const INVALID_INPUT: i32 = 3;
+
+/// The repository root, where the example organisation lives.
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Copies the directory tree `from` into `to` (created if missing), files and directories only.
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap_or_else(|e| panic!("cannot create {}: {e}", to.display()));
+    let entries =
+        fs::read_dir(from).unwrap_or_else(|e| panic!("cannot read {}: {e}", from.display()));
+    for entry in entries {
+        let entry = entry.expect("directory entry");
+        let kind = entry.file_type().expect("file type");
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if kind.is_file() {
+            fs::copy(entry.path(), &target).unwrap_or_else(|e| {
+                panic!("cannot copy {} to {}: {e}", entry.path().display(), target.display())
+            });
+        }
+    }
+}
+
+/// Copies the shipped example organisation (`groups/`, `datasets/`) under `root`.
+pub fn copy_example_org(root: &Path) {
+    let source = manifest_dir();
+    copy_dir(&source.join("groups"), &root.join("groups"));
+    copy_dir(&source.join("datasets"), &root.join("datasets"));
+}
+
+/// A temporary directory holding a copy of the example organisation.
+pub fn example_org() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    copy_example_org(dir.path());
+    dir
+}
+
+/// One finished run of the binary.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from_output(output: Output) -> Run {
+        Run {
+            code: output.status.code().expect("cpg-infra was killed by a signal"),
+            stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
+            stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
+        }
+    }
+
+    /// Panics (showing everything) unless the exit status is `code`.
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(self.code, code, "unexpected exit status\n{self}");
+        self
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "exit status: {}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `cpg-infra --root ROOT --today TODAY ARGS…` with `today` as the date.
+pub fn cpg_on(root: &Path, today: &str, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_cpg-infra"))
+        .arg("--root")
+        .arg(root)
+        .args(["--today", today])
+        .args(args)
+        .env_remove("CPG_INFRA_TODAY")
+        // Keep Git from looking at anything but the repositories the tests build.
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cpg-infra: {e}"));
+    Run::from_output(output)
+}
+
+/// Runs `cpg-infra --root ROOT --today 2026-11-26 ARGS…`.
+pub fn cpg(root: &Path, args: &[&str]) -> Run {
+    cpg_on(root, TODAY, args)
+}
