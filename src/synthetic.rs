@@ -62,7 +62,7 @@ pub fn generate(shape: SyntheticShape) -> BTreeMap<String, String> {
         files.insert(format!("datasets/{name}/dataset.toml"), dataset);
         let mut members = String::new();
         for (role, size) in sizes {
-            let _ = write!(members, "{role} = [");
+            let mut chosen = std::collections::BTreeSet::new();
             for _ in 0..size {
                 let mut person = random.below(shape.people as u64);
                 // A variant moves about 0.2% of grants (~400 of 200,000) to someone else:
@@ -70,6 +70,10 @@ pub fn generate(shape: SyntheticShape) -> BTreeMap<String, String> {
                 if shape.variant != 0 && variant.below(500) == 0 {
                     person = variant.below(shape.people as u64);
                 }
+                chosen.insert(person);
+            }
+            let _ = write!(members, "{role} = [");
+            for person in chosen {
                 let _ = write!(members, "\"p{person:05}\", ");
             }
             members.push_str("]\n");
