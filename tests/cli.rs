@@ -1,0 +1,505 @@
+//! End-to-end tests of the `cpg-infra` binary on a temporary copy of the example organisation:
+//! validate, groups expand / why, expiry, and groups sync against the local directory
+//! (dry run, apply, idempotence, drift, unowned groups, safety limits, the lock, deletion).
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::{
+    cpg, cpg_on, example_org, FAILURE, INVALID_INPUT, REFUSED, SUCCESS,
+};
+use serde_json::Value;
+
+const EMPTY_PLAN: &str = "plan: 0 group(s) to create, 0 member(s) to add, 0 to remove";
+
+/// The local directory's default state file under `root` (sync.state_file's default).
+fn state_path(root: &Path) -> PathBuf {
+    root.join(".cpg-infra/directory.json")
+}
+
+fn read_state(root: &Path) -> Value {
+    let text = fs::read_to_string(state_path(root)).expect("state file exists");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("state file is not JSON: {e}\n{text}"))
+}
+
+fn write_state(root: &Path, state: &Value) {
+    fs::write(
+        state_path(root),
+        serde_json::to_string_pretty(state).expect("serialise state"),
+    )
+    .expect("write state");
+}
+
+/// The members of one group in the state file, as strings.
+fn state_members(state: &Value, email: &str) -> Vec<String> {
+    state["groups"][email]["members"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no group {email} in the state"))
+        .iter()
+        .map(|m| m.as_str().expect("member is a string").to_owned())
+        .collect()
+}
+
+/// Lines of a plan that are changes (`+ …` / `- …`).
+fn change_lines(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("+ ") || l.starts_with("- "))
+        .collect()
+}
+
+fn expand_json(root: &Path, today: &str) -> Value {
+    let run = cpg_on(root, today, &["groups", "expand", "--format", "json"]);
+    run.expect_code(SUCCESS);
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("expand output is not JSON: {e}"))
+}
+
+fn expanded_group<'a>(expanded: &'a Value, name: &str) -> &'a Value {
+    expanded["groups"]
+        .as_array()
+        .expect("groups array")
+        .iter()
+        .find(|g| g["name"] == name)
+        .unwrap_or_else(|| panic!("group {name} missing from expand"))
+}
+
+/// Applies the definitions to an empty local directory and checks it succeeded.
+fn confirmed_sync(root: &Path) {
+    cpg(root, &["groups", "sync", "--confirm"]).expect_code(SUCCESS);
+    assert!(state_path(root).is_file());
+}
+
+/// Replaces `from` by `to` in one file under `root`, insisting the text was there.
+fn edit(root: &Path, file: &str, from: &str, to: &str) {
+    let path = root.join(file);
+    let text = fs::read_to_string(&path).expect("read definitions file");
+    assert!(text.contains(from), "{file} does not contain {from:?}");
+    fs::write(&path, text.replacen(from, to, 1)).expect("write definitions file");
+}
+
+// --- validate -------------------------------------------------------------------------------
+
+#[test]
+fn validate_prints_one_ok_line() {
+    let org = example_org();
+    let run = cpg(org.path(), &["validate"]);
+    run.expect_code(SUCCESS);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{run}");
+    assert!(lines[0].starts_with("ok: "), "{run}");
+    assert!(run.stderr.is_empty(), "{run}");
+}
+
+// --- groups expand ---------------------------------------------------------------------------
+
+#[test]
+fn expand_json_has_the_documented_shape_and_is_sorted() {
+    let org = example_org();
+    let expanded = expand_json(org.path(), common::TODAY);
+    let object = expanded.as_object().expect("top level is an object");
+    assert_eq!(object.keys().collect::<Vec<_>>(), ["groups"]);
+    let groups = expanded["groups"].as_array().expect("groups is an array");
+    assert!(!groups.is_empty());
+    for group in groups {
+        let fields = group.as_object().expect("group is an object");
+        let mut keys: Vec<&str> = fields.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["email", "groups", "members", "name"], "{group}");
+        let name = group["name"].as_str().expect("name is a string");
+        assert_eq!(
+            group["email"].as_str().expect("email is a string"),
+            format!("{name}@groups.example.org")
+        );
+        for member in group["members"].as_array().expect("members is an array") {
+            assert!(member.as_str().expect("member is a string").contains('@'));
+        }
+        for nested in group["groups"].as_array().expect("groups is an array") {
+            let nested = nested.as_str().expect("nested group is a string");
+            assert!(
+                nested.ends_with("@groups.example.org"),
+                "nested group {nested} of {name} is not a group email"
+            );
+        }
+    }
+    let names: Vec<&str> = groups.iter().map(|g| g["name"].as_str().unwrap()).collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(names, sorted, "groups are not sorted by name");
+    // Spot-check one group against the definitions.
+    let web = expanded_group(&expanded, "tob-wgs-web-access");
+    assert!(web["members"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("david.nguyen@example.org")));
+    assert!(web["groups"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("tob-wgs-analysis@groups.example.org")));
+}
+
+#[test]
+fn expand_is_deterministic() {
+    let org = example_org();
+    for format in ["json", "text"] {
+        let first = cpg(org.path(), &["groups", "expand", "--format", format]);
+        let second = cpg(org.path(), &["groups", "expand", "--format", format]);
+        first.expect_code(SUCCESS);
+        second.expect_code(SUCCESS);
+        assert!(!first.stdout.is_empty());
+        assert_eq!(first.stdout, second.stdout, "{format} output differs between runs");
+    }
+}
+
+// --- groups why ------------------------------------------------------------------------------
+
+#[test]
+fn why_a_data_manager_reaches_web_access_through_analysis() {
+    let org = example_org();
+    // ingrid is a data manager of tob-wgs (datasets/tob-wgs/members.toml).
+    for person in ["ingrid", "ingrid.larsen@example.org"] {
+        let run = cpg(org.path(), &["groups", "why", person, "tob-wgs-web-access"]);
+        run.expect_code(SUCCESS);
+        assert!(
+            run.stdout
+                .starts_with("ingrid.larsen@example.org is a member of tob-wgs-web-access"),
+            "{run}"
+        );
+        let paths: Vec<&str> = run
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("  ingrid.larsen@example.org → "))
+            .collect();
+        assert!(!paths.is_empty(), "{run}");
+        assert!(
+            paths.iter().any(|p| p.contains("→ tob-wgs-analysis →")),
+            "no path through tob-wgs-analysis\n{run}"
+        );
+        assert!(
+            paths.iter().all(|p| p.ends_with("→ tob-wgs-web-access")),
+            "{run}"
+        );
+    }
+    // The group can be named by email too.
+    cpg(
+        org.path(),
+        &["groups", "why", "ingrid", "tob-wgs-web-access@groups.example.org"],
+    )
+    .expect_code(SUCCESS);
+}
+
+#[test]
+fn why_a_person_without_access_exits_1() {
+    let org = example_org();
+    // ravi only has tob-wgs release-access, which grants no web access.
+    for person in ["ravi", "ravi.iyer@example.org"] {
+        let run = cpg(org.path(), &["groups", "why", person, "tob-wgs-web-access"]);
+        run.expect_code(FAILURE);
+        assert!(
+            run.stdout
+                .contains("ravi.iyer@example.org is not a member of tob-wgs-web-access"),
+            "{run}"
+        );
+    }
+}
+
+#[test]
+fn why_an_unknown_person_or_group_exits_3() {
+    let org = example_org();
+    let run = cpg(org.path(), &["groups", "why", "nobody", "tob-wgs-web-access"]);
+    run.expect_code(INVALID_INPUT);
+    assert!(run.stderr.contains("unknown person `nobody`"), "{run}");
+    let run = cpg(org.path(), &["groups", "why", "ingrid", "no-such-group"]);
+    run.expect_code(INVALID_INPUT);
+    assert!(run.stderr.contains("unknown group"), "{run}");
+}
+
+// --- expiry ----------------------------------------------------------------------------------
+
+#[test]
+fn expired_grants_are_dropped_on_the_given_date() {
+    let org = example_org();
+    let olivia = Value::from("olivia.brown@example.org");
+    // olivia's tob-wgs analysis grant expired on 2026-06-30.
+    let after = expand_json(org.path(), "2026-11-26");
+    let analysis = &expanded_group(&after, "tob-wgs-analysis")["members"];
+    assert!(!analysis.as_array().unwrap().contains(&olivia), "{analysis}");
+    let before = expand_json(org.path(), "2026-01-01");
+    let analysis = &expanded_group(&before, "tob-wgs-analysis")["members"];
+    assert!(analysis.as_array().unwrap().contains(&olivia), "{analysis}");
+}
+
+// --- groups sync -----------------------------------------------------------------------------
+
+#[test]
+fn sync_dry_run_then_confirm_then_nothing_to_do() {
+    let org = example_org();
+    let root = org.path();
+    let state = state_path(root);
+
+    let dry = cpg(root, &["groups", "sync"]);
+    dry.expect_code(SUCCESS);
+    assert!(dry.stdout.contains("+ create group tob-wgs-analysis@groups.example.org"), "{dry}");
+    assert!(dry.stdout.lines().any(|l| l.starts_with("plan: ")), "{dry}");
+    assert!(!dry.stdout.contains(EMPTY_PLAN), "{dry}");
+    assert!(dry.stderr.contains("dry run"), "{dry}");
+    assert!(!state.exists(), "a dry run created the state file");
+
+    let applied = cpg(root, &["groups", "sync", "--confirm"]);
+    applied.expect_code(SUCCESS);
+    assert!(applied.stdout.contains("applied: "), "{applied}");
+    let json = read_state(root);
+    assert!(json["groups"]["tob-wgs-analysis@groups.example.org"].is_object());
+
+    let again = cpg(root, &["groups", "sync", "--confirm"]);
+    again.expect_code(SUCCESS);
+    assert!(again.stdout.contains(EMPTY_PLAN), "{again}");
+    assert!(change_lines(&again.stdout).is_empty(), "{again}");
+    // Still valid JSON, and unchanged in content.
+    assert_eq!(read_state(root), json);
+
+    let dry = cpg(root, &["groups", "sync"]);
+    dry.expect_code(SUCCESS);
+    assert!(dry.stdout.contains(EMPTY_PLAN), "{dry}");
+}
+
+#[test]
+fn sync_with_an_explicit_state_file_and_json_plan() {
+    let org = example_org();
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = state_dir.path().join("elsewhere/state.json");
+    let state_arg = state.to_str().unwrap();
+
+    let dry = cpg(org.path(), &["groups", "sync", "--state", state_arg, "--format", "json"]);
+    dry.expect_code(SUCCESS);
+    let plan: Value = serde_json::from_str(&dry.stdout).expect("plan is JSON");
+    assert!(!plan["changes"].as_array().unwrap().is_empty(), "{dry}");
+    assert!(!state.exists());
+
+    cpg(org.path(), &["groups", "sync", "--state", state_arg, "--confirm"]).expect_code(SUCCESS);
+    assert!(state.is_file());
+    assert!(!state_path(org.path()).exists(), "--state was ignored");
+    let again = cpg(org.path(), &["groups", "sync", "--state", state_arg, "--format", "json"]);
+    let plan: Value = serde_json::from_str(&again.stdout).expect("plan is JSON");
+    assert_eq!(plan["changes"], Value::Array(vec![]), "{again}");
+}
+
+#[test]
+fn sync_repairs_drift_in_the_directory() {
+    let org = example_org();
+    let root = org.path();
+    confirmed_sync(root);
+
+    let mut state = read_state(root);
+    let release = "tob-wgs-release-access@groups.example.org";
+    let analysis = "acute-care-analysis@groups.example.org";
+    state["groups"][release]["members"]
+        .as_array_mut()
+        .unwrap()
+        .push(Value::from("stranger@elsewhere.example.com"));
+    let members = state["groups"][analysis]["members"].as_array_mut().unwrap();
+    let before = members.len();
+    members.retain(|m| m != "sofia.martinez@example.org");
+    assert_eq!(members.len(), before - 1, "sofia was not a member of {analysis}");
+    write_state(root, &state);
+
+    let dry = cpg(root, &["groups", "sync"]);
+    dry.expect_code(SUCCESS);
+    assert_eq!(
+        change_lines(&dry.stdout),
+        [
+            format!("+ add    sofia.martinez@example.org to {analysis}"),
+            format!("- remove stranger@elsewhere.example.com from {release}"),
+        ],
+        "{dry}"
+    );
+    assert!(
+        dry.stdout
+            .contains("plan: 0 group(s) to create, 1 member(s) to add, 1 to remove"),
+        "{dry}"
+    );
+
+    cpg(root, &["groups", "sync", "--confirm"]).expect_code(SUCCESS);
+    let state = read_state(root);
+    assert!(!state_members(&state, release).contains(&"stranger@elsewhere.example.com".into()));
+    assert!(state_members(&state, analysis).contains(&"sofia.martinez@example.org".into()));
+
+    let dry = cpg(root, &["groups", "sync"]);
+    dry.expect_code(SUCCESS);
+    assert!(dry.stdout.contains(EMPTY_PLAN), "{dry}");
+}
+
+#[test]
+fn sync_leaves_unowned_groups_alone() {
+    let org = example_org();
+    let root = org.path();
+    let unowned = "tob-wgs-analysis@groups.example.org";
+    let original = serde_json::json!({
+        "name": "tob-wgs-analysis",
+        "description": "Made by hand in the admin console.",
+        "members": ["someone.else@example.org"]
+    });
+    fs::create_dir_all(state_path(root).parent().unwrap()).unwrap();
+    write_state(root, &serde_json::json!({ "groups": { unowned: original.clone() } }));
+
+    let dry = cpg(root, &["groups", "sync"]);
+    dry.expect_code(SUCCESS);
+    let conflicts: Vec<&str> = dry
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("! conflict"))
+        .collect();
+    assert_eq!(conflicts.len(), 1, "{dry}");
+    assert!(conflicts[0].contains(unowned), "{dry}");
+    for line in change_lines(&dry.stdout) {
+        // It may be added to other groups, but never created or changed itself.
+        assert!(!line.ends_with(&format!(" {unowned}")), "{line}\n{dry}");
+        assert!(!line.contains(&format!("group {unowned}")), "{line}\n{dry}");
+    }
+
+    let applied = cpg(root, &["groups", "sync", "--confirm"]);
+    applied.expect_code(SUCCESS);
+    assert!(applied.stdout.contains("! conflict"), "{applied}");
+    let state = read_state(root);
+    assert_eq!(state["groups"][unowned], original, "the unowned group was modified");
+    // Everything else was created and managed.
+    assert_eq!(
+        state["groups"]["tob-wgs-web-access@groups.example.org"]["managed_by"],
+        "cpg-infra"
+    );
+
+    // And it stays a conflict, with nothing else left to do.
+    let again = cpg(root, &["groups", "sync", "--confirm"]);
+    again.expect_code(SUCCESS);
+    assert!(again.stdout.contains(EMPTY_PLAN), "{again}");
+    assert_eq!(read_state(root)["groups"][unowned], original);
+}
+
+#[test]
+fn sync_refuses_mass_removal_without_the_flag() {
+    let org = example_org();
+    let root = org.path();
+    confirmed_sync(root);
+    // acute-care-analysis lists sofia, hannah and the data-manager group: removing both
+    // people takes away two thirds of its members.
+    edit(
+        root,
+        "datasets/acute-care/members.toml",
+        r#"analysis = ["sofia", "hannah"]"#,
+        "analysis = []",
+    );
+    let before = fs::read(state_path(root)).unwrap();
+
+    let dry = cpg(root, &["groups", "sync"]);
+    dry.expect_code(REFUSED);
+    assert!(dry.stdout.contains("! refused"), "{dry}");
+
+    let refused = cpg(root, &["groups", "sync", "--confirm"]);
+    refused.expect_code(REFUSED);
+    assert!(refused.stderr.contains("refused"), "{refused}");
+    assert!(refused.stderr.contains("acute-care-analysis@groups.example.org"), "{refused}");
+    assert_eq!(
+        fs::read(state_path(root)).unwrap(),
+        before,
+        "a refused sync changed the state file"
+    );
+
+    let allowed = cpg(root, &["groups", "sync", "--confirm", "--allow-mass-removal"]);
+    allowed.expect_code(SUCCESS);
+    let state = read_state(root);
+    assert_eq!(
+        state_members(&state, "acute-care-analysis@groups.example.org"),
+        ["acute-care-data-manager@groups.example.org"]
+    );
+    cpg(root, &["groups", "sync"]).expect_code(SUCCESS);
+}
+
+#[test]
+fn sync_refuses_to_empty_a_group() {
+    let org = example_org();
+    let root = org.path();
+    confirmed_sync(root);
+    // hgdp-data-manager lists only mateus (no other role or dataset feeds it).
+    edit(
+        root,
+        "datasets/hgdp/members.toml",
+        r#"data-manager = ["mateus"]"#,
+        "data-manager = []",
+    );
+    let before = fs::read(state_path(root)).unwrap();
+    let refused = cpg(root, &["groups", "sync", "--confirm"]);
+    refused.expect_code(REFUSED);
+    assert!(refused.stderr.contains("refused"), "{refused}");
+    assert!(refused.stderr.contains("every member"), "{refused}");
+    assert_eq!(fs::read(state_path(root)).unwrap(), before);
+    cpg(root, &["groups", "sync", "--confirm", "--allow-mass-removal"]).expect_code(SUCCESS);
+    let state = read_state(root);
+    assert!(state_members(&state, "hgdp-data-manager@groups.example.org").is_empty());
+}
+
+#[test]
+fn sync_fails_while_another_holds_the_lock() {
+    let org = example_org();
+    let root = org.path();
+    let state = state_path(root);
+    let held = cpg_infra::directory::LocalDirectory::open(&state).expect("take the lock");
+
+    for args in [&["groups", "sync"][..], &["groups", "sync", "--confirm"][..]] {
+        let run = cpg(root, args);
+        assert_ne!(run.code, SUCCESS, "{run}");
+        assert!(run.stderr.contains("lock"), "{run}");
+    }
+    assert!(!state.exists(), "a locked-out sync wrote the state");
+
+    drop(held);
+    cpg(root, &["groups", "sync", "--confirm"]).expect_code(SUCCESS);
+}
+
+#[test]
+fn sync_deletes_removed_datasets_groups_only_when_asked() {
+    let org = example_org();
+    let root = org.path();
+    confirmed_sync(root);
+    let prefix = "acute-care-";
+    let count = |state: &Value| {
+        state["groups"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .count()
+    };
+    let existing = count(&read_state(root));
+    assert!(existing > 0);
+
+    fs::remove_dir_all(root.join("datasets/acute-care")).unwrap();
+    cpg(root, &["validate"]).expect_code(SUCCESS);
+
+    let plain = cpg(root, &["groups", "sync", "--confirm"]);
+    plain.expect_code(SUCCESS);
+    assert!(!plain.stdout.contains("delete group"), "{plain}");
+    assert_eq!(count(&read_state(root)), existing, "groups deleted without --delete-groups");
+
+    let dry = cpg(root, &["groups", "sync", "--delete-groups"]);
+    dry.expect_code(SUCCESS);
+    let deletions = dry
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("- delete group acute-care-"))
+        .count();
+    assert_eq!(deletions, existing, "{dry}");
+    assert_eq!(count(&read_state(root)), existing, "a dry run deleted groups");
+
+    let deleted = cpg(
+        root,
+        &["groups", "sync", "--delete-groups", "--confirm", "--allow-mass-removal"],
+    );
+    deleted.expect_code(SUCCESS);
+    assert_eq!(count(&read_state(root)), 0, "{deleted}");
+    // The other datasets' groups are still there.
+    assert!(read_state(root)["groups"]["tob-wgs-analysis@groups.example.org"].is_object());
+
+    let dry = cpg(root, &["groups", "sync", "--delete-groups"]);
+    assert!(dry.stdout.contains(EMPTY_PLAN), "{dry}");
+}
