@@ -100,11 +100,22 @@ impl std::error::Error for Diagnostics {}
 pub struct SourceFile {
     pub path: Arc<str>,
     pub text: String,
+    /// Byte offset where each line starts, so a location costs a binary search, not a scan.
+    line_starts: Vec<usize>,
 }
 
 impl SourceFile {
+    pub fn new(path: &str, text: String) -> SourceFile {
+        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        SourceFile { path: Arc::from(path), text, line_starts }
+    }
+
     pub fn location(&self, span: Range<usize>) -> Location {
-        Location::at_offset(&self.path, &self.text, span.start)
+        let offset = floor_char_boundary(&self.text, span.start.min(self.text.len()));
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let line_start = self.line_starts[line - 1];
+        let column = self.text[line_start..offset].chars().count() + 1;
+        Location { path: Arc::clone(&self.path), line, column }
     }
 }
 
@@ -121,5 +132,9 @@ mod tests {
         // The column counts characters, not bytes.
         let quote_after_e = text.find('2').unwrap();
         assert_eq!(Location::at_offset(&f, text, quote_after_e).to_string(), "f:2:8");
+        let file = SourceFile::new("f", text.to_owned());
+        for offset in [0, 5, 6, quote_after_e, text.len()] {
+            assert_eq!(file.location(offset..offset), Location::at_offset(&f, text, offset), "offset {offset}");
+        }
     }
 }

@@ -4,7 +4,6 @@
 //! them, and returns definitions only when there were none.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use toml::Spanned;
@@ -137,7 +136,7 @@ impl Loader<'_> {
             }
             return Ok(None);
         };
-        let file = SourceFile { path: Arc::from(path), text };
+        let file = SourceFile::new(path, text);
         match toml::from_str::<T>(&file.text) {
             Ok(value) => Ok(Some((file, value))),
             Err(error) => {

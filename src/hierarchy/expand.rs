@@ -1,6 +1,6 @@
 //! Expansion: roles × datasets + dependencies + organisation groups → `Hierarchy`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{Group, GroupKind, Hierarchy};
 use crate::definitions::{Date, Definitions, Diagnostics, Grant, Location, MemberRef};
@@ -9,7 +9,8 @@ use crate::graph::find_cycles;
 /// Expands validated definitions into the hierarchy as of `today` (expired grants are left
 /// out). Fails only on group nesting cycles, which need the whole expansion to see.
 pub fn expand(definitions: &Definitions, today: Date) -> Result<Hierarchy, Diagnostics> {
-    let mut builder = Builder { definitions, today, groups: BTreeMap::new(), edges: Vec::new() };
+    let person_emails = definitions.people.values().map(|p| (p.key.as_str(), p.email.as_str())).collect();
+    let mut builder = Builder { definitions, today, person_emails, groups: BTreeMap::new(), edges: Vec::new() };
     builder.add_dataset_groups();
     builder.add_dependencies();
     builder.add_organisation_groups();
@@ -20,6 +21,7 @@ pub fn expand(definitions: &Definitions, today: Date) -> Result<Hierarchy, Diagn
 struct Builder<'a> {
     definitions: &'a Definitions,
     today: Date,
+    person_emails: HashMap<&'a str, &'a str>,
     groups: BTreeMap<String, Group>,
     /// Every nesting edge (parent, child) with where it was written, for cycle errors.
     edges: Vec<(String, String, Location)>,
@@ -40,17 +42,16 @@ impl Builder<'_> {
                     format!("{} (dataset {})", role.description, dataset.name)
                 };
                 let kind = GroupKind::Dataset { dataset: dataset.name.clone(), role: role.name.clone() };
-                self.insert_group(name.clone(), description, kind);
+                let mut group = self.new_group(name, description, kind);
                 for include in &role.includes {
                     if definitions.dataset_has_role(dataset, &include.name) {
                         let child = definitions.dataset_group_name(&dataset.name, &include.name);
-                        self.nest(&name, child, &include.location);
+                        self.nest(&mut group, child, &include.location);
                     }
                 }
                 let grants = role.members.iter().chain(dataset.members.get(&role.name).into_iter().flatten());
-                for grant in grants {
-                    self.grant(&name, grant);
-                }
+                self.grant_all(&mut group, grants);
+                self.groups.insert(group.name.clone(), group);
             }
         }
     }
@@ -93,7 +94,10 @@ impl Builder<'_> {
         if definitions.dataset_has_role(theirs, their_role) && definitions.dataset_has_role(ours, our_role) {
             let parent = definitions.dataset_group_name(dependency, their_role);
             let child = definitions.dataset_group_name(dataset, our_role);
-            self.nest(&parent, child, location);
+            if let Some(group) = self.groups.get_mut(&parent) {
+                self.edges.push((parent, child.clone(), location.clone()));
+                group.groups.insert(child);
+            }
         }
     }
 
@@ -101,52 +105,40 @@ impl Builder<'_> {
         let definitions = self.definitions;
         for group in definitions.groups.values() {
             let name = definitions.org_group_name(&group.name);
-            self.insert_group(name.clone(), group.description.clone(), GroupKind::Organisation);
-            for grant in &group.members {
-                self.grant(&name, grant);
-            }
+            let mut expanded = self.new_group(name, group.description.clone(), GroupKind::Organisation);
+            self.grant_all(&mut expanded, &group.members);
+            self.groups.insert(expanded.name.clone(), expanded);
         }
     }
 
-    fn insert_group(&mut self, name: String, description: String, kind: GroupKind) {
+    fn new_group(&self, name: String, description: String, kind: GroupKind) -> Group {
         let email = self.definitions.group_email(&name);
-        self.groups.entry(name.clone()).or_insert(Group {
-            name,
-            email,
-            description,
-            kind,
-            members: BTreeSet::new(),
-            groups: BTreeSet::new(),
-        });
+        Group { name, email, description, kind, members: BTreeSet::new(), groups: BTreeSet::new() }
     }
 
-    /// Adds one grant to a group; organisation groups referenced before they are inserted are
-    /// created empty here and filled when their own definition is expanded.
-    fn grant(&mut self, group: &str, grant: &Grant) {
-        if grant.expires.is_some_and(|expires| expires < self.today) {
-            return;
-        }
-        let member = match &grant.member {
-            MemberRef::Person(key) => match self.definitions.people.get(key) {
-                Some(person) => person.email.clone(),
-                None => return,
-            },
-            MemberRef::Email(email) => email.clone(),
-            MemberRef::Group(child) => {
-                self.nest(group, child.clone(), &grant.location);
-                return;
+    /// Adds grants that have not expired to a group under construction.
+    fn grant_all<'g>(&mut self, group: &mut Group, grants: impl IntoIterator<Item = &'g Grant>) {
+        for grant in grants {
+            if grant.expires.is_some_and(|expires| expires < self.today) {
+                continue;
             }
-        };
-        if let Some(group) = self.groups.get_mut(group) {
-            group.members.insert(member);
+            match &grant.member {
+                MemberRef::Person(key) => {
+                    if let Some(email) = self.person_emails.get(key.as_str()) {
+                        group.members.insert((*email).to_owned());
+                    }
+                }
+                MemberRef::Email(email) => {
+                    group.members.insert(email.clone());
+                }
+                MemberRef::Group(child) => self.nest(group, child.clone(), &grant.location),
+            }
         }
     }
 
-    fn nest(&mut self, parent: &str, child: String, location: &Location) {
-        if let Some(group) = self.groups.get_mut(parent) {
-            self.edges.push((parent.to_owned(), child.clone(), location.clone()));
-            group.groups.insert(child);
-        }
+    fn nest(&mut self, parent: &mut Group, child: String, location: &Location) {
+        self.edges.push((parent.name.clone(), child.clone(), location.clone()));
+        parent.groups.insert(child);
     }
 
     fn check_cycles(&self) -> Result<(), Diagnostics> {
