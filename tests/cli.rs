@@ -7,9 +7,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{
-    cpg, cpg_on, example_org, FAILURE, INVALID_INPUT, REFUSED, SUCCESS,
-};
+use common::{cpg, cpg_on, example_org, FAILURE, INVALID_INPUT, REFUSED, SUCCESS};
 use serde_json::Value;
 
 const EMPTY_PLAN: &str = "plan: 0 group(s) to create, 0 member(s) to add, 0 to remove";
@@ -25,11 +23,7 @@ fn read_state(root: &Path) -> Value {
 }
 
 fn write_state(root: &Path, state: &Value) {
-    fs::write(
-        state_path(root),
-        serde_json::to_string_pretty(state).expect("serialise state"),
-    )
-    .expect("write state");
+    fs::write(state_path(root), serde_json::to_string_pretty(state).expect("serialise state")).expect("write state");
 }
 
 /// The members of one group in the state file, as strings.
@@ -44,10 +38,7 @@ fn state_members(state: &Value, email: &str) -> Vec<String> {
 
 /// Lines of a plan that are changes (`+ …` / `- …`).
 fn change_lines(stdout: &str) -> Vec<&str> {
-    stdout
-        .lines()
-        .filter(|l| l.starts_with("+ ") || l.starts_with("- "))
-        .collect()
+    stdout.lines().filter(|l| l.starts_with("+ ") || l.starts_with("- ")).collect()
 }
 
 fn expand_json(root: &Path, today: &str) -> Value {
@@ -108,19 +99,13 @@ fn expand_json_has_the_documented_shape_and_is_sorted() {
         keys.sort_unstable();
         assert_eq!(keys, ["email", "groups", "members", "name"], "{group}");
         let name = group["name"].as_str().expect("name is a string");
-        assert_eq!(
-            group["email"].as_str().expect("email is a string"),
-            format!("{name}@groups.example.org")
-        );
+        assert_eq!(group["email"].as_str().expect("email is a string"), format!("{name}@groups.example.org"));
         for member in group["members"].as_array().expect("members is an array") {
             assert!(member.as_str().expect("member is a string").contains('@'));
         }
         for nested in group["groups"].as_array().expect("groups is an array") {
             let nested = nested.as_str().expect("nested group is a string");
-            assert!(
-                nested.ends_with("@groups.example.org"),
-                "nested group {nested} of {name} is not a group email"
-            );
+            assert!(nested.ends_with("@groups.example.org"), "nested group {nested} of {name} is not a group email");
         }
     }
     let names: Vec<&str> = groups.iter().map(|g| g["name"].as_str().unwrap()).collect();
@@ -129,14 +114,8 @@ fn expand_json_has_the_documented_shape_and_is_sorted() {
     assert_eq!(names, sorted, "groups are not sorted by name");
     // Spot-check one group against the definitions.
     let web = expanded_group(&expanded, "tob-wgs-web-access");
-    assert!(web["members"]
-        .as_array()
-        .unwrap()
-        .contains(&Value::from("david.nguyen@example.org")));
-    assert!(web["groups"]
-        .as_array()
-        .unwrap()
-        .contains(&Value::from("tob-wgs-analysis@groups.example.org")));
+    assert!(web["members"].as_array().unwrap().contains(&Value::from("david.nguyen@example.org")));
+    assert!(web["groups"].as_array().unwrap().contains(&Value::from("tob-wgs-analysis@groups.example.org")));
 }
 
 #[test]
@@ -161,32 +140,14 @@ fn why_a_data_manager_reaches_web_access_through_analysis() {
     for person in ["ingrid", "ingrid.larsen@example.org"] {
         let run = cpg(org.path(), &["groups", "why", person, "tob-wgs-web-access"]);
         run.expect_code(SUCCESS);
-        assert!(
-            run.stdout
-                .starts_with("ingrid.larsen@example.org is a member of tob-wgs-web-access"),
-            "{run}"
-        );
-        let paths: Vec<&str> = run
-            .stdout
-            .lines()
-            .filter(|l| l.starts_with("  ingrid.larsen@example.org → "))
-            .collect();
+        assert!(run.stdout.starts_with("ingrid.larsen@example.org is a member of tob-wgs-web-access"), "{run}");
+        let paths: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("  ingrid.larsen@example.org → ")).collect();
         assert!(!paths.is_empty(), "{run}");
-        assert!(
-            paths.iter().any(|p| p.contains("→ tob-wgs-analysis →")),
-            "no path through tob-wgs-analysis\n{run}"
-        );
-        assert!(
-            paths.iter().all(|p| p.ends_with("→ tob-wgs-web-access")),
-            "{run}"
-        );
+        assert!(paths.iter().any(|p| p.contains("→ tob-wgs-analysis →")), "no path through tob-wgs-analysis\n{run}");
+        assert!(paths.iter().all(|p| p.ends_with("→ tob-wgs-web-access")), "{run}");
     }
     // The group can be named by email too.
-    cpg(
-        org.path(),
-        &["groups", "why", "ingrid", "tob-wgs-web-access@groups.example.org"],
-    )
-    .expect_code(SUCCESS);
+    cpg(org.path(), &["groups", "why", "ingrid", "tob-wgs-web-access@groups.example.org"]).expect_code(SUCCESS);
 }
 
 #[test]
@@ -196,11 +157,7 @@ fn why_a_person_without_access_exits_1() {
     for person in ["ravi", "ravi.iyer@example.org"] {
         let run = cpg(org.path(), &["groups", "why", person, "tob-wgs-web-access"]);
         run.expect_code(FAILURE);
-        assert!(
-            run.stdout
-                .contains("ravi.iyer@example.org is not a member of tob-wgs-web-access"),
-            "{run}"
-        );
+        assert!(run.stdout.contains("ravi.iyer@example.org is not a member of tob-wgs-web-access"), "{run}");
     }
 }
 
@@ -294,10 +251,7 @@ fn sync_repairs_drift_in_the_directory() {
     let mut state = read_state(root);
     let release = "tob-wgs-release-access@groups.example.org";
     let analysis = "acute-care-analysis@groups.example.org";
-    state["groups"][release]["members"]
-        .as_array_mut()
-        .unwrap()
-        .push(Value::from("stranger@elsewhere.example.com"));
+    state["groups"][release]["members"].as_array_mut().unwrap().push(Value::from("stranger@elsewhere.example.com"));
     let members = state["groups"][analysis]["members"].as_array_mut().unwrap();
     let before = members.len();
     members.retain(|m| m != "sofia.martinez@example.org");
@@ -314,11 +268,7 @@ fn sync_repairs_drift_in_the_directory() {
         ],
         "{dry}"
     );
-    assert!(
-        dry.stdout
-            .contains("plan: 0 group(s) to create, 1 member(s) to add, 1 to remove"),
-        "{dry}"
-    );
+    assert!(dry.stdout.contains("plan: 0 group(s) to create, 1 member(s) to add, 1 to remove"), "{dry}");
 
     cpg(root, &["groups", "sync", "--confirm"]).expect_code(SUCCESS);
     let state = read_state(root);
@@ -345,11 +295,7 @@ fn sync_leaves_unowned_groups_alone() {
 
     let dry = cpg(root, &["groups", "sync"]);
     dry.expect_code(SUCCESS);
-    let conflicts: Vec<&str> = dry
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("! conflict"))
-        .collect();
+    let conflicts: Vec<&str> = dry.stdout.lines().filter(|l| l.starts_with("! conflict")).collect();
     assert_eq!(conflicts.len(), 1, "{dry}");
     assert!(conflicts[0].contains(unowned), "{dry}");
     for line in change_lines(&dry.stdout) {
@@ -364,10 +310,7 @@ fn sync_leaves_unowned_groups_alone() {
     let state = read_state(root);
     assert_eq!(state["groups"][unowned], original, "the unowned group was modified");
     // Everything else was created and managed.
-    assert_eq!(
-        state["groups"]["tob-wgs-web-access@groups.example.org"]["managed_by"],
-        "cpg-infra"
-    );
+    assert_eq!(state["groups"]["tob-wgs-web-access@groups.example.org"]["managed_by"], "cpg-infra");
 
     // And it stays a conflict, with nothing else left to do.
     let again = cpg(root, &["groups", "sync", "--confirm"]);
@@ -383,12 +326,7 @@ fn sync_refuses_mass_removal_without_the_flag() {
     confirmed_sync(root);
     // acute-care-analysis lists sofia, hannah and the data-manager group: removing both
     // people takes away two thirds of its members.
-    edit(
-        root,
-        "datasets/acute-care/members.toml",
-        r#"analysis = ["sofia", "hannah"]"#,
-        "analysis = []",
-    );
+    edit(root, "datasets/acute-care/members.toml", r#"analysis = ["sofia", "hannah"]"#, "analysis = []");
     let before = fs::read(state_path(root)).unwrap();
 
     let dry = cpg(root, &["groups", "sync"]);
@@ -399,11 +337,7 @@ fn sync_refuses_mass_removal_without_the_flag() {
     refused.expect_code(REFUSED);
     assert!(refused.stderr.contains("refused"), "{refused}");
     assert!(refused.stderr.contains("acute-care-analysis@groups.example.org"), "{refused}");
-    assert_eq!(
-        fs::read(state_path(root)).unwrap(),
-        before,
-        "a refused sync changed the state file"
-    );
+    assert_eq!(fs::read(state_path(root)).unwrap(), before, "a refused sync changed the state file");
 
     let allowed = cpg(root, &["groups", "sync", "--confirm", "--allow-mass-removal"]);
     allowed.expect_code(SUCCESS);
@@ -421,12 +355,7 @@ fn sync_refuses_to_empty_a_group() {
     let root = org.path();
     confirmed_sync(root);
     // hgdp-data-manager lists only mateus (no other role or dataset feeds it).
-    edit(
-        root,
-        "datasets/hgdp/members.toml",
-        r#"data-manager = ["mateus"]"#,
-        "data-manager = []",
-    );
+    edit(root, "datasets/hgdp/members.toml", r#"data-manager = ["mateus"]"#, "data-manager = []");
     let before = fs::read(state_path(root)).unwrap();
     let refused = cpg(root, &["groups", "sync", "--confirm"]);
     refused.expect_code(REFUSED);
@@ -462,14 +391,7 @@ fn sync_deletes_removed_datasets_groups_only_when_asked() {
     let root = org.path();
     confirmed_sync(root);
     let prefix = "acute-care-";
-    let count = |state: &Value| {
-        state["groups"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .filter(|k| k.starts_with(prefix))
-            .count()
-    };
+    let count = |state: &Value| state["groups"].as_object().unwrap().keys().filter(|k| k.starts_with(prefix)).count();
     let existing = count(&read_state(root));
     assert!(existing > 0);
 
@@ -481,20 +403,18 @@ fn sync_deletes_removed_datasets_groups_only_when_asked() {
     assert!(!plain.stdout.contains("delete group"), "{plain}");
     assert_eq!(count(&read_state(root)), existing, "groups deleted without --delete-groups");
 
+    // Deleting groups that still have members needs the same consent as removing them.
     let dry = cpg(root, &["groups", "sync", "--delete-groups"]);
-    dry.expect_code(SUCCESS);
-    let deletions = dry
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("- delete group acute-care-"))
-        .count();
+    dry.expect_code(REFUSED);
+    assert!(dry.stdout.contains("! refused: the plan deletes acute-care-analysis@groups.example.org"), "{dry}");
+    let refused = cpg(root, &["groups", "sync", "--delete-groups", "--confirm"]);
+    refused.expect_code(REFUSED);
+    assert_eq!(count(&read_state(root)), existing, "a refused plan deleted groups");
+    let deletions = dry.stdout.lines().filter(|l| l.starts_with("- delete group acute-care-")).count();
     assert_eq!(deletions, existing, "{dry}");
     assert_eq!(count(&read_state(root)), existing, "a dry run deleted groups");
 
-    let deleted = cpg(
-        root,
-        &["groups", "sync", "--delete-groups", "--confirm", "--allow-mass-removal"],
-    );
+    let deleted = cpg(root, &["groups", "sync", "--delete-groups", "--confirm", "--allow-mass-removal"]);
     deleted.expect_code(SUCCESS);
     assert_eq!(count(&read_state(root)), 0, "{deleted}");
     // The other datasets' groups are still there.
@@ -502,4 +422,62 @@ fn sync_deletes_removed_datasets_groups_only_when_asked() {
 
     let dry = cpg(root, &["groups", "sync", "--delete-groups"]);
     assert!(dry.stdout.contains(EMPTY_PLAN), "{dry}");
+}
+
+// --- e-mail case in a hand-edited directory ---------------------------------------------------
+//
+// Emails are case-insensitive, and the sync code lowercases what it reads from a directory
+// (src/sync/live.rs, LocalDirectory::add_member / remove_member). These two tests edit the
+// state by hand, as the drift test does, but with capitals.
+
+#[test]
+fn sync_removes_a_stranger_whose_email_has_capitals() {
+    let org = example_org();
+    let root = org.path();
+    confirmed_sync(root);
+    let release = "tob-wgs-release-access@groups.example.org";
+    let mut state = read_state(root);
+    state["groups"][release]["members"].as_array_mut().unwrap().push(Value::from("Stranger@Elsewhere.example.com"));
+    write_state(root, &state);
+
+    let dry = cpg(root, &["groups", "sync"]);
+    dry.expect_code(SUCCESS);
+    assert_eq!(change_lines(&dry.stdout), [format!("- remove stranger@elsewhere.example.com from {release}")], "{dry}");
+    let applied = cpg(root, &["groups", "sync", "--confirm"]);
+    applied.expect_code(SUCCESS);
+    assert!(applied.stdout.contains("1 removed, 0 group(s) deleted; 0 failed"), "{applied}");
+    let members = state_members(&read_state(root), release);
+    assert!(
+        !members.iter().any(|m| m.eq_ignore_ascii_case("stranger@elsewhere.example.com")),
+        "the sync reported the removal but the stranger is still a member: {members:?}\n{applied}"
+    );
+    let again = cpg(root, &["groups", "sync"]);
+    assert!(again.stdout.contains(EMPTY_PLAN), "the sync does not converge\n{again}");
+}
+
+#[test]
+fn sync_reads_the_members_of_a_group_whose_email_has_capitals() {
+    let org = example_org();
+    let root = org.path();
+    confirmed_sync(root);
+    let analysis = "tob-wgs-analysis@groups.example.org";
+    let mut state = read_state(root);
+    let groups = state["groups"].as_object_mut().unwrap();
+    let mut group = groups.remove(analysis).unwrap();
+    group["members"].as_array_mut().unwrap().push(Value::from("stranger@elsewhere.example.com"));
+    groups.insert("Tob-WGS-Analysis@groups.example.org".to_owned(), group);
+    write_state(root, &state);
+
+    // The group is the same group (emails are case-insensitive) and already holds every
+    // desired member: the only change is the stranger's removal.
+    let dry = cpg(root, &["groups", "sync"]);
+    dry.expect_code(SUCCESS);
+    assert_eq!(
+        change_lines(&dry.stdout),
+        [format!("- remove stranger@elsewhere.example.com from {analysis}")],
+        "{dry}"
+    );
+    cpg(root, &["groups", "sync", "--confirm"]).expect_code(SUCCESS);
+    let again = cpg(root, &["groups", "sync"]);
+    assert!(again.stdout.contains(EMPTY_PLAN), "the sync does not converge\n{again}");
 }

@@ -29,6 +29,21 @@ struct State {
     groups: BTreeMap<String, StoredGroup>,
 }
 
+impl State {
+    /// Emails are case-insensitive; a hand-edited file may not be lowercase.
+    fn normalised(self) -> State {
+        let groups = self
+            .groups
+            .into_iter()
+            .map(|(email, mut group)| {
+                group.members = group.members.iter().map(|m| m.to_ascii_lowercase()).collect();
+                (email.to_ascii_lowercase(), group)
+            })
+            .collect();
+        State { groups }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoredGroup {
     name: String,
@@ -47,7 +62,9 @@ impl LocalDirectory {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(parent).map_err(|e| storage(parent, e))?;
         }
-        let lock_path = path.with_extension("lock");
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock_path = PathBuf::from(lock_path);
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -58,8 +75,9 @@ impl LocalDirectory {
             return Err(DirectoryError::Locked(lock_path.display().to_string()));
         }
         let state = match fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map_err(|e| DirectoryError::Storage(format!("{} is not a valid state file: {e}", path.display())))?,
+            Ok(text) => serde_json::from_str::<State>(&text)
+                .map_err(|e| DirectoryError::Storage(format!("{} is not a valid state file: {e}", path.display())))?
+                .normalised(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
             Err(e) => return Err(storage(path, e)),
         };

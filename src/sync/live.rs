@@ -26,7 +26,7 @@ pub fn read_live_state(directory: &dyn Directory, concurrency: usize) -> Result<
     let mut members_by_email = BTreeMap::new();
     for (group, listing) in owned.iter().zip(listings) {
         let members: BTreeSet<String> = listing?.into_iter().map(|m| m.to_ascii_lowercase()).collect();
-        members_by_email.insert(group.email.clone(), members);
+        members_by_email.insert(group.email.to_ascii_lowercase(), members);
     }
     let groups = groups
         .into_iter()

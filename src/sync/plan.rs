@@ -146,14 +146,21 @@ pub fn plan(desired: &Hierarchy, live: &LiveState, options: &PlanOptions) -> Pla
     }
     let desired_emails: BTreeSet<&str> = desired.groups.values().map(|g| g.email.as_str()).collect();
     let mut deletions = Vec::new();
+    let mut deletion_refusals = Vec::new();
     if options.delete_groups {
         for (email, state) in &live.groups {
             if state.group.owned && !desired_emails.contains(email.as_str()) {
                 deletions.push(Change::DeleteGroup { group: email.clone() });
+                // Deleting a group removes its members too, so it needs the same consent.
+                if !state.members.is_empty() {
+                    let count = state.members.len();
+                    deletion_refusals.push(format!("the plan deletes {email}, which has {count} member(s)"));
+                }
             }
         }
     }
     plan.refusals = removal_refusals(&removals_per_group, removals.len(), &options.limits);
+    plan.refusals.extend(deletion_refusals);
     plan.changes = creations.into_iter().chain(additions).chain(removals).chain(deletions).collect();
     plan
 }

@@ -24,8 +24,7 @@ pub fn manifest_dir() -> PathBuf {
 /// Copies the directory tree `from` into `to` (created if missing), files and directories only.
 pub fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap_or_else(|e| panic!("cannot create {}: {e}", to.display()));
-    let entries =
-        fs::read_dir(from).unwrap_or_else(|e| panic!("cannot read {}: {e}", from.display()));
+    let entries = fs::read_dir(from).unwrap_or_else(|e| panic!("cannot read {}: {e}", from.display()));
     for entry in entries {
         let entry = entry.expect("directory entry");
         let kind = entry.file_type().expect("file type");
@@ -33,9 +32,8 @@ pub fn copy_dir(from: &Path, to: &Path) {
         if kind.is_dir() {
             copy_dir(&entry.path(), &target);
         } else if kind.is_file() {
-            fs::copy(entry.path(), &target).unwrap_or_else(|e| {
-                panic!("cannot copy {} to {}: {e}", entry.path().display(), target.display())
-            });
+            fs::copy(entry.path(), &target)
+                .unwrap_or_else(|e| panic!("cannot copy {} to {}: {e}", entry.path().display(), target.display()));
         }
     }
 }
@@ -80,11 +78,7 @@ impl Run {
 
 impl std::fmt::Display for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(
-            f,
-            "exit status: {}\n--- stdout ---\n{}--- stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
+        write!(f, "exit status: {}\n--- stdout ---\n{}--- stderr ---\n{}", self.code, self.stdout, self.stderr)
     }
 }
 

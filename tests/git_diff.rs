@@ -1,0 +1,416 @@
+//! End-to-end tests of `groups diff` and `--rev`: temporary Git repositories built with git2,
+//! each commit holding a copy of the example organisation, modified between commits.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::{copy_example_org, cpg, Run, FAILURE, INVALID_INPUT, SUCCESS};
+use git2::{IndexAddOption, Oid, Repository, Signature, Time};
+use serde_json::Value;
+
+const KENJI: &str = "kenji.watanabe@example.org";
+const TOB_WGS_MEMBERS: &str = "datasets/tob-wgs/members.toml";
+
+/// Commits are made with a fixed author and date, so nothing depends on the environment.
+fn signature() -> Signature<'static> {
+    Signature::new("cpg-infra tests", "tests@example.org", &Time::new(1_764_115_200, 0)).expect("signature")
+}
+
+/// Replaces `from` by `to` in the file at `path`, insisting the text was there.
+fn edit_file(path: &Path, from: &str, to: &str) {
+    let text = fs::read_to_string(path).expect("read definitions file");
+    assert!(text.contains(from), "{} does not contain {from:?}", path.display());
+    fs::write(path, text.replacen(from, to, 1)).expect("write definitions file");
+}
+
+/// The edit most tests commit: kenji (a platform admin with no tob-wgs role) becomes a tob-wgs
+/// analyst, so he is a direct member of tob-wgs-analysis and gains tob-wgs-web-access
+/// (which includes tob-wgs-analysis) through nesting.
+fn add_kenji_to_tob_wgs_analysis(root: &Path) {
+    edit_file(
+        &root.join(TOB_WGS_MEMBERS),
+        "analysis = [\n    \"group:data-science\",",
+        "analysis = [\n    \"kenji\",\n    \"group:data-science\",",
+    );
+}
+
+/// A commit whose definitions do not load: an unknown key in org.toml.
+fn break_org_toml(root: &Path) {
+    edit_file(&root.join("groups/org.toml"), "allowed_member_domains = [", "allowed_member_domain = [");
+}
+
+/// A non-bare repository in a temporary directory whose definitions live at `root`
+/// (the working tree itself, or a subdirectory of it).
+struct Fixture {
+    _dir: tempfile::TempDir,
+    repo: Repository,
+    root: PathBuf,
+}
+
+impl Fixture {
+    /// A new repository with the example organisation under `subdir` ("" for the top),
+    /// committed once.
+    fn new(subdir: &str) -> (Fixture, String) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let repo = Repository::init(dir.path()).expect("git init");
+        let root = if subdir.is_empty() { dir.path().to_owned() } else { dir.path().join(subdir) };
+        copy_example_org(&root);
+        let fixture = Fixture { _dir: dir, repo, root };
+        let first = fixture.commit("example organisation");
+        (fixture, first)
+    }
+
+    /// Adds every file of the working tree to the index and commits it on HEAD; returns the SHA.
+    fn commit(&self, message: &str) -> String {
+        let mut index = self.repo.index().expect("index");
+        index.add_all(["*"], IndexAddOption::DEFAULT, None).expect("git add");
+        index.update_all(["*"], None).expect("git add -u");
+        index.write().expect("write index");
+        let tree = self.repo.find_tree(index.write_tree().expect("write tree")).expect("tree");
+        let parent = self.repo.head().ok().map(|h| h.peel_to_commit().expect("HEAD commit"));
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        let sig = signature();
+        self.repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents).expect("commit").to_string()
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        cpg(&self.root, args)
+    }
+
+    fn commit_object(&self, sha: &str) -> git2::Commit<'_> {
+        self.repo.find_commit(Oid::from_str(sha).expect("sha")).expect("commit")
+    }
+}
+
+/// Two commits: the example organisation, then kenji added to tob-wgs analysis.
+fn two_commits(subdir: &str) -> (Fixture, String, String) {
+    let (fixture, first) = Fixture::new(subdir);
+    add_kenji_to_tob_wgs_analysis(&fixture.root);
+    let second = fixture.commit("kenji joins tob-wgs analysis");
+    (fixture, first, second)
+}
+
+/// The text diff of the kenji commit: his direct membership and the access it brings.
+fn assert_kenji_diff(run: &Run) {
+    run.expect_code(SUCCESS);
+    assert!(run.stdout.contains(&format!("  tob-wgs-analysis\n    + member {KENJI}\n")), "{run}");
+    assert!(run.stdout.contains(&format!("{KENJI} gains tob-wgs-analysis (direct)")), "{run}");
+    assert!(run.stdout.contains(&format!("{KENJI} gains tob-wgs-web-access via tob-wgs-analysis")), "{run}");
+    assert!(!run.stdout.contains(" loses "), "{run}");
+}
+
+#[test]
+fn diff_between_two_commits() {
+    let (fixture, first, second) = two_commits("");
+    assert_kenji_diff(&fixture.run(&["groups", "diff", &first, &second]));
+
+    let run = fixture.run(&["groups", "diff", &first, &second, "--exit-code"]);
+    run.expect_code(FAILURE);
+    assert!(run.stdout.contains(&format!("+ member {KENJI}")), "{run}");
+
+    // Reversed, kenji loses what he gained.
+    let run = fixture.run(&["groups", "diff", &second, &first]);
+    run.expect_code(SUCCESS);
+    assert!(run.stdout.contains(&format!("- member {KENJI}")), "{run}");
+    assert!(run.stdout.contains(&format!("{KENJI} loses tob-wgs-web-access via tob-wgs-analysis")), "{run}");
+
+    // Abbreviated SHAs are revisions too.
+    assert_kenji_diff(&fixture.run(&["groups", "diff", &first[..10], &second[..10]]));
+
+    for rev in [&first, &second] {
+        let run = fixture.run(&["groups", "diff", rev, rev]);
+        run.expect_code(SUCCESS);
+        assert_eq!(run.stdout, "no changes\n", "{run}");
+        fixture.run(&["groups", "diff", rev, rev, "--exit-code"]).expect_code(SUCCESS);
+    }
+}
+
+#[test]
+fn diff_defaults_to_head_against_the_working_tree() {
+    let (fixture, first, _second) = two_commits("");
+    let run = fixture.run(&["groups", "diff"]);
+    run.expect_code(SUCCESS);
+    assert_eq!(run.stdout, "no changes\n", "{run}");
+    fixture.run(&["groups", "diff", "--exit-code"]).expect_code(SUCCESS);
+
+    // An uncommitted edit.
+    edit_file(
+        &fixture.root.join("datasets/perth-neuro/members.toml"),
+        r#"metadata-access = ["aroha"]"#,
+        r#"metadata-access = ["aroha", "olivia"]"#,
+    );
+    let run = fixture.run(&["groups", "diff"]);
+    run.expect_code(SUCCESS);
+    assert!(run.stdout.contains("  perth-neuro-metadata-access\n    + member olivia.brown@example.org\n"), "{run}");
+    assert!(!run.stdout.contains(KENJI), "HEAD was not the base\n{run}");
+    fixture.run(&["groups", "diff", "--exit-code"]).expect_code(FAILURE);
+
+    // One revision: that revision against the working tree (both edits show).
+    let run = fixture.run(&["groups", "diff", &first]);
+    run.expect_code(SUCCESS);
+    assert!(run.stdout.contains(&format!("+ member {KENJI}")), "{run}");
+    assert!(run.stdout.contains("+ member olivia.brown@example.org"), "{run}");
+}
+
+#[test]
+fn diff_accepts_branch_and_tag_names() {
+    let (fixture, first, second) = two_commits("");
+    let sig = signature();
+    fixture.repo.branch("before-kenji", &fixture.commit_object(&first), false).expect("branch");
+    fixture
+        .repo
+        .tag("v2", fixture.commit_object(&second).as_object(), &sig, "with kenji", false)
+        .expect("annotated tag");
+    fixture.repo.tag_lightweight("v1", fixture.commit_object(&first).as_object(), false).expect("lightweight tag");
+
+    assert_kenji_diff(&fixture.run(&["groups", "diff", "before-kenji", "HEAD"]));
+    assert_kenji_diff(&fixture.run(&["groups", "diff", "v1", "v2"]));
+    assert_kenji_diff(&fixture.run(&["groups", "diff", "before-kenji", "v2"]));
+    assert_kenji_diff(&fixture.run(&["groups", "diff", "refs/tags/v1", "HEAD"]));
+    assert_kenji_diff(&fixture.run(&["groups", "diff", "HEAD~1", "HEAD"]));
+    // A branch as the only argument: compared with the working tree (= HEAD here).
+    assert_kenji_diff(&fixture.run(&["groups", "diff", "before-kenji"]));
+    let run = fixture.run(&["groups", "diff", "v2", "HEAD"]);
+    assert_eq!(run.stdout, "no changes\n", "{run}");
+}
+
+#[test]
+fn diff_markdown_and_json_formats() {
+    let (fixture, first, second) = two_commits("");
+
+    let run = fixture.run(&["groups", "diff", &first, &second, "--format", "markdown"]);
+    run.expect_code(SUCCESS);
+    assert!(run.stdout.contains("### Access changes"), "{run}");
+    assert!(run.stdout.contains(KENJI), "{run}");
+    assert!(run.stdout.contains("via `tob-wgs-analysis`"), "{run}");
+
+    let run = fixture.run(&["groups", "diff", &first, &second, "--format", "json"]);
+    run.expect_code(SUCCESS);
+    let json: Value = serde_json::from_str(&run.stdout).expect("diff is JSON");
+    for key in ["groups_added", "groups_removed", "groups_changed", "access"] {
+        assert!(json[key].is_array(), "{key} missing\n{run}");
+    }
+    assert!(json["groups_added"].as_array().unwrap().is_empty());
+    assert!(json["groups_removed"].as_array().unwrap().is_empty());
+    let changed = json["groups_changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "tob-wgs-analysis")
+        .unwrap_or_else(|| panic!("tob-wgs-analysis not changed\n{run}"));
+    assert_eq!(changed["members_added"], serde_json::json!([KENJI]));
+    assert!(json["access"].as_array().unwrap().iter().any(|a| {
+        a["member"] == KENJI
+            && a["group"] == "tob-wgs-web-access"
+            && a["change"] == "gains"
+            && a["via"] == "tob-wgs-analysis"
+    }));
+
+    // No changes in either format, with --exit-code 0.
+    let run = fixture.run(&["groups", "diff", &first, &first, "--format", "json", "--exit-code"]);
+    run.expect_code(SUCCESS);
+    let json: Value = serde_json::from_str(&run.stdout).expect("diff is JSON");
+    assert_eq!(json["access"], serde_json::json!([]));
+    let run = fixture.run(&["groups", "diff", &first, &first, "--format", "markdown"]);
+    assert!(run.stdout.contains("### Access changes"), "{run}");
+    fixture.run(&["groups", "diff", &first, &second, "--format", "markdown", "--exit-code"]).expect_code(FAILURE);
+}
+
+#[test]
+fn definitions_in_a_subdirectory_of_the_repository() {
+    let (fixture, first, second) = two_commits("org");
+    assert!(fixture.root.ends_with("org"));
+    assert_kenji_diff(&fixture.run(&["groups", "diff", &first, &second]));
+
+    // Working tree against HEAD, under the subdirectory.
+    assert_eq!(fixture.run(&["groups", "diff"]).stdout, "no changes\n");
+    edit_file(&fixture.root.join(TOB_WGS_MEMBERS), "    \"kenji\",\n", "");
+    let run = fixture.run(&["groups", "diff"]);
+    run.expect_code(SUCCESS);
+    assert!(run.stdout.contains(&format!("- member {KENJI}")), "{run}");
+
+    // --rev reads the subdirectory of that revision.
+    let run = fixture.run(&["--rev", &first, "validate"]);
+    run.expect_code(SUCCESS);
+    assert!(run.stdout.starts_with("ok: 16 people, 5 datasets"), "{run}");
+}
+
+#[test]
+fn relative_root_inside_a_subdirectory_of_the_repository() {
+    // `--root .` from inside the definitions directory, which is a subdirectory of the repo.
+    let (fixture, first, second) = two_commits("org");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cpg-infra"))
+        .current_dir(&fixture.root)
+        .args(["--root", ".", "--today", common::TODAY])
+        .args(["groups", "diff", &first, &second])
+        .env_remove("CPG_INFRA_TODAY")
+        .output()
+        .expect("run cpg-infra");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(SUCCESS), "{stdout}");
+    assert!(stdout.contains(&format!("+ member {KENJI}")), "{stdout}");
+}
+
+/// Writes the files under `dir` into `repo` as a tree, without an index or working tree.
+fn tree_from_dir(repo: &Repository, dir: &Path) -> Oid {
+    let mut builder = repo.treebuilder(None).expect("tree builder");
+    for entry in fs::read_dir(dir).expect("read directory") {
+        let entry = entry.expect("directory entry");
+        let name = entry.file_name().into_string().expect("UTF-8 name");
+        let path = entry.path();
+        if path.is_dir() {
+            let tree = tree_from_dir(repo, &path);
+            builder.insert(&name, tree, 0o040000).expect("insert tree");
+        } else {
+            let blob = repo.blob(&fs::read(&path).expect("read file")).expect("blob");
+            builder.insert(&name, blob, 0o100644).expect("insert blob");
+        }
+    }
+    builder.write().expect("write tree")
+}
+
+/// Commits the tree of `dir` on HEAD of a (bare) repository; returns the SHA.
+fn commit_dir(repo: &Repository, dir: &Path, message: &str) -> String {
+    let tree = repo.find_tree(tree_from_dir(repo, dir)).expect("tree");
+    let parent = repo.head().ok().map(|h| h.peel_to_commit().expect("HEAD commit"));
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    let sig = signature();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents).expect("commit").to_string()
+}
+
+#[test]
+fn diff_in_a_bare_repository() {
+    let bare_dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init_bare(bare_dir.path()).expect("git init --bare");
+    assert!(repo.is_bare());
+    let scratch = tempfile::tempdir().unwrap();
+    copy_example_org(scratch.path());
+    let first = commit_dir(&repo, scratch.path(), "example organisation");
+    add_kenji_to_tob_wgs_analysis(scratch.path());
+    let second = commit_dir(&repo, scratch.path(), "kenji joins tob-wgs analysis");
+
+    let run = cpg(bare_dir.path(), &["groups", "diff", &first, &second]);
+    assert_kenji_diff(&run);
+    let run = cpg(bare_dir.path(), &["groups", "diff", "HEAD~1", "HEAD", "--exit-code"]);
+    run.expect_code(FAILURE);
+    let run = cpg(bare_dir.path(), &["--rev", &first, "validate"]);
+    run.expect_code(SUCCESS);
+    assert!(run.stdout.starts_with("ok: "), "{run}");
+}
+
+#[test]
+fn diff_in_a_bare_clone() {
+    let (fixture, first, second) = two_commits("");
+    let clone_dir = tempfile::tempdir().unwrap();
+    let source = fixture.repo.path().to_str().expect("UTF-8 path").to_owned();
+    let clone = git2::build::RepoBuilder::new().bare(true).clone(&source, clone_dir.path()).expect("local bare clone");
+    assert!(clone.is_bare());
+    assert_kenji_diff(&cpg(clone_dir.path(), &["groups", "diff", &first, &second]));
+}
+
+#[test]
+fn an_unknown_revision_is_invalid_input() {
+    let (fixture, first, _second) = two_commits("");
+    for args in [
+        &["groups", "diff", "no-such-revision", "HEAD"][..],
+        &["groups", "diff", &first, "no-such-revision"][..],
+        &["groups", "diff", "no-such-revision"][..],
+        &["--rev", "no-such-revision", "validate"][..],
+        &["--rev", "no-such-revision", "groups", "expand"][..],
+    ] {
+        let run = fixture.run(args);
+        run.expect_code(INVALID_INPUT);
+        assert!(run.stderr.contains("no-such-revision"), "{args:?}\n{run}");
+        assert!(run.stdout.is_empty(), "{args:?}\n{run}");
+    }
+}
+
+#[test]
+fn diff_outside_a_repository_is_invalid_input() {
+    let org = common::example_org();
+    if Repository::discover(org.path()).is_ok() {
+        eprintln!("skipped: the temporary directory is inside a Git repository");
+        return;
+    }
+    let run = cpg(org.path(), &["groups", "diff"]);
+    run.expect_code(INVALID_INPUT);
+    assert!(run.stderr.contains("not in a Git repository"), "{run}");
+}
+
+/// `path:line:col: message` lines of a diagnostics report.
+fn diagnostic_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|line| {
+            let mut parts = line.splitn(4, ':');
+            let (Some(path), Some(line_no), Some(col), Some(_)) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return false;
+            };
+            path.ends_with(".toml") && line_no.parse::<u32>().is_ok() && col.parse::<u32>().is_ok()
+        })
+        .collect()
+}
+
+#[test]
+fn a_revision_with_invalid_definitions_gives_diagnostics() {
+    for subdir in ["", "org"] {
+        let (fixture, first, _second) = two_commits(subdir);
+        break_org_toml(&fixture.root);
+        let bad = fixture.commit("typo in org.toml");
+        // Restore the working tree so only the revision is broken.
+        edit_file(&fixture.root.join("groups/org.toml"), "allowed_member_domain = [", "allowed_member_domains = [");
+        fixture.run(&["validate"]).expect_code(SUCCESS);
+
+        for args in [
+            &["groups", "diff", &first, &bad][..],
+            &["groups", "diff", &bad, &first][..],
+            &["groups", "diff"][..],
+            &["--rev", &bad, "validate"][..],
+        ] {
+            let run = fixture.run(args);
+            run.expect_code(INVALID_INPUT);
+            let lines = diagnostic_lines(&run.stderr);
+            assert_eq!(lines.len(), 1, "{subdir:?} {args:?}\n{run}");
+            assert!(lines[0].starts_with("groups/org.toml:"), "{subdir:?} {args:?}\n{run}");
+            assert!(lines[0].contains("allowed_member_domain"), "{run}");
+            assert!(run.stderr.contains("error: 1 problem(s)"), "{run}");
+        }
+    }
+}
+
+#[test]
+fn rev_validates_that_revision() {
+    let (fixture, first) = Fixture::new("");
+    edit_file(
+        &fixture.root.join("groups/people.toml"),
+        "[people.ravi]",
+        "[people.zoe]\nemail = \"zoe.smith@example.org\"\nname = \"Zoe Smith\"\n\n[people.ravi]",
+    );
+    fixture.commit("zoe joins");
+    // An uncommitted third person in the working tree.
+    edit_file(
+        &fixture.root.join("groups/people.toml"),
+        "[people.ravi]",
+        "[people.yuki]\nemail = \"yuki.sato@example.org\"\nname = \"Yuki Sato\"\n\n[people.ravi]",
+    );
+
+    let people = |args: &[&str]| {
+        let run = fixture.run(args);
+        run.expect_code(SUCCESS);
+        assert!(run.stdout.starts_with("ok: "), "{run}");
+        run.stdout.split(' ').nth(1).unwrap().to_owned()
+    };
+    assert_eq!(people(&["validate"]), "18");
+    assert_eq!(people(&["--rev", "HEAD", "validate"]), "17");
+    assert_eq!(people(&["--rev", &first, "validate"]), "16");
+    assert_eq!(people(&["--rev", "HEAD~1", "validate"]), "16");
+
+    // A broken working tree does not matter when a revision is given.
+    break_org_toml(&fixture.root);
+    fixture.run(&["validate"]).expect_code(INVALID_INPUT);
+    assert_eq!(people(&["--rev", &first, "validate"]), "16");
+}
