@@ -414,3 +414,22 @@ fn rev_validates_that_revision() {
     fixture.run(&["validate"]).expect_code(INVALID_INPUT);
     assert_eq!(people(&["--rev", &first, "validate"]), "16");
 }
+
+#[test]
+fn diff_from_a_revision_before_the_definitions_existed() {
+    let bare_dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init_bare(bare_dir.path()).expect("git init --bare");
+    let scratch = tempfile::tempdir().unwrap();
+    fs::write(scratch.path().join("README.md"), "before the definitions\n").unwrap();
+    let empty = commit_dir(&repo, scratch.path(), "start");
+    copy_example_org(scratch.path());
+    let added = commit_dir(&repo, scratch.path(), "example organisation");
+
+    let run = cpg(bare_dir.path(), &["groups", "diff", &empty, &added]);
+    run.expect_code(SUCCESS);
+    assert!(run.stdout.contains("+ tob-wgs-analysis <tob-wgs-analysis@groups.example.org>"), "{run}");
+    assert!(!run.stdout.contains("groups removed"), "{run}");
+    // Removing everything again reads as every group removed.
+    let run = cpg(bare_dir.path(), &["groups", "diff", &added, &empty]);
+    assert!(run.stdout.contains("- tob-wgs-analysis <tob-wgs-analysis@groups.example.org>"), "{run}");
+}

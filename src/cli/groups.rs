@@ -3,6 +3,7 @@
 use anyhow::Result;
 
 use super::args::{DiffArgs, DiffFormat, ExpandFormat, GlobalArgs, GroupsCommand, PlanFormat, ProviderName, SyncArgs};
+use super::output::{emit, emit_line};
 use super::resolve::{self, Revision};
 use super::{Exit, InputError};
 use crate::definitions::Nesting;
@@ -25,13 +26,13 @@ pub fn run(global: &GlobalArgs, command: &GroupsCommand) -> Result<Exit> {
 pub fn validate(global: &GlobalArgs) -> Result<Exit> {
     let expanded = resolve::load(global, &resolve::default_revision(global))?;
     let definitions = &expanded.definitions;
-    println!(
+    emit_line(&format!(
         "ok: {} people, {} datasets, {} groups, {} memberships",
         definitions.people.len(),
         definitions.datasets.len(),
         expanded.hierarchy.groups.len(),
         expanded.hierarchy.membership_count()
-    );
+    ));
     Ok(Exit::Success)
 }
 
@@ -41,7 +42,7 @@ fn expand(global: &GlobalArgs, format: ExpandFormat) -> Result<Exit> {
         ExpandFormat::Text => hierarchy::render_text(&expanded.hierarchy),
         ExpandFormat::Json => hierarchy::render_json(&expanded.hierarchy),
     };
-    print!("{output}");
+    emit(&output);
     Ok(Exit::Success)
 }
 
@@ -57,15 +58,15 @@ fn why(global: &GlobalArgs, person: &str, group: &str) -> Result<Exit> {
     };
     let paths = expanded.hierarchy.why(&email, &target.name);
     if paths.is_empty() {
-        println!("{email} is not a member of {}", target.name);
+        emit_line(&format!("{email} is not a member of {}", target.name));
         return Ok(Exit::Failure);
     }
-    println!("{email} is a member of {} through {} path(s):", target.name, paths.len());
+    emit_line(&format!("{email} is a member of {} through {} path(s):", target.name, paths.len()));
     for path in &paths {
-        println!("  {email} → {}", path.join(" → "));
+        emit_line(&format!("  {email} → {}", path.join(" → ")));
     }
     if paths.len() == hierarchy::MAX_WHY_PATHS {
-        println!("  (only the first {} paths are shown)", hierarchy::MAX_WHY_PATHS);
+        emit_line(&format!("  (only the first {} paths are shown)", hierarchy::MAX_WHY_PATHS));
     }
     Ok(Exit::Success)
 }
@@ -73,15 +74,15 @@ fn why(global: &GlobalArgs, person: &str, group: &str) -> Result<Exit> {
 fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<Exit> {
     let base = Revision::Git(args.base.clone().unwrap_or_else(|| "HEAD".to_owned()));
     let head = args.head.clone().map_or(Revision::WorkingTree, Revision::Git);
-    let base = resolve::load(global, &base)?;
-    let head = resolve::load(global, &head)?;
-    let diff = diff_hierarchies(&base.hierarchy, &head.hierarchy);
+    let base = resolve::load_hierarchy_for_diff(global, &base)?;
+    let head = resolve::load_hierarchy_for_diff(global, &head)?;
+    let diff = diff_hierarchies(&base, &head);
     let output = match args.format {
         DiffFormat::Text => render_text(&diff),
         DiffFormat::Markdown => render_markdown(&diff),
         DiffFormat::Json => render_json(&diff),
     };
-    print!("{output}");
+    emit(&output);
     Ok(if args.exit_code && !diff.is_empty() { Exit::Failure } else { Exit::Success })
 }
 
@@ -106,10 +107,10 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
     let plan = sync::plan(&expanded.hierarchy, &live, &options);
     match args.format {
         PlanFormat::Text => {
-            println!("{}", directory.describe());
-            print!("{plan}");
+            emit_line(&directory.describe());
+            emit(&format!("{plan}"));
         }
-        PlanFormat::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+        PlanFormat::Json => emit_line(&serde_json::to_string_pretty(&plan)?),
     }
     if !args.confirm {
         if !plan.is_empty() {
@@ -137,7 +138,7 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
             if let Some(error) = &report.flush_error {
                 eprintln!("failed to save: {error}");
             }
-            println!("{}", report.summary());
+            emit_line(&report.summary());
             Ok(if report.succeeded() { Exit::Success } else { Exit::Failure })
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod args;
 mod groups;
+mod output;
 mod resolve;
 mod synthetic;
 

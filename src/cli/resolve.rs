@@ -7,7 +7,8 @@ use anyhow::{anyhow, Context, Result};
 
 use super::args::GlobalArgs;
 use super::InputError;
-use crate::definitions::{Date, DirSource, GitSource};
+use crate::definitions::{Date, DirSource, GitSource, Source};
+use crate::hierarchy::Hierarchy;
 use crate::load::{load_expanded, Expanded};
 
 /// The date expiry is judged against: `--today`, then `$CPG_INFRA_TODAY`, then the clock.
@@ -47,6 +48,20 @@ pub fn load(global: &GlobalArgs, revision: &Revision) -> Result<Expanded> {
         crate::definitions::LoadError::Invalid(diagnostics) => anyhow!(diagnostics),
         other => anyhow!(other),
     })
+}
+
+/// The hierarchy at `revision` for a diff. A revision from before the definitions existed
+/// (no `groups/` and no `datasets/`) has no groups, so the first pull request that adds them
+/// diffs against nothing instead of failing.
+pub fn load_hierarchy_for_diff(global: &GlobalArgs, revision: &Revision) -> Result<Hierarchy> {
+    if let Revision::Git(rev) = revision {
+        let (repo, prefix) = open_repository(&global.root)?;
+        let source = GitSource::new(&repo, rev, &prefix).map_err(|e| InputError(e.to_string()))?;
+        if source.list("groups")?.is_empty() && source.list("datasets")?.is_empty() {
+            return Ok(Hierarchy::default());
+        }
+    }
+    Ok(load(global, revision)?.hierarchy)
 }
 
 /// The revision `--rev` names, or the working tree.

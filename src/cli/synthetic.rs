@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 
 use super::args::SyntheticArgs;
+use super::output::emit_line;
 use super::Exit;
 use crate::synthetic::{generate, SyntheticShape};
 
@@ -23,6 +24,6 @@ pub fn run(args: &SyntheticArgs) -> Result<Exit> {
         }
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
-    println!("wrote {} files for {} datasets to {}", files.len(), shape.datasets, args.out.display());
+    emit_line(&format!("wrote {} files for {} datasets to {}", files.len(), shape.datasets, args.out.display()));
     Ok(Exit::Success)
 }
