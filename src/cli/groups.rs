@@ -74,8 +74,13 @@ fn why(global: &GlobalArgs, person: &str, group: &str) -> Result<Exit> {
 fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<Exit> {
     let base = Revision::Git(args.base.clone().unwrap_or_else(|| "HEAD".to_owned()));
     let head = args.head.clone().map_or(Revision::WorkingTree, Revision::Git);
-    let base = resolve::load_hierarchy_for_diff(global, &base)?;
-    let head = resolve::load_hierarchy_for_diff(global, &head)?;
+    // The two revisions load independently (each opens its own repository), so in parallel.
+    let (base, head) = std::thread::scope(|scope| {
+        let base = scope.spawn(|| resolve::load_hierarchy_for_diff(global, &base));
+        let head = resolve::load_hierarchy_for_diff(global, &head);
+        (base.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), head)
+    });
+    let (base, head) = (base?, head?);
     let diff = diff_hierarchies(&base, &head);
     let output = match args.format {
         DiffFormat::Text => render_text(&diff),
