@@ -97,7 +97,10 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
     let directory: Box<dyn Directory> = match args.provider {
         ProviderName::Local => {
             let path = resolve::local_state_path(global, args.state.as_deref(), &settings.state_file);
-            Box::new(LocalDirectory::open(&path)?)
+            // A dry run only reads: it takes no lock and creates no file.
+            let directory =
+                if args.confirm { LocalDirectory::open(&path) } else { LocalDirectory::open_read_only(&path) };
+            Box::new(directory?)
         }
     };
     let live = sync::read_live_state(directory.as_ref(), args.concurrency)?;

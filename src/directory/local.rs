@@ -21,7 +21,8 @@ pub struct LocalDirectory {
     path: PathBuf,
     state: Mutex<State>,
     /// Held for the lifetime of the directory; the OS releases the lock when it closes.
-    _lock: File,
+    /// `None` for a read-only directory.
+    lock: Option<File>,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -57,6 +58,13 @@ struct StoredGroup {
 }
 
 impl LocalDirectory {
+    /// Reads the state file without locking or creating anything, for plans that will not be
+    /// applied. Writes are atomic renames, so a concurrent sync never shows a half-written file.
+    /// Mutating a read-only directory fails.
+    pub fn open_read_only(path: &Path) -> Result<LocalDirectory, DirectoryError> {
+        Ok(LocalDirectory { path: path.to_owned(), state: Mutex::new(read_state(path)?), lock: None })
+    }
+
     /// Opens (or starts) the state file at `path`, failing if another sync holds its lock.
     pub fn open(path: &Path) -> Result<LocalDirectory, DirectoryError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -74,14 +82,7 @@ impl LocalDirectory {
         if lock.try_lock().is_err() {
             return Err(DirectoryError::Locked(lock_path.display().to_string()));
         }
-        let state = match fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str::<State>(&text)
-                .map_err(|e| DirectoryError::Storage(format!("{} is not a valid state file: {e}", path.display())))?
-                .normalised(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
-            Err(e) => return Err(storage(path, e)),
-        };
-        Ok(LocalDirectory { path: path.to_owned(), state: Mutex::new(state), _lock: lock })
+        Ok(LocalDirectory { path: path.to_owned(), state: Mutex::new(read_state(path)?), lock: Some(lock) })
     }
 
     fn with_owned_group<T>(
@@ -100,6 +101,16 @@ impl LocalDirectory {
 
     fn snapshot(&self) -> Result<State, DirectoryError> {
         self.state.lock().map(|s| s.clone()).map_err(|_| DirectoryError::Storage("state lock poisoned".into()))
+    }
+}
+
+fn read_state(path: &Path) -> Result<State, DirectoryError> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(serde_json::from_str::<State>(&text)
+            .map_err(|e| DirectoryError::Storage(format!("{} is not a valid state file: {e}", path.display())))?
+            .normalised()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+        Err(e) => Err(storage(path, e)),
     }
 }
 
@@ -170,6 +181,9 @@ impl Directory for LocalDirectory {
     }
 
     fn flush(&self) -> Result<(), DirectoryError> {
+        if self.lock.is_none() {
+            return Err(DirectoryError::Storage(format!("{} was opened read-only", self.path.display())));
+        }
         let state = self.snapshot()?;
         let mut json = serde_json::to_string_pretty(&state).map_err(|e| DirectoryError::Storage(e.to_string()))?;
         json.push('\n');
