@@ -37,6 +37,12 @@ pub enum Command {
     /// Work with the expanded groups.
     #[command(subcommand)]
     Groups(GroupsCommand),
+    /// Infrastructure: the Pulumi program for every dataset's buckets, accounts and grants.
+    #[command(subcommand)]
+    Infra(InfraCommand),
+    /// Run an in-process fake of a directory API on 127.0.0.1 (for tests and trials).
+    #[command(subcommand)]
+    Emulator(EmulatorCommand),
     /// Write a synthetic organisation (for benchmarks) into a directory.
     #[command(hide = true)]
     Synthetic(SyntheticArgs),
@@ -132,4 +138,41 @@ pub struct SyntheticArgs {
     /// Vary memberships with this seed (different seeds give a small diff).
     #[arg(long, default_value_t = 0)]
     pub variant: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InfraCommand {
+    /// Print every resource per dataset and cloud (the dry run).
+    Plan(InfraPlanArgs),
+    /// Write the Pulumi YAML program(s).
+    Render(InfraRenderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InfraPlanArgs {
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct InfraRenderArgs {
+    /// Directory to write the Pulumi project(s) into.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// One project per dataset plus an organisation project, linked by stack references.
+    #[arg(long)]
+    pub per_dataset: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EmulatorCommand {
+    /// A fake Cloud Identity v1 API.
+    Google {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 8089)]
+        port: u16,
+        /// The customer id groups are listed under.
+        #[arg(long, default_value = "C03example")]
+        customer: String,
+    },
 }

@@ -2,7 +2,9 @@
 //! library modules.
 
 pub mod args;
+mod emulator;
 mod groups;
+mod infra;
 mod output;
 mod resolve;
 mod synthetic;
@@ -61,6 +63,8 @@ fn dispatch(cli: &Cli) -> Result<Exit> {
     match &cli.command {
         Command::Validate => groups::validate(&cli.global),
         Command::Groups(command) => groups::run(&cli.global, command),
+        Command::Infra(command) => infra::run(&cli.global, command),
+        Command::Emulator(command) => emulator::run(command),
         Command::Synthetic(args) => synthetic::run(args),
     }
 }

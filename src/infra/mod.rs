@@ -1,0 +1,1 @@
+//! Infrastructure: datasets × clouds × components → calls on the `Cloud` trait → a Pulumi YAML program.
