@@ -96,7 +96,10 @@ pub struct DiffArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProviderName {
+    /// The JSON-file directory under --root.
     Local,
+    /// Google Cloud Identity ([providers.google] in groups/org.toml).
+    Google,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -122,9 +125,9 @@ pub struct SyncArgs {
     /// The local directory's state file (default: sync.state_file under --root).
     #[arg(long)]
     pub state: Option<PathBuf>,
-    /// Changes applied at once.
-    #[arg(long, default_value_t = 8)]
-    pub concurrency: usize,
+    /// Requests in flight at once (default: the provider's `concurrency` setting, else 8).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
 }

@@ -5,10 +5,13 @@ use anyhow::Result;
 use super::args::{DiffArgs, DiffFormat, ExpandFormat, GlobalArgs, GroupsCommand, PlanFormat, ProviderName, SyncArgs};
 use super::output::{emit, emit_line};
 use super::resolve::{self, Revision};
-use super::{Exit, InputError};
+use super::{progress, Exit, InputError};
+
+/// Requests in flight at once when neither --concurrency nor the provider's settings say.
+const DEFAULT_CONCURRENCY: usize = 8;
 use crate::definitions::Nesting;
 use crate::diff::{diff_hierarchies, render_json, render_markdown, render_text};
-use crate::directory::{Directory, LocalDirectory};
+use crate::directory::{Directory, DirectoryError, GoogleDirectory, LocalDirectory};
 use crate::hierarchy;
 use crate::sync::{self, ApplyOptions, ApplyOutcome, PlanOptions, RemovalLimits, RetryPolicy};
 
@@ -94,18 +97,30 @@ fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<Exit> {
 fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
     let expanded = resolve::load(global, &resolve::default_revision(global))?;
     let settings = &expanded.definitions.organisation.sync;
-    let directory: Box<dyn Directory> = match args.provider {
+    let (directory, nesting, configured_concurrency): (Box<dyn Directory>, Nesting, Option<usize>) = match args.provider
+    {
         ProviderName::Local => {
             let path = resolve::local_state_path(global, args.state.as_deref(), &settings.state_file);
             // A dry run only reads: it takes no lock and creates no file.
             let directory =
                 if args.confirm { LocalDirectory::open(&path) } else { LocalDirectory::open_read_only(&path) };
-            Box::new(directory?)
+            (Box::new(directory?), Nesting::Native, None)
+        }
+        ProviderName::Google => {
+            let (config, provider) = resolve::google_config(&expanded.definitions)?;
+            let directory = GoogleDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?;
+            (Box::new(directory), provider.nesting, provider.concurrency)
         }
     };
-    let live = sync::read_live_state(directory.as_ref(), args.concurrency)?;
+    let concurrency = args.concurrency.or(configured_concurrency).unwrap_or(DEFAULT_CONCURRENCY);
+    let retry = RetryPolicy::default();
+    let live = sync::read_live_state(directory.as_ref(), concurrency, &retry).map_err(|error| match error {
+        // The directory refused to be read: credentials, customer id or permissions.
+        DirectoryError::Rejected(message) => anyhow::Error::new(InputError(message)),
+        other => anyhow::Error::new(other),
+    })?;
     let options = PlanOptions {
-        nesting: Nesting::Native,
+        nesting,
         delete_groups: args.delete_groups,
         limits: RemovalLimits {
             max_removals: settings.max_removals,
@@ -126,12 +141,8 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
         }
         return Ok(if plan.refusals.is_empty() || args.allow_mass_removal { Exit::Success } else { Exit::Refused });
     }
-    let apply_options = ApplyOptions {
-        concurrency: args.concurrency,
-        retry: RetryPolicy::default(),
-        allow_mass_removal: args.allow_mass_removal,
-    };
-    match sync::apply(directory.as_ref(), &plan, &apply_options) {
+    let apply_options = ApplyOptions { concurrency, retry, allow_mass_removal: args.allow_mass_removal };
+    match sync::apply(directory.as_ref(), &plan, &apply_options, progress::for_terminal().as_ref()) {
         ApplyOutcome::Refused(reasons) => {
             for reason in reasons {
                 eprintln!("refused: {reason}");

@@ -6,6 +6,7 @@ mod emulator;
 mod groups;
 mod infra;
 mod output;
+mod progress;
 mod resolve;
 mod synthetic;
 

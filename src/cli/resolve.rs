@@ -7,7 +7,8 @@ use anyhow::{anyhow, Context, Result};
 
 use super::args::GlobalArgs;
 use super::InputError;
-use crate::definitions::{Date, DirSource, GitSource, Source};
+use crate::definitions::{Date, Definitions, DirSource, GitSource, ProviderSettings, Source};
+use crate::directory::{GoogleAuth, GoogleConfig};
 use crate::hierarchy::Hierarchy;
 use crate::load::{load_expanded, Expanded};
 
@@ -88,4 +89,39 @@ fn open_repository(root: &Path) -> Result<(git2::Repository, String)> {
 /// The state file of the local directory: `--state`, or `sync.state_file` under `--root`.
 pub fn local_state_path(global: &GlobalArgs, explicit: Option<&Path>, configured: &str) -> PathBuf {
     explicit.map_or_else(|| global.root.join(configured), Path::to_path_buf)
+}
+
+/// The Google provider's settings: `[providers.google]` in groups/org.toml, overridden by
+/// `CPG_INFRA_GOOGLE_CUSTOMER_ID` and `CPG_INFRA_GOOGLE_ENDPOINT`. Credentials: a token in
+/// `CPG_INFRA_GOOGLE_ACCESS_TOKEN` (e.g. `gcloud auth print-access-token`), else the file in
+/// `GOOGLE_APPLICATION_CREDENTIALS`, else gcloud's application-default credentials file.
+pub fn google_config(definitions: &Definitions) -> Result<(GoogleConfig, ProviderSettings)> {
+    let organisation = &definitions.organisation;
+    let Some(settings) = organisation.google.clone().filter(|s| s.enabled) else {
+        return Err(InputError(
+            "the google provider is not enabled: set [providers.google] enabled = true in groups/org.toml".into(),
+        )
+        .into());
+    };
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let customer_id = env("CPG_INFRA_GOOGLE_CUSTOMER_ID").or(settings.customer_id.clone()).ok_or_else(|| {
+        InputError("no Google customer id: set [providers.google] customer_id or CPG_INFRA_GOOGLE_CUSTOMER_ID".into())
+    })?;
+    let endpoint = env("CPG_INFRA_GOOGLE_ENDPOINT").or(settings.endpoint.clone());
+    let gcloud_default = env("HOME")
+        .map(|home| PathBuf::from(home).join(".config/gcloud/application_default_credentials.json"))
+        .filter(|path| path.is_file());
+    let auth = if let Some(token) = env("CPG_INFRA_GOOGLE_ACCESS_TOKEN") {
+        GoogleAuth::AccessToken(token)
+    } else if let Some(path) = env("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from).or(gcloud_default) {
+        GoogleAuth::CredentialsFile(path)
+    } else {
+        return Err(InputError(
+            "no Google credentials: set CPG_INFRA_GOOGLE_ACCESS_TOKEN (e.g. to `gcloud auth print-access-token`) or GOOGLE_APPLICATION_CREDENTIALS"
+                .into(),
+        )
+        .into());
+    };
+    let config = GoogleConfig { customer_id, groups_domain: organisation.groups_domain.clone(), endpoint, auth };
+    Ok((config, settings))
 }

@@ -4,12 +4,14 @@
 //! `sync` work unchanged over every provider. Providers never decide what to change; they only
 //! list and mutate, and they only report groups as owned when they carry the owner marker.
 
+mod google;
 mod local;
 
 use std::time::Duration;
 
 use thiserror::Error;
 
+pub use google::{check_endpoint, GoogleAuth, GoogleConfig, GoogleDirectory};
 pub use local::LocalDirectory;
 
 /// Written into the description (or equivalent) of every group the tool creates. Groups
@@ -83,6 +85,10 @@ pub trait Directory: Sync {
     fn add_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError>;
     fn remove_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError>;
     fn delete_group(&self, group_email: &str) -> Result<(), DirectoryError>;
+    /// HTTP requests sent so far (retries included), for providers that make them.
+    fn api_calls(&self) -> Option<u64> {
+        None
+    }
     /// Makes buffered changes durable; called once after apply, even after failures.
     fn flush(&self) -> Result<(), DirectoryError> {
         Ok(())

@@ -47,6 +47,8 @@ pub struct ApplyReport {
     /// Attempts beyond the first, across all changes.
     pub retries: usize,
     pub seconds: f64,
+    /// Requests the directory sent during apply and the reads before it, when it counts them.
+    pub api_calls: Option<u64>,
 }
 
 impl ApplyReport {
@@ -56,8 +58,9 @@ impl ApplyReport {
     }
 
     pub fn summary(&self) -> String {
+        let calls = self.api_calls.map(|c| format!("; {c} API call(s)")).unwrap_or_default();
         format!(
-            "applied: {} group(s) created, {} member(s) added, {} removed, {} group(s) deleted; {} failed; {} retried; {:.2}s",
+            "applied: {} group(s) created, {} member(s) added, {} removed, {} group(s) deleted; {} failed; {} retried{calls}; {:.2}s",
             self.created,
             self.added,
             self.removed,
@@ -69,6 +72,18 @@ impl ApplyReport {
     }
 }
 
+/// Told about each finished change, e.g. to draw a progress bar. Called from worker threads.
+pub trait Progress: Sync {
+    fn start(&self, _total: usize) {}
+    fn advance(&self) {}
+    fn finish(&self) {}
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApplyOutcome {
     /// Nothing was applied: the plan trips a safety limit.
@@ -79,13 +94,13 @@ pub enum ApplyOutcome {
 /// Runs `plan` against `directory`. Phases run in order (create, add, remove, delete) so a
 /// member moving between groups never loses access midway; changes inside a phase run in
 /// parallel.
-pub fn apply(directory: &dyn Directory, plan: &Plan, options: &ApplyOptions) -> ApplyOutcome {
+pub fn apply(directory: &dyn Directory, plan: &Plan, options: &ApplyOptions, progress: &dyn Progress) -> ApplyOutcome {
     if !plan.refusals.is_empty() && !options.allow_mass_removal {
         return ApplyOutcome::Refused(plan.refusals.clone());
     }
+    progress.start(plan.changes.len());
     let started = Instant::now();
     let retries = AtomicUsize::new(0);
-    let failed = Mutex::new(Vec::new());
     let phases: [fn(&Change) -> bool; 4] = [
         |c| matches!(c, Change::CreateGroup { .. }),
         |c| matches!(c, Change::AddMember { .. }),
@@ -98,6 +113,7 @@ pub fn apply(directory: &dyn Directory, plan: &Plan, options: &ApplyOptions) -> 
         let results = run_parallel(&changes, options.concurrency, |change| {
             let (result, attempts) = with_retries(&options.retry, || apply_one(directory, change));
             retries.fetch_add(attempts.saturating_sub(1), Ordering::Relaxed);
+            progress.advance();
             result
         });
         for (change, result) in changes.into_iter().zip(results) {
@@ -108,14 +124,13 @@ pub fn apply(directory: &dyn Directory, plan: &Plan, options: &ApplyOptions) -> 
                     Change::RemoveMember { .. } => report.removed += 1,
                     Change::DeleteGroup { .. } => report.deleted += 1,
                 },
-                Err(error) => {
-                    failed.lock().unwrap_or_else(|p| p.into_inner()).push((change.clone(), error.to_string()))
-                }
+                Err(error) => report.failed.push((change.clone(), error.to_string())),
             }
         }
     }
+    progress.finish();
     report.flush_error = directory.flush().err().map(|e| e.to_string());
-    report.failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
+    report.api_calls = directory.api_calls();
     report.retries = retries.into_inner();
     report.seconds = started.elapsed().as_secs_f64();
     ApplyOutcome::Applied(report)

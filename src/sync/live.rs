@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::apply::run_parallel;
+use super::apply::{run_parallel, with_retries, RetryPolicy};
 use crate::directory::{Directory, DirectoryError, LiveGroup};
 
 /// What a directory holds now, keyed by lowercased group email.
@@ -19,10 +19,17 @@ pub struct LiveGroupState {
 }
 
 /// Lists every group and the members of every owned group, `concurrency` listings at a time.
-pub fn read_live_state(directory: &dyn Directory, concurrency: usize) -> Result<LiveState, DirectoryError> {
-    let groups = directory.list_groups()?;
+/// Transient failures are retried like changes are; any listing that still fails fails the read,
+/// because a plan from partial state could remove what it did not see.
+pub fn read_live_state(
+    directory: &dyn Directory,
+    concurrency: usize,
+    retry: &RetryPolicy,
+) -> Result<LiveState, DirectoryError> {
+    let groups = with_retries(retry, || directory.list_groups()).0?;
     let owned: Vec<&LiveGroup> = groups.iter().filter(|g| g.owned).collect();
-    let listings = run_parallel(&owned, concurrency, |group| directory.list_members(&group.email));
+    let listings =
+        run_parallel(&owned, concurrency, |group| with_retries(retry, || directory.list_members(&group.email)).0);
     let mut members_by_email = BTreeMap::new();
     for (group, listing) in owned.iter().zip(listings) {
         let members: BTreeSet<String> = listing?.into_iter().map(|m| m.to_ascii_lowercase()).collect();

@@ -7,6 +7,6 @@ mod apply;
 mod live;
 mod plan;
 
-pub use apply::{apply, ApplyOptions, ApplyOutcome, ApplyReport, RetryPolicy};
+pub use apply::{apply, ApplyOptions, ApplyOutcome, ApplyReport, NoProgress, Progress, RetryPolicy};
 pub use live::{read_live_state, LiveGroupState, LiveState};
 pub use plan::{plan, Change, Conflict, Plan, PlanOptions, RemovalLimits};

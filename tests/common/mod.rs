@@ -84,7 +84,29 @@ impl std::fmt::Display for Run {
 
 /// Runs `cpg-infra --root ROOT --today TODAY ARGS…` with `today` as the date.
 pub fn cpg_on(root: &Path, today: &str, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_cpg-infra"))
+    run_binary(root, today, args, &[])
+}
+
+/// Runs `cpg-infra --root ROOT --today 2026-11-26 ARGS…` with exactly the given provider
+/// environment: no credentials or endpoints leak in from the machine running the tests.
+pub fn cpg_with_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    run_binary(root, TODAY, args, env)
+}
+
+fn run_binary(root: &Path, today: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cpg-infra"));
+    for name in [
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "CPG_INFRA_GOOGLE_ACCESS_TOKEN",
+        "CPG_INFRA_GOOGLE_ENDPOINT",
+        "CPG_INFRA_GOOGLE_CUSTOMER_ID",
+    ] {
+        command.env_remove(name);
+    }
+    // gcloud's default credentials live under HOME.
+    command.env("HOME", root);
+    command.envs(env.iter().copied());
+    let output = command
         .arg("--root")
         .arg(root)
         .args(["--today", today])

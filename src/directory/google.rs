@@ -1,0 +1,549 @@
+//! Google Cloud Identity provider: groups and memberships through the Cloud Identity v1 API,
+//! with the `google-cloudidentity1` client over HTTP.
+//!
+//! Reads are one paged `groups.list` for the customer, then one paged `memberships.list` per
+//! owned group; writes are one call per change. The provider never retries by itself (the sync
+//! engine does, from the classified errors) and never mutates a group without the owner
+//! marker in its description.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use google_cloudidentity1::api::{EntityKey, Group, Membership, MembershipRole, Operation};
+use google_cloudidentity1::common::{Delegate, Retry};
+use google_cloudidentity1::{yup_oauth2, CloudIdentity, Error as ApiError};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+
+use super::{Directory, DirectoryError, LiveGroup, NewGroup, OWNER_MARKER};
+
+/// The label that makes a Cloud Identity group a Google Group (mail, membership).
+const DISCUSSION_FORUM_LABEL: &str = "cloudidentity.googleapis.com/groups.discussion_forum";
+/// Largest `pageSize` Cloud Identity accepts for `groups.list` and for `memberships.list` with the FULL view.
+const PAGE_SIZE: i32 = 500;
+const PRODUCTION_ENDPOINT: &str = "https://cloudidentity.googleapis.com/";
+
+/// How to reach and authenticate to Cloud Identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoogleConfig {
+    /// The Workspace / Cloud Identity customer id, e.g. `C03example`.
+    pub customer_id: String,
+    /// Only groups whose email is in this domain are considered.
+    pub groups_domain: String,
+    /// Overrides the API root, e.g. an emulator on `http://127.0.0.1:PORT/`.
+    pub endpoint: Option<String>,
+    pub auth: GoogleAuth,
+}
+
+/// Credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GoogleAuth {
+    /// A bearer token, e.g. from `gcloud auth print-access-token`.
+    AccessToken(String),
+    /// An Application Default Credentials file: a service-account key, an authorized user, or
+    /// an external account (workload identity federation, as GitHub's auth action writes).
+    CredentialsFile(PathBuf),
+}
+
+type Hub = CloudIdentity<HttpsConnector<HttpConnector>>;
+
+/// A Cloud Identity customer's groups.
+pub struct GoogleDirectory {
+    runtime: tokio::runtime::Runtime,
+    hub: Hub,
+    parent: String,
+    domain_suffix: String,
+    endpoint: String,
+    /// Group email → resource name and ownership, learned from listings and creations.
+    groups: Mutex<HashMap<String, KnownGroup>>,
+    /// (group email, member email) → membership resource name, learned from listings.
+    memberships: Mutex<HashMap<(String, String), String>>,
+    /// HTTP requests sent, retries included.
+    calls: AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+struct KnownGroup {
+    name: String,
+    owned: bool,
+}
+
+impl GoogleDirectory {
+    /// Connects (lazily: no request is sent until the first call) with the given settings.
+    pub fn connect(config: &GoogleConfig) -> Result<GoogleDirectory, DirectoryError> {
+        let endpoint = config.endpoint.clone().unwrap_or_else(|| PRODUCTION_ENDPOINT.to_owned());
+        check_endpoint(&endpoint)?;
+        let endpoint = if endpoint.ends_with('/') { endpoint } else { format!("{endpoint}/") };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| DirectoryError::Storage(format!("cannot start the HTTP runtime: {e}")))?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| DirectoryError::Rejected(format!("google: no TLS root certificates: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector.clone());
+        let mut hub = match &config.auth {
+            GoogleAuth::AccessToken(token) => CloudIdentity::new(client, token.clone()),
+            GoogleAuth::CredentialsFile(path) => {
+                let auth = runtime.block_on(credentials_file_authenticator(path, connector))?;
+                CloudIdentity::new(client, auth)
+            }
+        };
+        hub.base_url(endpoint.clone());
+        hub.root_url(endpoint.clone());
+        Ok(GoogleDirectory {
+            runtime,
+            hub,
+            parent: format!("customers/{}", config.customer_id),
+            domain_suffix: format!("@{}", config.groups_domain.to_ascii_lowercase()),
+            endpoint,
+            groups: Mutex::new(HashMap::new()),
+            memberships: Mutex::new(HashMap::new()),
+            calls: AtomicU64::new(0),
+        })
+    }
+
+    fn observer(&self) -> CallObserver<'_> {
+        CallObserver { calls: &self.calls, status: None, retry_after: None }
+    }
+
+    fn remember_group(&self, email: &str, group: KnownGroup) {
+        lock(&self.groups).insert(email.to_owned(), group);
+    }
+
+    /// The resource name of an owned group, looking it up if this run has not seen it.
+    fn owned_group_name(&self, email: &str) -> Result<String, DirectoryError> {
+        let known = lock(&self.groups).get(email).cloned();
+        let group = match known {
+            Some(group) => group,
+            None => {
+                let group = self.fetch_group(email)?;
+                self.remember_group(email, group.clone());
+                group
+            }
+        };
+        if group.owned {
+            Ok(group.name)
+        } else {
+            Err(DirectoryError::NotOwned(email.to_owned()))
+        }
+    }
+
+    /// `groups.lookup` then `groups.get`, to learn a group's name and whether we own it.
+    fn fetch_group(&self, email: &str) -> Result<KnownGroup, DirectoryError> {
+        let mut observer = self.observer();
+        let found =
+            self.runtime.block_on(self.hub.groups().lookup().group_key_id(email).delegate(&mut observer).doit());
+        let name = match found {
+            Ok((_, response)) => response.name.unwrap_or_default(),
+            Err(error) => {
+                return Err(match classify(error, &observer) {
+                    Failure::NotFound => DirectoryError::GroupNotFound(email.to_owned()),
+                    other => other.into_error("groups.lookup", email),
+                })
+            }
+        };
+        let mut observer = self.observer();
+        let found = self.runtime.block_on(self.hub.groups().get(&name).delegate(&mut observer).doit());
+        match found {
+            Ok((_, group)) => Ok(KnownGroup { name, owned: is_owned(&group) }),
+            Err(error) => Err(classify(error, &observer).into_error("groups.get", email)),
+        }
+    }
+}
+
+impl Directory for GoogleDirectory {
+    fn describe(&self) -> String {
+        format!("Google Cloud Identity {} at {}", self.parent, self.endpoint)
+    }
+
+    fn list_groups(&self) -> Result<Vec<LiveGroup>, DirectoryError> {
+        let mut groups = Vec::new();
+        let mut page_token: Option<String> = None;
+        loop {
+            let mut observer = self.observer();
+            let mut call = self.hub.groups().list().parent(&self.parent).view("FULL").page_size(PAGE_SIZE);
+            if let Some(token) = &page_token {
+                call = call.page_token(token);
+            }
+            let (_, page) = self
+                .runtime
+                .block_on(call.delegate(&mut observer).doit())
+                .map_err(|e| classify(e, &observer).into_error("groups.list", &self.parent))?;
+            for group in page.groups.unwrap_or_default() {
+                let Some(email) = group.group_key.as_ref().and_then(|k| k.id.as_ref()).map(|e| e.to_ascii_lowercase())
+                else {
+                    continue;
+                };
+                if !email.ends_with(&self.domain_suffix) {
+                    continue;
+                }
+                let owned = is_owned(&group);
+                let name = group.name.clone().unwrap_or_default();
+                self.remember_group(&email, KnownGroup { name, owned });
+                groups.push(LiveGroup {
+                    name: group.display_name.clone().unwrap_or_default(),
+                    email,
+                    description: group.description.clone().unwrap_or_default(),
+                    owned,
+                });
+            }
+            page_token = page.next_page_token.filter(|t| !t.is_empty());
+            if page_token.is_none() {
+                return Ok(groups);
+            }
+        }
+    }
+
+    fn list_members(&self, group_email: &str) -> Result<Vec<String>, DirectoryError> {
+        let name = self.owned_group_name(group_email)?;
+        let mut members = Vec::new();
+        let mut learned = Vec::new();
+        let mut page_token: Option<String> = None;
+        loop {
+            let mut observer = self.observer();
+            let mut call = self.hub.groups().memberships_list(&name).view("FULL").page_size(PAGE_SIZE);
+            if let Some(token) = &page_token {
+                call = call.page_token(token);
+            }
+            let (_, page) = self
+                .runtime
+                .block_on(call.delegate(&mut observer).doit())
+                .map_err(|e| classify(e, &observer).into_error("memberships.list", group_email))?;
+            for membership in page.memberships.unwrap_or_default() {
+                let Some(member) = membership.preferred_member_key.and_then(|k| k.id) else { continue };
+                let member = member.to_ascii_lowercase();
+                if let Some(membership_name) = membership.name {
+                    learned.push(((group_email.to_owned(), member.clone()), membership_name));
+                }
+                members.push(member);
+            }
+            page_token = page.next_page_token.filter(|t| !t.is_empty());
+            if page_token.is_none() {
+                break;
+            }
+        }
+        lock(&self.memberships).extend(learned);
+        Ok(members)
+    }
+
+    fn create_group(&self, group: &NewGroup) -> Result<(), DirectoryError> {
+        let request = Group {
+            group_key: Some(EntityKey { id: Some(group.email.clone()), namespace: None }),
+            parent: Some(self.parent.clone()),
+            display_name: Some(group.name.clone()),
+            description: Some(owned_description(&group.description)),
+            labels: Some(HashMap::from([(DISCUSSION_FORUM_LABEL.to_owned(), String::new())])),
+            ..Group::default()
+        };
+        let mut observer = self.observer();
+        let created = self
+            .runtime
+            .block_on(self.hub.groups().create(request).initial_group_config("EMPTY").delegate(&mut observer).doit());
+        match created {
+            Ok((_, operation)) => {
+                let name = match operation_name(&operation) {
+                    Some(name) => name,
+                    // Not done yet: the name is known once the group can be looked up.
+                    None => self.fetch_group(&group.email)?.name,
+                };
+                self.remember_group(&group.email, KnownGroup { name, owned: true });
+                Ok(())
+            }
+            Err(error) => match classify(error, &observer) {
+                // Created by an earlier attempt whose answer was lost, or by someone else.
+                Failure::AlreadyExists => self.owned_group_name(&group.email).map(|_| ()),
+                other => Err(other.into_error("groups.create", &group.email)),
+            },
+        }
+    }
+
+    fn add_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError> {
+        let parent = self.owned_group_name(group_email)?;
+        let request = Membership {
+            preferred_member_key: Some(EntityKey { id: Some(member_email.to_owned()), namespace: None }),
+            roles: Some(vec![MembershipRole { name: Some("MEMBER".to_owned()), ..MembershipRole::default() }]),
+            ..Membership::default()
+        };
+        let mut observer = self.observer();
+        let added = self
+            .runtime
+            .block_on(self.hub.groups().memberships_create(request, &parent).delegate(&mut observer).doit());
+        match added {
+            Ok((_, operation)) => {
+                if let Some(name) = operation_name(&operation) {
+                    lock(&self.memberships).insert((group_email.to_owned(), member_email.to_owned()), name);
+                }
+                Ok(())
+            }
+            Err(error) => match classify(error, &observer) {
+                Failure::AlreadyExists => Ok(()),
+                // The group exists (we listed or created it): a 404 is a read that has not
+                // caught up yet, worth another attempt.
+                Failure::NotFound => {
+                    Err(DirectoryError::Unavailable(format!("memberships.create {group_email}: group not visible yet")))
+                }
+                other => Err(other.into_error("memberships.create", &format!("{member_email} in {group_email}"))),
+            },
+        }
+    }
+
+    fn remove_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError> {
+        let parent = self.owned_group_name(group_email)?;
+        let key = (group_email.to_owned(), member_email.to_owned());
+        let known = lock(&self.memberships).get(&key).cloned();
+        let name = match known {
+            Some(name) => name,
+            None => {
+                let mut observer = self.observer();
+                let found = self.runtime.block_on(
+                    self.hub
+                        .groups()
+                        .memberships_lookup(&parent)
+                        .member_key_id(member_email)
+                        .delegate(&mut observer)
+                        .doit(),
+                );
+                match found {
+                    Ok((_, response)) => response.name.unwrap_or_default(),
+                    Err(error) => {
+                        return match classify(error, &observer) {
+                            Failure::NotFound => Ok(()),
+                            other => {
+                                Err(other.into_error("memberships.lookup", &format!("{member_email} in {group_email}")))
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let mut observer = self.observer();
+        let removed = self.runtime.block_on(self.hub.groups().memberships_delete(&name).delegate(&mut observer).doit());
+        match removed {
+            Ok(_) => {
+                lock(&self.memberships).remove(&key);
+                Ok(())
+            }
+            Err(error) => match classify(error, &observer) {
+                Failure::NotFound => Ok(()),
+                other => Err(other.into_error("memberships.delete", &format!("{member_email} in {group_email}"))),
+            },
+        }
+    }
+
+    fn delete_group(&self, group_email: &str) -> Result<(), DirectoryError> {
+        let name = self.owned_group_name(group_email)?;
+        let mut observer = self.observer();
+        let deleted = self.runtime.block_on(self.hub.groups().delete(&name).delegate(&mut observer).doit());
+        match deleted {
+            Ok(_) => {
+                lock(&self.groups).remove(group_email);
+                Ok(())
+            }
+            Err(error) => match classify(error, &observer) {
+                Failure::NotFound => Ok(()),
+                other => Err(other.into_error("groups.delete", group_email)),
+            },
+        }
+    }
+
+    fn api_calls(&self) -> Option<u64> {
+        Some(self.calls.load(Ordering::Relaxed))
+    }
+}
+
+/// Builds an authenticator from an Application Default Credentials file.
+async fn credentials_file_authenticator(
+    path: &std::path::Path,
+    connector: HttpsConnector<HttpConnector>,
+) -> Result<yup_oauth2::authenticator::Authenticator<HttpsConnector<HttpConnector>>, DirectoryError> {
+    // The token client is separate: yup-oauth2 speaks to the token endpoint with its own body type.
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
+    let bad = |message: String| DirectoryError::Rejected(format!("google credentials {}: {message}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let kind: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let builder = yup_oauth2::CustomHyperClientBuilder::from(client);
+    let built = match kind.get("type").and_then(|t| t.as_str()) {
+        Some("service_account") => {
+            let key = yup_oauth2::parse_service_account_key(&text).map_err(|e| bad(e.to_string()))?;
+            yup_oauth2::ServiceAccountAuthenticator::with_client(key, builder).build().await
+        }
+        Some("authorized_user") => {
+            let secret = yup_oauth2::read_authorized_user_secret(path).await.map_err(|e| bad(e.to_string()))?;
+            yup_oauth2::AuthorizedUserAuthenticator::with_client(secret, builder).build().await
+        }
+        Some("external_account") => {
+            let secret = yup_oauth2::read_external_account_secret(path).await.map_err(|e| bad(e.to_string()))?;
+            yup_oauth2::ExternalAccountAuthenticator::with_client(secret, builder).build().await
+        }
+        other => {
+            return Err(bad(format!(
+                "unsupported credentials type {other:?}; expected service_account, authorized_user or external_account"
+            )))
+        }
+    };
+    built.map_err(|e| bad(e.to_string()))
+}
+
+/// Plain HTTP is accepted only on loopback (emulators); anything else must be HTTPS.
+pub fn check_endpoint(endpoint: &str) -> Result<(), DirectoryError> {
+    if endpoint.starts_with("https://") {
+        return Ok(());
+    }
+    let Some(rest) = endpoint.strip_prefix("http://") else {
+        return Err(DirectoryError::Rejected(format!("endpoint `{endpoint}` must start with https://")));
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = if let Some(bracketed) = authority.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(DirectoryError::Rejected(format!(
+            "endpoint `{endpoint}` uses plain HTTP; that is allowed only on loopback addresses"
+        )))
+    }
+}
+
+fn is_owned(group: &Group) -> bool {
+    group.description.as_deref().is_some_and(|d| d.contains(OWNER_MARKER))
+}
+
+fn owned_description(description: &str) -> String {
+    if description.is_empty() {
+        format!("[{OWNER_MARKER}]")
+    } else {
+        format!("{description} [{OWNER_MARKER}]")
+    }
+}
+
+/// The `name` of the resource a finished operation returns.
+fn operation_name(operation: &Operation) -> Option<String> {
+    if operation.done != Some(true) {
+        return None;
+    }
+    operation.response.as_ref()?.get("name")?.as_str().map(str::to_owned)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Watches one API call: counts requests and keeps what the client's error value loses (the
+/// status line and the Retry-After header). Always tells the client not to retry.
+struct CallObserver<'a> {
+    calls: &'a AtomicU64,
+    status: Option<u16>,
+    retry_after: Option<Duration>,
+}
+
+impl Delegate for CallObserver<'_> {
+    fn pre_request(&mut self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn http_failure(
+        &mut self,
+        response: &google_cloudidentity1::common::Response,
+        _: Option<&serde_json::Value>,
+    ) -> Retry {
+        self.status = Some(response.status().as_u16());
+        self.retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        Retry::Abort
+    }
+}
+
+/// What a failed call means to the provider.
+enum Failure {
+    NotFound,
+    AlreadyExists,
+    Other(DirectoryError),
+}
+
+impl Failure {
+    fn into_error(self, method: &str, subject: &str) -> DirectoryError {
+        match self {
+            Failure::NotFound => DirectoryError::Rejected(format!("{method} {subject}: not found")),
+            Failure::AlreadyExists => DirectoryError::Rejected(format!("{method} {subject}: already exists")),
+            Failure::Other(DirectoryError::Rejected(message)) => {
+                DirectoryError::Rejected(format!("{method} {subject}: {message}"))
+            }
+            Failure::Other(DirectoryError::Unavailable(message)) => {
+                DirectoryError::Unavailable(format!("{method} {subject}: {message}"))
+            }
+            Failure::Other(error) => error,
+        }
+    }
+}
+
+fn classify(error: ApiError, observer: &CallObserver) -> Failure {
+    let (code, message) = match &error {
+        ApiError::HttpError(e) => {
+            return Failure::Other(DirectoryError::Unavailable(format!("connection failed: {e}")))
+        }
+        ApiError::MissingToken(e) => {
+            return Failure::Other(DirectoryError::Rejected(format!("no access token: {e}")));
+        }
+        ApiError::BadRequest(body) => {
+            let code = body.pointer("/error/code").and_then(|c| c.as_u64()).map(|c| c as u16);
+            let message = body.pointer("/error/message").and_then(|m| m.as_str()).unwrap_or_default().to_owned();
+            (observer.status.or(code), message)
+        }
+        ApiError::Failure(response) => (Some(response.status().as_u16()), String::new()),
+        other => (observer.status, other.to_string()),
+    };
+    match code {
+        Some(404) => Failure::NotFound,
+        Some(409) => Failure::AlreadyExists,
+        Some(429) => Failure::Other(DirectoryError::Throttled { retry_after: observer.retry_after }),
+        Some(401) => Failure::Other(DirectoryError::Rejected(format!(
+            "authentication failed (401): {message}; check CPG_INFRA_GOOGLE_ACCESS_TOKEN or GOOGLE_APPLICATION_CREDENTIALS"
+        ))),
+        Some(403) => Failure::Other(DirectoryError::Rejected(format!("permission denied (403): {message}"))),
+        Some(code) if code >= 500 => Failure::Other(DirectoryError::Unavailable(format!("{code}: {message}"))),
+        Some(code) => Failure::Other(DirectoryError::Rejected(format!("{code}: {message}"))),
+        None => Failure::Other(DirectoryError::Rejected(message)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        assert!(check_endpoint("https://cloudidentity.googleapis.com/").is_ok());
+        assert!(check_endpoint("http://127.0.0.1:8089/").is_ok());
+        assert!(check_endpoint("http://localhost:1/").is_ok());
+        assert!(check_endpoint("http://[::1]:8089/").is_ok());
+        assert!(check_endpoint("http://10.0.0.5:8089/").is_err());
+        assert!(check_endpoint("http://example.org/").is_err());
+        assert!(check_endpoint("ftp://127.0.0.1/").is_err());
+    }
+
+    #[test]
+    fn ownership_is_the_description_marker() {
+        let ours = Group { description: Some(owned_description("Analysts")), ..Group::default() };
+        let theirs = Group { description: Some("Analysts".to_owned()), ..Group::default() };
+        assert!(is_owned(&ours));
+        assert!(!is_owned(&theirs));
+    }
+}
