@@ -39,6 +39,7 @@ fn spine(c: &mut Criterion) {
     let options = PlanOptions {
         nesting: Nesting::Native,
         delete_groups: false,
+        adopt: false,
         limits: RemovalLimits { max_removals: usize::MAX, max_removal_percent: 100 },
     };
     group.bench_function("plan-noop", |b| b.iter(|| plan(&base.hierarchy, &live, &options)));

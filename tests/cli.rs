@@ -318,6 +318,22 @@ fn sync_leaves_unowned_groups_alone() {
     again.expect_code(SUCCESS);
     assert!(again.stdout.contains(EMPTY_PLAN), "{again}");
     assert_eq!(read_state(root)["groups"][unowned], original);
+
+    // --adopt takes it over: marker on, stranger out (the only member, so it needs consent),
+    // defined members in.
+    let adopt = cpg(root, &["groups", "sync", "--adopt", "--confirm"]);
+    adopt.expect_code(REFUSED);
+    assert!(adopt.stderr.contains("removes every member (1)"), "{adopt}");
+    let adopt = cpg(root, &["groups", "sync", "--adopt", "--confirm", "--allow-mass-removal"]);
+    adopt.expect_code(SUCCESS);
+    assert!(adopt.stdout.contains(&format!("~ adopt  group {unowned}")), "{adopt}");
+    assert!(adopt.stdout.contains("1 group(s) adopted"), "{adopt}");
+    let state = read_state(root);
+    assert_eq!(state["groups"][unowned]["managed_by"], "cpg-infra");
+    assert!(!state_members(&state, unowned).iter().any(|m| m == "someone.else@example.org"));
+    let settled = cpg(root, &["groups", "sync"]);
+    assert!(settled.stdout.contains(EMPTY_PLAN), "{settled}");
+    assert!(!settled.stdout.contains("! conflict"), "{settled}");
 }
 
 #[test]

@@ -122,6 +122,10 @@ pub struct SyncArgs {
     /// Delete managed groups that are no longer defined.
     #[arg(long)]
     pub delete_groups: bool,
+    /// Take over defined groups that exist without the cpg-infra marker (default: report them
+    /// as conflicts and leave them alone).
+    #[arg(long)]
+    pub adopt: bool,
     /// The local directory's state file (default: sync.state_file under --root).
     #[arg(long)]
     pub state: Option<PathBuf>,

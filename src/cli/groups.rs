@@ -1,5 +1,7 @@
 //! `validate` and `groups …`: expand, why, diff and sync.
 
+use std::collections::BTreeSet;
+
 use anyhow::Result;
 
 use super::args::{DiffArgs, DiffFormat, ExpandFormat, GlobalArgs, GroupsCommand, PlanFormat, ProviderName, SyncArgs};
@@ -114,14 +116,21 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
     };
     let concurrency = args.concurrency.or(configured_concurrency).unwrap_or(DEFAULT_CONCURRENCY);
     let retry = RetryPolicy::default();
-    let live = sync::read_live_state(directory.as_ref(), concurrency, &retry).map_err(|error| match error {
-        // The directory refused to be read: credentials, customer id or permissions.
-        DirectoryError::Rejected(message) => anyhow::Error::new(InputError(message)),
-        other => anyhow::Error::new(other),
-    })?;
+    let adoptable: BTreeSet<String> = if args.adopt {
+        expanded.hierarchy.groups.values().map(|g| g.email.clone()).collect()
+    } else {
+        BTreeSet::new()
+    };
+    let live =
+        sync::read_live_state(directory.as_ref(), concurrency, &retry, &adoptable).map_err(|error| match error {
+            // The directory refused to be read: credentials, customer id or permissions.
+            DirectoryError::Rejected(message) => anyhow::Error::new(InputError(message)),
+            other => anyhow::Error::new(other),
+        })?;
     let options = PlanOptions {
         nesting,
         delete_groups: args.delete_groups,
+        adopt: args.adopt,
         limits: RemovalLimits {
             max_removals: settings.max_removals,
             max_removal_percent: settings.max_removal_percent,

@@ -120,17 +120,27 @@ impl GoogleDirectory {
         lock(&self.groups).insert(email.to_owned(), group);
     }
 
-    /// The resource name of an owned group, looking it up if this run has not seen it.
-    fn owned_group_name(&self, email: &str) -> Result<String, DirectoryError> {
+    /// What this run knows of a group, looking it up if it has not seen it.
+    fn known_group(&self, email: &str) -> Result<KnownGroup, DirectoryError> {
         let known = lock(&self.groups).get(email).cloned();
-        let group = match known {
-            Some(group) => group,
+        match known {
+            Some(group) => Ok(group),
             None => {
                 let group = self.fetch_group(email)?;
                 self.remember_group(email, group.clone());
-                group
+                Ok(group)
             }
-        };
+        }
+    }
+
+    /// The resource name of any group in the domain, for reading.
+    fn group_name(&self, email: &str) -> Result<String, DirectoryError> {
+        self.known_group(email).map(|group| group.name)
+    }
+
+    /// The resource name of an owned group, for changing it.
+    fn owned_group_name(&self, email: &str) -> Result<String, DirectoryError> {
+        let group = self.known_group(email)?;
         if group.owned {
             Ok(group.name)
         } else {
@@ -205,7 +215,7 @@ impl Directory for GoogleDirectory {
     }
 
     fn list_members(&self, group_email: &str) -> Result<Vec<String>, DirectoryError> {
-        let name = self.owned_group_name(group_email)?;
+        let name = self.group_name(group_email)?;
         let mut members = Vec::new();
         let mut learned = Vec::new();
         let mut page_token: Option<String> = None;
@@ -264,6 +274,27 @@ impl Directory for GoogleDirectory {
                 Failure::AlreadyExists => self.owned_group_name(&group.email).map(|_| ()),
                 other => Err(other.into_error("groups.create", &group.email)),
             },
+        }
+    }
+
+    fn adopt_group(&self, group_email: &str, description: &str) -> Result<(), DirectoryError> {
+        let name = self.group_name(group_email)?;
+        let request = Group { description: Some(owned_description(description)), ..Group::default() };
+        let mut observer = self.observer();
+        let patched = self.runtime.block_on(
+            self.hub
+                .groups()
+                .patch(request, &name)
+                .update_mask(google_cloudidentity1::FieldMask::new(&["description"]))
+                .delegate(&mut observer)
+                .doit(),
+        );
+        match patched {
+            Ok(_) => {
+                self.remember_group(group_email, KnownGroup { name, owned: true });
+                Ok(())
+            }
+            Err(error) => Err(classify(error, &observer).into_error("groups.patch", group_email)),
         }
     }
 

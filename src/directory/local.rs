@@ -138,7 +138,19 @@ impl Directory for LocalDirectory {
     }
 
     fn list_members(&self, group_email: &str) -> Result<Vec<String>, DirectoryError> {
-        self.with_owned_group(group_email, |group| group.members.iter().cloned().collect())
+        let state = self.state.lock().map_err(|_| DirectoryError::Storage("state lock poisoned".into()))?;
+        let group =
+            state.groups.get(group_email).ok_or_else(|| DirectoryError::GroupNotFound(group_email.to_owned()))?;
+        Ok(group.members.iter().cloned().collect())
+    }
+
+    fn adopt_group(&self, group_email: &str, description: &str) -> Result<(), DirectoryError> {
+        let mut state = self.state.lock().map_err(|_| DirectoryError::Storage("state lock poisoned".into()))?;
+        let group =
+            state.groups.get_mut(group_email).ok_or_else(|| DirectoryError::GroupNotFound(group_email.to_owned()))?;
+        group.managed_by = Some(OWNER.to_owned());
+        group.description = description.to_owned();
+        Ok(())
     }
 
     fn create_group(&self, group: &NewGroup) -> Result<(), DirectoryError> {

@@ -79,9 +79,12 @@ pub trait Directory: Sync {
     fn describe(&self) -> String;
     /// Every group in the directory's domain, owned or not.
     fn list_groups(&self) -> Result<Vec<LiveGroup>, DirectoryError>;
-    /// Direct members of an owned group, as lowercased emails (people and groups).
+    /// Direct members of a group, as lowercased emails (people and groups). Reading is allowed
+    /// for any group in the domain; only changes need ownership.
     fn list_members(&self, group_email: &str) -> Result<Vec<String>, DirectoryError>;
     fn create_group(&self, group: &NewGroup) -> Result<(), DirectoryError>;
+    /// Puts the owner marker on an existing group (and the given description).
+    fn adopt_group(&self, group_email: &str, description: &str) -> Result<(), DirectoryError>;
     fn add_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError>;
     fn remove_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError>;
     fn delete_group(&self, group_email: &str) -> Result<(), DirectoryError>;

@@ -36,6 +36,7 @@ pub struct ApplyOptions {
 /// What applying did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ApplyReport {
+    pub adopted: usize,
     pub created: usize,
     pub added: usize,
     pub removed: usize,
@@ -59,8 +60,9 @@ impl ApplyReport {
 
     pub fn summary(&self) -> String {
         let calls = self.api_calls.map(|c| format!("; {c} API call(s)")).unwrap_or_default();
+        let adopted = if self.adopted > 0 { format!("{} group(s) adopted, ", self.adopted) } else { String::new() };
         format!(
-            "applied: {} group(s) created, {} member(s) added, {} removed, {} group(s) deleted; {} failed; {} retried{calls}; {:.2}s",
+            "applied: {adopted}{} group(s) created, {} member(s) added, {} removed, {} group(s) deleted; {} failed; {} retried{calls}; {:.2}s",
             self.created,
             self.added,
             self.removed,
@@ -101,7 +103,8 @@ pub fn apply(directory: &dyn Directory, plan: &Plan, options: &ApplyOptions, pro
     progress.start(plan.changes.len());
     let started = Instant::now();
     let retries = AtomicUsize::new(0);
-    let phases: [fn(&Change) -> bool; 4] = [
+    let phases: [fn(&Change) -> bool; 5] = [
+        |c| matches!(c, Change::AdoptGroup { .. }),
         |c| matches!(c, Change::CreateGroup { .. }),
         |c| matches!(c, Change::AddMember { .. }),
         |c| matches!(c, Change::RemoveMember { .. }),
@@ -119,6 +122,7 @@ pub fn apply(directory: &dyn Directory, plan: &Plan, options: &ApplyOptions, pro
         for (change, result) in changes.into_iter().zip(results) {
             match result {
                 Ok(()) => match change {
+                    Change::AdoptGroup { .. } => report.adopted += 1,
                     Change::CreateGroup { .. } => report.created += 1,
                     Change::AddMember { .. } => report.added += 1,
                     Change::RemoveMember { .. } => report.removed += 1,
@@ -143,6 +147,7 @@ fn apply_one(directory: &dyn Directory, change: &Change) -> Result<(), Directory
             email: email.clone(),
             description: description.clone(),
         }),
+        Change::AdoptGroup { group, description } => directory.adopt_group(group, description),
         Change::AddMember { group, member } => directory.add_member(group, member),
         Change::RemoveMember { group, member } => directory.remove_member(group, member),
         Change::DeleteGroup { group } => directory.delete_group(group),

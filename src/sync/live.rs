@@ -14,20 +14,24 @@ pub struct LiveState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveGroupState {
     pub group: LiveGroup,
-    /// Direct members (lowercased emails); empty for groups we do not own, which are never listed.
+    /// Direct members (lowercased emails); empty for groups we do not own, which are listed
+    /// only when they may be adopted.
     pub members: BTreeSet<String>,
 }
 
-/// Lists every group and the members of every owned group, `concurrency` listings at a time.
+/// Lists every group and the members of every owned group (and of the unowned groups in
+/// `also_unowned`, which `--adopt` may take over), `concurrency` listings at a time.
 /// Transient failures are retried like changes are; any listing that still fails fails the read,
 /// because a plan from partial state could remove what it did not see.
 pub fn read_live_state(
     directory: &dyn Directory,
     concurrency: usize,
     retry: &RetryPolicy,
+    also_unowned: &BTreeSet<String>,
 ) -> Result<LiveState, DirectoryError> {
     let groups = with_retries(retry, || directory.list_groups()).0?;
-    let owned: Vec<&LiveGroup> = groups.iter().filter(|g| g.owned).collect();
+    let owned: Vec<&LiveGroup> =
+        groups.iter().filter(|g| g.owned || also_unowned.contains(&g.email.to_ascii_lowercase())).collect();
     let listings =
         run_parallel(&owned, concurrency, |group| with_retries(retry, || directory.list_members(&group.email)).0);
     let mut members_by_email = BTreeMap::new();

@@ -14,15 +14,33 @@ use crate::hierarchy::Hierarchy;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Change {
-    CreateGroup { name: String, email: String, description: String },
-    AddMember { group: String, member: String },
-    RemoveMember { group: String, member: String },
-    DeleteGroup { group: String },
+    /// Put the owner marker on an existing group (with `--adopt`), so it is managed from now on.
+    AdoptGroup {
+        group: String,
+        description: String,
+    },
+    CreateGroup {
+        name: String,
+        email: String,
+        description: String,
+    },
+    AddMember {
+        group: String,
+        member: String,
+    },
+    RemoveMember {
+        group: String,
+        member: String,
+    },
+    DeleteGroup {
+        group: String,
+    },
 }
 
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
+            Change::AdoptGroup { group, .. } => write!(f, "~ adopt  group {group}"),
             Change::CreateGroup { email, .. } => write!(f, "+ create group {email}"),
             Change::AddMember { group, member } => write!(f, "+ add    {member} to {group}"),
             Change::RemoveMember { group, member } => write!(f, "- remove {member} from {group}"),
@@ -53,6 +71,8 @@ pub struct PlanOptions {
     pub nesting: Nesting,
     /// Delete owned groups that are no longer defined.
     pub delete_groups: bool,
+    /// Take over desired groups that exist without the owner marker instead of reporting them.
+    pub adopt: bool,
     pub limits: RemovalLimits,
 }
 
@@ -71,12 +91,12 @@ impl Plan {
         self.changes.is_empty()
     }
 
-    /// Counts of (creations, additions, removals, deletions).
+    /// Counts of (creations, additions, removals, deletions); adoptions count as creations.
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         let mut counts = (0, 0, 0, 0);
         for change in &self.changes {
             match change {
-                Change::CreateGroup { .. } => counts.0 += 1,
+                Change::AdoptGroup { .. } | Change::CreateGroup { .. } => counts.0 += 1,
                 Change::AddMember { .. } => counts.1 += 1,
                 Change::RemoveMember { .. } => counts.2 += 1,
                 Change::DeleteGroup { .. } => counts.3 += 1,
@@ -108,6 +128,7 @@ impl fmt::Display for Plan {
 /// Compares what should be with what is.
 pub fn plan(desired: &Hierarchy, live: &LiveState, options: &PlanOptions) -> Plan {
     let mut plan = Plan::default();
+    let mut adoptions = Vec::new();
     let mut creations = Vec::new();
     let mut additions = Vec::new();
     let mut removals = Vec::new();
@@ -116,12 +137,17 @@ pub fn plan(desired: &Hierarchy, live: &LiveState, options: &PlanOptions) -> Pla
         let group = &desired.groups[name];
         let wanted = desired_members(desired, name, options.nesting);
         let current = match live.groups.get(&group.email) {
-            Some(state) if !state.group.owned => {
+            Some(state) if !state.group.owned && !options.adopt => {
                 plan.conflicts.push(Conflict {
                     group: group.email.clone(),
-                    reason: "exists but is not managed by cpg-infra; left unchanged".to_owned(),
+                    reason: "exists but is not managed by cpg-infra; left unchanged (--adopt takes it over)".to_owned(),
                 });
                 continue;
+            }
+            Some(state) if !state.group.owned => {
+                adoptions
+                    .push(Change::AdoptGroup { group: group.email.clone(), description: group.description.clone() });
+                &state.members
             }
             Some(state) => &state.members,
             None => {
@@ -161,7 +187,7 @@ pub fn plan(desired: &Hierarchy, live: &LiveState, options: &PlanOptions) -> Pla
     }
     plan.refusals = removal_refusals(&removals_per_group, removals.len(), &options.limits);
     plan.refusals.extend(deletion_refusals);
-    plan.changes = creations.into_iter().chain(additions).chain(removals).chain(deletions).collect();
+    plan.changes = adoptions.into_iter().chain(creations).chain(additions).chain(removals).chain(deletions).collect();
     plan
 }
 
@@ -208,6 +234,7 @@ mod tests {
     const OPTIONS: PlanOptions = PlanOptions {
         nesting: Nesting::Native,
         delete_groups: false,
+        adopt: false,
         limits: RemovalLimits { max_removals: 10, max_removal_percent: 50 },
     };
 
@@ -282,6 +309,27 @@ mod tests {
         assert_eq!(plan.refusals.len(), 2, "{:?}", plan.refusals);
         assert!(plan.refusals[0].contains("every member (1) of a@"));
         assert!(plan.refusals[1].contains("removes 2 of 3 members of b@"));
+    }
+
+    #[test]
+    fn adopting_takes_over_an_unowned_group_and_reconciles_its_members() {
+        let desired = hierarchy(&[("web", &["w@o.org"], &[])]);
+        let current = live(&[("web", false, &["w@o.org", "x@o.org", "y@o.org"])]);
+        let options = PlanOptions {
+            adopt: true,
+            limits: RemovalLimits { max_removals: 10, max_removal_percent: 100 },
+            ..OPTIONS
+        };
+        let plan = plan(&desired, &current, &options);
+        assert!(plan.conflicts.is_empty());
+        assert_eq!(
+            lines(&plan),
+            [
+                "~ adopt  group web@groups.example.org",
+                "- remove x@o.org from web@groups.example.org",
+                "- remove y@o.org from web@groups.example.org",
+            ]
+        );
     }
 
     #[test]
