@@ -1,1 +1,7 @@
 //! Fake directory APIs on 127.0.0.1 that speak the real wire formats, for tests and benchmarks.
+//!
+//! Each emulator keeps its state in memory, runs its own runtime on its own thread, and can
+//! inject latency and faults per request. Nothing here reaches the network beyond loopback.
+
+pub mod google;
+mod server;

@@ -1,0 +1,1245 @@
+//! A fake Google Cloud Identity v1 API (groups and memberships) on 127.0.0.1, speaking the
+//! wire format that the `google-cloudidentity1` client sends and reads.
+//!
+//! State lives in memory. Every request is counted per API method, can be slowed down, and can
+//! be answered by a seeded fault (429 with Retry-After, 500, 503, a dropped connection) instead
+//! of being served; a faulted request never changes state. It never talks to Google.
+//!
+//! Wire facts it follows: paths `v1/groups`, `v1/groups:lookup`, `v1/groups/{id}`,
+//! `v1/groups/{id}/memberships`, `v1/groups/{id}/memberships:lookup`,
+//! `v1/groups/{id}/memberships/{mid}`; camelCase JSON; writes answer a finished `Operation`;
+//! errors are `{"error":{"code":N,"message":"…","status":"NOT_FOUND"}}`.
+//! Views: `BASIC` (the default) leaves out timestamps and membership expiry details, `FULL` has
+//! everything. Page sizes default to 200 (`BASIC`) or 50 (`FULL`), are capped at 1000 / 500 like
+//! the real API, and further at `EmulatorOptions::max_page_size`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io;
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::Query;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::server::{ConnectionKiller, Request, Server};
+
+/// A running fake Cloud Identity API. Dropping it shuts the server down.
+pub struct GoogleEmulator {
+    server: Server,
+    shared: Arc<Shared>,
+}
+
+/// How the emulator listens and behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmulatorOptions {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// The customer id (without `customers/`) every group belongs to.
+    pub customer: String,
+    /// When set, every request must carry `Authorization: Bearer <token>`, or gets 401.
+    pub token: Option<String>,
+    /// Upper bound on any page, below the API's own maxima (1000 `BASIC`, 500 `FULL`).
+    pub max_page_size: usize,
+    /// Added to every request before it is answered.
+    pub latency: Duration,
+}
+
+impl Default for EmulatorOptions {
+    fn default() -> Self {
+        EmulatorOptions {
+            port: 0,
+            customer: "C03example".to_owned(),
+            token: None,
+            max_page_size: 200,
+            latency: Duration::ZERO,
+        }
+    }
+}
+
+/// Which requests fail, and how. Decisions come from a generator seeded with `seed`, one draw
+/// per request that faults may apply to, in arrival order: the same seed and the same requests
+/// give the same faults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FaultPlan {
+    pub seed: u64,
+    /// Share of requests answered 429 RESOURCE_EXHAUSTED with a `Retry-After` header.
+    pub rate_429: f64,
+    /// The `Retry-After` value sent with 429, in whole seconds (may be 0).
+    pub retry_after: Duration,
+    /// Share of requests answered 503 UNAVAILABLE.
+    pub rate_503: f64,
+    /// Share of requests answered 500 INTERNAL.
+    pub rate_500: f64,
+    /// Share of requests whose connection is closed without a response.
+    pub rate_drop: f64,
+    /// API method names (`groups.memberships.create`, …) faults apply to; `None` means all.
+    pub methods: Option<BTreeSet<String>>,
+    /// Memberships created through the API less than this long ago are missing from
+    /// `memberships.list` (a stale read).
+    pub consistency_delay: Duration,
+    /// Member emails that `memberships.create` always refuses with 400 INVALID_ARGUMENT.
+    pub reject_members: BTreeSet<String>,
+    /// Stop injecting faults after this many.
+    pub max_faults: Option<u64>,
+}
+
+/// A group to put into the emulator directly (no request, no fault, no count).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeedGroup {
+    pub email: String,
+    pub display_name: String,
+    pub description: String,
+    pub labels: BTreeMap<String, String>,
+    /// Member emails; one that is a group in the emulator is listed with type `GROUP`.
+    pub members: Vec<String>,
+}
+
+/// A group as the emulator holds it, for assertions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmulatedGroup {
+    /// `groups/{id}`.
+    pub name: String,
+    /// Lowercased.
+    pub email: String,
+    pub display_name: String,
+    pub description: String,
+    pub labels: BTreeMap<String, String>,
+    /// Lowercased member email → membership; includes members hidden by `consistency_delay`.
+    pub members: BTreeMap<String, MemberInfo>,
+}
+
+/// One membership, for assertions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// Role names, e.g. `["MEMBER"]`.
+    pub roles: Vec<String>,
+    /// The `MEMBER` role's `expiryDetail.expireTime`, as the client sent it.
+    pub expire_time: Option<String>,
+}
+
+impl GoogleEmulator {
+    /// Binds 127.0.0.1 and serves on a background thread with its own runtime; returns once
+    /// the socket is listening.
+    pub fn start(options: EmulatorOptions) -> io::Result<GoogleEmulator> {
+        let shared = Arc::new(Shared {
+            directory: Mutex::new(Directory::new(&options.customer)),
+            faults: Mutex::new(FaultState::new(FaultPlan::default())),
+            calls: Mutex::new(BTreeMap::new()),
+            options,
+        });
+        let for_server = Arc::clone(&shared);
+        let server = Server::start(shared.options.port, "google-emulator", move |request, killer| {
+            handle(Arc::clone(&for_server), request, killer)
+        })?;
+        Ok(GoogleEmulator { server, shared })
+    }
+
+    /// `http://127.0.0.1:PORT/`: the client's base URL and root URL.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/", self.server.address())
+    }
+
+    /// Requests received per API method (`groups.list`, `groups.memberships.create`, …;
+    /// `unknown` for anything else), faulted and refused ones included.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        lock(&self.shared.calls).clone()
+    }
+
+    /// Requests received, all methods together.
+    pub fn total_calls(&self) -> u64 {
+        lock(&self.shared.calls).values().sum()
+    }
+
+    /// Forgets every count.
+    pub fn reset_calls(&self) {
+        lock(&self.shared.calls).clear();
+    }
+
+    /// Replaces the fault plan and restarts its generator from the plan's seed.
+    pub fn set_faults(&self, faults: FaultPlan) {
+        *lock(&self.shared.faults) = FaultState::new(faults);
+    }
+
+    /// Adds a group, or replaces the fields and members of the group with that email.
+    pub fn insert_group(&self, group: SeedGroup) {
+        lock(&self.shared.directory).insert_seed(group);
+    }
+
+    /// Lowercased email → group, as stored (consistency delays do not hide anything here).
+    pub fn groups(&self) -> BTreeMap<String, EmulatedGroup> {
+        lock(&self.shared.directory).snapshot()
+    }
+
+    /// Adds a member as if someone did it by hand: visible at once, no request counted.
+    ///
+    /// # Panics
+    /// If the emulator has no group `group_email`.
+    pub fn add_member_directly(&self, group_email: &str, member: &str) {
+        let mut directory = lock(&self.shared.directory);
+        let group = directory.group_key(group_email);
+        directory.add_member(&group, member, vec![MEMBER.to_owned()], None, None);
+    }
+
+    /// Removes a member as if someone did it by hand; absent members are ignored.
+    ///
+    /// # Panics
+    /// If the emulator has no group `group_email`.
+    pub fn remove_member_directly(&self, group_email: &str, member: &str) {
+        let mut directory = lock(&self.shared.directory);
+        let group = directory.group_key(group_email);
+        if let Some(record) = directory.groups.get_mut(&group) {
+            record.members.remove(&member.to_ascii_lowercase());
+        }
+    }
+}
+
+const MEMBER: &str = "MEMBER";
+const GROUP_TYPE: &str = "type.googleapis.com/google.apps.cloudidentity.groups.v1.Group";
+const MEMBERSHIP_TYPE: &str = "type.googleapis.com/google.apps.cloudidentity.groups.v1.Membership";
+const EMPTY_TYPE: &str = "type.googleapis.com/google.protobuf.Empty";
+/// Request bodies are small JSON documents.
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// What the server thread and the test-facing handle share.
+struct Shared {
+    options: EmulatorOptions,
+    directory: Mutex<Directory>,
+    faults: Mutex<FaultState>,
+    calls: Mutex<BTreeMap<String, u64>>,
+}
+
+/// Serves one request: count, read, wait, authenticate, maybe fault, then answer.
+async fn handle(shared: Arc<Shared>, request: Request, killer: ConnectionKiller) -> Response {
+    let (parts, body) = request.into_parts();
+    let route = Route::parse(&parts.method, parts.uri.path());
+    *lock(&shared.calls).entry(route.method_name().to_owned()).or_default() += 1;
+    // The whole body is read first, so that a dropped connection closes cleanly.
+    let Ok(body) = axum::body::to_bytes(Body::new(body), MAX_BODY_BYTES).await else {
+        return ApiError::invalid("request body unreadable or over 1 MiB").into_response();
+    };
+    if !shared.options.latency.is_zero() {
+        tokio::time::sleep(shared.options.latency).await;
+    }
+    if let Some(expected) = &shared.options.token {
+        if !has_bearer(&parts.headers, expected) {
+            return unauthenticated();
+        }
+    }
+    let (fault, consistency_delay, reject_members) = {
+        let mut faults = lock(&shared.faults);
+        let fault = faults.next_fault(route.method_name());
+        (fault, faults.plan.consistency_delay, faults.plan.reject_members.clone())
+    };
+    match fault {
+        Some(Fault::Drop) => return killer.drop_connection().await,
+        Some(fault) => return fault.into_response(),
+        None => {}
+    }
+    let query = match Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
+        Ok(Query(query)) => query,
+        Err(error) => return ApiError::invalid(&format!("malformed query string: {error}")).into_response(),
+    };
+    let context = Context { query: &query, body: &body, consistency_delay, reject_members: &reject_members };
+    let answer = lock(&shared.directory).answer(&route, &context, shared.options.max_page_size);
+    match answer {
+        Ok(value) => json_response(StatusCode::OK, &value),
+        Err(error) => error.into_response(),
+    }
+}
+
+fn has_bearer(headers: &HeaderMap, expected: &str) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .is_some_and(|token| token == expected)
+}
+
+fn unauthenticated() -> Response {
+    let mut response = ApiError {
+        code: Code::Unauthenticated,
+        message: "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie \
+                  or other valid authentication credential."
+            .to_owned(),
+    }
+    .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\""),
+    );
+    response
+}
+
+/// An API method, recognised from the HTTP method and the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    CreateGroup,
+    ListGroups,
+    LookupGroup,
+    GetGroup(String),
+    PatchGroup(String),
+    DeleteGroup(String),
+    CreateMembership(String),
+    ListMemberships(String),
+    LookupMembership(String),
+    GetMembership(String, String),
+    DeleteMembership(String, String),
+    Unknown,
+}
+
+impl Route {
+    fn parse(method: &Method, path: &str) -> Route {
+        // The client leaves `/` and `:` of `{+name}` as they are; decode anything else.
+        let Some(path) = path.strip_prefix("/v1/").and_then(percent_decode) else {
+            return Route::Unknown;
+        };
+        let segments: Vec<&str> = path.split('/').collect();
+        let id = |index: usize| segments[index].to_owned();
+        match (method, segments.as_slice()) {
+            (&Method::POST, ["groups"]) => Route::CreateGroup,
+            (&Method::GET, ["groups"]) => Route::ListGroups,
+            (&Method::GET, ["groups:lookup"]) => Route::LookupGroup,
+            (&Method::GET, ["groups", _]) => Route::GetGroup(id(1)),
+            (&Method::PATCH, ["groups", _]) => Route::PatchGroup(id(1)),
+            (&Method::DELETE, ["groups", _]) => Route::DeleteGroup(id(1)),
+            (&Method::POST, ["groups", _, "memberships"]) => Route::CreateMembership(id(1)),
+            (&Method::GET, ["groups", _, "memberships"]) => Route::ListMemberships(id(1)),
+            (&Method::GET, ["groups", _, "memberships:lookup"]) => Route::LookupMembership(id(1)),
+            (&Method::GET, ["groups", _, "memberships", _]) => Route::GetMembership(id(1), id(3)),
+            (&Method::DELETE, ["groups", _, "memberships", _]) => Route::DeleteMembership(id(1), id(3)),
+            _ => Route::Unknown,
+        }
+    }
+
+    /// The API method name, as in the discovery document without the `cloudidentity.` prefix.
+    fn method_name(&self) -> &'static str {
+        match self {
+            Route::CreateGroup => "groups.create",
+            Route::ListGroups => "groups.list",
+            Route::LookupGroup => "groups.lookup",
+            Route::GetGroup(_) => "groups.get",
+            Route::PatchGroup(_) => "groups.patch",
+            Route::DeleteGroup(_) => "groups.delete",
+            Route::CreateMembership(_) => "groups.memberships.create",
+            Route::ListMemberships(_) => "groups.memberships.list",
+            Route::LookupMembership(_) => "groups.memberships.lookup",
+            Route::GetMembership(..) => "groups.memberships.get",
+            Route::DeleteMembership(..) => "groups.memberships.delete",
+            Route::Unknown => "unknown",
+        }
+    }
+}
+
+/// Decodes `%XX` escapes; `None` for a broken escape or bytes that are not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' {
+            let hex = text.get(index + 1..index + 3)?;
+            decoded.push(u8::from_str_radix(hex, 16).ok()?);
+            index += 3;
+        } else {
+            decoded.push(bytes[index]);
+            index += 1;
+        }
+    }
+    String::from_utf8(decoded).ok()
+}
+
+/// The parts of a request the directory needs.
+struct Context<'a> {
+    query: &'a [(String, String)],
+    body: &'a [u8],
+    consistency_delay: Duration,
+    reject_members: &'a BTreeSet<String>,
+}
+
+impl Context<'_> {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+
+    fn json<T: for<'de> Deserialize<'de>>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(self.body)
+            .map_err(|error| ApiError::invalid(&format!("Invalid JSON payload received. {error}")))
+    }
+}
+
+/// The request body of `groups.create` and `groups.patch` (output-only fields are ignored).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupBody {
+    group_key: Option<EntityKey>,
+    parent: Option<String>,
+    display_name: Option<String>,
+    description: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct EntityKey {
+    id: Option<String>,
+}
+
+/// The request body of `memberships.create`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MembershipBody {
+    preferred_member_key: Option<EntityKey>,
+    roles: Option<Vec<RoleBody>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RoleBody {
+    name: Option<String>,
+    expiry_detail: Option<ExpiryBody>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExpiryBody {
+    expire_time: Option<String>,
+}
+
+/// The in-memory Cloud Identity customer.
+struct Directory {
+    /// `customers/{customer}`.
+    parent: String,
+    /// Lowercased email → group.
+    groups: BTreeMap<String, GroupRecord>,
+    /// Group id → lowercased email.
+    group_emails: HashMap<String, String>,
+    /// Member email → membership id. A member has the same id in every group, as with the
+    /// real API (it is the member's own opaque id).
+    member_ids: HashMap<String, String>,
+    /// Membership id → member email.
+    member_emails: HashMap<String, String>,
+    /// Ids handed out so far (groups and members count separately).
+    groups_created: u64,
+    members_seen: u64,
+}
+
+struct GroupRecord {
+    id: String,
+    email: String,
+    display_name: String,
+    description: String,
+    labels: BTreeMap<String, String>,
+    create_time: String,
+    update_time: String,
+    /// Lowercased member email → membership.
+    members: BTreeMap<String, MemberRecord>,
+}
+
+struct MemberRecord {
+    roles: Vec<String>,
+    expire_time: Option<String>,
+    create_time: String,
+    /// When it was created through the API; `None` for seeded and hand-made members, which
+    /// no consistency delay hides.
+    created_at: Option<Instant>,
+}
+
+impl MemberRecord {
+    fn visible(&self, delay: Duration) -> bool {
+        self.created_at.is_none_or(|created| created.elapsed() >= delay)
+    }
+}
+
+impl Directory {
+    fn new(customer: &str) -> Directory {
+        Directory {
+            parent: format!("customers/{customer}"),
+            groups: BTreeMap::new(),
+            group_emails: HashMap::new(),
+            member_ids: HashMap::new(),
+            member_emails: HashMap::new(),
+            groups_created: 0,
+            members_seen: 0,
+        }
+    }
+
+    fn answer(&mut self, route: &Route, context: &Context, max_page_size: usize) -> Result<Value, ApiError> {
+        match route {
+            Route::CreateGroup => self.create_group(context),
+            Route::ListGroups => self.list_groups(context, max_page_size),
+            Route::LookupGroup => self.lookup_group(context),
+            Route::GetGroup(id) => Ok(self.group_json(self.group(id)?, true)),
+            Route::PatchGroup(id) => self.patch_group(id, context),
+            Route::DeleteGroup(id) => self.delete_group(id),
+            Route::CreateMembership(id) => self.create_membership(id, context),
+            Route::ListMemberships(id) => self.list_memberships(id, context, max_page_size),
+            Route::LookupMembership(id) => self.lookup_membership(id, context),
+            Route::GetMembership(id, member_id) => {
+                let group = self.group(id)?;
+                let (email, member) = self.membership(group, member_id)?;
+                Ok(self.membership_json(group, email, member, true))
+            }
+            Route::DeleteMembership(id, member_id) => self.delete_membership(id, member_id),
+            Route::Unknown => Err(ApiError { code: Code::NotFound, message: "Method not found.".to_owned() }),
+        }
+    }
+
+    fn create_group(&mut self, context: &Context) -> Result<Value, ApiError> {
+        match context.param("initialGroupConfig") {
+            None | Some("EMPTY" | "WITH_INITIAL_OWNER" | "INITIAL_GROUP_CONFIG_UNSPECIFIED") => {}
+            Some(other) => return Err(ApiError::invalid(&format!("invalid initialGroupConfig `{other}`"))),
+        }
+        let body: GroupBody = context.json()?;
+        let email = body.group_key.and_then(|key| key.id).unwrap_or_default().to_ascii_lowercase();
+        if !is_email(&email) {
+            return Err(ApiError::invalid("groupKey.id must be the group's email address"));
+        }
+        match body.parent.as_deref() {
+            None | Some("") => return Err(ApiError::invalid("parent is required")),
+            Some(parent) if parent != self.parent => {
+                return Err(ApiError::invalid(&format!("parent must be {}, not {parent}", self.parent)))
+            }
+            Some(_) => {}
+        }
+        let labels = body.labels.unwrap_or_default();
+        if labels.is_empty() {
+            return Err(ApiError::invalid("labels are required"));
+        }
+        if self.groups.contains_key(&email) {
+            return Err(ApiError {
+                code: Code::AlreadyExists,
+                message: format!("Error(4003): Cannot create group {email}: entity already exists."),
+            });
+        }
+        let key = self.new_group(&email);
+        let group = self.groups.get_mut(&key).expect("just inserted");
+        group.display_name = body.display_name.unwrap_or_default();
+        group.description = body.description.unwrap_or_default();
+        group.labels = labels;
+        let group = &self.groups[&key];
+        Ok(operation(GROUP_TYPE, self.group_json(group, true)))
+    }
+
+    fn list_groups(&self, context: &Context, max_page_size: usize) -> Result<Value, ApiError> {
+        let parent = context.param("parent").unwrap_or_default();
+        if parent.is_empty() {
+            return Err(ApiError::invalid("parent is required"));
+        }
+        if !parent.starts_with("customers/") && !parent.starts_with("identitysources/") {
+            return Err(ApiError::invalid(&format!("invalid parent `{parent}`")));
+        }
+        if parent != self.parent {
+            return Err(ApiError {
+                code: Code::PermissionDenied,
+                message: format!("Error(2028): Permission denied for resource {parent} (or it may not exist)."),
+            });
+        }
+        let full = parse_view(context.param("view"))?;
+        let size = page_size(context.param("pageSize"), full, max_page_size)?;
+        let scope = format!("groups|{parent}");
+        let after = page_start(context.param("pageToken"), &scope)?;
+        let items =
+            self.groups.range::<str, _>((after.as_deref().map_or(Bound::Unbounded, Bound::Excluded), Bound::Unbounded));
+        let (page, last) = take_page(items.map(|(key, group)| (key.as_str(), group)), size);
+        let mut response = Map::new();
+        if !page.is_empty() {
+            let groups = page.into_iter().map(|group| self.group_json(group, full)).collect();
+            response.insert("groups".to_owned(), Value::Array(groups));
+        }
+        if let Some(last) = last {
+            response.insert("nextPageToken".to_owned(), Value::String(encode_page_token(&scope, last)));
+        }
+        Ok(Value::Object(response))
+    }
+
+    fn lookup_group(&self, context: &Context) -> Result<Value, ApiError> {
+        let email = context.param("groupKey.id").unwrap_or_default().to_ascii_lowercase();
+        if email.is_empty() {
+            return Err(ApiError::invalid("groupKey.id is required"));
+        }
+        match self.groups.get(&email) {
+            Some(group) => Ok(json!({ "name": format!("groups/{}", group.id) })),
+            None => Err(ApiError::not_found(&format!("group {email}"))),
+        }
+    }
+
+    fn patch_group(&mut self, id: &str, context: &Context) -> Result<Value, ApiError> {
+        let key = self.group(id)?.email.clone();
+        let mask = context.param("updateMask").unwrap_or_default();
+        if mask.is_empty() {
+            return Err(ApiError::invalid("updateMask is required"));
+        }
+        let mut fields = Vec::new();
+        for field in mask.split(',').map(str::trim) {
+            match field {
+                "displayName" | "display_name" | "description" | "labels" => fields.push(field),
+                other => return Err(ApiError::invalid(&format!("field `{other}` cannot be updated"))),
+            }
+        }
+        let body: GroupBody = context.json()?;
+        let group = self.groups.get_mut(&key).expect("looked up above");
+        for field in fields {
+            match field {
+                "description" => group.description = body.description.clone().unwrap_or_default(),
+                "labels" => group.labels = body.labels.clone().unwrap_or_default(),
+                _ => group.display_name = body.display_name.clone().unwrap_or_default(),
+            }
+        }
+        group.update_time = rfc3339(SystemTime::now());
+        let group = &self.groups[&key];
+        Ok(operation(GROUP_TYPE, self.group_json(group, true)))
+    }
+
+    fn delete_group(&mut self, id: &str) -> Result<Value, ApiError> {
+        let key = self.group(id)?.email.clone();
+        self.groups.remove(&key);
+        self.group_emails.remove(id);
+        // A deleted group stops being a member anywhere.
+        for group in self.groups.values_mut() {
+            group.members.remove(&key);
+        }
+        Ok(operation(EMPTY_TYPE, json!({})))
+    }
+
+    fn create_membership(&mut self, id: &str, context: &Context) -> Result<Value, ApiError> {
+        let key = self.group(id)?.email.clone();
+        let body: MembershipBody = context.json()?;
+        let email = body.preferred_member_key.and_then(|key| key.id).unwrap_or_default().to_ascii_lowercase();
+        if !is_email(&email) {
+            return Err(ApiError::invalid("preferredMemberKey.id must be the member's email address"));
+        }
+        if email == key {
+            return Err(ApiError::invalid("a group cannot be a member of itself"));
+        }
+        if context.reject_members.iter().any(|rejected| rejected.eq_ignore_ascii_case(&email)) {
+            return Err(ApiError::invalid(&format!("Error(4012): {email} cannot be added to group {key}.")));
+        }
+        let (roles, expire_time) = parse_roles(body.roles.unwrap_or_default())?;
+        if self.groups[&key].members.contains_key(&email) {
+            return Err(ApiError {
+                code: Code::AlreadyExists,
+                message: format!("Error(4003): Cannot create membership: {email} is already a member of {key}."),
+            });
+        }
+        self.add_member(&key, &email, roles, expire_time, Some(Instant::now()));
+        let group = &self.groups[&key];
+        let member = &group.members[&email];
+        Ok(operation(MEMBERSHIP_TYPE, self.membership_json(group, &email, member, true)))
+    }
+
+    fn list_memberships(&self, id: &str, context: &Context, max_page_size: usize) -> Result<Value, ApiError> {
+        let group = self.group(id)?;
+        let full = parse_view(context.param("view"))?;
+        let size = page_size(context.param("pageSize"), full, max_page_size)?;
+        let scope = format!("memberships|{id}");
+        let after = page_start(context.param("pageToken"), &scope)?;
+        let items = group
+            .members
+            .range::<str, _>((after.as_deref().map_or(Bound::Unbounded, Bound::Excluded), Bound::Unbounded))
+            .filter(|(_, member)| member.visible(context.consistency_delay));
+        let (page, last) = take_page(items.map(|(email, member)| (email.as_str(), (email, member))), size);
+        let mut response = Map::new();
+        if !page.is_empty() {
+            let memberships =
+                page.into_iter().map(|(email, member)| self.membership_json(group, email, member, full)).collect();
+            response.insert("memberships".to_owned(), Value::Array(memberships));
+        }
+        if let Some(last) = last {
+            response.insert("nextPageToken".to_owned(), Value::String(encode_page_token(&scope, last)));
+        }
+        Ok(Value::Object(response))
+    }
+
+    fn lookup_membership(&self, id: &str, context: &Context) -> Result<Value, ApiError> {
+        let group = self.group(id)?;
+        let email = context.param("memberKey.id").unwrap_or_default().to_ascii_lowercase();
+        if email.is_empty() {
+            return Err(ApiError::invalid("memberKey.id is required"));
+        }
+        if !group.members.contains_key(&email) {
+            return Err(ApiError::not_found(&format!("membership of {email} in groups/{id}")));
+        }
+        Ok(json!({ "name": format!("groups/{id}/memberships/{}", self.member_ids[&email]) }))
+    }
+
+    fn delete_membership(&mut self, id: &str, member_id: &str) -> Result<Value, ApiError> {
+        let group = self.group(id)?;
+        let (email, _) = self.membership(group, member_id)?;
+        let (key, email) = (group.email.clone(), email.to_owned());
+        self.groups.get_mut(&key).expect("looked up above").members.remove(&email);
+        Ok(operation(EMPTY_TYPE, json!({})))
+    }
+
+    fn group(&self, id: &str) -> Result<&GroupRecord, ApiError> {
+        self.group_emails
+            .get(id)
+            .and_then(|email| self.groups.get(email))
+            .ok_or_else(|| ApiError::not_found(&format!("groups/{id}")))
+    }
+
+    fn membership<'a>(
+        &'a self,
+        group: &'a GroupRecord,
+        member_id: &str,
+    ) -> Result<(&'a str, &'a MemberRecord), ApiError> {
+        self.member_emails
+            .get(member_id)
+            .and_then(|email| group.members.get_key_value(email))
+            .map(|(email, member)| (email.as_str(), member))
+            .ok_or_else(|| ApiError::not_found(&format!("groups/{}/memberships/{member_id}", group.id)))
+    }
+
+    /// Adds an empty group with a fresh opaque id; returns its key.
+    fn new_group(&mut self, email: &str) -> String {
+        self.groups_created += 1;
+        let id = format!("0{}", opaque_id(self.groups_created, 0x9E37_79B9_7F4A_7C15));
+        let now = rfc3339(SystemTime::now());
+        self.group_emails.insert(id.clone(), email.to_owned());
+        self.groups.insert(
+            email.to_owned(),
+            GroupRecord {
+                id,
+                email: email.to_owned(),
+                display_name: String::new(),
+                description: String::new(),
+                labels: BTreeMap::new(),
+                create_time: now.clone(),
+                update_time: now,
+                members: BTreeMap::new(),
+            },
+        );
+        email.to_owned()
+    }
+
+    /// Adds (or replaces) a membership in the group with key `group`.
+    fn add_member(
+        &mut self,
+        group: &str,
+        member: &str,
+        roles: Vec<String>,
+        expire_time: Option<String>,
+        created_at: Option<Instant>,
+    ) {
+        let email = member.to_ascii_lowercase();
+        if !self.member_ids.contains_key(&email) {
+            self.members_seen += 1;
+            let id = format!("1{}", opaque_id(self.members_seen, 0xD1B5_4A32_D192_ED03));
+            self.member_ids.insert(email.clone(), id.clone());
+            self.member_emails.insert(id, email.clone());
+        }
+        let record = MemberRecord { roles, expire_time, create_time: rfc3339(SystemTime::now()), created_at };
+        if let Some(group) = self.groups.get_mut(group) {
+            group.members.insert(email, record);
+        }
+    }
+
+    /// The key of the group with this email, for the direct (test-side) edits.
+    fn group_key(&self, email: &str) -> String {
+        let key = email.to_ascii_lowercase();
+        assert!(self.groups.contains_key(&key), "the emulator has no group {email}");
+        key
+    }
+
+    fn insert_seed(&mut self, seed: SeedGroup) {
+        let key = seed.email.to_ascii_lowercase();
+        if !self.groups.contains_key(&key) {
+            self.new_group(&key);
+        }
+        let group = self.groups.get_mut(&key).expect("present");
+        group.display_name = seed.display_name;
+        group.description = seed.description;
+        group.labels = seed.labels;
+        group.members.clear();
+        for member in seed.members {
+            self.add_member(&key, &member, vec![MEMBER.to_owned()], None, None);
+        }
+    }
+
+    fn snapshot(&self) -> BTreeMap<String, EmulatedGroup> {
+        self.groups
+            .iter()
+            .map(|(key, group)| {
+                let members = group
+                    .members
+                    .iter()
+                    .map(|(email, member)| {
+                        let info = MemberInfo { roles: member.roles.clone(), expire_time: member.expire_time.clone() };
+                        (email.clone(), info)
+                    })
+                    .collect();
+                let emulated = EmulatedGroup {
+                    name: format!("groups/{}", group.id),
+                    email: group.email.clone(),
+                    display_name: group.display_name.clone(),
+                    description: group.description.clone(),
+                    labels: group.labels.clone(),
+                    members,
+                };
+                (key.clone(), emulated)
+            })
+            .collect()
+    }
+
+    fn group_json(&self, group: &GroupRecord, full: bool) -> Value {
+        let mut object = Map::new();
+        object.insert("name".to_owned(), json!(format!("groups/{}", group.id)));
+        object.insert("groupKey".to_owned(), json!({ "id": group.email }));
+        object.insert("parent".to_owned(), json!(self.parent));
+        if !group.display_name.is_empty() {
+            object.insert("displayName".to_owned(), json!(group.display_name));
+        }
+        if !group.description.is_empty() {
+            object.insert("description".to_owned(), json!(group.description));
+        }
+        if !group.labels.is_empty() {
+            object.insert("labels".to_owned(), json!(group.labels));
+        }
+        if full {
+            object.insert("createTime".to_owned(), json!(group.create_time));
+            object.insert("updateTime".to_owned(), json!(group.update_time));
+        }
+        Value::Object(object)
+    }
+
+    fn membership_json(&self, group: &GroupRecord, email: &str, member: &MemberRecord, full: bool) -> Value {
+        let roles: Vec<Value> = member
+            .roles
+            .iter()
+            .map(|role| match (&member.expire_time, full && role == MEMBER) {
+                (Some(expire), true) => json!({ "name": role, "expiryDetail": { "expireTime": expire } }),
+                _ => json!({ "name": role }),
+            })
+            .collect();
+        let member_type = if self.groups.contains_key(email) {
+            "GROUP"
+        } else if email.ends_with(".gserviceaccount.com") {
+            "SERVICE_ACCOUNT"
+        } else {
+            "USER"
+        };
+        let mut object = Map::new();
+        let id = self.member_ids.get(email).map(String::as_str).unwrap_or_default();
+        object.insert("name".to_owned(), json!(format!("groups/{}/memberships/{id}", group.id)));
+        object.insert("preferredMemberKey".to_owned(), json!({ "id": email }));
+        object.insert("roles".to_owned(), Value::Array(roles));
+        object.insert("type".to_owned(), json!(member_type));
+        if full {
+            object.insert("createTime".to_owned(), json!(member.create_time));
+            object.insert("updateTime".to_owned(), json!(member.create_time));
+        }
+        Value::Object(object)
+    }
+}
+
+/// A finished long-running operation carrying `response` of type `type_url`.
+fn operation(type_url: &str, response: Value) -> Value {
+    let mut response = match response {
+        Value::Object(object) => object,
+        _ => Map::new(),
+    };
+    response.insert("@type".to_owned(), json!(type_url));
+    json!({ "done": true, "response": response })
+}
+
+/// Role names and the `MEMBER` role's expiry; an empty list means `MEMBER` alone.
+fn parse_roles(roles: Vec<RoleBody>) -> Result<(Vec<String>, Option<String>), ApiError> {
+    if roles.is_empty() {
+        return Ok((vec![MEMBER.to_owned()], None));
+    }
+    let mut names = Vec::new();
+    let mut expire_time = None;
+    for role in roles {
+        let name = role.name.unwrap_or_default();
+        if !matches!(name.as_str(), "OWNER" | "MANAGER" | MEMBER) {
+            return Err(ApiError::invalid(&format!("invalid role `{name}`; expected OWNER, MANAGER or MEMBER")));
+        }
+        if names.contains(&name) {
+            return Err(ApiError::invalid(&format!("role {name} is given twice")));
+        }
+        if let Some(expire) = role.expiry_detail.and_then(|detail| detail.expire_time) {
+            if name != MEMBER {
+                return Err(ApiError::invalid("expiryDetail is allowed only on the MEMBER role"));
+            }
+            expire_time = Some(expire);
+        }
+        names.push(name);
+    }
+    if !names.iter().any(|name| name == MEMBER) {
+        return Err(ApiError::invalid("the MEMBER role is required"));
+    }
+    Ok((names, expire_time))
+}
+
+fn is_email(text: &str) -> bool {
+    text.split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'))
+}
+
+/// `true` for `FULL`; `BASIC`, unspecified or absent is the basic view.
+fn parse_view(view: Option<&str>) -> Result<bool, ApiError> {
+    match view {
+        None | Some("BASIC" | "VIEW_UNSPECIFIED") => Ok(false),
+        Some("FULL") => Ok(true),
+        Some(other) => Err(ApiError::invalid(&format!("invalid view `{other}`; expected BASIC or FULL"))),
+    }
+}
+
+/// The documented default (200 `BASIC`, 50 `FULL`) or the requested size, capped by the
+/// documented maximum (1000 `BASIC`, 500 `FULL`) and then by the emulator's own.
+fn page_size(requested: Option<&str>, full: bool, max_page_size: usize) -> Result<usize, ApiError> {
+    let (default, maximum) = if full { (50, 500) } else { (200, 1000) };
+    let requested = match requested {
+        None => 0,
+        Some(text) => {
+            text.parse::<i64>().map_err(|_| ApiError::invalid(&format!("pageSize `{text}` is not a number")))?
+        }
+    };
+    if requested < 0 {
+        return Err(ApiError::invalid("pageSize must not be negative"));
+    }
+    let size = if requested == 0 { default } else { usize::try_from(requested).unwrap_or(maximum) };
+    Ok(size.min(maximum).min(max_page_size).max(1))
+}
+
+/// Up to `size` items, and the key of the last one when more items follow.
+fn take_page<'a, T>(items: impl Iterator<Item = (&'a str, T)>, size: usize) -> (Vec<T>, Option<&'a str>) {
+    let mut page = Vec::new();
+    let mut last = None;
+    for (key, item) in items {
+        if page.len() == size {
+            return (page, last);
+        }
+        page.push(item);
+        last = Some(key);
+    }
+    (page, None)
+}
+
+/// Where a listing resumes: after the key in the token, or from the start without one.
+fn page_start(token: Option<&str>, scope: &str) -> Result<Option<String>, ApiError> {
+    match token {
+        None | Some("") => Ok(None),
+        Some(token) => decode_page_token(token, scope)
+            .map(Some)
+            .ok_or_else(|| ApiError::invalid("invalid page token; it must come from the same listing")),
+    }
+}
+
+/// A page token: the listing it belongs to and the last key returned, hex-encoded. Resuming
+/// after a key (not at an offset) means items added or removed between pages cause neither
+/// duplicates nor gaps among the items that were there all along.
+fn encode_page_token(scope: &str, last_key: &str) -> String {
+    format!("{scope}\n{last_key}").bytes().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn decode_page_token(token: &str, scope: &str) -> Option<String> {
+    // An odd length fails on the last pair.
+    let bytes: Option<Vec<u8>> =
+        (0..token.len()).step_by(2).map(|index| u8::from_str_radix(token.get(index..index + 2)?, 16).ok()).collect();
+    let text = String::from_utf8(bytes?).ok()?;
+    let (token_scope, last_key) = text.split_once('\n')?;
+    (token_scope == scope).then(|| last_key.to_owned())
+}
+
+/// Fourteen hex digits that do not follow creation order: `counter` times an odd constant,
+/// modulo 2^56, which is a bijection, so ids never collide.
+fn opaque_id(counter: u64, multiplier: u64) -> String {
+    format!("{:014x}", counter.wrapping_mul(multiplier) & ((1 << 56) - 1))
+}
+
+/// `2026-11-26T04:55:17.123456Z`.
+fn rfc3339(time: SystemTime) -> String {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let seconds = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
+    let of_day = seconds % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60,
+        since_epoch.subsec_micros()
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The fault plan and where its generator stands.
+struct FaultState {
+    plan: FaultPlan,
+    random: SplitMix64,
+    injected: u64,
+}
+
+enum Fault {
+    TooManyRequests(Duration),
+    Unavailable,
+    Internal,
+    Drop,
+}
+
+impl FaultState {
+    fn new(plan: FaultPlan) -> FaultState {
+        FaultState { random: SplitMix64(plan.seed), plan, injected: 0 }
+    }
+
+    /// Draws once for a request to `method` if faults apply to it.
+    fn next_fault(&mut self, method: &str) -> Option<Fault> {
+        let plan = &self.plan;
+        let rates = [plan.rate_429, plan.rate_503, plan.rate_500, plan.rate_drop];
+        if rates.iter().all(|rate| *rate <= 0.0)
+            || plan.max_faults.is_some_and(|max| self.injected >= max)
+            || plan.methods.as_ref().is_some_and(|methods| !methods.contains(method))
+        {
+            return None;
+        }
+        let retry_after = plan.retry_after;
+        let draw = self.random.next_f64();
+        let mut threshold = 0.0;
+        let faults = [Fault::TooManyRequests(retry_after), Fault::Unavailable, Fault::Internal, Fault::Drop];
+        for (rate, fault) in rates.into_iter().zip(faults) {
+            threshold += rate.max(0.0);
+            if draw < threshold {
+                self.injected += 1;
+                return Some(fault);
+            }
+        }
+        None
+    }
+}
+
+impl Fault {
+    fn into_response(self) -> Response {
+        let (code, message) = match self {
+            Fault::TooManyRequests(_) => (
+                Code::ResourceExhausted,
+                "Quota exceeded for quota metric 'Requests' and limit 'Requests per minute' of service \
+                 'cloudidentity.googleapis.com'.",
+            ),
+            Fault::Unavailable => (Code::Unavailable, "The service is currently unavailable."),
+            Fault::Internal | Fault::Drop => (Code::Internal, "Internal error encountered."),
+        };
+        let mut response = ApiError { code, message: message.to_owned() }.into_response();
+        if let Fault::TooManyRequests(retry_after) = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs()));
+        }
+        response
+    }
+}
+
+/// SplitMix64: a tiny, well-mixed, seedable generator; enough to spread faults.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut mixed = self.0;
+        mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        mixed ^ (mixed >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A Google API error: the canonical code and a message.
+#[derive(Debug)]
+struct ApiError {
+    code: Code,
+    message: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Code {
+    InvalidArgument,
+    Unauthenticated,
+    PermissionDenied,
+    NotFound,
+    AlreadyExists,
+    ResourceExhausted,
+    Internal,
+    Unavailable,
+}
+
+impl Code {
+    fn http_status(self) -> StatusCode {
+        match self {
+            Code::InvalidArgument => StatusCode::BAD_REQUEST,
+            Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Code::PermissionDenied => StatusCode::FORBIDDEN,
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::AlreadyExists => StatusCode::CONFLICT,
+            Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+            Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Code::InvalidArgument => "INVALID_ARGUMENT",
+            Code::Unauthenticated => "UNAUTHENTICATED",
+            Code::PermissionDenied => "PERMISSION_DENIED",
+            Code::NotFound => "NOT_FOUND",
+            Code::AlreadyExists => "ALREADY_EXISTS",
+            Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            Code::Internal => "INTERNAL",
+            Code::Unavailable => "UNAVAILABLE",
+        }
+    }
+}
+
+impl ApiError {
+    fn invalid(message: &str) -> ApiError {
+        ApiError { code: Code::InvalidArgument, message: message.to_owned() }
+    }
+
+    fn not_found(what: &str) -> ApiError {
+        ApiError { code: Code::NotFound, message: format!("Error(2015): Resource not found: {what}.") }
+    }
+
+    fn into_response(self) -> Response {
+        let status = self.code.http_status();
+        let body = json!({
+            "error": { "code": status.as_u16(), "message": self.message, "status": self.code.name() }
+        });
+        json_response(status, &body)
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=UTF-8"));
+    response
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context<'a>(query: &'a [(String, String)], body: &'a [u8], rejected: &'a BTreeSet<String>) -> Context<'a> {
+        Context { query, body, consistency_delay: Duration::ZERO, reject_members: rejected }
+    }
+
+    fn members_page(directory: &Directory, id: &str, token: Option<&str>) -> (Vec<String>, Option<String>) {
+        let mut query = vec![("pageSize".to_owned(), "2".to_owned())];
+        if let Some(token) = token {
+            query.push(("pageToken".to_owned(), token.to_owned()));
+        }
+        let rejected = BTreeSet::new();
+        let page = directory.list_memberships(id, &context(&query, b"", &rejected), 200).expect("a page");
+        let emails = page["memberships"]
+            .as_array()
+            .map(|list| list.iter().map(|m| m["preferredMemberKey"]["id"].as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default();
+        (emails, page["nextPageToken"].as_str().map(str::to_owned))
+    }
+
+    #[test]
+    fn page_tokens_round_trip_and_belong_to_one_listing() {
+        let token = encode_page_token("memberships|0abc", "alice@example.org");
+        assert!(token.chars().all(|c| c.is_ascii_hexdigit()), "{token}");
+        assert_eq!(decode_page_token(&token, "memberships|0abc").as_deref(), Some("alice@example.org"));
+        assert_eq!(decode_page_token(&token, "memberships|0def"), None);
+        assert_eq!(decode_page_token("zz", "memberships|0abc"), None);
+        assert_eq!(decode_page_token("abc", "memberships|0abc"), None);
+        assert!(page_start(Some("not a token"), "groups|customers/C1").is_err());
+        assert_eq!(page_start(Some(""), "groups|customers/C1").unwrap(), None);
+    }
+
+    #[test]
+    fn paging_resumes_after_the_last_key_when_members_arrive_between_pages() {
+        let mut directory = Directory::new("C1");
+        directory.insert_seed(SeedGroup {
+            email: "g@example.org".to_owned(),
+            members: vec!["a@x.org".to_owned(), "c@x.org".to_owned(), "e@x.org".to_owned()],
+            ..SeedGroup::default()
+        });
+        let id = directory.groups["g@example.org"].id.clone();
+        let (first, token) = members_page(&directory, &id, None);
+        assert_eq!(first, ["a@x.org", "c@x.org"]);
+        directory.add_member("g@example.org", "b@x.org", vec![MEMBER.to_owned()], None, None);
+        directory.add_member("g@example.org", "d@x.org", vec![MEMBER.to_owned()], None, None);
+        let (second, token) = members_page(&directory, &id, token.as_deref());
+        assert_eq!(second, ["d@x.org", "e@x.org"]);
+        assert_eq!(token, None, "the last page has no token");
+    }
+
+    #[test]
+    fn page_sizes_follow_the_documented_defaults_and_caps() {
+        assert_eq!(page_size(None, false, 5000).unwrap(), 200);
+        assert_eq!(page_size(None, true, 5000).unwrap(), 50);
+        assert_eq!(page_size(Some("0"), true, 5000).unwrap(), 50);
+        assert_eq!(page_size(Some("5000"), false, 5000).unwrap(), 1000);
+        assert_eq!(page_size(Some("5000"), true, 5000).unwrap(), 500);
+        assert_eq!(page_size(Some("500"), true, 200).unwrap(), 200);
+        assert_eq!(page_size(Some("3"), false, 200).unwrap(), 3);
+        assert!(page_size(Some("-1"), false, 200).is_err());
+        assert!(page_size(Some("many"), false, 200).is_err());
+    }
+
+    #[test]
+    fn paths_map_to_api_methods() {
+        let route = |method: Method, path: &str| Route::parse(&method, path);
+        assert_eq!(route(Method::GET, "/v1/groups:lookup"), Route::LookupGroup);
+        assert_eq!(route(Method::GET, "/v1/groups%3Alookup"), Route::LookupGroup);
+        assert_eq!(route(Method::PATCH, "/v1/groups/01ab"), Route::PatchGroup("01ab".to_owned()));
+        assert_eq!(
+            route(Method::GET, "/v1/groups/01ab/memberships:lookup"),
+            Route::LookupMembership("01ab".to_owned())
+        );
+        assert_eq!(
+            route(Method::DELETE, "/v1/groups/01ab/memberships/1cd"),
+            Route::DeleteMembership("01ab".to_owned(), "1cd".to_owned())
+        );
+        assert_eq!(route(Method::PUT, "/v1/groups/01ab"), Route::Unknown);
+        assert_eq!(route(Method::GET, "/v2/groups"), Route::Unknown);
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_000_000_000)), "2001-09-09T01:46:40.000000Z");
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn the_fault_sequence_depends_only_on_the_seed() {
+        let plan = FaultPlan { seed: 7, rate_429: 0.3, rate_503: 0.3, ..FaultPlan::default() };
+        let sequence = |plan: &FaultPlan| {
+            let mut state = FaultState::new(plan.clone());
+            (0..64)
+                .map(|_| state.next_fault("groups.list").map(|f| matches!(f, Fault::Unavailable)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sequence(&plan), sequence(&plan));
+        assert_ne!(sequence(&plan), sequence(&FaultPlan { seed: 8, ..plan.clone() }));
+        let limited = FaultPlan { max_faults: Some(2), rate_429: 1.0, ..FaultPlan::default() };
+        assert_eq!(sequence(&limited).iter().filter(|f| f.is_some()).count(), 2);
+    }
+}
