@@ -1,0 +1,394 @@
+//! The Google provider and the sync engine against the Cloud Identity emulator, over real HTTP
+//! with the real client crate: convergence, call counts, paging, drift, ownership, safety
+//! limits, injected faults and credentials.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use cpg_infra::definitions::{DirSource, Nesting};
+use cpg_infra::directory::{Directory, GoogleAuth, GoogleConfig, GoogleDirectory};
+use cpg_infra::emulator::google::{EmulatorOptions, FaultPlan, GoogleEmulator, SeedGroup};
+use cpg_infra::hierarchy::{Group, GroupKind, Hierarchy};
+use cpg_infra::load::load_expanded;
+use cpg_infra::sync::{
+    self, ApplyOptions, ApplyOutcome, ApplyReport, NoProgress, Plan, PlanOptions, RemovalLimits, RetryPolicy,
+};
+
+use common::{copy_example_org, cpg_with_env, manifest_dir, FAILURE, INVALID_INPUT, SUCCESS};
+
+const TOKEN: &str = "test-token";
+const CUSTOMER: &str = "C03example";
+const DOMAIN: &str = "groups.example.org";
+
+const FAST_RETRY: RetryPolicy =
+    RetryPolicy { max_attempts: 8, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(20) };
+
+fn emulator(max_page_size: usize) -> GoogleEmulator {
+    let options = EmulatorOptions {
+        port: 0,
+        customer: CUSTOMER.to_owned(),
+        token: Some(TOKEN.to_owned()),
+        max_page_size,
+        ..EmulatorOptions::default()
+    };
+    GoogleEmulator::start(options).expect("start the emulator")
+}
+
+fn connect(emulator: &GoogleEmulator, token: &str) -> GoogleDirectory {
+    GoogleDirectory::connect(&GoogleConfig {
+        customer_id: CUSTOMER.to_owned(),
+        groups_domain: DOMAIN.to_owned(),
+        endpoint: Some(emulator.base_url()),
+        auth: GoogleAuth::AccessToken(token.to_owned()),
+    })
+    .expect("connect")
+}
+
+fn example_hierarchy() -> Hierarchy {
+    let today = "2026-11-26".parse().unwrap();
+    load_expanded(&DirSource::new(manifest_dir()), today).expect("example organisation").hierarchy
+}
+
+/// A hierarchy from `(name, people, nested group names)`.
+fn hierarchy(groups: &[(&str, Vec<String>, &[&str])]) -> Hierarchy {
+    let groups = groups
+        .iter()
+        .map(|(name, members, nested)| {
+            let group = Group {
+                name: name.to_string(),
+                email: format!("{name}@{DOMAIN}"),
+                description: format!("{name} for tests"),
+                kind: GroupKind::Organisation,
+                members: members.iter().cloned().collect(),
+                groups: nested.iter().map(|g| g.to_string()).collect(),
+            };
+            (name.to_string(), group)
+        })
+        .collect();
+    Hierarchy { groups }
+}
+
+fn people(prefix: &str, count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("{prefix}{i:03}@example.org")).collect()
+}
+
+fn plan_options() -> PlanOptions {
+    PlanOptions {
+        nesting: Nesting::Native,
+        delete_groups: false,
+        adopt: false,
+        limits: RemovalLimits { max_removals: 100, max_removal_percent: 50 },
+    }
+}
+
+fn plan(directory: &dyn Directory, desired: &Hierarchy) -> Plan {
+    let live = sync::read_live_state(directory, 8, &FAST_RETRY, &BTreeSet::new()).expect("read live state");
+    sync::plan(desired, &live, &plan_options())
+}
+
+fn apply(directory: &dyn Directory, plan: &Plan) -> ApplyOutcome {
+    let options = ApplyOptions { concurrency: 8, retry: FAST_RETRY, allow_mass_removal: false };
+    sync::apply(directory, plan, &options, &NoProgress)
+}
+
+fn applied(outcome: ApplyOutcome) -> ApplyReport {
+    match outcome {
+        ApplyOutcome::Applied(report) => report,
+        ApplyOutcome::Refused(reasons) => panic!("refused: {reasons:?}"),
+    }
+}
+
+/// Plans and applies until nothing is left, at most three rounds; returns the first report.
+fn sync_to(directory: &dyn Directory, desired: &Hierarchy) -> ApplyReport {
+    let report = applied(apply(directory, &plan(directory, desired)));
+    assert!(report.failed.is_empty(), "failures: {:?}", report.failed);
+    report
+}
+
+/// What the emulator should hold for `desired` with native nesting: email → member emails.
+fn expected_state(desired: &Hierarchy) -> BTreeMap<String, BTreeSet<String>> {
+    desired
+        .groups
+        .values()
+        .map(|g| {
+            let nested = g.groups.iter().map(|child| desired.groups[child].email.clone());
+            (g.email.clone(), g.members.iter().cloned().chain(nested).collect())
+        })
+        .collect()
+}
+
+fn emulator_state(emulator: &GoogleEmulator) -> BTreeMap<String, BTreeSet<String>> {
+    emulator.groups().into_iter().map(|(email, group)| (email, group.members.keys().cloned().collect())).collect()
+}
+
+#[test]
+fn first_sync_creates_everything_and_the_second_is_a_no_op_with_one_list_per_group() {
+    let emulator = emulator(500);
+    let directory = connect(&emulator, TOKEN);
+    let desired = example_hierarchy();
+
+    let first = plan(&directory, &desired);
+    let (created, added, removed, _) = first.counts();
+    assert_eq!(created, desired.groups.len());
+    assert_eq!(added, desired.membership_count());
+    assert_eq!(removed, 0);
+    let report = applied(apply(&directory, &first));
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.created, desired.groups.len());
+    assert_eq!(emulator_state(&emulator), expected_state(&desired));
+
+    // Owned groups carry the marker; Google Groups carry the discussion-forum label.
+    for group in emulator.groups().values() {
+        assert!(group.description.contains("managed-by: cpg-infra"), "{group:?}");
+        assert!(group.labels.contains_key("cloudidentity.googleapis.com/groups.discussion_forum"), "{group:?}");
+    }
+
+    // A fresh provider (no cached names) plans nothing, with one groups.list and one
+    // memberships.list per group: never a call per membership.
+    let fresh = connect(&emulator, TOKEN);
+    emulator.reset_calls();
+    let second = plan(&fresh, &desired);
+    assert!(second.is_empty(), "{second}");
+    let calls = emulator.calls();
+    assert_eq!(calls.get("groups.list"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("groups.memberships.list"), Some(&(desired.groups.len() as u64)), "{calls:?}");
+    assert_eq!(emulator.total_calls(), 1 + desired.groups.len() as u64, "{calls:?}");
+    assert_eq!(fresh.api_calls(), Some(emulator.total_calls()));
+}
+
+#[test]
+fn listings_follow_pages() {
+    // 7 groups and a 70-member group with pages of 3: 3 pages of groups, 24 of members.
+    let emulator = emulator(3);
+    let directory = connect(&emulator, TOKEN);
+    let mut groups: Vec<(&str, Vec<String>, &[&str])> = vec![("big", people("p", 70), &[])];
+    let names = ["g1", "g2", "g3", "g4", "g5", "g6"];
+    for name in names {
+        groups.push((name, people(name, 2), &["big"]));
+    }
+    let desired = hierarchy(&groups);
+    sync_to(&directory, &desired);
+    assert_eq!(emulator_state(&emulator), expected_state(&desired));
+
+    let fresh = connect(&emulator, TOKEN);
+    emulator.reset_calls();
+    assert!(plan(&fresh, &desired).is_empty());
+    let calls = emulator.calls();
+    assert_eq!(calls.get("groups.list"), Some(&3), "{calls:?}");
+    // big: 70 members → 24 pages; each small group: 3 members (2 people + big) → 1 page.
+    assert_eq!(calls.get("groups.memberships.list"), Some(&(24 + 6)), "{calls:?}");
+}
+
+#[test]
+fn drift_is_reverted() {
+    let emulator = emulator(500);
+    let directory = connect(&emulator, TOKEN);
+    let desired = example_hierarchy();
+    sync_to(&directory, &desired);
+
+    let analysis = "tob-wgs-analysis@groups.example.org";
+    let web = "tob-wgs-web-access@groups.example.org";
+    let removed_by_hand = desired.groups["tob-wgs-web-access"].members.iter().next().expect("a member").clone();
+    emulator.add_member_directly(analysis, "stranger@elsewhere.example.com");
+    emulator.remove_member_directly(web, &removed_by_hand);
+
+    let fresh = connect(&emulator, TOKEN);
+    let drift = plan(&fresh, &desired);
+    let lines: Vec<String> = drift.changes.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            format!("+ add    {removed_by_hand} to {web}"),
+            format!("- remove stranger@elsewhere.example.com from {analysis}")
+        ]
+    );
+    let report = applied(apply(&fresh, &drift));
+    assert_eq!((report.added, report.removed, report.failed.len()), (1, 1, 0));
+    assert_eq!(emulator_state(&emulator), expected_state(&desired));
+    assert!(plan(&connect(&emulator, TOKEN), &desired).is_empty());
+}
+
+#[test]
+fn groups_without_the_marker_are_conflicts_and_untouched() {
+    let emulator = emulator(500);
+    let members = vec!["someone@example.org".to_owned()];
+    emulator.insert_group(SeedGroup {
+        email: "g1@groups.example.org".to_owned(),
+        display_name: "g1".to_owned(),
+        description: "made by hand".to_owned(),
+        labels: BTreeMap::new(),
+        members: members.clone(),
+    });
+    let directory = connect(&emulator, TOKEN);
+    let desired = hierarchy(&[("g1", people("a", 2), &[]), ("g2", people("b", 2), &[])]);
+    let plan = plan(&directory, &desired);
+    assert_eq!(plan.conflicts.len(), 1, "{plan}");
+    assert_eq!(plan.conflicts[0].group, "g1@groups.example.org");
+    assert!(plan.changes.iter().all(|c| !c.to_string().contains("g1@")), "{plan}");
+    applied(apply(&directory, &plan));
+    let state = emulator_state(&emulator);
+    assert_eq!(state["g1@groups.example.org"], members.into_iter().collect::<BTreeSet<_>>());
+    assert_eq!(state["g2@groups.example.org"].len(), 2);
+    // The provider also refuses on its own if asked to touch it.
+    assert!(directory.add_member("g1@groups.example.org", "x@example.org").is_err());
+}
+
+#[test]
+fn a_plan_over_the_removal_limit_applies_nothing() {
+    let emulator = emulator(500);
+    let directory = connect(&emulator, TOKEN);
+    let before = hierarchy(&[("g1", people("a", 10), &[]), ("g2", people("b", 4), &[])]);
+    sync_to(&directory, &before);
+    let snapshot = emulator_state(&emulator);
+
+    // g1 loses 8 of 10 members (over 50%), g2 is emptied, and one member is added.
+    let mut after_g1 = people("a", 2);
+    after_g1.push("new@example.org".to_owned());
+    let after = hierarchy(&[("g1", after_g1, &[]), ("g2", vec![], &[])]);
+    let plan = plan(&directory, &after);
+    assert_eq!(plan.refusals.len(), 2, "{plan}");
+    emulator.reset_calls();
+    assert!(matches!(apply(&directory, &plan), ApplyOutcome::Refused(_)));
+    assert_eq!(emulator.total_calls(), 0, "a refused plan sent requests");
+    assert_eq!(emulator_state(&emulator), snapshot);
+}
+
+#[test]
+fn sync_converges_under_throttling_outages_and_dropped_connections() {
+    let emulator = emulator(500);
+    emulator.set_faults(FaultPlan {
+        seed: 7,
+        rate_429: 0.1,
+        retry_after: Duration::from_secs(0),
+        rate_503: 0.1,
+        rate_drop: 0.05,
+        ..FaultPlan::default()
+    });
+    let directory = connect(&emulator, TOKEN);
+    let desired = example_hierarchy();
+    let report = sync_to(&directory, &desired);
+    assert!(report.retries > 0, "faults were injected but nothing was retried");
+    emulator.set_faults(FaultPlan::default());
+    assert_eq!(emulator_state(&emulator), expected_state(&desired));
+    assert!(plan(&connect(&emulator, TOKEN), &desired).is_empty());
+}
+
+#[test]
+fn one_rejected_member_does_not_block_the_rest() {
+    let emulator = emulator(500);
+    emulator.set_faults(FaultPlan {
+        reject_members: BTreeSet::from(["bad@example.org".to_owned()]),
+        ..FaultPlan::default()
+    });
+    let directory = connect(&emulator, TOKEN);
+    let mut members = people("a", 5);
+    members.push("bad@example.org".to_owned());
+    let desired = hierarchy(&[("g1", members, &[]), ("g2", people("b", 3), &[])]);
+    let report = applied(apply(&directory, &plan(&directory, &desired)));
+    assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+    assert!(report.failed[0].0.to_string().contains("bad@example.org"));
+    assert_eq!(report.added, 8);
+    assert_eq!(report.retries, 0, "a rejection is permanent and must not be retried");
+    let state = emulator_state(&emulator);
+    assert_eq!(state["g1@groups.example.org"].len(), 5);
+    assert_eq!(state["g2@groups.example.org"].len(), 3);
+}
+
+#[test]
+fn members_that_are_slow_to_appear_are_added_once() {
+    let emulator = emulator(500);
+    emulator.set_faults(FaultPlan { consistency_delay: Duration::from_millis(300), ..FaultPlan::default() });
+    let directory = connect(&emulator, TOKEN);
+    let desired = hierarchy(&[("g1", people("a", 3), &[])]);
+    sync_to(&directory, &desired);
+    // Reads have not caught up: the plan adds again, and the directory answers "already a member".
+    let stale = plan(&connect(&emulator, TOKEN), &desired);
+    assert_eq!(stale.counts().1, 3, "{stale}");
+    let report = applied(apply(&directory, &stale));
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    std::thread::sleep(Duration::from_millis(350));
+    assert!(plan(&connect(&emulator, TOKEN), &desired).is_empty());
+    assert_eq!(emulator_state(&emulator), expected_state(&desired));
+}
+
+#[test]
+fn bad_credentials_give_a_clear_error() {
+    let emulator = emulator(500);
+    let directory = connect(&emulator, "wrong-token");
+    let error = sync::read_live_state(&directory, 8, &FAST_RETRY, &BTreeSet::new()).expect_err("401");
+    assert!(error.to_string().contains("authentication failed"), "{error}");
+}
+
+/// A temporary copy of the example organisation with the Google provider enabled.
+fn google_org() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_example_org(dir.path());
+    let org = dir.path().join("groups/org.toml");
+    let text = std::fs::read_to_string(&org).unwrap();
+    let section = text.find("[providers.google]").expect("a [providers.google] section");
+    let flag = section + text[section..].find("enabled = false").expect("google disabled in the example");
+    let enabled = format!("{}enabled = true{}", &text[..flag], &text[flag + "enabled = false".len()..]);
+    std::fs::write(&org, enabled).unwrap();
+    dir
+}
+
+#[test]
+fn the_cli_syncs_to_google_and_exit_codes_say_what_happened() {
+    let emulator = emulator(500);
+    let org = google_org();
+    let endpoint = emulator.base_url();
+    let env = [("CPG_INFRA_GOOGLE_ENDPOINT", endpoint.as_str()), ("CPG_INFRA_GOOGLE_ACCESS_TOKEN", TOKEN)];
+    let args = ["groups", "sync", "--provider", "google"];
+
+    let dry = cpg_with_env(org.path(), &args, &env);
+    dry.expect_code(SUCCESS);
+    assert!(dry.stdout.contains("+ create group tob-wgs-analysis@groups.example.org"), "{dry}");
+    assert!(emulator.groups().is_empty(), "a dry run changed the directory");
+
+    let confirm = [&args[..], &["--confirm"]].concat();
+    let run = cpg_with_env(org.path(), &confirm, &env);
+    run.expect_code(SUCCESS);
+    assert!(run.stdout.contains("API call(s)"), "{run}");
+    let again = cpg_with_env(org.path(), &confirm, &env);
+    again.expect_code(SUCCESS);
+    assert!(again.stdout.contains("plan: 0 group(s) to create, 0 member(s) to add, 0 to remove"), "{again}");
+
+    // A rejected member makes the exit code 1.
+    emulator.remove_member_directly("tob-wgs-analysis@groups.example.org", "tob-wgs-data-manager@groups.example.org");
+    emulator.set_faults(FaultPlan {
+        reject_members: BTreeSet::from(["tob-wgs-data-manager@groups.example.org".to_owned()]),
+        ..FaultPlan::default()
+    });
+    let failed = cpg_with_env(org.path(), &confirm, &env);
+    failed.expect_code(FAILURE);
+    assert!(failed.stderr.contains("failed: + add    tob-wgs-data-manager@groups.example.org"), "{failed}");
+
+    // Wrong credentials are a configuration error.
+    let bad = [("CPG_INFRA_GOOGLE_ENDPOINT", endpoint.as_str()), ("CPG_INFRA_GOOGLE_ACCESS_TOKEN", "wrong")];
+    let run = cpg_with_env(org.path(), &args, &bad);
+    run.expect_code(INVALID_INPUT);
+    assert!(run.stderr.contains("authentication failed"), "{run}");
+
+    // Plain HTTP to anything but loopback is refused before any request.
+    let remote = [("CPG_INFRA_GOOGLE_ENDPOINT", "http://203.0.113.9/"), ("CPG_INFRA_GOOGLE_ACCESS_TOKEN", TOKEN)];
+    let run = cpg_with_env(org.path(), &args, &remote);
+    run.expect_code(INVALID_INPUT);
+    assert!(run.stderr.contains("only on loopback"), "{run}");
+
+    // Missing credentials are a configuration error too.
+    let none = [("CPG_INFRA_GOOGLE_ENDPOINT", endpoint.as_str())];
+    let run = cpg_with_env(org.path(), &args, &none);
+    run.expect_code(INVALID_INPUT);
+    assert!(run.stderr.contains("no Google credentials"), "{run}");
+}
+
+#[test]
+fn the_provider_must_be_enabled() {
+    let org = tempfile::tempdir().unwrap();
+    copy_example_org(org.path());
+    let run = cpg_with_env(org.path(), &["groups", "sync", "--provider", "google"], &[]);
+    run.expect_code(INVALID_INPUT);
+    assert!(run.stderr.contains("not enabled"), "{run}");
+}
