@@ -14,7 +14,6 @@ use std::time::Duration;
 use axum::response::Response;
 // The HTTP engine is the one the Cloud Identity client already brings (axum's `http1` and
 // `tokio` features turn on its server side); the client crate re-exports it.
-use google_cloudidentity1::hyper;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
