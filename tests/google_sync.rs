@@ -63,6 +63,7 @@ fn hierarchy(groups: &[(&str, Vec<String>, &[&str])]) -> Hierarchy {
                 kind: GroupKind::Organisation,
                 members: members.iter().cloned().collect(),
                 groups: nested.iter().map(|g| g.to_string()).collect(),
+                expires: BTreeMap::new(),
             };
             (name.to_string(), group)
         })
@@ -232,7 +233,7 @@ fn groups_without_the_marker_are_conflicts_and_untouched() {
     assert_eq!(state["g1@groups.example.org"], members.into_iter().collect::<BTreeSet<_>>());
     assert_eq!(state["g2@groups.example.org"].len(), 2);
     // The provider also refuses on its own if asked to touch it.
-    assert!(directory.add_member("g1@groups.example.org", "x@example.org").is_err());
+    assert!(directory.add_member("g1@groups.example.org", "x@example.org", None).is_err());
 }
 
 #[test]
@@ -354,6 +355,20 @@ fn the_cli_syncs_to_google_and_exit_codes_say_what_happened() {
     let again = cpg_with_env(org.path(), &confirm, &env);
     again.expect_code(SUCCESS);
     assert!(again.stdout.contains("plan: 0 group(s) to create, 0 member(s) to add, 0 to remove"), "{again}");
+
+    // Ravi uses a separate Google account, and his grant expires on 2027-03-31: access lasts
+    // through that day.
+    let release = &emulator.groups()["tob-wgs-release-access@groups.example.org"];
+    assert!(!release.members.contains_key("ravi.iyer@example.org"), "{release:?}");
+    let ravi = &release.members["ravi.iyer.lab@gmail.com"];
+    assert_eq!(ravi.expire_time.as_deref(), Some("2027-04-01T00:00:00Z"), "{ravi:?}");
+    assert_eq!(ravi.roles, ["MEMBER"]);
+    assert!(
+        dry.stdout.contains(
+            "+ add    ravi.iyer.lab@gmail.com to tob-wgs-release-access@groups.example.org (until 2027-03-31)"
+        ),
+        "{dry}"
+    );
 
     // A rejected member makes the exit code 1.
     emulator.remove_member_directly("tob-wgs-analysis@groups.example.org", "tob-wgs-data-manager@groups.example.org");

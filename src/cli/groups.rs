@@ -136,7 +136,20 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
             max_removal_percent: settings.max_removal_percent,
         },
     };
-    let plan = sync::plan(&expanded.hierarchy, &live, &options);
+    let desired = match args.provider {
+        ProviderName::Local => expanded.hierarchy.clone(),
+        // People may use a different account in Google than their primary email.
+        ProviderName::Google => {
+            let aliases = expanded
+                .definitions
+                .people
+                .values()
+                .filter_map(|p| p.google.clone().map(|google| (p.email.clone(), google)))
+                .collect();
+            expanded.hierarchy.with_member_aliases(&aliases)
+        }
+    };
+    let plan = sync::plan(&desired, &live, &options);
     match args.format {
         PlanFormat::Text => {
             emit_line(&directory.describe());

@@ -12,13 +12,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use google_cloudidentity1::api::{EntityKey, Group, Membership, MembershipRole, Operation};
+use google_cloudidentity1::api::{EntityKey, ExpiryDetail, Group, Membership, MembershipRole, Operation};
 use google_cloudidentity1::common::{Delegate, Retry};
 use google_cloudidentity1::{yup_oauth2, CloudIdentity, Error as ApiError};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 
 use super::{Directory, DirectoryError, LiveGroup, NewGroup, OWNER_MARKER};
+use crate::definitions::Date;
 
 /// The label that makes a Cloud Identity group a Google Group (mail, membership).
 const DISCUSSION_FORUM_LABEL: &str = "cloudidentity.googleapis.com/groups.discussion_forum";
@@ -298,11 +299,16 @@ impl Directory for GoogleDirectory {
         }
     }
 
-    fn add_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError> {
+    fn add_member(&self, group_email: &str, member_email: &str, expires: Option<Date>) -> Result<(), DirectoryError> {
         let parent = self.owned_group_name(group_email)?;
+        let role = MembershipRole {
+            name: Some("MEMBER".to_owned()),
+            expiry_detail: expires.map(|date| ExpiryDetail { expire_time: end_of_day_utc(date) }),
+            ..MembershipRole::default()
+        };
         let request = Membership {
             preferred_member_key: Some(EntityKey { id: Some(member_email.to_owned()), namespace: None }),
-            roles: Some(vec![MembershipRole { name: Some("MEMBER".to_owned()), ..MembershipRole::default() }]),
+            roles: Some(vec![role]),
             ..Membership::default()
         };
         let mut observer = self.observer();
@@ -447,6 +453,12 @@ pub fn check_endpoint(endpoint: &str) -> Result<(), DirectoryError> {
             "endpoint `{endpoint}` uses plain HTTP; that is allowed only on loopback addresses"
         )))
     }
+}
+
+/// Access lasts through the expiry date: the membership ends at the next midnight, UTC.
+fn end_of_day_utc(date: Date) -> Option<chrono::DateTime<chrono::Utc>> {
+    let day = chrono::NaiveDate::from_ymd_opt(i32::from(date.year), u32::from(date.month), u32::from(date.day))?;
+    Some(day.succ_opt()?.and_hms_opt(0, 0, 0)?.and_utc())
 }
 
 fn is_owned(group: &Group) -> bool {

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::{Directory, DirectoryError, LiveGroup, NewGroup};
+use crate::definitions::Date;
 
 const OWNER: &str = "cpg-infra";
 
@@ -173,7 +174,8 @@ impl Directory for LocalDirectory {
         Ok(())
     }
 
-    fn add_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError> {
+    /// Expiry is not stored: the next sync after the date removes the member.
+    fn add_member(&self, group_email: &str, member_email: &str, _expires: Option<Date>) -> Result<(), DirectoryError> {
         self.with_owned_group(group_email, |group| {
             group.members.insert(member_email.to_ascii_lowercase());
         })
@@ -230,7 +232,7 @@ mod tests {
             let directory = LocalDirectory::open(&path).unwrap();
             let group = NewGroup { name: "a".into(), email: "a@g.org".into(), description: String::new() };
             directory.create_group(&group).unwrap();
-            directory.add_member("a@g.org", "Bob@O.org").unwrap();
+            directory.add_member("a@g.org", "Bob@O.org", None).unwrap();
             assert_eq!(
                 directory.remove_member("hand@g.org", "x@o.org"),
                 Err(DirectoryError::NotOwned("hand@g.org".into()))

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::definitions::Date;
+
 pub use google::{check_endpoint, GoogleAuth, GoogleConfig, GoogleDirectory};
 pub use local::LocalDirectory;
 
@@ -85,7 +87,9 @@ pub trait Directory: Sync {
     fn create_group(&self, group: &NewGroup) -> Result<(), DirectoryError>;
     /// Puts the owner marker on an existing group (and the given description).
     fn adopt_group(&self, group_email: &str, description: &str) -> Result<(), DirectoryError>;
-    fn add_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError>;
+    /// Adds a member; `expires` is the last day of access, for directories that can expire
+    /// memberships themselves (others ignore it and rely on the next sync).
+    fn add_member(&self, group_email: &str, member_email: &str, expires: Option<Date>) -> Result<(), DirectoryError>;
     fn remove_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError>;
     fn delete_group(&self, group_email: &str) -> Result<(), DirectoryError>;
     /// HTTP requests sent so far (retries included), for providers that make them.

@@ -113,7 +113,15 @@ impl Builder<'_> {
 
     fn new_group(&self, name: String, description: String, kind: GroupKind) -> Group {
         let email = self.definitions.group_email(&name);
-        Group { name, email, description, kind, members: BTreeSet::new(), groups: BTreeSet::new() }
+        Group {
+            name,
+            email,
+            description,
+            kind,
+            members: BTreeSet::new(),
+            groups: BTreeSet::new(),
+            expires: BTreeMap::new(),
+        }
     }
 
     /// Adds grants that have not expired to a group under construction.
@@ -122,17 +130,19 @@ impl Builder<'_> {
             if grant.expires.is_some_and(|expires| expires < self.today) {
                 continue;
             }
-            match &grant.member {
-                MemberRef::Person(key) => {
-                    if let Some(email) = self.person_emails.get(key.as_str()) {
-                        group.members.insert((*email).to_owned());
-                    }
+            let member = match &grant.member {
+                MemberRef::Person(key) => match self.person_emails.get(key.as_str()) {
+                    Some(email) => (*email).to_owned(),
+                    None => continue,
+                },
+                MemberRef::Email(email) => email.clone(),
+                MemberRef::Group(child) => {
+                    self.nest(group, child.clone(), &grant.location);
+                    continue;
                 }
-                MemberRef::Email(email) => {
-                    group.members.insert(email.clone());
-                }
-                MemberRef::Group(child) => self.nest(group, child.clone(), &grant.location),
-            }
+            };
+            record_expiry(group, &member, grant.expires);
+            group.members.insert(member);
         }
     }
 
@@ -163,5 +173,61 @@ impl Builder<'_> {
         } else {
             Err(diagnostics)
         }
+    }
+}
+
+/// Keeps the end date of a member's access: none if any grant is permanent, else the latest.
+fn record_expiry(group: &mut Group, member: &str, expires: Option<Date>) {
+    let already_permanent = group.members.contains(member) && !group.expires.contains_key(member);
+    match expires {
+        _ if already_permanent => {}
+        None => {
+            group.expires.remove(member);
+        }
+        Some(date) => {
+            let latest = group.expires.get(member).map_or(date, |known| (*known).max(date));
+            group.expires.insert(member.to_owned(), latest);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(day: u8) -> Date {
+        Date { year: 2027, month: 1, day }
+    }
+
+    fn empty_group() -> Group {
+        Group {
+            name: "g".into(),
+            email: "g@x.org".into(),
+            description: String::new(),
+            kind: GroupKind::Organisation,
+            members: BTreeSet::new(),
+            groups: BTreeSet::new(),
+            expires: BTreeMap::new(),
+        }
+    }
+
+    fn grant(group: &mut Group, member: &str, expires: Option<Date>) {
+        record_expiry(group, member, expires);
+        group.members.insert(member.to_owned());
+    }
+
+    #[test]
+    fn the_latest_expiry_wins_and_a_permanent_grant_removes_it() {
+        let mut group = empty_group();
+        grant(&mut group, "a", Some(date(5)));
+        grant(&mut group, "a", Some(date(9)));
+        grant(&mut group, "a", Some(date(7)));
+        assert_eq!(group.expires.get("a"), Some(&date(9)));
+        grant(&mut group, "b", None);
+        grant(&mut group, "b", Some(date(3)));
+        assert_eq!(group.expires.get("b"), None, "permanent first");
+        grant(&mut group, "c", Some(date(3)));
+        grant(&mut group, "c", None);
+        assert_eq!(group.expires.get("c"), None, "permanent later");
     }
 }

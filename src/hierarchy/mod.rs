@@ -9,6 +9,8 @@ mod render;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::definitions::Date;
+
 pub use expand::expand;
 pub use render::{render_json, render_text};
 
@@ -29,6 +31,9 @@ pub struct Group {
     pub members: BTreeSet<String>,
     /// Full names of the groups that are direct members.
     pub groups: BTreeSet<String>,
+    /// Last day of access of direct members whose every grant here expires (the latest date);
+    /// members without an entry have no end date.
+    pub expires: BTreeMap<String, Date>,
 }
 
 /// Where a group comes from.
@@ -56,6 +61,23 @@ impl Hierarchy {
             let wanted = name_or_email.to_ascii_lowercase();
             self.groups.values().find(|g| g.email == wanted)
         })
+    }
+
+    /// The same hierarchy with member emails replaced where `aliases` maps them, e.g. a
+    /// person's Google account when it differs from their primary email.
+    pub fn with_member_aliases(&self, aliases: &HashMap<String, String>) -> Hierarchy {
+        let alias = |email: &String| aliases.get(email).cloned().unwrap_or_else(|| email.clone());
+        let groups = self
+            .groups
+            .iter()
+            .map(|(name, group)| {
+                let mut group = group.clone();
+                group.members = group.members.iter().map(alias).collect();
+                group.expires = group.expires.iter().map(|(email, date)| (alias(email), *date)).collect();
+                (name.clone(), group)
+            })
+            .collect();
+        Hierarchy { groups }
     }
 
     /// Number of direct memberships (people and nested groups).
@@ -167,6 +189,7 @@ pub(crate) mod tests {
                     kind: GroupKind::Organisation,
                     members: members.iter().map(|m| m.to_string()).collect(),
                     groups: nested.iter().map(|g| g.to_string()).collect(),
+                    expires: BTreeMap::new(),
                 };
                 (name.to_string(), group)
             })
@@ -197,6 +220,15 @@ pub(crate) mod tests {
         let paths = h.why("D@x.org", "web");
         assert_eq!(paths, vec![vec!["dm", "analysis", "web"], vec!["dm", "analysis", "meta", "web"]]);
         assert!(h.why("nobody@x.org", "web").is_empty());
+    }
+
+    #[test]
+    fn aliases_replace_member_emails() {
+        let h = hierarchy(&[("g", &["a@o.org", "b@o.org"], &[])]);
+        let aliases = HashMap::from([("a@o.org".to_owned(), "a@gmail.com".to_owned())]);
+        let aliased = h.with_member_aliases(&aliases);
+        let members: Vec<&String> = aliased.groups["g"].members.iter().collect();
+        assert_eq!(members, ["a@gmail.com", "b@o.org"]);
     }
 
     #[test]

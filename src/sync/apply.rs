@@ -148,7 +148,7 @@ fn apply_one(directory: &dyn Directory, change: &Change) -> Result<(), Directory
             description: description.clone(),
         }),
         Change::AdoptGroup { group, description } => directory.adopt_group(group, description),
-        Change::AddMember { group, member } => directory.add_member(group, member),
+        Change::AddMember { group, member, expires } => directory.add_member(group, member, *expires),
         Change::RemoveMember { group, member } => directory.remove_member(group, member),
         Change::DeleteGroup { group } => directory.delete_group(group),
     }

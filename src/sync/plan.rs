@@ -7,7 +7,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::LiveState;
-use crate::definitions::Nesting;
+use crate::definitions::{Date, Nesting};
 use crate::hierarchy::Hierarchy;
 
 /// One change to a directory. Groups are named by email, the directory's key.
@@ -27,6 +27,10 @@ pub enum Change {
     AddMember {
         group: String,
         member: String,
+        /// The last day of access, for grants that expire (directories that support it remove
+        /// the member themselves after it).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expires: Option<Date>,
     },
     RemoveMember {
         group: String,
@@ -42,7 +46,10 @@ impl fmt::Display for Change {
         match self {
             Change::AdoptGroup { group, .. } => write!(f, "~ adopt  group {group}"),
             Change::CreateGroup { email, .. } => write!(f, "+ create group {email}"),
-            Change::AddMember { group, member } => write!(f, "+ add    {member} to {group}"),
+            Change::AddMember { group, member, expires: None } => write!(f, "+ add    {member} to {group}"),
+            Change::AddMember { group, member, expires: Some(date) } => {
+                write!(f, "+ add    {member} to {group} (until {date})")
+            }
             Change::RemoveMember { group, member } => write!(f, "- remove {member} from {group}"),
             Change::DeleteGroup { group } => write!(f, "- delete group {group}"),
         }
@@ -160,7 +167,8 @@ pub fn plan(desired: &Hierarchy, live: &LiveState, options: &PlanOptions) -> Pla
             }
         };
         for member in wanted.difference(current) {
-            additions.push(Change::AddMember { group: group.email.clone(), member: member.clone() });
+            let expires = group.expires.get(member).copied();
+            additions.push(Change::AddMember { group: group.email.clone(), member: member.clone(), expires });
         }
         let leaving: Vec<&String> = current.difference(&wanted).collect();
         if !leaving.is_empty() {
