@@ -165,6 +165,8 @@ pub struct AzureTable {
 pub struct BudgetTable {
     pub monthly: Option<f64>,
     pub fixed: Option<f64>,
+    /// The first day a `fixed` budget counts spending from.
+    pub fixed_start: Option<Spanned<toml::value::Datetime>>,
     pub currency: Option<String>,
     #[serde(default)]
     pub alert_thresholds: Vec<f64>,

@@ -215,7 +215,7 @@ pub struct Dataset {
     pub gcp: Option<GcpSettings>,
     pub azure: Option<AzureSettings>,
     pub budget: Option<Budget>,
-    /// Logical resource name → existing cloud resource id, to adopt.
+    /// Logical resource name → existing cloud resource id, to adopt (located at the name).
     pub imports: BTreeMap<String, Reference>,
     /// Role → grants from `members.toml`.
     pub members: BTreeMap<String, Vec<Grant>>,
@@ -238,6 +238,8 @@ pub struct AzureSettings {
 pub struct Budget {
     pub monthly: Option<f64>,
     pub fixed: Option<f64>,
+    /// The first day a `fixed` budget counts spending from.
+    pub fixed_start: Option<Date>,
     pub currency: Option<String>,
     pub alert_thresholds: Vec<f64>,
 }

@@ -449,7 +449,14 @@ impl Loader<'_> {
                 self.error(raw.location.clone(), format!("dataset `{}` gives an invalid group: {problem}", raw.name));
             }
         }
-        let imports = table.imports.iter().map(|(k, v)| (k.get_ref().clone(), reference(file, v))).collect();
+        // Located at the key: that is what a wrong import gets wrong.
+        let imports = table
+            .imports
+            .iter()
+            .map(|(k, v)| {
+                (k.get_ref().clone(), Reference { name: v.get_ref().clone(), location: file.location(k.span()) })
+            })
+            .collect();
         Some(Dataset {
             name: raw.name.clone(),
             description: table.description.clone(),
@@ -467,6 +474,7 @@ impl Loader<'_> {
             budget: table.budget.as_ref().map(|b| Budget {
                 monthly: b.monthly,
                 fixed: b.fixed,
+                fixed_start: b.fixed_start.as_ref().and_then(|start| self.date(file, start, "fixed_start")),
                 currency: b.currency.clone(),
                 alert_thresholds: b.alert_thresholds.clone(),
             }),
@@ -564,6 +572,18 @@ impl Loader<'_> {
             }
         }
         names
+    }
+
+    /// A TOML date (no time), or an error at its location.
+    fn date(&mut self, file: &SourceFile, value: &Spanned<toml::value::Datetime>, key: &str) -> Option<Date> {
+        match (value.get_ref().date, value.get_ref().time) {
+            (Some(d), None) => Some(Date { year: d.year, month: d.month, day: d.day }),
+            _ => {
+                let message = format!("{key} must be a date like 2027-01-31, not `{}`", value.get_ref());
+                self.error(file.location(value.span()), message);
+                None
+            }
+        }
     }
 
     fn resolve_grants(
