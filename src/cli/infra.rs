@@ -1,11 +1,60 @@
-//! `infra plan` and `infra render`.
+//! `infra plan` and `infra render`: the definitions' infrastructure as a plan to read or as
+//! Pulumi YAML projects to deploy.
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, Result};
 
-use super::args::{GlobalArgs, InfraCommand};
+use super::args::{GlobalArgs, InfraCommand, InfraPlanArgs, InfraRenderArgs, PlanFormat};
+use super::output::{emit, emit_line};
+use super::resolve;
 use super::Exit;
+use crate::infra::{self, Build};
+use crate::load::Expanded;
 
 /// Runs one `infra` subcommand.
-pub fn run(_global: &GlobalArgs, _command: &InfraCommand) -> Result<Exit> {
-    bail!("infra is not built yet")
+pub fn run(global: &GlobalArgs, command: &InfraCommand) -> Result<Exit> {
+    let expanded = resolve::load(global, &resolve::default_revision(global))?;
+    let build = build(&expanded)?;
+    match command {
+        InfraCommand::Plan(args) => plan(&build, args),
+        InfraCommand::Render(args) => render(&expanded, build, args),
+    }
+}
+
+/// The design, or every problem as definitions diagnostics (exit status 3).
+fn build(expanded: &Expanded) -> Result<Build> {
+    infra::build(&expanded.definitions, &expanded.hierarchy).map_err(|errors| anyhow!(infra::diagnostics(&errors)))
+}
+
+/// `infra plan`: the dry run; nothing is written.
+fn plan(build: &Build, args: &InfraPlanArgs) -> Result<Exit> {
+    let output = match args.format {
+        PlanFormat::Text => infra::render_plan_text(&build.program, &build.notes),
+        PlanFormat::Json => infra::render_plan_json(&build.program, &build.notes),
+    };
+    emit(&output);
+    Ok(Exit::Success)
+}
+
+/// `infra render`: writes `Pulumi.yaml`, or one project per dataset plus the organisation's.
+fn render(expanded: &Expanded, build: Build, args: &InfraRenderArgs) -> Result<Exit> {
+    let organisation = &expanded.definitions.organisation.name;
+    let projects = if args.per_dataset {
+        infra::per_owner(&build.program, organisation)
+    } else {
+        vec![infra::single(build.program, organisation)]
+    };
+    let written = infra::write_projects(&args.out, &projects)?;
+    for (path, resources) in &written.files {
+        emit_line(&format!("wrote {} ({resources} resources)", path.display()));
+    }
+    for note in &build.notes {
+        emit_line(&format!("note: {note}"));
+    }
+    for path in &written.stale {
+        eprintln!(
+            "warning: {} is no longer produced; destroy its stack with `pulumi destroy`, then delete it",
+            path.display()
+        );
+    }
+    Ok(Exit::Success)
 }

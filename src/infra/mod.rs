@@ -1,1 +1,187 @@
-//! Infrastructure: datasets × clouds × components → calls on the `Cloud` trait → a Pulumi YAML program.
+//! Infrastructure: datasets × clouds × components → calls on the `Cloud` trait → a Pulumi
+//! YAML program.
+//!
+//! The design is written once (`design`), walked by the `driver`, and turned into resources by
+//! each cloud (`gcp`, `azure`; `dry_run` records calls). Pulumi owns the cloud resources; the
+//! group sync owns groups and memberships, which are only referenced here.
+//! **Architecture invariant:** everything but `write` is pure: definitions in, a `Program` out.
+
+mod azure;
+mod cloud;
+mod design;
+mod driver;
+mod dry_run;
+mod gcp;
+mod names;
+mod plan;
+mod program;
+mod split;
+mod write;
+mod yaml;
+
+use std::collections::BTreeSet;
+
+use thiserror::Error;
+
+use crate::definitions::{Definitions, Diagnostic, Diagnostics, Location};
+use crate::hierarchy::Hierarchy;
+
+pub use azure::{Azure, BUDGET_START_CONFIG};
+pub use cloud::{
+    AccountAccess, AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, Lifecycle,
+    Outcome, Principal, RegistryAccess, RegistryId, Scope, SecretId, Unsupported,
+};
+pub use driver::{drive, Report};
+pub use dry_run::{Call, DryRun};
+pub use gcp::{Gcp, BILLING_ACCOUNT_CONFIG};
+pub use plan::{render_plan_json, render_plan_text};
+pub use program::{ConfigEntry, Options, Origin, Owner, Piece, Program, Ref, Resource, Step, Value};
+pub use split::{per_owner, single, Project, PULUMI_ORGANIZATION_CONFIG};
+pub use write::{write_projects, WriteError, Written};
+pub use yaml::render as render_yaml;
+
+/// Why the design cannot be built from the definitions.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Error)]
+pub enum InfraError {
+    #[error("dataset `{dataset}` lists components but has no [gcp] project or [azure] subscription")]
+    NoCloud { dataset: String, location: Location },
+    #[error("dataset `{dataset}` on {cloud}: {problem}")]
+    Site { dataset: String, cloud: String, problem: String, location: Location },
+    #[error("the organisation's {cloud} resources (the members cache) have no home: {reason}")]
+    NoOrganisationHome { cloud: String, reason: String },
+    #[error("{owner}: component `{component}` needs {what}, which {cloud} cannot provide: {reason}")]
+    Unsupported { owner: String, cloud: String, component: String, what: String, reason: String, location: Location },
+    #[error("dataset `{dataset}` {problem}")]
+    Budget { dataset: String, problem: String, location: Location },
+    #[error("dataset `{dataset}` imports `{name}`, which is not one of its resources{hint}")]
+    UnknownImport { dataset: String, name: String, hint: String, location: Location },
+    #[error("two resources are named `{name}`; rename the dataset whose name clashes")]
+    DuplicateName { name: String },
+}
+
+impl InfraError {
+    /// The file (and place) the problem is about.
+    pub fn location(&self) -> Location {
+        match self {
+            InfraError::NoCloud { location, .. }
+            | InfraError::Site { location, .. }
+            | InfraError::Unsupported { location, .. }
+            | InfraError::Budget { location, .. }
+            | InfraError::UnknownImport { location, .. } => location.clone(),
+            InfraError::NoOrganisationHome { .. } | InfraError::DuplicateName { .. } => {
+                Location::file("groups/org.toml")
+            }
+        }
+    }
+}
+
+/// Every problem found, as definitions diagnostics (`path:line:col: message`), sorted.
+pub fn diagnostics(errors: &[InfraError]) -> Diagnostics {
+    let mut all: Vec<Diagnostic> =
+        errors.iter().map(|e| Diagnostic { location: e.location(), message: e.to_string() }).collect();
+    all.sort();
+    all.dedup();
+    Diagnostics(all)
+}
+
+/// The design on every cloud, as one program.
+#[derive(Debug, Clone)]
+pub struct Build {
+    pub program: Program,
+    /// Things worth knowing that are not errors.
+    pub notes: Vec<String>,
+}
+
+/// Builds the whole program: drives GCP and Azure over every dataset, adopts `[imports]`.
+/// Returns every problem at once.
+pub fn build(definitions: &Definitions, hierarchy: &Hierarchy) -> Result<Build, Vec<InfraError>> {
+    let mut gcp = Gcp::new(definitions);
+    let mut azure = Azure::new(definitions);
+    let report = drive(definitions, hierarchy, &mut [&mut gcp, &mut azure]);
+    let mut program = gcp.into_program();
+    program.merge(azure.into_program());
+    let mut errors = report.errors;
+    errors.extend(adopt(&mut program, definitions));
+    errors.extend(program.duplicates.iter().map(|name| InfraError::DuplicateName { name: name.clone() }));
+    if !errors.is_empty() {
+        errors.sort();
+        errors.dedup();
+        return Err(errors);
+    }
+    Ok(Build { program, notes: report.notes })
+}
+
+/// Marks each resource named in a dataset's `[imports]` for adoption (`options: import`).
+/// Keys are logical names without the dataset prefix, e.g. `gcp-bucket-main`.
+fn adopt(program: &mut Program, definitions: &Definitions) -> Vec<InfraError> {
+    let mut errors = Vec::new();
+    for dataset in definitions.datasets.values() {
+        let owner = Owner::Dataset(dataset.name.clone());
+        let prefix = format!("{}-", dataset.name);
+        for (key, id) in &dataset.imports {
+            let name = format!("{prefix}{key}");
+            match program.resources.get_mut(&name) {
+                Some(resource) if resource.origin.owner == owner => resource.options.import = Some(id.name.clone()),
+                _ => {
+                    let known: Vec<&str> = program
+                        .resources
+                        .iter()
+                        .filter(|(_, r)| r.origin.owner == owner)
+                        .filter_map(|(n, _)| n.strip_prefix(&prefix))
+                        .collect();
+                    let clouds: BTreeSet<&str> = program
+                        .resources
+                        .values()
+                        .filter(|r| r.origin.owner == owner)
+                        .map(|r| r.origin.cloud.as_str())
+                        .collect();
+                    let cloud = key.split('-').next().unwrap_or("");
+                    let hint = match closest(key, &known) {
+                        _ if !clouds.contains(cloud) => format!("; it has no resources on `{cloud}`"),
+                        Some(best) => format!("; did you mean `{best}`?"),
+                        None => "; `cpg-infra infra plan` lists them".to_owned(),
+                    };
+                    errors.push(InfraError::UnknownImport {
+                        dataset: dataset.name.clone(),
+                        name: key.clone(),
+                        hint,
+                        location: id.location.clone(),
+                    });
+                }
+            }
+        }
+    }
+    errors
+}
+
+/// The candidate nearest to `wanted` by edit distance, if it is close.
+fn closest<'c>(wanted: &str, candidates: &[&'c str]) -> Option<&'c str> {
+    let (distance, best) = candidates.iter().map(|c| (edit_distance(wanted, c), *c)).min()?;
+    (distance <= wanted.len() / 3 + 1).then_some(best)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != *cb);
+            current.push(substitute.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_names_are_suggested() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(closest("gcp-bucket-mian", &["gcp-bucket-main", "gcp-bucket-test"]), Some("gcp-bucket-main"));
+        assert_eq!(closest("something-else", &["gcp-bucket-main"]), None);
+    }
+}

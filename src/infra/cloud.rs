@@ -1,0 +1,285 @@
+//! The `Cloud` trait: the shared abstraction every cloud implements, in cloud-neutral terms.
+//!
+//! Owns the vocabulary of the infrastructure design (buckets with lifecycle rules, access
+//! levels, machine accounts, secrets, registries, budgets, blobs) and the opaque handles that
+//! tie calls together. Never names a cloud product; `gcp`, `azure` and `dry_run` translate.
+
+use crate::definitions::{Dataset, Date};
+
+use super::program::{Owner, Value};
+
+/// One cloud: turns design calls into resources of its own program (or records them).
+///
+/// Every call says who the result belongs to and where it lives (`Scope`). A call the cloud
+/// cannot provide returns `Unsupported`; the driver reports it, it is never silently skipped.
+pub trait Cloud {
+    /// Short name used in logical resource names and reports: `gcp`, `azure`.
+    fn name(&self) -> &'static str;
+
+    /// Whether the dataset is deployed on this cloud (it has settings for it).
+    fn hosts(&self, dataset: &Dataset) -> bool;
+
+    /// What is missing from the dataset's settings for this cloud, if anything.
+    fn site_problem(&self, dataset: &Dataset) -> Option<String>;
+
+    /// A storage bucket (an Azure blob container) with lifecycle rules.
+    fn bucket(&mut self, scope: &Scope, spec: &BucketSpec) -> Outcome<BucketId>;
+
+    /// Gives a group or machine account access to a bucket.
+    fn grant_bucket(&mut self, scope: &Scope, bucket: &BucketId, who: &Principal, access: BucketAccess) -> Outcome<()>;
+
+    /// A machine account (service account, managed identity), named within its site.
+    fn machine_account(&mut self, scope: &Scope, name: &str) -> Outcome<AccountId>;
+
+    /// A key for a machine account, for use outside its cloud; returns the key's value.
+    fn machine_account_key(&mut self, scope: &Scope, account: &AccountId) -> Outcome<Value>;
+
+    /// Lets a group or machine account use or impersonate a machine account.
+    fn grant_machine_account(
+        &mut self,
+        scope: &Scope,
+        account: &AccountId,
+        who: &Principal,
+        access: AccountAccess,
+    ) -> Outcome<()>;
+
+    /// A secret (without a value until `secret_version`).
+    fn secret(&mut self, scope: &Scope, name: &str) -> Outcome<SecretId>;
+
+    /// Stores a value as the secret's current version.
+    fn secret_version(&mut self, scope: &Scope, secret: &SecretId, value: &Value) -> Outcome<()>;
+
+    /// Lets a group or machine account read a secret.
+    fn grant_secret(&mut self, scope: &Scope, secret: &SecretId, who: &Principal) -> Outcome<()>;
+
+    /// A container image registry.
+    fn registry(&mut self, scope: &Scope, name: &str) -> Outcome<RegistryId>;
+
+    /// Lets a group or machine account pull from (or push to) a registry.
+    fn grant_registry(
+        &mut self,
+        scope: &Scope,
+        registry: &RegistryId,
+        who: &Principal,
+        access: RegistryAccess,
+    ) -> Outcome<()>;
+
+    /// A budget with alert thresholds.
+    fn budget(&mut self, scope: &Scope, spec: &BudgetSpec) -> Outcome<()>;
+
+    /// A file in a bucket, e.g. a members-cache file.
+    fn blob(&mut self, scope: &Scope, bucket: &BucketId, spec: &BlobSpec) -> Outcome<()>;
+}
+
+/// The result of a design call.
+pub type Outcome<T> = Result<T, Unsupported>;
+
+/// A design call a cloud cannot provide.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Unsupported {
+    /// What was asked for, e.g. "a fixed budget".
+    pub what: String,
+    /// Why this cloud cannot provide it.
+    pub reason: String,
+}
+
+/// Who a call is for, where the result lives, and which component asked for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub owner: &'a Owner,
+    /// The dataset whose cloud settings (project, subscription, region) are used.
+    pub site: &'a Dataset,
+    pub component: &'a str,
+}
+
+/// A bucket's place in the design.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketSpec {
+    /// The design name, e.g. `main`, `main-tmp`, `members-group-cache`.
+    pub name: String,
+    pub lifecycle: Vec<Lifecycle>,
+}
+
+/// What happens to objects over time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Lifecycle {
+    /// Deleted objects can be restored for this many days (undelete).
+    SoftDelete { days: u32 },
+    /// Objects are deleted this many days after they were written (tmp buckets).
+    DeleteAfter { days: u32 },
+    /// Objects move to the archive storage class this many days after they were written.
+    ArchiveAfter { days: u32 },
+}
+
+impl std::fmt::Display for Lifecycle {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Lifecycle::SoftDelete { days } => write!(f, "soft delete {days} days"),
+            Lifecycle::DeleteAfter { days } => write!(f, "delete after {days} days"),
+            Lifecycle::ArchiveAfter { days } => write!(f, "archive after {days} days"),
+        }
+    }
+}
+
+/// Access to a bucket's objects, from least to most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BucketAccess {
+    /// List object names, read nothing.
+    List,
+    /// Read objects.
+    Read,
+    /// Create objects, never overwrite or delete.
+    Append,
+    /// Read, write and delete objects.
+    Mutate,
+}
+
+impl BucketAccess {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BucketAccess::List => "list",
+            BucketAccess::Read => "read",
+            BucketAccess::Append => "append",
+            BucketAccess::Mutate => "mutate",
+        }
+    }
+}
+
+/// Access to a machine account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AccountAccess {
+    /// Run workloads as the account (attach it).
+    Use,
+    /// Obtain the account's credentials on demand.
+    Impersonate,
+}
+
+impl AccountAccess {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountAccess::Use => "use",
+            AccountAccess::Impersonate => "impersonate",
+        }
+    }
+}
+
+/// Access to a container registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RegistryAccess {
+    Read,
+    Write,
+}
+
+impl RegistryAccess {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegistryAccess::Read => "read",
+            RegistryAccess::Write => "write",
+        }
+    }
+}
+
+/// Who is granted access. Groups are referenced, never created: the group sync owns them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal<'a> {
+    Group { name: &'a str, email: &'a str },
+    Account(&'a AccountId),
+}
+
+/// A budget.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetSpec {
+    pub period: BudgetPeriod,
+    pub amount: f64,
+    pub currency: Option<String>,
+    /// Fractions of the amount at which to alert, e.g. 0.5, 0.9, 1.0.
+    pub alert_thresholds: Vec<f64>,
+    /// Emails that receive the alerts.
+    pub notify: Vec<String>,
+}
+
+/// How a budget's spending is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetPeriod {
+    /// Resets every calendar month.
+    Monthly,
+    /// One amount for all spending since `start`.
+    Fixed { start: Date },
+}
+
+impl BudgetPeriod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BudgetPeriod::Monthly => "monthly",
+            BudgetPeriod::Fixed { .. } => "fixed",
+        }
+    }
+}
+
+/// A file to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobSpec {
+    /// The design name, unique within the owner, e.g. `members-cache-analysis`.
+    pub name: String,
+    /// The object name in the bucket, e.g. `tob-wgs-analysis-members.txt`.
+    pub path: String,
+    pub content: String,
+}
+
+/// Handles tie design calls together: `<owner>/<design name>`, valid with the cloud that made
+/// them (each cloud keeps its own table from handle to resources).
+macro_rules! handle {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(owner: &Owner, name: &str) -> $name {
+                $name(format!("{owner}/{name}"))
+            }
+
+            /// The design name, without the owner.
+            pub fn name(&self) -> &str {
+                self.0.split_once('/').map_or(self.0.as_str(), |(_, name)| name)
+            }
+
+            /// `<owner>/<name>`.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+handle!(
+    /// A bucket made by a `Cloud`.
+    BucketId
+);
+handle!(
+    /// A machine account made by a `Cloud`.
+    AccountId
+);
+handle!(
+    /// A secret made by a `Cloud`.
+    SecretId
+);
+handle!(
+    /// A container registry made by a `Cloud`.
+    RegistryId
+);
+
+impl Principal<'_> {
+    /// A short label for logical names: `group-<role>` for the owner's own role groups (the
+    /// group name without `<group prefix><owner>-`), `group-<name>` for others,
+    /// `account-<name>` for machine accounts.
+    pub fn label(&self, group_prefix: &str, owner: &Owner) -> String {
+        match self {
+            Principal::Group { name, .. } => {
+                let own = format!("{group_prefix}{}-", owner.prefix());
+                format!("group-{}", name.strip_prefix(&own).unwrap_or(name))
+            }
+            Principal::Account(account) => format!("account-{}", account.name()),
+        }
+    }
+}

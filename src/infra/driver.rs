@@ -1,0 +1,346 @@
+//! The driver: walks datasets × clouds × components and calls the `Cloud` trait.
+//!
+//! Owns the order of the design (organisation first, then each dataset's buckets, machine
+//! accounts, registries, budgets and members cache, then keys shared across clouds) and the
+//! checks that need the whole organisation. **Architecture invariant:** pure, and no
+//! cloud-specific branching: every cloud gets the same calls for the same dataset, and a call a
+//! cloud cannot provide is reported, never skipped in silence.
+
+use std::collections::BTreeMap;
+
+use crate::definitions::{Dataset, Definitions};
+use crate::hierarchy::Hierarchy;
+
+use super::cloud::{
+    AccountId, BlobSpec, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, Lifecycle, Outcome, Principal, Scope,
+    Unsupported,
+};
+use super::design::{
+    AccountDesign, BucketDesign, ACCOUNTS, BUCKETS, BUDGET_CONTACT_ROLE, CACHED_ROLES, CROSS_CLOUD, MEMBERS_CACHE,
+    MEMBERS_CACHE_BUCKET, REGISTRIES, SOFT_DELETE_DAYS,
+};
+use super::program::Owner;
+use super::InfraError;
+
+/// What the driver found besides the calls it made.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Problems that make the design impossible; nothing should be rendered.
+    pub errors: Vec<InfraError>,
+    /// Things worth knowing that are not errors, e.g. keys one cloud cannot export.
+    pub notes: Vec<String>,
+}
+
+/// Calls `clouds` for every dataset they host, in a fixed order.
+pub fn drive(definitions: &Definitions, hierarchy: &Hierarchy, clouds: &mut [&mut dyn Cloud]) -> Report {
+    let mut driver = Driver { definitions, hierarchy, report: Report::default() };
+    driver.check_datasets(clouds);
+    let caches: Vec<Option<BucketId>> = clouds.iter_mut().map(|cloud| driver.organisation(&mut **cloud)).collect();
+    for dataset in definitions.datasets.values() {
+        let mut placed = Vec::new();
+        for (index, cloud) in clouds.iter_mut().enumerate() {
+            if cloud.hosts(dataset) && cloud.site_problem(dataset).is_none() {
+                let accounts = driver.dataset(&mut **cloud, dataset, caches[index].as_ref());
+                placed.push((index, accounts));
+            }
+        }
+        driver.cross_cloud(clouds, dataset, &placed);
+    }
+    driver.report.errors.sort();
+    driver.report.errors.dedup();
+    driver.report
+}
+
+struct Driver<'a> {
+    definitions: &'a Definitions,
+    hierarchy: &'a Hierarchy,
+    report: Report,
+}
+
+/// A dataset's role group, resolved to its name and email.
+struct Group {
+    name: String,
+    email: String,
+}
+
+impl Group {
+    fn principal(&self) -> Principal<'_> {
+        Principal::Group { name: &self.name, email: &self.email }
+    }
+}
+
+impl<'a> Driver<'a> {
+    /// Datasets with components but no cloud, settings a cloud needs, and budget settings.
+    fn check_datasets(&mut self, clouds: &[&mut dyn Cloud]) {
+        for dataset in self.definitions.datasets.values() {
+            let hosted: Vec<&&mut dyn Cloud> = clouds.iter().filter(|c| c.hosts(dataset)).collect();
+            if hosted.is_empty() && !dataset.components.is_empty() {
+                self.report
+                    .errors
+                    .push(InfraError::NoCloud { dataset: dataset.name.clone(), location: dataset.location.clone() });
+            }
+            for cloud in hosted {
+                if let Some(problem) = cloud.site_problem(dataset) {
+                    self.report.errors.push(InfraError::Site {
+                        dataset: dataset.name.clone(),
+                        cloud: cloud.name().to_owned(),
+                        problem,
+                        location: dataset.location.clone(),
+                    });
+                }
+            }
+            self.check_budget(dataset);
+        }
+    }
+
+    fn check_budget(&mut self, dataset: &Dataset) {
+        let wanted = dataset.components.contains("budget");
+        let amounts = dataset.budget.as_ref().is_some_and(|b| b.monthly.is_some() || b.fixed.is_some());
+        let fixed_without_start = dataset.budget.as_ref().is_some_and(|b| b.fixed.is_some() && b.fixed_start.is_none());
+        let problems = [
+            (wanted && !amounts).then_some("has the `budget` component but no [budget] with `monthly` or `fixed`"),
+            (!wanted && amounts).then_some("sets a [budget] but does not list the `budget` component"),
+            fixed_without_start.then_some("sets a `fixed` budget without `fixed_start` (the day it counts from)"),
+        ];
+        for problem in problems.into_iter().flatten() {
+            self.report.errors.push(InfraError::Budget {
+                dataset: dataset.name.clone(),
+                problem: problem.to_owned(),
+                location: dataset.location.clone(),
+            });
+        }
+    }
+
+    /// The organisation's resources on one cloud: the members-cache bucket, in the common
+    /// dataset's project or subscription. Returns the bucket when the cloud hosts any dataset.
+    fn organisation(&mut self, cloud: &mut dyn Cloud) -> Option<BucketId> {
+        let used = self.definitions.datasets.values().any(|d| cloud.hosts(d));
+        if !used {
+            return None;
+        }
+        let common = self.definitions.organisation.common_dataset.as_ref();
+        let home = common.and_then(|name| self.definitions.datasets.get(name));
+        let home = match home {
+            Some(home) if cloud.hosts(home) && cloud.site_problem(home).is_none() => home,
+            Some(home) if cloud.hosts(home) => return None,
+            _ => {
+                let reason = match common {
+                    Some(name) => format!("the common dataset `{name}` is not deployed on {}", cloud.name()),
+                    None => "groups/org.toml names no common_dataset".to_owned(),
+                };
+                self.report.errors.push(InfraError::NoOrganisationHome { cloud: cloud.name().to_owned(), reason });
+                return None;
+            }
+        };
+        let owner = Owner::Organisation;
+        let scope = Scope { owner: &owner, site: home, component: MEMBERS_CACHE };
+        let spec = BucketSpec {
+            name: MEMBERS_CACHE_BUCKET.to_owned(),
+            lifecycle: vec![Lifecycle::SoftDelete { days: SOFT_DELETE_DAYS }],
+        };
+        let outcome = cloud.bucket(&scope, &spec);
+        self.check(cloud.name(), &scope, outcome)
+    }
+
+    /// Everything a dataset gets on one cloud; returns its machine accounts.
+    fn dataset(
+        &mut self,
+        cloud: &mut dyn Cloud,
+        dataset: &Dataset,
+        cache: Option<&BucketId>,
+    ) -> Vec<(&'static AccountDesign, AccountId)> {
+        let owner = Owner::Dataset(dataset.name.clone());
+        let has = |component: &str| dataset.components.contains(component);
+        let mut buckets: Vec<(&'static BucketDesign, BucketId)> = Vec::new();
+        for design in BUCKETS.iter().filter(|b| has(b.component)) {
+            let scope = Scope { owner: &owner, site: dataset, component: design.component };
+            let spec = BucketSpec { name: design.name.to_owned(), lifecycle: design.lifecycle.to_vec() };
+            let outcome = cloud.bucket(&scope, &spec);
+            let Some(bucket) = self.check(cloud.name(), &scope, outcome) else { continue };
+            for (role, access) in design.groups {
+                let Some(group) = self.group(dataset, role) else { continue };
+                let scope = Scope { component: self.role_component(role, design.component), ..scope };
+                let outcome = cloud.grant_bucket(&scope, &bucket, &group.principal(), *access);
+                self.check(cloud.name(), &scope, outcome);
+            }
+            buckets.push((design, bucket));
+        }
+
+        let mut accounts = Vec::new();
+        for design in ACCOUNTS.iter().filter(|a| has(a.component)) {
+            let scope = Scope { owner: &owner, site: dataset, component: design.component };
+            let outcome = cloud.machine_account(&scope, design.name);
+            let Some(account) = self.check(cloud.name(), &scope, outcome) else { continue };
+            for (bucket_design, bucket) in &buckets {
+                for (_, access) in bucket_design.accounts.iter().filter(|(kind, _)| *kind == design.kind) {
+                    let outcome = cloud.grant_bucket(&scope, bucket, &Principal::Account(&account), *access);
+                    self.check(cloud.name(), &scope, outcome);
+                }
+            }
+            for (role, access) in design.users {
+                let Some(group) = self.group(dataset, role) else { continue };
+                let outcome = cloud.grant_machine_account(&scope, &account, &group.principal(), *access);
+                self.check(cloud.name(), &scope, outcome);
+            }
+            accounts.push((design, account));
+        }
+
+        for design in REGISTRIES.iter().filter(|r| has(r.component)) {
+            let scope = Scope { owner: &owner, site: dataset, component: design.component };
+            let outcome = cloud.registry(&scope, design.name);
+            let Some(registry) = self.check(cloud.name(), &scope, outcome) else { continue };
+            for (role, access) in design.groups {
+                let Some(group) = self.group(dataset, role) else { continue };
+                let outcome = cloud.grant_registry(&scope, &registry, &group.principal(), *access);
+                self.check(cloud.name(), &scope, outcome);
+            }
+        }
+
+        self.budgets(cloud, dataset, &owner);
+
+        if let Some(cache) = cache {
+            for (role, component) in CACHED_ROLES {
+                if component.is_some_and(|c| !has(c)) {
+                    continue;
+                }
+                let Some(group) = self.group(dataset, role) else { continue };
+                let mut content = String::new();
+                for member in self.hierarchy.effective_members(&group.name) {
+                    content.push_str(member);
+                    content.push('\n');
+                }
+                let scope = Scope { owner: &owner, site: dataset, component: component.unwrap_or(MEMBERS_CACHE) };
+                let spec = BlobSpec {
+                    name: format!("members-cache-{role}"),
+                    path: format!("{}-members.txt", group.name),
+                    content,
+                };
+                let outcome = cloud.blob(&scope, cache, &spec);
+                self.check(cloud.name(), &scope, outcome);
+            }
+        }
+        accounts
+    }
+
+    fn budgets(&mut self, cloud: &mut dyn Cloud, dataset: &Dataset, owner: &Owner) {
+        let (true, Some(budget)) = (dataset.components.contains("budget"), &dataset.budget) else { return };
+        let notify = self.group(dataset, BUDGET_CONTACT_ROLE).map(|g| g.email).into_iter().collect::<Vec<_>>();
+        let periods = [
+            budget.monthly.map(|amount| (BudgetPeriod::Monthly, amount)),
+            budget.fixed.zip(budget.fixed_start).map(|(amount, start)| (BudgetPeriod::Fixed { start }, amount)),
+        ];
+        let scope = Scope { owner, site: dataset, component: "budget" };
+        for (period, amount) in periods.into_iter().flatten() {
+            let spec = BudgetSpec {
+                period,
+                amount,
+                currency: budget.currency.clone(),
+                alert_thresholds: budget.alert_thresholds.clone(),
+                notify: notify.clone(),
+            };
+            let outcome = cloud.budget(&scope, &spec);
+            self.check(cloud.name(), &scope, outcome);
+        }
+    }
+
+    /// Stores the keys of a dataset's exported machine accounts on each of its other clouds,
+    /// as secrets readable by the groups that use the account (e.g. a GCP hail account's key in
+    /// the dataset's Azure Key Vault).
+    fn cross_cloud(
+        &mut self,
+        clouds: &mut [&mut dyn Cloud],
+        dataset: &Dataset,
+        placed: &[(usize, Vec<(&'static AccountDesign, AccountId)>)],
+    ) {
+        let owner = Owner::Dataset(dataset.name.clone());
+        let scope = Scope { owner: &owner, site: dataset, component: CROSS_CLOUD };
+        for (from_index, accounts) in placed {
+            for (to_index, _) in placed.iter().filter(|(to, _)| to != from_index) {
+                let (from, to) = pair(clouds, *from_index, *to_index);
+                let mut not_exported: BTreeMap<Unsupported, Vec<&str>> = BTreeMap::new();
+                for (design, account) in accounts.iter().filter(|(design, _)| design.export_key) {
+                    let key = match from.machine_account_key(&scope, account) {
+                        Ok(key) => key,
+                        Err(unsupported) => {
+                            not_exported.entry(unsupported).or_default().push(design.name);
+                            continue;
+                        }
+                    };
+                    let name = format!("{}-{}-key", design.name, from.name());
+                    let outcome = to.secret(&scope, &name);
+                    let Some(secret) = self.check(to.name(), &scope, outcome) else { continue };
+                    let outcome = to.secret_version(&scope, &secret, &key);
+                    self.check(to.name(), &scope, outcome);
+                    for (role, _) in design.users {
+                        let Some(group) = self.group(dataset, role) else { continue };
+                        let outcome = to.grant_secret(&scope, &secret, &group.principal());
+                        self.check(to.name(), &scope, outcome);
+                    }
+                }
+                for (unsupported, names) in not_exported {
+                    self.report.notes.push(format!(
+                        "{}: {} of {} on {} not stored on {}: {}",
+                        dataset.name,
+                        unsupported.what,
+                        names.join(", "),
+                        from.name(),
+                        to.name(),
+                        unsupported.reason
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The dataset's group for `role`, if the dataset has that role.
+    fn group(&self, dataset: &Dataset, role: &str) -> Option<Group> {
+        if !self.definitions.dataset_has_role(dataset, role) {
+            return None;
+        }
+        let name = self.definitions.dataset_group_name(&dataset.name, role);
+        let email = self.definitions.group_email(&name);
+        Some(Group { name, email })
+    }
+
+    /// The component a grant to `role` belongs to: the one the role needs, else the bucket's.
+    fn role_component(&self, role: &str, fallback: &'static str) -> &'a str {
+        match self.definitions.roles.get(role).and_then(|r| r.requires_component.as_deref()) {
+            Some(component) => component,
+            None => fallback,
+        }
+    }
+
+    /// Turns an unsupported call into an error for its dataset and component.
+    fn check<T>(&mut self, cloud: &str, scope: &Scope, outcome: Outcome<T>) -> Option<T> {
+        match outcome {
+            Ok(value) => Some(value),
+            Err(unsupported) => {
+                let owner = match scope.owner {
+                    Owner::Organisation => "the organisation".to_owned(),
+                    Owner::Dataset(name) => format!("dataset `{name}`"),
+                };
+                self.report.errors.push(InfraError::Unsupported {
+                    owner,
+                    cloud: cloud.to_owned(),
+                    component: scope.component.to_owned(),
+                    what: unsupported.what,
+                    reason: unsupported.reason,
+                    location: scope.site.location.clone(),
+                });
+                None
+            }
+        }
+    }
+}
+
+/// Two distinct clouds of the slice, mutably.
+fn pair<'c>(clouds: &'c mut [&mut dyn Cloud], a: usize, b: usize) -> (&'c mut dyn Cloud, &'c mut dyn Cloud) {
+    assert_ne!(a, b, "a cloud is not paired with itself");
+    if a < b {
+        let (left, right) = clouds.split_at_mut(b);
+        (&mut *left[a], &mut *right[0])
+    } else {
+        let (left, right) = clouds.split_at_mut(a);
+        (&mut *right[0], &mut *left[b])
+    }
+}

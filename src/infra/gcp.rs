@@ -1,0 +1,408 @@
+//! Google Cloud: the `Cloud` trait as Pulumi `gcp:*` resources.
+//!
+//! Owns how the design maps onto GCP: buckets with IAM members, service accounts and keys,
+//! Secret Manager, Artifact Registry, billing budgets. Groups are IAM members `group:<email>`;
+//! they are never created here. Never does I/O: it only adds resources to its program.
+
+use std::collections::BTreeMap;
+
+use crate::definitions::{Dataset, Definitions};
+
+use super::cloud::{
+    AccountAccess, AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, Lifecycle,
+    Outcome, Principal, RegistryAccess, RegistryId, Scope, SecretId,
+};
+use super::names;
+use super::program::{Origin, Owner, Program, Ref, Resource, Value};
+
+/// Where buckets and registries go when `[gcp]` names no region: the US multi-region.
+pub const DEFAULT_LOCATION: &str = "US";
+
+/// The stack config value holding the billing account budgets are created under.
+pub const BILLING_ACCOUNT_CONFIG: &str = "gcpBillingAccount";
+
+const SECONDS_PER_DAY: u32 = 86_400;
+
+/// Builds the GCP part of the program.
+pub struct Gcp<'a> {
+    definitions: &'a Definitions,
+    program: Program,
+    /// Handle → logical resource name, per kind.
+    buckets: BTreeMap<BucketId, String>,
+    accounts: BTreeMap<AccountId, String>,
+    secrets: BTreeMap<SecretId, String>,
+    registries: BTreeMap<RegistryId, (String, String, String)>,
+}
+
+impl<'a> Gcp<'a> {
+    pub fn new(definitions: &'a Definitions) -> Gcp<'a> {
+        Gcp {
+            definitions,
+            program: Program::default(),
+            buckets: BTreeMap::new(),
+            accounts: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            registries: BTreeMap::new(),
+        }
+    }
+
+    /// The resources added so far.
+    pub fn into_program(self) -> Program {
+        self.program
+    }
+
+    fn resource_name(scope: &Scope, local: &str) -> String {
+        format!("{}-gcp-{local}", scope.owner.prefix())
+    }
+
+    fn origin(scope: &Scope) -> Origin {
+        Origin { owner: scope.owner.clone(), cloud: "gcp".to_owned(), component: scope.component.to_owned() }
+    }
+
+    /// Adds a resource owned by the scope's owner, and notes where that owner lives.
+    fn add(&mut self, scope: &Scope, local: &str, type_token: &str, properties: Value) -> String {
+        let name = Self::resource_name(scope, local);
+        let site = site_description(scope.site);
+        self.program.sites.entry((scope.owner.clone(), "gcp".to_owned())).or_insert(site);
+        self.program.add(&name, Resource::new(type_token, Self::origin(scope), properties));
+        name
+    }
+
+    /// The IAM member string of a principal.
+    fn member(&self, who: &Principal) -> Value {
+        match who {
+            Principal::Group { email, .. } => Value::str(format!("group:{email}")),
+            Principal::Account(account) => match self.accounts.get(*account) {
+                Some(resource) => Value::prefixed("serviceAccount:", Ref::field(resource, "email")),
+                None => Value::str(format!("serviceAccount:unknown-{}", account.as_str())),
+            },
+        }
+    }
+
+    fn label(&self, scope: &Scope, who: &Principal) -> String {
+        who.label(&self.definitions.organisation.group_prefix, scope.owner)
+    }
+
+    fn global_name(&self, owner: &Owner, name: &str) -> String {
+        let prefix = &self.definitions.organisation.group_prefix;
+        let base = match owner {
+            Owner::Organisation => format!("{prefix}{name}"),
+            Owner::Dataset(dataset) => format!("{prefix}{dataset}-{name}"),
+        };
+        names::fit(
+            &base,
+            3,
+            63,
+            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'),
+            Some('-'),
+        )
+    }
+}
+
+fn project(site: &Dataset) -> &str {
+    site.gcp.as_ref().map_or("", |g| g.project.as_str())
+}
+
+fn location(site: &Dataset) -> &str {
+    site.gcp.as_ref().and_then(|g| g.region.as_deref()).unwrap_or(DEFAULT_LOCATION)
+}
+
+fn site_description(site: &Dataset) -> String {
+    let default = site.gcp.as_ref().is_some_and(|g| g.region.is_none());
+    format!("project {}, location {}{}", project(site), location(site), if default { " (default)" } else { "" })
+}
+
+fn storage_role(access: BucketAccess) -> &'static str {
+    match access {
+        BucketAccess::List => "roles/storage.legacyBucketReader",
+        BucketAccess::Read => "roles/storage.objectViewer",
+        BucketAccess::Append => "roles/storage.objectCreator",
+        BucketAccess::Mutate => "roles/storage.objectAdmin",
+    }
+}
+
+fn labels(owner: &Owner) -> Value {
+    Value::map([("owner", Value::str(names::label_value(owner.prefix()))), ("managed-by", Value::str("cpg-infra"))])
+}
+
+impl Cloud for Gcp<'_> {
+    fn name(&self) -> &'static str {
+        "gcp"
+    }
+
+    fn hosts(&self, dataset: &Dataset) -> bool {
+        dataset.gcp.is_some()
+    }
+
+    fn site_problem(&self, _dataset: &Dataset) -> Option<String> {
+        None
+    }
+
+    fn bucket(&mut self, scope: &Scope, spec: &BucketSpec) -> Outcome<BucketId> {
+        let mut soft_delete_days = 0;
+        let mut rules = Vec::new();
+        for rule in &spec.lifecycle {
+            match *rule {
+                Lifecycle::SoftDelete { days } => soft_delete_days = days,
+                Lifecycle::DeleteAfter { days } => rules.push(Value::map([
+                    ("action", Value::map([("type", Value::str("Delete"))])),
+                    ("condition", Value::map([("age", Value::Number(f64::from(days)))])),
+                ])),
+                Lifecycle::ArchiveAfter { days } => rules.push(Value::map([
+                    (
+                        "action",
+                        Value::map([("type", Value::str("SetStorageClass")), ("storageClass", Value::str("ARCHIVE"))]),
+                    ),
+                    ("condition", Value::map([("age", Value::Number(f64::from(days)))])),
+                ])),
+            }
+        }
+        let mut properties = Value::map([
+            ("name", Value::str(self.global_name(scope.owner, &spec.name))),
+            ("project", Value::str(project(scope.site))),
+            ("location", Value::str(location(scope.site))),
+            ("uniformBucketLevelAccess", Value::Bool(true)),
+            ("publicAccessPrevention", Value::str("enforced")),
+            // Zero turns soft delete off; GCS would otherwise keep deleted objects 7 days.
+            (
+                "softDeletePolicy",
+                Value::map([(
+                    "retentionDurationSeconds",
+                    Value::Number(f64::from(soft_delete_days * SECONDS_PER_DAY)),
+                )]),
+            ),
+            ("labels", labels(scope.owner)),
+        ]);
+        if !rules.is_empty() {
+            if let Value::Map(map) = &mut properties {
+                map.insert("lifecycleRules".to_owned(), Value::List(rules));
+            }
+        }
+        let name = self.add(scope, &format!("bucket-{}", spec.name), "gcp:storage:Bucket", properties);
+        if let Some(resource) = self.program.resources.get_mut(&name) {
+            resource.options.retain_on_delete = true;
+        }
+        self.program.outputs.insert(format!("{name}-name"), Value::output(&name, "name"));
+        let id = BucketId::new(scope.owner, &spec.name);
+        self.buckets.insert(id.clone(), name);
+        Ok(id)
+    }
+
+    fn grant_bucket(&mut self, scope: &Scope, bucket: &BucketId, who: &Principal, access: BucketAccess) -> Outcome<()> {
+        let resource = self.buckets.get(bucket).cloned().unwrap_or_default();
+        let local = format!("bucket-{}-{}-{}", bucket.name(), access.as_str(), self.label(scope, who));
+        let properties = Value::map([
+            ("bucket", Value::output(&resource, "name")),
+            ("role", Value::str(storage_role(access))),
+            ("member", self.member(who)),
+        ]);
+        self.add(scope, &local, "gcp:storage:BucketIAMMember", properties);
+        Ok(())
+    }
+
+    fn machine_account(&mut self, scope: &Scope, name: &str) -> Outcome<AccountId> {
+        let account_id =
+            names::fit(name, 6, 30, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-', Some('-'));
+        let properties = Value::map([
+            ("accountId", Value::str(account_id)),
+            ("displayName", Value::str(format!("{} {name}", scope.owner))),
+            ("description", Value::str(format!("{} machine account, managed by cpg-infra", scope.component))),
+            ("project", Value::str(project(scope.site))),
+        ]);
+        let resource = self.add(scope, &format!("account-{name}"), "gcp:serviceaccount:Account", properties);
+        self.program.outputs.insert(format!("{resource}-email"), Value::output(&resource, "email"));
+        let id = AccountId::new(scope.owner, name);
+        self.accounts.insert(id.clone(), resource);
+        Ok(id)
+    }
+
+    fn machine_account_key(&mut self, scope: &Scope, account: &AccountId) -> Outcome<Value> {
+        let resource = self.accounts.get(account).cloned().unwrap_or_default();
+        let properties = Value::map([("serviceAccountId", Value::output(&resource, "name"))]);
+        let key = self.add(scope, &format!("account-{}-key", account.name()), "gcp:serviceaccount:Key", properties);
+        Ok(Value::output(&key, "privateKey"))
+    }
+
+    fn grant_machine_account(
+        &mut self,
+        scope: &Scope,
+        account: &AccountId,
+        who: &Principal,
+        access: AccountAccess,
+    ) -> Outcome<()> {
+        let resource = self.accounts.get(account).cloned().unwrap_or_default();
+        let role = match access {
+            AccountAccess::Use => "roles/iam.serviceAccountUser",
+            AccountAccess::Impersonate => "roles/iam.serviceAccountTokenCreator",
+        };
+        let local = format!("account-{}-{}-{}", account.name(), access.as_str(), self.label(scope, who));
+        let properties = Value::map([
+            ("serviceAccountId", Value::output(&resource, "name")),
+            ("role", Value::str(role)),
+            ("member", self.member(who)),
+        ]);
+        self.add(scope, &local, "gcp:serviceaccount:IAMMember", properties);
+        Ok(())
+    }
+
+    fn secret(&mut self, scope: &Scope, name: &str) -> Outcome<SecretId> {
+        let properties = Value::map([
+            ("secretId", Value::str(name)),
+            ("project", Value::str(project(scope.site))),
+            ("replication", Value::map([("auto", Value::map([]))])),
+            ("labels", labels(scope.owner)),
+        ]);
+        let resource = self.add(scope, &format!("secret-{name}"), "gcp:secretmanager:Secret", properties);
+        let id = SecretId::new(scope.owner, name);
+        self.secrets.insert(id.clone(), resource);
+        Ok(id)
+    }
+
+    fn secret_version(&mut self, scope: &Scope, secret: &SecretId, value: &Value) -> Outcome<()> {
+        let resource = self.secrets.get(secret).cloned().unwrap_or_default();
+        let properties = Value::map([("secret", Value::output(&resource, "id")), ("secretData", value.clone())]);
+        self.add(scope, &format!("secret-{}-version", secret.name()), "gcp:secretmanager:SecretVersion", properties);
+        Ok(())
+    }
+
+    fn grant_secret(&mut self, scope: &Scope, secret: &SecretId, who: &Principal) -> Outcome<()> {
+        let resource = self.secrets.get(secret).cloned().unwrap_or_default();
+        let local = format!("secret-{}-read-{}", secret.name(), self.label(scope, who));
+        let properties = Value::map([
+            ("project", Value::str(project(scope.site))),
+            ("secretId", Value::output(&resource, "secretId")),
+            ("role", Value::str("roles/secretmanager.secretAccessor")),
+            ("member", self.member(who)),
+        ]);
+        self.add(scope, &local, "gcp:secretmanager:SecretIamMember", properties);
+        Ok(())
+    }
+
+    fn registry(&mut self, scope: &Scope, name: &str) -> Outcome<RegistryId> {
+        let region = location(scope.site).to_ascii_lowercase();
+        let project = project(scope.site).to_owned();
+        let properties = Value::map([
+            ("repositoryId", Value::str(name)),
+            ("format", Value::str("DOCKER")),
+            ("location", Value::str(&region)),
+            ("project", Value::str(&project)),
+            ("description", Value::str(format!("{} container images, managed by cpg-infra", scope.owner))),
+            ("labels", labels(scope.owner)),
+        ]);
+        let resource = self.add(scope, &format!("registry-{name}"), "gcp:artifactregistry:Repository", properties);
+        self.program
+            .outputs
+            .insert(format!("{resource}-address"), Value::str(format!("{region}-docker.pkg.dev/{project}/{name}")));
+        let id = RegistryId::new(scope.owner, name);
+        self.registries.insert(id.clone(), (resource, region, project));
+        Ok(id)
+    }
+
+    fn grant_registry(
+        &mut self,
+        scope: &Scope,
+        registry: &RegistryId,
+        who: &Principal,
+        access: RegistryAccess,
+    ) -> Outcome<()> {
+        let (resource, region, project) = self.registries.get(registry).cloned().unwrap_or_default();
+        let role = match access {
+            RegistryAccess::Read => "roles/artifactregistry.reader",
+            RegistryAccess::Write => "roles/artifactregistry.writer",
+        };
+        let local = format!("registry-{}-{}-{}", registry.name(), access.as_str(), self.label(scope, who));
+        let properties = Value::map([
+            ("project", Value::str(project)),
+            ("location", Value::str(region)),
+            ("repository", Value::output(&resource, "name")),
+            ("role", Value::str(role)),
+            ("member", self.member(who)),
+        ]);
+        self.add(scope, &local, "gcp:artifactregistry:RepositoryIamMember", properties);
+        Ok(())
+    }
+
+    fn budget(&mut self, scope: &Scope, spec: &BudgetSpec) -> Outcome<()> {
+        let project = project(scope.site).to_owned();
+        let number = self.program.variable(
+            &format!("gcp-project-{project}-number"),
+            Value::Invoke {
+                function: "gcp:organizations:getProject".to_owned(),
+                arguments: [("projectId".to_owned(), Value::str(&project))].into(),
+                return_field: Some("number".to_owned()),
+            },
+        );
+        let billing = self.program.config(BILLING_ACCOUNT_CONFIG, "The billing account budgets are created under");
+        let period = spec.period.as_str();
+        let mut channels = Vec::new();
+        for (i, email) in spec.notify.iter().enumerate() {
+            // One channel per address, shared by the owner's budgets.
+            let local = format!("budget-alerts-{i}");
+            let existing = Self::resource_name(scope, &local);
+            if self.program.resources.contains_key(&existing) {
+                channels.push(Value::output(&existing, "name"));
+                continue;
+            }
+            let channel = self.add(
+                scope,
+                &local,
+                "gcp:monitoring:NotificationChannel",
+                Value::map([
+                    ("project", Value::str(&project)),
+                    ("type", Value::str("email")),
+                    ("displayName", Value::str(format!("{} budget alerts", scope.owner))),
+                    ("labels", Value::map([("email_address", Value::str(email))])),
+                ]),
+            );
+            channels.push(Value::output(&channel, "name"));
+        }
+        let units = spec.amount.trunc();
+        let nanos = ((spec.amount - units) * 1e9).round();
+        let mut specified = Value::map([("units", Value::str(format!("{}", units as i64)))]);
+        if let Value::Map(map) = &mut specified {
+            if let Some(currency) = &spec.currency {
+                map.insert("currencyCode".to_owned(), Value::str(currency));
+            }
+            if nanos != 0.0 {
+                map.insert("nanos".to_owned(), Value::Number(nanos));
+            }
+        }
+        let when = match spec.period {
+            BudgetPeriod::Monthly => ("calendarPeriod", Value::str("MONTH")),
+            BudgetPeriod::Fixed { start } => (
+                "customPeriod",
+                Value::map([(
+                    "startDate",
+                    Value::map([
+                        ("year", Value::Number(f64::from(start.year))),
+                        ("month", Value::Number(f64::from(start.month))),
+                        ("day", Value::Number(f64::from(start.day))),
+                    ]),
+                )]),
+            ),
+        };
+        let thresholds = spec.alert_thresholds.iter().map(|t| Value::map([("thresholdPercent", Value::Number(*t))]));
+        let properties = Value::map([
+            ("billingAccount", Value::reference(billing)),
+            ("displayName", Value::str(format!("{} {period}", scope.owner))),
+            ("amount", Value::map([("specifiedAmount", specified)])),
+            ("budgetFilter", Value::map([("projects", Value::list([Value::prefixed("projects/", number)])), when])),
+            ("thresholdRules", Value::list(thresholds)),
+            ("allUpdatesRule", Value::map([("monitoringNotificationChannels", Value::List(channels))])),
+        ]);
+        self.add(scope, &format!("budget-{period}"), "gcp:billing:Budget", properties);
+        Ok(())
+    }
+
+    fn blob(&mut self, scope: &Scope, bucket: &BucketId, spec: &BlobSpec) -> Outcome<()> {
+        let resource = self.buckets.get(bucket).cloned().unwrap_or_default();
+        let properties = Value::map([
+            ("bucket", Value::output(&resource, "name")),
+            ("name", Value::str(&spec.path)),
+            ("source", Value::StringAsset(Box::new(Value::str(&spec.content)))),
+            ("contentType", Value::str("text/plain")),
+        ]);
+        self.add(scope, &format!("blob-{}", spec.name), "gcp:storage:BucketObject", properties);
+        Ok(())
+    }
+}
