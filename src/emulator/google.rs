@@ -27,6 +27,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::server::{ConnectionKiller, Request, Server};
+use crate::definitions::Date;
 
 /// A running fake Cloud Identity API. Dropping it shuts the server down.
 pub struct GoogleEmulator {
@@ -955,30 +956,15 @@ fn opaque_id(counter: u64, multiplier: u64) -> String {
 fn rfc3339(time: SystemTime) -> String {
     let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let seconds = since_epoch.as_secs();
-    let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
+    let date = Date::from_days_since_epoch((seconds / 86_400) as i64);
     let of_day = seconds % 86_400;
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        "{date}T{:02}:{:02}:{:02}.{:06}Z",
         of_day / 3600,
         of_day % 3600 / 60,
         of_day % 60,
         since_epoch.subsec_micros()
     )
-}
-
-/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// The fault plan and where its generator stands.
