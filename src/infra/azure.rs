@@ -221,10 +221,16 @@ impl<'a> Azure<'a> {
         Value::output(&self.home(scope).resource_group, "name")
     }
 
-    /// A name unique across Azure, from the group prefix and the owner (and a suffix).
+    /// A name unique across Azure, from the group prefix and the owner (and a suffix); it
+    /// starts with a letter, as key vault names must.
     fn global_name(&self, owner: &Owner, suffix: &str, min: usize, max: usize) -> String {
         let base = format!("{}{}{suffix}", self.definitions.organisation.group_prefix, owner.prefix());
-        names::alphanumeric(&base, min, max)
+        let name = names::alphanumeric(&base, min, max);
+        if name.starts_with(|c: char| c.is_ascii_digit()) {
+            names::alphanumeric(&format!("x{base}"), min, max)
+        } else {
+            name
+        }
     }
 
     /// The principal id and type of a role assignment's principal.

@@ -93,7 +93,8 @@ impl<'a> Gcp<'a> {
             &base,
             3,
             63,
-            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'),
+            // Dots would make it a domain name, which GCS accepts only from verified owners.
+            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'),
             Some('-'),
         )
     }
