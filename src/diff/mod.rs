@@ -99,9 +99,13 @@ pub fn diff_hierarchies(base: &Hierarchy, head: &Hierarchy) -> HierarchyDiff {
 fn access_changes(base: &Hierarchy, head: &Hierarchy, changed: &[GroupChange]) -> Vec<AccessChange> {
     let candidates = candidate_members(base, head, changed);
     let ids = GroupIds::new(base, head);
-    let lookup: HashSet<&str> = candidates.iter().copied().collect();
-    let base_graph = MembershipGraph::new(base, &ids, &lookup);
-    let head_graph = MembershipGraph::new(head, &ids, &lookup);
+    let lookup: FastSet<&str> = candidates.iter().copied().collect();
+    // Each graph scans every membership of its hierarchy: build the two at once.
+    let (base_graph, head_graph) = std::thread::scope(|scope| {
+        let base_graph = scope.spawn(|| MembershipGraph::new(base, &ids, &lookup));
+        let head_graph = MembershipGraph::new(head, &ids, &lookup);
+        (base_graph.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), head_graph)
+    });
     let mut before = Reach::new(ids.names.len());
     let mut after = Reach::new(ids.names.len());
     let mut changes = Vec::new();
@@ -145,9 +149,32 @@ fn candidate_members<'a>(base: &'a Hierarchy, head: &'a Hierarchy, changed: &'a 
     candidates
 }
 
+/// FNV-1a: the diff hashes every membership of both hierarchies, and these keys are short
+/// trusted strings, so a simple hash beats SipHash's flood resistance here.
+#[derive(Default, Clone, Copy)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for byte in bytes {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+type FastBuild = std::hash::BuildHasherDefault<Fnv>;
+type FastMap<K, V> = HashMap<K, V, FastBuild>;
+type FastSet<K> = HashSet<K, FastBuild>;
+
 /// Dense ids for the group names of both hierarchies, so walks use arrays, not maps.
 struct GroupIds<'h> {
-    ids: HashMap<&'h str, u32>,
+    ids: FastMap<&'h str, u32>,
     names: Vec<&'h str>,
 }
 
@@ -184,13 +211,13 @@ impl Reach {
 /// One hierarchy as arrays: who contains each group, and which groups list each candidate.
 struct MembershipGraph<'h> {
     parents: Vec<Vec<u32>>,
-    direct: HashMap<&'h str, Vec<u32>>,
+    direct: FastMap<&'h str, Vec<u32>>,
 }
 
 impl<'h> MembershipGraph<'h> {
-    fn new(hierarchy: &'h Hierarchy, ids: &GroupIds, candidates: &HashSet<&str>) -> Self {
+    fn new(hierarchy: &'h Hierarchy, ids: &GroupIds, candidates: &FastSet<&str>) -> Self {
         let mut parents = vec![Vec::new(); ids.names.len()];
-        let mut direct: HashMap<&str, Vec<u32>> = HashMap::new();
+        let mut direct: FastMap<&str, Vec<u32>> = FastMap::default();
         for group in hierarchy.groups.values() {
             let id = ids.ids[group.name.as_str()];
             for child in &group.groups {

@@ -126,6 +126,7 @@ impl Builder<'_> {
 
     /// Adds grants that have not expired to a group under construction.
     fn grant_all<'g>(&mut self, group: &mut Group, grants: impl IntoIterator<Item = &'g Grant>) {
+        let mut granted: Vec<(String, Option<Date>)> = Vec::new();
         for grant in grants {
             if grant.expires.is_some_and(|expires| expires < self.today) {
                 continue;
@@ -141,9 +142,18 @@ impl Builder<'_> {
                     continue;
                 }
             };
-            record_expiry(group, &member, grant.expires);
-            group.members.insert(member);
+            granted.push((member, grant.expires));
         }
+        // Sorted input builds the set in one pass instead of one search per member.
+        granted.sort_unstable();
+        let merged = merge_expiries(granted);
+        for (member, expires) in &merged {
+            if let Some(date) = expires {
+                group.expires.insert(member.clone(), *date);
+            }
+        }
+        let mut members: BTreeSet<String> = merged.into_iter().map(|(member, _)| member).collect();
+        group.members.append(&mut members);
     }
 
     fn nest(&mut self, parent: &mut Group, child: String, location: &Location) {
@@ -176,58 +186,49 @@ impl Builder<'_> {
     }
 }
 
-/// Keeps the end date of a member's access: none if any grant is permanent, else the latest.
-fn record_expiry(group: &mut Group, member: &str, expires: Option<Date>) {
-    let already_permanent = group.members.contains(member) && !group.expires.contains_key(member);
-    match expires {
-        _ if already_permanent => {}
-        None => {
-            group.expires.remove(member);
-        }
-        Some(date) => {
-            let latest = group.expires.get(member).map_or(date, |known| (*known).max(date));
-            group.expires.insert(member.to_owned(), latest);
+/// One entry per member of a sorted grant list, with the end of its access: none if any grant
+/// is permanent (`None` sorts first), else the latest date (sorts last).
+fn merge_expiries(sorted: Vec<(String, Option<Date>)>) -> Vec<(String, Option<Date>)> {
+    let mut merged: Vec<(String, Option<Date>)> = Vec::with_capacity(sorted.len());
+    for (member, expires) in sorted {
+        match merged.last_mut() {
+            Some((last, kept)) if *last == member => {
+                if kept.is_some() {
+                    *kept = expires;
+                }
+            }
+            _ => merged.push((member, expires)),
         }
     }
+    merged
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn date(day: u8) -> Date {
-        Date { year: 2027, month: 1, day }
+    fn date(day: u8) -> Option<Date> {
+        Some(Date { year: 2027, month: 1, day })
     }
 
-    fn empty_group() -> Group {
-        Group {
-            name: "g".into(),
-            email: "g@x.org".into(),
-            description: String::new(),
-            kind: GroupKind::Organisation,
-            members: BTreeSet::new(),
-            groups: BTreeSet::new(),
-            expires: BTreeMap::new(),
-        }
-    }
-
-    fn grant(group: &mut Group, member: &str, expires: Option<Date>) {
-        record_expiry(group, member, expires);
-        group.members.insert(member.to_owned());
+    fn merged(grants: &[(&str, Option<Date>)]) -> Vec<(String, Option<Date>)> {
+        let mut sorted: Vec<(String, Option<Date>)> = grants.iter().map(|(m, e)| (m.to_string(), *e)).collect();
+        sorted.sort_unstable();
+        merge_expiries(sorted)
     }
 
     #[test]
     fn the_latest_expiry_wins_and_a_permanent_grant_removes_it() {
-        let mut group = empty_group();
-        grant(&mut group, "a", Some(date(5)));
-        grant(&mut group, "a", Some(date(9)));
-        grant(&mut group, "a", Some(date(7)));
-        assert_eq!(group.expires.get("a"), Some(&date(9)));
-        grant(&mut group, "b", None);
-        grant(&mut group, "b", Some(date(3)));
-        assert_eq!(group.expires.get("b"), None, "permanent first");
-        grant(&mut group, "c", Some(date(3)));
-        grant(&mut group, "c", None);
-        assert_eq!(group.expires.get("c"), None, "permanent later");
+        let result = merged(&[
+            ("a", date(5)),
+            ("a", date(9)),
+            ("a", date(7)),
+            ("b", None),
+            ("b", date(3)),
+            ("c", date(3)),
+            ("c", None),
+            ("d", None),
+        ]);
+        assert_eq!(result, [("a".into(), date(9)), ("b".into(), None), ("c".into(), None), ("d".into(), None)]);
     }
 }
