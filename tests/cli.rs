@@ -337,6 +337,23 @@ fn sync_leaves_unowned_groups_alone() {
 }
 
 #[test]
+fn removing_a_platform_admin_needs_consent() {
+    let org = example_org();
+    let root = org.path();
+    confirmed_sync(root);
+    let before = fs::read(state_path(root)).unwrap();
+    let groups = root.join("groups/org-groups.toml");
+    let text = fs::read_to_string(&groups).unwrap();
+    fs::write(&groups, text.replacen(r#"members = ["wei", "kenji"]"#, r#"members = ["wei"]"#, 1)).unwrap();
+
+    let run = cpg(root, &["groups", "sync", "--confirm"]);
+    run.expect_code(REFUSED);
+    assert!(run.stderr.contains("pinned group platform-admins@groups.example.org"), "{run}");
+    assert_eq!(fs::read(state_path(root)).unwrap(), before, "a refused plan changed the state");
+    cpg(root, &["groups", "sync", "--confirm", "--allow-mass-removal"]).expect_code(SUCCESS);
+}
+
+#[test]
 fn sync_refuses_mass_removal_without_the_flag() {
     let org = example_org();
     let root = org.path();

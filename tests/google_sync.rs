@@ -64,6 +64,7 @@ fn hierarchy(groups: &[(&str, Vec<String>, &[&str])]) -> Hierarchy {
                 members: members.iter().cloned().collect(),
                 groups: nested.iter().map(|g| g.to_string()).collect(),
                 expires: BTreeMap::new(),
+                pinned: false,
             };
             (name.to_string(), group)
         })

@@ -39,6 +39,8 @@ pub struct SyncTable {
     pub max_removals: Option<usize>,
     pub max_removal_percent: Option<Spanned<u8>>,
     pub state_file: Option<String>,
+    #[serde(default)]
+    pub pinned_groups: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

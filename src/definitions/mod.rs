@@ -105,11 +105,19 @@ pub struct SyncSettings {
     pub max_removal_percent: u8,
     /// The local directory's state file, relative to the definitions root.
     pub state_file: String,
+    /// Full names of groups (e.g. administrators) no run may remove members from without
+    /// `--allow-mass-removal`.
+    pub pinned_groups: Vec<String>,
 }
 
 impl Default for SyncSettings {
     fn default() -> Self {
-        SyncSettings { max_removals: 100, max_removal_percent: 50, state_file: ".cpg-infra/directory.json".to_owned() }
+        SyncSettings {
+            max_removals: 100,
+            max_removal_percent: 50,
+            state_file: ".cpg-infra/directory.json".to_owned(),
+            pinned_groups: Vec::new(),
+        }
     }
 }
 

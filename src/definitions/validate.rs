@@ -177,6 +177,17 @@ impl Loader<'_> {
             .and_then(|(file, org)| org.organisation.common_dataset.as_ref().map(|c| file.location(c.span())));
         self.check_dataset_references(&definitions, common_location);
         let group_names = self.all_group_names(&definitions, &raw.groups);
+        if let Some((file, org)) = &raw.org {
+            let pinned = org.sync.iter().flat_map(|s| &s.pinned_groups);
+            for group in pinned.filter(|g| !group_names.contains(g.get_ref())) {
+                if !self.incomplete.any_group_names() {
+                    self.error(
+                        file.location(group.span()),
+                        format!("unknown group `{}` in pinned_groups", group.get_ref()),
+                    );
+                }
+            }
+        }
         let resolver = MemberResolver {
             people: &definitions.people,
             people_by_email: definitions.people.values().map(|p| (p.email.as_str(), p.key.as_str())).collect(),
@@ -270,6 +281,7 @@ impl Loader<'_> {
             max_removals: s.max_removals.unwrap_or(defaults.max_removals),
             max_removal_percent: s.max_removal_percent.as_ref().map_or(defaults.max_removal_percent, |p| *p.get_ref()),
             state_file: s.state_file.clone().unwrap_or(defaults.state_file.clone()),
+            pinned_groups: s.pinned_groups.iter().map(|g| g.get_ref().clone()).collect(),
         });
         let providers = org.providers.as_ref();
         let google = providers.and_then(|p| p.google.as_ref()).map(|p| self.convert_provider(file, p, Nesting::Native));

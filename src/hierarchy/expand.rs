@@ -113,6 +113,7 @@ impl Builder<'_> {
 
     fn new_group(&self, name: String, description: String, kind: GroupKind) -> Group {
         let email = self.definitions.group_email(&name);
+        let pinned = self.definitions.organisation.sync.pinned_groups.contains(&name);
         Group {
             name,
             email,
@@ -121,6 +122,7 @@ impl Builder<'_> {
             members: BTreeSet::new(),
             groups: BTreeSet::new(),
             expires: BTreeMap::new(),
+            pinned,
         }
     }
 

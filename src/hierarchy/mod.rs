@@ -34,6 +34,8 @@ pub struct Group {
     /// Last day of access of direct members whose every grant here expires (the latest date);
     /// members without an entry have no end date.
     pub expires: BTreeMap<String, Date>,
+    /// Removing members needs explicit consent (`sync.pinned_groups`, e.g. administrators).
+    pub pinned: bool,
 }
 
 /// Where a group comes from.
@@ -190,6 +192,7 @@ pub(crate) mod tests {
                     members: members.iter().map(|m| m.to_string()).collect(),
                     groups: nested.iter().map(|g| g.to_string()).collect(),
                     expires: BTreeMap::new(),
+                    pinned: false,
                 };
                 (name.to_string(), group)
             })

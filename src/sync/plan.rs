@@ -140,6 +140,7 @@ pub fn plan(desired: &Hierarchy, live: &LiveState, options: &PlanOptions) -> Pla
     let mut additions = Vec::new();
     let mut removals = Vec::new();
     let mut removals_per_group: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let mut pinned_refusals = Vec::new();
     for name in desired.bottom_up_order() {
         let group = &desired.groups[name];
         let wanted = desired_members(desired, name, options.nesting);
@@ -173,6 +174,13 @@ pub fn plan(desired: &Hierarchy, live: &LiveState, options: &PlanOptions) -> Pla
         let leaving: Vec<&String> = current.difference(&wanted).collect();
         if !leaving.is_empty() {
             removals_per_group.insert(&group.email, (leaving.len(), current.len()));
+            if group.pinned {
+                pinned_refusals.push(format!(
+                    "the plan removes {} member(s) of pinned group {} (sync.pinned_groups)",
+                    leaving.len(),
+                    group.email
+                ));
+            }
         }
         for member in leaving {
             removals.push(Change::RemoveMember { group: group.email.clone(), member: member.clone() });
@@ -194,6 +202,7 @@ pub fn plan(desired: &Hierarchy, live: &LiveState, options: &PlanOptions) -> Pla
         }
     }
     plan.refusals = removal_refusals(&removals_per_group, removals.len(), &options.limits);
+    plan.refusals.extend(pinned_refusals);
     plan.refusals.extend(deletion_refusals);
     plan.changes = adoptions.into_iter().chain(creations).chain(additions).chain(removals).chain(deletions).collect();
     plan
@@ -337,6 +346,19 @@ mod tests {
                 "- remove x@o.org from web@groups.example.org",
                 "- remove y@o.org from web@groups.example.org",
             ]
+        );
+    }
+
+    #[test]
+    fn any_removal_from_a_pinned_group_is_refused() {
+        let mut desired = hierarchy(&[("admins", &["a@o.org", "b@o.org", "c@o.org"], &[])]);
+        let current = live(&[("admins", true, &["a@o.org", "b@o.org", "c@o.org", "d@o.org"])]);
+        assert!(plan(&desired, &current, &OPTIONS).refusals.is_empty(), "one removal of four is within the limits");
+        desired.groups.get_mut("admins").unwrap().pinned = true;
+        let refusals = plan(&desired, &current, &OPTIONS).refusals;
+        assert_eq!(
+            refusals,
+            ["the plan removes 1 member(s) of pinned group admins@groups.example.org (sync.pinned_groups)"]
         );
     }
 
