@@ -43,6 +43,7 @@ impl Bench {
             groups_domain: "groups.example.org".to_owned(),
             endpoint: Some(emulator.base_url()),
             auth: GoogleAuth::AccessToken("bench".to_owned()),
+            security_groups: false,
         })
         .expect("connect")
     }

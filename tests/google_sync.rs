@@ -37,11 +37,16 @@ fn emulator(max_page_size: usize) -> GoogleEmulator {
 }
 
 fn connect(emulator: &GoogleEmulator, token: &str) -> GoogleDirectory {
+    connect_with(emulator, token, false)
+}
+
+fn connect_with(emulator: &GoogleEmulator, token: &str, security_groups: bool) -> GoogleDirectory {
     GoogleDirectory::connect(&GoogleConfig {
         customer_id: CUSTOMER.to_owned(),
         groups_domain: DOMAIN.to_owned(),
         endpoint: Some(emulator.base_url()),
         auth: GoogleAuth::AccessToken(token.to_owned()),
+        security_groups,
     })
     .expect("connect")
 }
@@ -141,11 +146,17 @@ fn first_sync_creates_everything_and_the_second_is_a_no_op_with_one_list_per_gro
     assert_eq!(report.created, desired.groups.len());
     assert_eq!(emulator_state(&emulator), expected_state(&desired));
 
-    // Owned groups carry the marker; Google Groups carry the discussion-forum label.
+    // Owned groups carry the marker; Google Groups carry the discussion-forum label, and
+    // security groups only when configured.
     for group in emulator.groups().values() {
         assert!(group.description.contains("managed-by: cpg-infra"), "{group:?}");
         assert!(group.labels.contains_key("cloudidentity.googleapis.com/groups.discussion_forum"), "{group:?}");
+        assert!(!group.labels.contains_key("cloudidentity.googleapis.com/groups.security"), "{group:?}");
     }
+    let secure = self::emulator(500);
+    sync_to(&connect_with(&secure, TOKEN, true), &hierarchy(&[("g1", people("a", 1), &[])]));
+    let labels = &secure.groups()["g1@groups.example.org"].labels;
+    assert!(labels.contains_key("cloudidentity.googleapis.com/groups.security"), "{labels:?}");
 
     // A fresh provider (no cached names) plans nothing, with one groups.list and one
     // memberships.list per group: never a call per membership.

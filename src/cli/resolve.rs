@@ -122,6 +122,12 @@ pub fn google_config(definitions: &Definitions) -> Result<(GoogleConfig, Provide
         )
         .into());
     };
-    let config = GoogleConfig { customer_id, groups_domain: organisation.groups_domain.clone(), endpoint, auth };
+    let config = GoogleConfig {
+        customer_id,
+        groups_domain: organisation.groups_domain.clone(),
+        endpoint,
+        auth,
+        security_groups: settings.security_groups,
+    };
     Ok((config, settings))
 }

@@ -60,6 +60,8 @@ pub struct ProviderTable {
     pub tenant_id: Option<String>,
     pub endpoint: Option<String>,
     pub concurrency: Option<usize>,
+    #[serde(default)]
+    pub security_groups: bool,
 }
 
 /// `groups/people.toml`.

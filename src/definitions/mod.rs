@@ -139,6 +139,8 @@ pub struct ProviderSettings {
     pub tenant_id: Option<String>,
     pub endpoint: Option<String>,
     pub concurrency: Option<usize>,
+    /// Google: label created groups as security groups too (usable in IAM conditions).
+    pub security_groups: bool,
 }
 
 /// A person from `groups/people.toml`.

@@ -325,6 +325,7 @@ impl Loader<'_> {
             tenant_id: table.tenant_id.clone(),
             endpoint: table.endpoint.clone(),
             concurrency: table.concurrency,
+            security_groups: table.security_groups,
         }
     }
 

@@ -23,6 +23,8 @@ use crate::definitions::Date;
 
 /// The label that makes a Cloud Identity group a Google Group (mail, membership).
 const DISCUSSION_FORUM_LABEL: &str = "cloudidentity.googleapis.com/groups.discussion_forum";
+/// The label that makes a group a security group.
+const SECURITY_LABEL: &str = "cloudidentity.googleapis.com/groups.security";
 /// Largest `pageSize` Cloud Identity accepts for `groups.list` and for `memberships.list` with the FULL view.
 const PAGE_SIZE: i32 = 500;
 const PRODUCTION_ENDPOINT: &str = "https://cloudidentity.googleapis.com/";
@@ -37,6 +39,8 @@ pub struct GoogleConfig {
     /// Overrides the API root, e.g. an emulator on `http://127.0.0.1:PORT/`.
     pub endpoint: Option<String>,
     pub auth: GoogleAuth,
+    /// Also label created groups `groups.security`.
+    pub security_groups: bool,
 }
 
 /// Credentials.
@@ -58,6 +62,8 @@ pub struct GoogleDirectory {
     parent: String,
     domain_suffix: String,
     endpoint: String,
+    /// Labels every created group gets.
+    labels: HashMap<String, String>,
     /// Group email → resource name and ownership, learned from listings and creations.
     groups: Mutex<HashMap<String, KnownGroup>>,
     /// (group email, member email) → membership resource name, learned from listings.
@@ -107,6 +113,11 @@ impl GoogleDirectory {
             parent: format!("customers/{}", config.customer_id),
             domain_suffix: format!("@{}", config.groups_domain.to_ascii_lowercase()),
             endpoint,
+            labels: [Some(DISCUSSION_FORUM_LABEL), config.security_groups.then_some(SECURITY_LABEL)]
+                .into_iter()
+                .flatten()
+                .map(|label| (label.to_owned(), String::new()))
+                .collect(),
             groups: Mutex::new(HashMap::new()),
             memberships: Mutex::new(HashMap::new()),
             calls: AtomicU64::new(0),
@@ -253,7 +264,7 @@ impl Directory for GoogleDirectory {
             parent: Some(self.parent.clone()),
             display_name: Some(group.name.clone()),
             description: Some(owned_description(&group.description)),
-            labels: Some(HashMap::from([(DISCUSSION_FORUM_LABEL.to_owned(), String::new())])),
+            labels: Some(self.labels.clone()),
             ..Group::default()
         };
         let mut observer = self.observer();
