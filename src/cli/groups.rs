@@ -14,7 +14,8 @@ const DEFAULT_CONCURRENCY: usize = 8;
 use crate::definitions::Nesting;
 use crate::diff::{diff_hierarchies, render_json, render_markdown, render_text};
 use crate::directory::{Directory, DirectoryError, GoogleDirectory, LocalDirectory};
-use crate::hierarchy;
+use crate::hierarchy::{self, Hierarchy};
+use crate::load::Expanded;
 use crate::sync::{self, ApplyOptions, ApplyOutcome, PlanOptions, RemovalLimits, RetryPolicy};
 
 /// Runs one `groups` subcommand.
@@ -99,22 +100,8 @@ fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<Exit> {
 fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
     let expanded = resolve::load(global, &resolve::default_revision(global))?;
     let settings = &expanded.definitions.organisation.sync;
-    let (directory, nesting, configured_concurrency): (Box<dyn Directory>, Nesting, Option<usize>) = match args.provider
-    {
-        ProviderName::Local => {
-            let path = resolve::local_state_path(global, args.state.as_deref(), &settings.state_file);
-            // A dry run only reads: it takes no lock and creates no file.
-            let directory =
-                if args.confirm { LocalDirectory::open(&path) } else { LocalDirectory::open_read_only(&path) };
-            (Box::new(directory?), Nesting::Native, None)
-        }
-        ProviderName::Google => {
-            let (config, provider) = resolve::google_config(&expanded.definitions)?;
-            let directory = GoogleDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?;
-            (Box::new(directory), provider.nesting, provider.concurrency)
-        }
-    };
-    let concurrency = args.concurrency.or(configured_concurrency).unwrap_or(DEFAULT_CONCURRENCY);
+    let Target { directory, nesting, concurrency, desired } = target(global, args, &expanded)?;
+    let concurrency = args.concurrency.or(concurrency).unwrap_or(DEFAULT_CONCURRENCY);
     let retry = RetryPolicy::default();
     let adoptable: BTreeSet<String> = if args.adopt {
         expanded.hierarchy.groups.values().map(|g| g.email.clone()).collect()
@@ -135,19 +122,6 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
             max_removals: settings.max_removals,
             max_removal_percent: settings.max_removal_percent,
         },
-    };
-    let desired = match args.provider {
-        ProviderName::Local => expanded.hierarchy.clone(),
-        // People may use a different account in Google than their primary email.
-        ProviderName::Google => {
-            let aliases = expanded
-                .definitions
-                .people
-                .values()
-                .filter_map(|p| p.google.clone().map(|google| (p.email.clone(), google)))
-                .collect();
-            expanded.hierarchy.with_member_aliases(&aliases)
-        }
     };
     let plan = sync::plan(&desired, &live, &options);
     match args.format {
@@ -181,6 +155,51 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
             }
             emit_line(&report.summary());
             Ok(if report.succeeded() { Exit::Success } else { Exit::Failure })
+        }
+    }
+}
+
+/// The directory a sync talks to, and what it should hold there.
+struct Target {
+    directory: Box<dyn Directory>,
+    nesting: Nesting,
+    /// The provider's configured concurrency, if any.
+    concurrency: Option<usize>,
+    /// The hierarchy with member emails as this directory knows them.
+    desired: Hierarchy,
+}
+
+fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Target> {
+    let definitions = &expanded.definitions;
+    match args.provider {
+        ProviderName::Local => {
+            let path =
+                resolve::local_state_path(global, args.state.as_deref(), &definitions.organisation.sync.state_file);
+            // A dry run only reads: it takes no lock and creates no file.
+            let directory =
+                if args.confirm { LocalDirectory::open(&path) } else { LocalDirectory::open_read_only(&path) };
+            Ok(Target {
+                directory: Box::new(directory?),
+                nesting: Nesting::Native,
+                concurrency: None,
+                desired: expanded.hierarchy.clone(),
+            })
+        }
+        ProviderName::Google => {
+            let (config, provider) = resolve::google_config(definitions)?;
+            let directory = GoogleDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?;
+            // People may use a different account in Google than their primary email.
+            let aliases = definitions
+                .people
+                .values()
+                .filter_map(|p| p.google.clone().map(|google| (p.email.clone(), google)))
+                .collect();
+            Ok(Target {
+                directory: Box::new(directory),
+                nesting: provider.nesting,
+                concurrency: provider.concurrency,
+                desired: expanded.hierarchy.with_member_aliases(&aliases),
+            })
         }
     }
 }
