@@ -144,7 +144,15 @@ fn why_a_data_manager_reaches_web_access_through_analysis() {
         let paths: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("  ingrid.larsen@example.org → ")).collect();
         assert!(!paths.is_empty(), "{run}");
         assert!(paths.iter().any(|p| p.contains("→ tob-wgs-analysis →")), "no path through tob-wgs-analysis\n{run}");
-        assert!(paths.iter().all(|p| p.ends_with("→ tob-wgs-web-access")), "{run}");
+        assert!(
+            paths
+                .iter()
+                .all(|p| p.ends_with("→ tob-wgs-web-access") || p.contains("→ tob-wgs-web-access  (granted at ")),
+            "{run}"
+        );
+        // The direct grant is located in the definitions.
+        let direct = paths.iter().find(|p| p.contains("→ tob-wgs-data-manager →")).expect("a path from data-manager");
+        assert!(direct.contains("(granted at datasets/tob-wgs/members.toml:"), "{run}");
     }
     // The group can be named by email too.
     cpg(org.path(), &["groups", "why", "ingrid", "tob-wgs-web-access@groups.example.org"]).expect_code(SUCCESS);

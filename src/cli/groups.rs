@@ -69,7 +69,14 @@ fn why(global: &GlobalArgs, person: &str, group: &str) -> Result<Exit> {
     }
     emit_line(&format!("{email} is a member of {} through {} path(s):", target.name, paths.len()));
     for path in &paths {
-        emit_line(&format!("  {email} → {}", path.join(" → ")));
+        let granted = path
+            .first()
+            .and_then(|innermost| expanded.hierarchy.group(innermost))
+            .map(|group| hierarchy::grant_locations(&expanded.definitions, group, &email))
+            .unwrap_or_default();
+        let at: Vec<String> = granted.iter().map(|location| location.to_string()).collect();
+        let suffix = if at.is_empty() { String::new() } else { format!("  (granted at {})", at.join(", ")) };
+        emit_line(&format!("  {email} → {}{suffix}", path.join(" → ")));
     }
     if paths.len() == hierarchy::MAX_WHY_PATHS {
         emit_line(&format!("  (only the first {} paths are shown)", hierarchy::MAX_WHY_PATHS));

@@ -5,6 +5,7 @@
 //! clock ("today" is passed in), so the same definitions give the same bytes every run.
 
 mod expand;
+mod grants;
 mod render;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -12,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::definitions::Date;
 
 pub use expand::expand;
+pub use grants::grant_locations;
 pub use render::{render_json, render_text};
 
 /// All groups, keyed and ordered by full name.
