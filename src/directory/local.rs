@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
@@ -86,23 +86,36 @@ impl LocalDirectory {
         Ok(LocalDirectory { path: path.to_owned(), state: Mutex::new(read_state(path)?), lock: Some(lock) })
     }
 
+    /// The in-memory state, for reading.
+    fn state(&self) -> Result<MutexGuard<'_, State>, DirectoryError> {
+        self.state.lock().map_err(|_| DirectoryError::Storage("state lock poisoned".into()))
+    }
+
+    /// The in-memory state, for changing; a read-only directory refuses.
+    fn writable_state(&self) -> Result<MutexGuard<'_, State>, DirectoryError> {
+        if self.lock.is_none() {
+            return Err(DirectoryError::Storage(format!("{} was opened read-only", self.path.display())));
+        }
+        self.state()
+    }
+
+    /// Runs `change` on an owned group, under the state lock.
     fn with_owned_group<T>(
         &self,
         group_email: &str,
         change: impl FnOnce(&mut StoredGroup) -> T,
     ) -> Result<T, DirectoryError> {
-        let mut state = self.state.lock().map_err(|_| DirectoryError::Storage("state lock poisoned".into()))?;
-        let group =
-            state.groups.get_mut(group_email).ok_or_else(|| DirectoryError::GroupNotFound(group_email.to_owned()))?;
+        let mut state = self.writable_state()?;
+        let group = find_group(&mut state, group_email)?;
         if group.managed_by.as_deref() != Some(OWNER) {
             return Err(DirectoryError::NotOwned(group_email.to_owned()));
         }
         Ok(change(group))
     }
+}
 
-    fn snapshot(&self) -> Result<State, DirectoryError> {
-        self.state.lock().map(|s| s.clone()).map_err(|_| DirectoryError::Storage("state lock poisoned".into()))
-    }
+fn find_group<'s>(state: &'s mut State, group_email: &str) -> Result<&'s mut StoredGroup, DirectoryError> {
+    state.groups.get_mut(group_email).ok_or_else(|| DirectoryError::GroupNotFound(group_email.to_owned()))
 }
 
 fn read_state(path: &Path) -> Result<State, DirectoryError> {
@@ -125,7 +138,7 @@ impl Directory for LocalDirectory {
     }
 
     fn list_groups(&self) -> Result<Vec<LiveGroup>, DirectoryError> {
-        let state = self.snapshot()?;
+        let state = self.state()?;
         Ok(state
             .groups
             .iter()
@@ -139,23 +152,20 @@ impl Directory for LocalDirectory {
     }
 
     fn list_members(&self, group_email: &str) -> Result<Vec<String>, DirectoryError> {
-        let state = self.state.lock().map_err(|_| DirectoryError::Storage("state lock poisoned".into()))?;
-        let group =
-            state.groups.get(group_email).ok_or_else(|| DirectoryError::GroupNotFound(group_email.to_owned()))?;
-        Ok(group.members.iter().cloned().collect())
+        let mut state = self.state()?;
+        Ok(find_group(&mut state, group_email)?.members.iter().cloned().collect())
     }
 
     fn adopt_group(&self, group_email: &str, description: &str) -> Result<(), DirectoryError> {
-        let mut state = self.state.lock().map_err(|_| DirectoryError::Storage("state lock poisoned".into()))?;
-        let group =
-            state.groups.get_mut(group_email).ok_or_else(|| DirectoryError::GroupNotFound(group_email.to_owned()))?;
+        let mut state = self.writable_state()?;
+        let group = find_group(&mut state, group_email)?;
         group.managed_by = Some(OWNER.to_owned());
         group.description = description.to_owned();
         Ok(())
     }
 
     fn create_group(&self, group: &NewGroup) -> Result<(), DirectoryError> {
-        let mut state = self.state.lock().map_err(|_| DirectoryError::Storage("state lock poisoned".into()))?;
+        let mut state = self.writable_state()?;
         if let Some(existing) = state.groups.get(&group.email) {
             return match existing.managed_by.as_deref() {
                 Some(OWNER) => Ok(()),
@@ -188,17 +198,17 @@ impl Directory for LocalDirectory {
     }
 
     fn delete_group(&self, group_email: &str) -> Result<(), DirectoryError> {
-        self.with_owned_group(group_email, |_| ())?;
-        let mut state = self.state.lock().map_err(|_| DirectoryError::Storage("state lock poisoned".into()))?;
+        // Check and removal under one lock, so nothing changes the group in between.
+        let mut state = self.writable_state()?;
+        if find_group(&mut state, group_email)?.managed_by.as_deref() != Some(OWNER) {
+            return Err(DirectoryError::NotOwned(group_email.to_owned()));
+        }
         state.groups.remove(group_email);
         Ok(())
     }
 
     fn flush(&self) -> Result<(), DirectoryError> {
-        if self.lock.is_none() {
-            return Err(DirectoryError::Storage(format!("{} was opened read-only", self.path.display())));
-        }
-        let state = self.snapshot()?;
+        let state = self.writable_state()?.clone();
         let mut json = serde_json::to_string_pretty(&state).map_err(|e| DirectoryError::Storage(e.to_string()))?;
         json.push('\n');
         let temporary = self.path.with_extension("json.tmp");
@@ -221,6 +231,19 @@ mod tests {
         assert!(matches!(LocalDirectory::open(&path), Err(DirectoryError::Locked(_))));
         drop(first);
         assert!(LocalDirectory::open(&path).is_ok());
+    }
+
+    #[test]
+    fn a_read_only_directory_reads_but_refuses_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("directory.json");
+        fs::write(&path, r#"{"groups":{"a@g.org":{"name":"a","managed_by":"cpg-infra","members":["x@o.org"]}}}"#)
+            .unwrap();
+        let directory = LocalDirectory::open_read_only(&path).unwrap();
+        assert_eq!(directory.list_members("a@g.org").unwrap(), ["x@o.org"]);
+        assert!(matches!(directory.add_member("a@g.org", "y@o.org", None), Err(DirectoryError::Storage(_))));
+        assert!(matches!(directory.flush(), Err(DirectoryError::Storage(_))));
+        assert!(!dir.path().join("directory.json.lock").exists(), "a read-only open took the lock");
     }
 
     #[test]
