@@ -404,6 +404,30 @@ fn the_cli_syncs_to_google_and_exit_codes_say_what_happened() {
     run.expect_code(INVALID_INPUT);
     assert!(run.stderr.contains("only on loopback"), "{run}");
 
+    // A credentials file that is not one is named in the error.
+    let bad_file = org.path().join("credentials.json");
+    std::fs::write(&bad_file, "not json").unwrap();
+    let bad_file = bad_file.to_str().unwrap();
+    let run = cpg_with_env(
+        org.path(),
+        &args,
+        &[("CPG_INFRA_GOOGLE_ENDPOINT", endpoint.as_str()), ("GOOGLE_APPLICATION_CREDENTIALS", bad_file)],
+    );
+    run.expect_code(INVALID_INPUT);
+    assert!(run.stderr.contains("credentials.json: not JSON"), "{run}");
+    let unsupported = org.path().join("unsupported.json");
+    std::fs::write(&unsupported, r#"{"type": "api_key"}"#).unwrap();
+    let run = cpg_with_env(
+        org.path(),
+        &args,
+        &[
+            ("CPG_INFRA_GOOGLE_ENDPOINT", endpoint.as_str()),
+            ("GOOGLE_APPLICATION_CREDENTIALS", unsupported.to_str().unwrap()),
+        ],
+    );
+    run.expect_code(INVALID_INPUT);
+    assert!(run.stderr.contains("unsupported credentials type"), "{run}");
+
     // Missing credentials are a configuration error too.
     let none = [("CPG_INFRA_GOOGLE_ENDPOINT", endpoint.as_str())];
     let run = cpg_with_env(org.path(), &args, &none);
