@@ -16,7 +16,7 @@ use cpg_infra::sync::{
     self, ApplyOptions, ApplyOutcome, ApplyReport, NoProgress, Plan, PlanOptions, RemovalLimits, RetryPolicy,
 };
 
-use common::{copy_example_org, cpg_with_env, manifest_dir, FAILURE, INVALID_INPUT, SUCCESS};
+use common::{copy_example_org, cpg_with_env, fixture_org_dir, FAILURE, INVALID_INPUT, SUCCESS};
 
 const TOKEN: &str = "test-token";
 const CUSTOMER: &str = "C03example";
@@ -53,7 +53,7 @@ fn connect_with(emulator: &GoogleEmulator, token: &str, security_groups: bool) -
 
 fn example_hierarchy() -> Hierarchy {
     let today = "2026-11-26".parse().unwrap();
-    load_expanded(&DirSource::new(manifest_dir()), today).expect("example organisation").hierarchy
+    load_expanded(&DirSource::new(fixture_org_dir()), today).expect("example organisation").hierarchy
 }
 
 /// A hierarchy from `(name, people, nested group names)`.

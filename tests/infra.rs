@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{copy_dir, cpg, example_org, manifest_dir, INVALID_INPUT, SUCCESS};
+use common::{copy_dir, cpg, example_org, fixture_org_dir, manifest_dir, INVALID_INPUT, SUCCESS};
 use cpg_infra::definitions::{Date, DirSource};
 use cpg_infra::infra::{self, drive, Azure, Call, DryRun, Gcp, Owner, Ref, Value};
 use cpg_infra::load::{load_expanded, Expanded};
@@ -187,7 +187,7 @@ fn plan_json_counts_resources_and_marks_the_adopted_one() {
 }
 
 fn example() -> Expanded {
-    load_expanded(&DirSource::new(manifest_dir()), TODAY).expect("the example organisation is valid")
+    load_expanded(&DirSource::new(fixture_org_dir()), TODAY).expect("the example organisation is valid")
 }
 
 fn design_calls<'c>(calls: &'c [Call], owner: &str) -> Vec<&'c Call> {

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{cpg, manifest_dir, SUCCESS};
+use common::{cpg, fixture_org_dir, manifest_dir, SUCCESS};
 use cpg_infra::definitions::{Date, DirSource};
 use cpg_infra::infra::{
     render_yaml, single, AccountAccess, Azure, BlobSpec, BucketAccess, BucketSpec, BudgetPeriod, BudgetSpec, Cloud,
@@ -96,7 +96,7 @@ fn rendered_programs_match_the_provider_packages() {
 fn every_cloud_call_renders_valid_resources() {
     let schema = Schema::load(&packages_dir()).unwrap_or_else(|problem| panic!("{problem}"));
     let today = Date { year: 2026, month: 11, day: 26 };
-    let expanded = load_expanded(&DirSource::new(manifest_dir()), today).expect("the example organisation is valid");
+    let expanded = load_expanded(&DirSource::new(fixture_org_dir()), today).expect("the example organisation is valid");
     let definitions = &expanded.definitions;
     let site = &definitions.datasets["tob-wgs"];
     let owner = Owner::Dataset(site.name.clone());

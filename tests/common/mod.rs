@@ -1,4 +1,4 @@
-//! Helpers shared by the CLI integration tests: copying the example organisation into a
+//! Helpers shared by the CLI integration tests: copying the frozen test organisation into a
 //! temporary directory and running the `cpg-infra` binary on it.
 
 #![allow(dead_code)]
@@ -38,14 +38,21 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Copies the shipped example organisation (`groups/`, `datasets/`) under `root`.
+/// The frozen organisation the tests run on: a copy of the example taken when the tests were
+/// written. Tests never read the live `groups/` and `datasets/`, which change with every access
+/// request.
+pub fn fixture_org_dir() -> PathBuf {
+    manifest_dir().join("tests/fixtures/org")
+}
+
+/// Copies the frozen test organisation (`groups/`, `datasets/`) under `root`.
 pub fn copy_example_org(root: &Path) {
-    let source = manifest_dir();
+    let source = fixture_org_dir();
     copy_dir(&source.join("groups"), &root.join("groups"));
     copy_dir(&source.join("datasets"), &root.join("datasets"));
 }
 
-/// A temporary directory holding a copy of the example organisation.
+/// A temporary directory holding a copy of the frozen test organisation.
 pub fn example_org() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temporary directory");
     copy_example_org(dir.path());
