@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::definitions::{Entry, Source, SourceError};
+use crate::definitions::{Entry, EntryKind, Source, SourceError};
 
 /// How big to make it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,8 +116,8 @@ impl Source for MemorySource {
             .keys()
             .filter_map(|path| path.strip_prefix(&prefix))
             .map(|rest| match rest.split_once('/') {
-                Some((dir, _)) => Entry { name: dir.to_owned(), is_dir: true },
-                None => Entry { name: rest.to_owned(), is_dir: false },
+                Some((dir, _)) => Entry { name: dir.to_owned(), kind: EntryKind::Dir },
+                None => Entry { name: rest.to_owned(), kind: EntryKind::File },
             })
             .collect();
         entries.dedup();

@@ -5,11 +5,16 @@
 //! different files), and `expected.txt`, the exact stderr of `cpg-infra validate` on it: one
 //! `path:line:col: message` line per problem, then the `error: N problem(s) …` summary line.
 //!
-//! For each case the test checks that
+//! Each case runs on a scratch copy of its tree, next to an existing local directory. The test
+//! checks that
 //! - `validate` exits with status 3, prints nothing on stdout, and prints `expected.txt` on
 //!   stderr;
-//! - `groups sync --confirm` also exits with status 3, prints the same stderr, and writes
-//!   nothing: `<case>/.cpg-infra` (the local directory's state) does not exist afterwards.
+//! - `groups sync --confirm`, `infra plan` and `groups expand` exit with status 3 and print the
+//!   same stderr: every command accepts exactly what `validate` accepts;
+//! - the existing local directory is byte-identical afterwards and nothing else was written.
+//!
+//! Inputs Git cannot hold portably (names that are not UTF-8, symbolic links) are built after
+//! the copy; such a case names its construction in `construct.txt`.
 //!
 //! All cases run; the test then fails once, listing every case that differed.
 //!
@@ -91,17 +96,68 @@ fn line_diff(expected: &str, actual: &str) -> String {
     out
 }
 
+/// The local directory a case runs against: it exists before the run and must come out
+/// byte-identical, whatever the case.
+const EXISTING_DIRECTORY: &str = r#"{"groups":{"keep@groups.example.org":{"name":"keep","description":"made by hand","managed_by":"cpg-infra","members":["someone@example.org"]}}}"#;
+
+/// Inputs Git cannot hold portably (names that are not UTF-8, symbolic links) are made after
+/// the copy: a case names its construction in `construct.txt`.
+fn construct(root: &Path, name: &str) {
+    match name {
+        "dataset-dir-name-not-utf8" => {
+            use std::os::unix::ffi::OsStrExt;
+            let name = std::ffi::OsStr::from_bytes(b"caf\xe9");
+            fs::create_dir(root.join("datasets").join(name)).expect("create the dataset directory");
+        }
+        "dataset-symlink-outside-root" => {
+            std::os::unix::fs::symlink("/tmp", root.join("datasets/outside")).expect("symlink");
+        }
+        "groups-file-symlink" => {
+            std::os::unix::fs::symlink("../datasets/alpha/members.toml", root.join("groups/linked.toml"))
+                .expect("symlink");
+        }
+        other => panic!("unknown construction `{other}`"),
+    }
+}
+
+/// Copies a case's input tree to a scratch root, applies its construction, and puts the
+/// existing local directory in place.
+fn prepare(case: &Path) -> tempfile::TempDir {
+    let scratch = tempfile::tempdir().expect("temporary directory");
+    for dir in ["groups", "datasets"] {
+        if case.join(dir).is_dir() {
+            copy_tree(&case.join(dir), &scratch.path().join(dir));
+        }
+    }
+    if let Ok(name) = fs::read_to_string(case.join("construct.txt")) {
+        construct(scratch.path(), name.trim());
+    }
+    fs::create_dir_all(scratch.path().join(".cpg-infra")).expect("state directory");
+    fs::write(scratch.path().join(".cpg-infra/directory.json"), EXISTING_DIRECTORY).expect("existing directory");
+    scratch
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("create directory");
+    for entry in fs::read_dir(from).expect("read directory") {
+        let entry = entry.expect("directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
 /// Checks one case; returns a description of every way it went wrong.
 fn check_case(case: &Path, update: bool) -> Vec<String> {
     let mut problems = Vec::new();
     let expected_path = case.join("expected.txt");
-    let state_dir = case.join(".cpg-infra");
-    if state_dir.exists() {
-        problems.push(format!("{} exists before the run; delete it", state_dir.display()));
-        return problems;
-    }
+    let scratch = prepare(case);
+    let root = scratch.path();
 
-    let validate = run(case, &["validate"]);
+    let validate = run(root, &["validate"]);
     let stderr = String::from_utf8_lossy(&validate.stderr).into_owned();
     if validate.status.code() != Some(INVALID_INPUT) {
         problems.push(format!("`validate` should exit with {INVALID_INPUT}\n{}", describe(&validate)));
@@ -128,23 +184,29 @@ fn check_case(case: &Path, update: bool) -> Vec<String> {
         }
     }
 
-    let sync = run(case, &["groups", "sync", "--confirm"]);
-    if sync.status.code() != Some(INVALID_INPUT) {
-        problems.push(format!("`groups sync --confirm` should exit with {INVALID_INPUT}\n{}", describe(&sync)));
+    // Every command that reads definitions refuses them the same way and changes nothing.
+    for command in [&["groups", "sync", "--confirm"][..], &["infra", "plan"], &["groups", "expand"]] {
+        let other = run(root, command);
+        let shown = command.join(" ");
+        if other.status.code() != Some(INVALID_INPUT) {
+            problems.push(format!("`{shown}` should exit with {INVALID_INPUT}\n{}", describe(&other)));
+        }
+        if !other.stdout.is_empty() || other.stderr != validate.stderr {
+            problems.push(format!(
+                "`{shown}` should print nothing on stdout and the same errors as `validate`\n{}",
+                describe(&other)
+            ));
+        }
     }
-    if !sync.stdout.is_empty() || sync.stderr != validate.stderr {
+    let state = fs::read_to_string(root.join(".cpg-infra/directory.json")).unwrap_or_default();
+    if state != EXISTING_DIRECTORY {
         problems.push(format!(
-            "`groups sync --confirm` should print nothing on stdout and the same errors as `validate`\n{}",
-            describe(&sync)
+            "`groups sync --confirm` changed the local directory although the definitions are invalid:\n{state}"
         ));
     }
-    if state_dir.exists() {
-        problems.push(format!(
-            "`groups sync --confirm` wrote {} although the definitions are invalid",
-            state_dir.display()
-        ));
-        // Leave the tree as it was so the next run starts clean.
-        let _ = fs::remove_dir_all(&state_dir);
+    let entries: Vec<_> = fs::read_dir(root.join(".cpg-infra")).expect("state directory").collect();
+    if entries.len() != 1 {
+        problems.push(format!("`groups sync --confirm` left {} entries in .cpg-infra, not 1", entries.len()));
     }
     problems
 }

@@ -59,7 +59,9 @@ fn why(global: &GlobalArgs, person: &str, group: &str) -> Result<Exit> {
         None if person.contains('@') => person.to_ascii_lowercase(),
         None => return Err(InputError(format!("unknown person `{person}`")).into()),
     };
-    let Some(target) = expanded.hierarchy.find_group(group) else {
+    // Groups are named without the organisation's prefix, as in the definitions.
+    let prefixed = expanded.definitions.org_group_name(group);
+    let Some(target) = expanded.hierarchy.find_group(&prefixed).or_else(|| expanded.hierarchy.find_group(group)) else {
         return Err(InputError(format!("unknown group `{group}`")).into());
     };
     let paths = expanded.hierarchy.why(&email, &target.name);

@@ -1,7 +1,7 @@
 //! `infra plan` and `infra render`: the definitions' infrastructure as a plan to read or as
 //! Pulumi YAML projects to deploy.
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 
 use super::args::{GlobalArgs, InfraCommand, InfraPlanArgs, InfraRenderArgs, PlanFormat};
 use super::output::{emit, emit_line};
@@ -12,17 +12,12 @@ use crate::load::Expanded;
 
 /// Runs one `infra` subcommand.
 pub fn run(global: &GlobalArgs, command: &InfraCommand) -> Result<Exit> {
-    let expanded = resolve::load(global, &resolve::default_revision(global))?;
-    let build = build(&expanded)?;
+    let expanded = resolve::load_groups(global, &resolve::default_revision(global))?;
+    let build = resolve::build_infra(&expanded)?;
     match command {
         InfraCommand::Plan(args) => plan(&build, args),
         InfraCommand::Render(args) => render(&expanded, build, args),
     }
-}
-
-/// The design, or every problem as definitions diagnostics (exit status 3).
-fn build(expanded: &Expanded) -> Result<Build> {
-    infra::build(&expanded.definitions, &expanded.hierarchy).map_err(|errors| anyhow!(infra::diagnostics(&errors)))
 }
 
 /// `infra plan`: the dry run; nothing is written.

@@ -10,6 +10,7 @@ use super::InputError;
 use crate::definitions::{Date, Definitions, DirSource, GitSource, ProviderSettings, Source};
 use crate::directory::{GoogleAuth, GoogleConfig};
 use crate::hierarchy::Hierarchy;
+use crate::infra;
 use crate::load::{load_expanded, Expanded};
 
 /// The date expiry is judged against: `--today`, then `$CPG_INFRA_TODAY`, then the clock.
@@ -29,19 +30,36 @@ pub enum Revision {
     Git(String),
 }
 
-/// Loads and expands the definitions under `--root`, at `revision`.
+/// Loads and expands the definitions under `--root`, at `revision`, and runs every check any
+/// command runs (infrastructure included), so a command never accepts what another refuses.
 pub fn load(global: &GlobalArgs, revision: &Revision) -> Result<Expanded> {
+    let expanded = load_groups(global, revision)?;
+    build_infra(&expanded)?;
+    Ok(expanded)
+}
+
+/// The infrastructure design, or every problem as definitions diagnostics (exit status 3).
+pub fn build_infra(expanded: &Expanded) -> Result<infra::Build> {
+    infra::build(&expanded.definitions, &expanded.hierarchy).map_err(|errors| anyhow!(infra::diagnostics(&errors)))
+}
+
+/// Loads and expands with the definitions' own checks only: for `groups diff`, which compares
+/// revisions as they are, and for `infra`, which builds the design itself.
+pub fn load_groups(global: &GlobalArgs, revision: &Revision) -> Result<Expanded> {
     let today = today(global)?;
     let loaded = match revision {
         Revision::WorkingTree => {
             if !global.root.is_dir() {
                 return Err(InputError(format!("{} is not a directory", global.root.display())).into());
             }
-            load_expanded(&DirSource::new(&global.root), today)
+            let source = DirSource::new(&global.root);
+            require_definitions(&source, &global.root.display().to_string())?;
+            load_expanded(&source, today)
         }
         Revision::Git(rev) => {
             let (repo, prefix) = open_repository(&global.root)?;
             let source = GitSource::new(&repo, rev, &prefix).map_err(|e| InputError(e.to_string()))?;
+            require_definitions(&source, &format!("revision `{rev}`"))?;
             load_expanded(&source, today)
         }
     };
@@ -49,6 +67,19 @@ pub fn load(global: &GlobalArgs, revision: &Revision) -> Result<Expanded> {
         crate::definitions::LoadError::Invalid(diagnostics) => anyhow!(diagnostics),
         other => anyhow!(other),
     })
+}
+
+/// One line instead of a "missing file" per file when `--root` (or a revision) is not a
+/// definitions tree at all.
+fn require_definitions(source: &dyn Source, what: &str) -> Result<()> {
+    let has = |dir: &str| !matches!(source.list(dir), Ok(entries) if entries.is_empty());
+    if has("groups") || has("datasets") {
+        return Ok(());
+    }
+    Err(InputError(format!(
+        "{what} has no groups/ or datasets/ directory: --root must name the folder that holds them"
+    ))
+    .into())
 }
 
 /// The hierarchy at `revision` for a diff. A revision from before the definitions existed
@@ -62,7 +93,7 @@ pub fn load_hierarchy_for_diff(global: &GlobalArgs, revision: &Revision) -> Resu
             return Ok(Hierarchy::default());
         }
     }
-    Ok(load(global, revision)?.hierarchy)
+    Ok(load_groups(global, revision)?.hierarchy)
 }
 
 /// The revision `--rev` names, or the working tree.

@@ -37,8 +37,9 @@ pub struct OrganisationTable {
 #[serde(deny_unknown_fields)]
 pub struct SyncTable {
     pub max_removals: Option<usize>,
-    pub max_removal_percent: Option<Spanned<u8>>,
-    pub state_file: Option<String>,
+    /// Checked to be 0–100 by `validate` (a wider type, so 300 gets that message too).
+    pub max_removal_percent: Option<Spanned<i64>>,
+    pub state_file: Option<Spanned<String>>,
     #[serde(default)]
     pub pinned_groups: Vec<Spanned<String>>,
 }
@@ -167,13 +168,13 @@ pub struct AzureTable {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetTable {
-    pub monthly: Option<f64>,
-    pub fixed: Option<f64>,
+    pub monthly: Option<Spanned<f64>>,
+    pub fixed: Option<Spanned<f64>>,
     /// The first day a `fixed` budget counts spending from.
     pub fixed_start: Option<Spanned<toml::value::Datetime>>,
     pub currency: Option<String>,
     #[serde(default)]
-    pub alert_thresholds: Vec<f64>,
+    pub alert_thresholds: Vec<Spanned<f64>>,
 }
 
 /// `datasets/<name>/members.toml`: role name → members.

@@ -9,12 +9,13 @@ mod files;
 mod names;
 mod source;
 mod validate;
+mod wording;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use diagnostic::{Diagnostic, Diagnostics, Location};
 pub use names::{group_name_problem, is_valid_email, KNOWN_COMPONENTS};
-pub use source::{DirSource, Entry, GitSource, Source, SourceError};
+pub use source::{decode_utf8, DirSource, Entry, EntryKind, GitSource, Source, SourceError};
 
 use thiserror::Error;
 
@@ -105,8 +106,8 @@ pub struct SyncSettings {
     pub max_removal_percent: u8,
     /// The local directory's state file, relative to the definitions root.
     pub state_file: String,
-    /// Full names of groups (e.g. administrators) no run may remove members from without
-    /// `--allow-mass-removal`.
+    /// Full names (prefix included; the file names them without it) of groups, e.g.
+    /// administrators, no run may remove members from without `--allow-mass-removal`.
     pub pinned_groups: Vec<String>,
 }
 

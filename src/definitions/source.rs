@@ -10,19 +10,26 @@ use thiserror::Error;
 /// Failure to read the definitions' files (as opposed to errors in their content).
 #[derive(Debug, Error)]
 pub enum SourceError {
-    #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    /// One definitions path cannot be read as a definitions file. This is the user's input,
+    /// so it becomes a located diagnostic like any mistake inside a file.
+    #[error("{path}:{line}:{column}: {problem}")]
+    Unreadable { path: String, line: usize, column: usize, problem: String },
     #[error("git: {0}")]
     Git(#[from] git2::Error),
-    #[error("{path} is not valid UTF-8")]
-    NotUtf8 { path: String },
     #[error("{0}")]
     Missing(String),
 }
 
+impl SourceError {
+    /// A problem with the file at `path` as a whole.
+    pub fn unreadable(path: &str, problem: impl Into<String>) -> SourceError {
+        SourceError::Unreadable { path: path.to_owned(), line: 1, column: 1, problem: problem.into() }
+    }
+}
+
 /// A read-only view of a tree of definitions files, addressed by `/`-separated relative paths.
 pub trait Source {
-    /// Names of the entries directly under `dir` (files and directories), sorted; empty if absent.
+    /// The entries directly under `dir`, sorted; empty if absent.
     fn list(&self, dir: &str) -> Result<Vec<Entry>, SourceError>;
     /// The file's text, or `None` if it does not exist.
     fn read(&self, path: &str) -> Result<Option<String>, SourceError>;
@@ -31,8 +38,53 @@ pub trait Source {
 /// One directory entry.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Entry {
+    /// The entry's name; a name that is not UTF-8 is shown with replacement characters and
+    /// its kind is `Unusable`.
     pub name: String,
-    pub is_dir: bool,
+    pub kind: EntryKind,
+}
+
+impl Entry {
+    pub fn is_dir(&self) -> bool {
+        self.kind == EntryKind::Dir
+    }
+
+    pub fn is_file(&self) -> bool {
+        self.kind == EntryKind::File
+    }
+}
+
+/// What a directory entry is, as far as definitions are concerned.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EntryKind {
+    File,
+    Dir,
+    /// Something that can never hold definitions, and why (a symbolic link, a name that is
+    /// not UTF-8, a device...). Loading reports it instead of skipping it.
+    Unusable(String),
+}
+
+/// Why symbolic links are refused: Git stores a link, not what it points to, so the working
+/// tree and a revision would disagree, and a link can lead outside the definitions root.
+const SYMLINK_PROBLEM: &str =
+    "is a symbolic link; definitions must be plain files and directories (Git stores the link, not its target)";
+
+/// The text of a definitions file, or where its first byte that is not UTF-8 is.
+pub fn decode_utf8(path: &str, bytes: Vec<u8>) -> Result<String, SourceError> {
+    String::from_utf8(bytes).map_err(|error| {
+        let bytes = error.as_bytes();
+        let valid = &bytes[..error.utf8_error().valid_up_to()];
+        let text = std::str::from_utf8(valid).unwrap_or_default();
+        let line = text.matches('\n').count() + 1;
+        let column = text[text.rfind('\n').map_or(0, |i| i + 1)..].chars().count() + 1;
+        let byte = bytes[valid.len()];
+        SourceError::Unreadable {
+            path: path.to_owned(),
+            line,
+            column,
+            problem: format!("the file is not valid UTF-8 (byte 0x{byte:02x}); save it as UTF-8"),
+        }
+    })
 }
 
 /// Definitions in a directory on disk.
@@ -49,31 +101,71 @@ impl DirSource {
 impl Source for DirSource {
     fn list(&self, dir: &str) -> Result<Vec<Entry>, SourceError> {
         let path = self.root.join(dir);
+        if std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+            return Err(SourceError::unreadable(dir, SYMLINK_PROBLEM));
+        }
         let reader = match std::fs::read_dir(&path) {
             Ok(reader) => reader,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(SourceError::Io { path: dir.to_owned(), source }),
+            Err(e) => return Err(io_problem(dir, &e)),
         };
         let mut entries = Vec::new();
         for entry in reader {
-            let entry = entry.map_err(|source| SourceError::Io { path: dir.to_owned(), source })?;
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
+            let entry = entry.map_err(|e| io_problem(dir, &e))?;
+            let file_type = entry.file_type().map_err(|e| io_problem(dir, &e))?;
+            let (name, kind) = match entry.file_name().into_string() {
+                Ok(name) => {
+                    let kind = if file_type.is_symlink() {
+                        EntryKind::Unusable(SYMLINK_PROBLEM.to_owned())
+                    } else if file_type.is_dir() {
+                        EntryKind::Dir
+                    } else if file_type.is_file() {
+                        EntryKind::File
+                    } else {
+                        EntryKind::Unusable("is neither a file nor a directory".to_owned())
+                    };
+                    (name, kind)
+                }
+                Err(raw) => (
+                    raw.to_string_lossy().into_owned(),
+                    EntryKind::Unusable("has a name that is not valid UTF-8; rename it".to_owned()),
+                ),
             };
-            let is_dir = entry.path().is_dir();
-            entries.push(Entry { name, is_dir });
+            entries.push(Entry { name, kind });
         }
         entries.sort();
         Ok(entries)
     }
 
     fn read(&self, path: &str) -> Result<Option<String>, SourceError> {
-        match std::fs::read(self.root.join(path)) {
-            Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| SourceError::NotUtf8 { path: path.to_owned() }),
+        let full = self.root.join(path);
+        match std::fs::symlink_metadata(&full) {
+            Ok(meta) if meta.file_type().is_symlink() => return Err(SourceError::unreadable(path, SYMLINK_PROBLEM)),
+            Ok(meta) if meta.is_dir() => return Err(SourceError::unreadable(path, "is a directory, not a file")),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_problem(path, &e)),
+        }
+        match std::fs::read(&full) {
+            Ok(bytes) => decode_utf8(path, bytes).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(SourceError::Io { path: path.to_owned(), source }),
+            Err(e) => Err(io_problem(path, &e)),
         }
     }
+}
+
+/// An OS error on one path, said once and in words (`permission denied`), without the code.
+fn io_problem(path: &str, error: &std::io::Error) -> SourceError {
+    let words = match error.kind() {
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => {
+            let text = error.to_string();
+            // "Is a directory (os error 21)" → "is a directory"
+            let text = text.split(" (os error").next().unwrap_or(&text).to_owned();
+            text[..1].to_lowercase() + &text[1..]
+        }
+    };
+    SourceError::unreadable(path, format!("cannot be read: {words}"))
 }
 
 /// Definitions in the tree of one Git commit, optionally under a subdirectory of the repository.
@@ -122,13 +214,7 @@ impl Source for GitSource<'_> {
                 _ => return Ok(Vec::new()),
             }
         };
-        let mut entries: Vec<Entry> = tree
-            .iter()
-            .filter_map(|entry| {
-                let name = entry.name().ok()?.to_owned();
-                Some(Entry { name, is_dir: entry.kind() == Some(git2::ObjectType::Tree) })
-            })
-            .collect();
+        let mut entries: Vec<Entry> = tree.iter().map(|entry| git_entry(&entry)).collect();
         entries.sort();
         Ok(entries)
     }
@@ -137,10 +223,29 @@ impl Source for GitSource<'_> {
         let Some(entry) = self.entry(path) else {
             return Ok(None);
         };
-        if entry.kind() != Some(git2::ObjectType::Blob) {
-            return Ok(None);
+        match git_entry(&entry).kind {
+            EntryKind::File => {}
+            EntryKind::Dir => return Err(SourceError::unreadable(path, "is a directory, not a file")),
+            EntryKind::Unusable(problem) => return Err(SourceError::unreadable(path, problem)),
         }
         let blob = self.repo.find_blob(entry.id())?;
-        String::from_utf8(blob.content().to_vec()).map(Some).map_err(|_| SourceError::NotUtf8 { path: path.to_owned() })
+        decode_utf8(path, blob.content().to_vec()).map(Some)
     }
+}
+
+/// A tree entry as a directory entry: the same kinds and problems as on disk.
+fn git_entry(entry: &git2::TreeEntry) -> Entry {
+    let name = String::from_utf8_lossy(entry.name_bytes()).into_owned();
+    let kind = if entry.name().is_err() {
+        EntryKind::Unusable("has a name that is not valid UTF-8; rename it".to_owned())
+    } else if entry.filemode() == i32::from(git2::FileMode::Link) {
+        EntryKind::Unusable(SYMLINK_PROBLEM.to_owned())
+    } else {
+        match entry.kind() {
+            Some(git2::ObjectType::Tree) => EntryKind::Dir,
+            Some(git2::ObjectType::Blob) => EntryKind::File,
+            _ => EntryKind::Unusable("is a submodule, not a file or directory".to_owned()),
+        }
+    };
+    Entry { name, kind }
 }

@@ -10,12 +10,20 @@ use toml::Spanned;
 
 use super::diagnostic::{Diagnostics, Location, SourceFile};
 use super::files::{self, MemberEntry};
-use super::names::{domain_allowed, group_name_problem, is_valid_email, key_problem, KNOWN_COMPONENTS};
-use super::source::{Source, SourceError};
+use super::names::{
+    domain_allowed, group_name_problem, is_valid_email, key_problem, KNOWN_COMPONENTS, MAX_GROUP_NAME_LEN,
+};
+use super::source::{Entry, EntryKind, Source, SourceError};
+use super::wording;
 use super::*;
 
 pub(super) fn load(source: &dyn Source) -> Result<Definitions, LoadError> {
-    let mut loader = Loader { source, diagnostics: Diagnostics::default(), incomplete: Incomplete::default() };
+    let mut loader = Loader {
+        source,
+        diagnostics: Diagnostics::default(),
+        incomplete: Incomplete::default(),
+        too_long_for_prefix: None,
+    };
     let raw = loader.read_all()?;
     let definitions = loader.convert(raw);
     let diagnostics = loader.diagnostics.finish();
@@ -45,6 +53,8 @@ struct Loader<'a> {
     source: &'a dyn Source,
     diagnostics: Diagnostics,
     incomplete: Incomplete,
+    /// The longest group name that is valid on its own but not with the group prefix.
+    too_long_for_prefix: Option<String>,
 }
 
 /// Inputs that could not be read. References into them are not reported as unknown: the
@@ -76,10 +86,13 @@ impl Loader<'_> {
         let roles = self.parse::<files::RolesFile>(ROLES_FILE, true)?;
         self.incomplete.roles = roles.is_none();
         let mut groups = Vec::new();
-        for entry in self.source.list("groups")? {
+        for entry in self.list("groups")? {
             let path = format!("groups/{}", entry.name);
-            let special = [ORG_FILE, PEOPLE_FILE, ROLES_FILE].contains(&path.as_str());
-            if entry.is_dir || special || !entry.name.ends_with(".toml") {
+            if [ORG_FILE, PEOPLE_FILE, ROLES_FILE].contains(&path.as_str()) {
+                continue;
+            }
+            if !(entry.is_file() && entry.name.ends_with(".toml")) {
+                self.unexpected_entry(&path, &entry.kind, "groups/ holds organisation .toml files");
                 continue;
             }
             match self.parse::<files::GroupsFile>(&path, true)? {
@@ -88,8 +101,11 @@ impl Loader<'_> {
             }
         }
         let mut datasets = Vec::new();
-        for entry in self.source.list("datasets")? {
-            if !entry.is_dir {
+        for entry in self.list("datasets")? {
+            if !entry.is_dir() {
+                let path = format!("datasets/{}", entry.name);
+                self.unexpected_entry(&path, &entry.kind, "datasets/ holds one directory per dataset");
+                self.incomplete.datasets.insert(entry.name);
                 continue;
             }
             let dataset_path = format!("datasets/{}/dataset.toml", entry.name);
@@ -109,39 +125,79 @@ impl Loader<'_> {
         Ok(RawFiles { org, people, roles, groups, datasets })
     }
 
-    /// A misspelt file name would silently drop a dataset's members, so unknown TOML files
-    /// in a dataset directory are errors.
+    /// The entries of `dir` that are not documentation or hidden (`.gitkeep`, editor files);
+    /// a directory that cannot be listed is reported and treated as empty.
+    fn list(&mut self, dir: &str) -> Result<Vec<Entry>, SourceError> {
+        let entries = self.recover(self.source.list(dir))?.unwrap_or_default();
+        Ok(entries.into_iter().filter(|e| !e.name.starts_with('.') && !is_documentation(e)).collect())
+    }
+
+    /// Reports an entry that cannot be what its directory holds: nothing is skipped in silence.
+    fn unexpected_entry(&mut self, path: &str, kind: &EntryKind, holds: &str) {
+        let message = match kind {
+            EntryKind::Unusable(problem) => problem.clone(),
+            EntryKind::Dir => format!("is a directory; {holds}"),
+            EntryKind::File => format!("unexpected file; {holds}"),
+        };
+        self.error(Location::file(path), message);
+    }
+
+    /// A misspelt file name would silently drop a dataset's members, so anything but the two
+    /// known files in a dataset directory is an error.
     fn check_dataset_files(&mut self, dataset: &str) -> Result<(), SourceError> {
-        for file in self.source.list(&format!("datasets/{dataset}"))? {
+        for file in self.list(&format!("datasets/{dataset}"))? {
             let known = ["dataset.toml", "members.toml"].contains(&file.name.as_str());
-            if !file.is_dir && !known && file.name.ends_with(".toml") {
-                self.error(
-                    Location::file(&format!("datasets/{dataset}/{}", file.name)),
-                    format!("unexpected file `{}`; a dataset directory holds dataset.toml and members.toml", file.name),
-                );
+            if !known || !file.is_file() {
+                let path = format!("datasets/{dataset}/{}", file.name);
+                self.unexpected_entry(&path, &file.kind, "a dataset directory holds dataset.toml and members.toml");
             }
         }
         Ok(())
     }
 
-    /// Parses one file; a missing required file or a syntax error becomes a diagnostic.
+    /// Turns a problem with one path into its diagnostic (`None`); other failures stay errors.
+    fn recover<T>(&mut self, result: Result<T, SourceError>) -> Result<Option<T>, SourceError> {
+        match result {
+            Ok(value) => Ok(Some(value)),
+            Err(SourceError::Unreadable { path, line, column, problem }) => {
+                let location = Location { path: path.as_str().into(), line, column };
+                self.error(location, problem);
+                Ok(None)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Parses one file; a missing required file, an unreadable file or a syntax error becomes a
+    /// diagnostic.
     fn parse<T: DeserializeOwned>(
         &mut self,
         path: &str,
         required: bool,
     ) -> Result<Option<(SourceFile, T)>, SourceError> {
-        let Some(text) = self.source.read(path)? else {
+        let read = self.source.read(path);
+        let Some(text) = self.recover(read)? else {
+            return Ok(None);
+        };
+        let Some(text) = text else {
             if required {
                 self.diagnostics.push(Location::file(path), "missing file");
             }
             return Ok(None);
         };
         let file = SourceFile::new(path, text);
+        let hidden = wording::hidden_characters(&file.text);
+        if !hidden.is_empty() {
+            for problem in hidden {
+                self.error(file.location(problem.span), problem.message);
+            }
+            return Ok(None);
+        }
         match toml::from_str::<T>(&file.text) {
             Ok(value) => Ok(Some((file, value))),
             Err(error) => {
-                let location = file.location(error.span().unwrap_or(0..0));
-                self.diagnostics.push(location, error.message().trim().to_owned());
+                let worded = wording::parse_error(&file, &error);
+                self.error(file.location(worded.span), worded.message);
                 Ok(None)
             }
         }
@@ -177,9 +233,11 @@ impl Loader<'_> {
             .and_then(|(file, org)| org.organisation.common_dataset.as_ref().map(|c| file.location(c.span())));
         self.check_dataset_references(&definitions, common_location);
         let group_names = self.all_group_names(&definitions, &raw.groups);
+        self.report_prefix(&definitions, &raw);
         if let Some((file, org)) = &raw.org {
             let pinned = org.sync.iter().flat_map(|s| &s.pinned_groups);
-            for group in pinned.filter(|g| !group_names.contains(g.get_ref())) {
+            let prefixed = |g: &Spanned<String>| definitions.org_group_name(g.get_ref());
+            for group in pinned.filter(|g| !group_names.contains(&prefixed(g))) {
                 if !self.incomplete.any_group_names() {
                     self.error(
                         file.location(group.span()),
@@ -192,6 +250,7 @@ impl Loader<'_> {
             people: &definitions.people,
             people_by_email: definitions.people.values().map(|p| (p.email.as_str(), p.key.as_str())).collect(),
             group_names: &group_names,
+            group_prefix: &definitions.organisation.group_prefix,
             allowed_domains: &definitions.organisation.allowed_member_domains,
             lenient_people: self.incomplete.people,
             lenient_groups: self.incomplete.any_group_names(),
@@ -231,7 +290,8 @@ impl Loader<'_> {
                 let location = file.location(role.span());
                 if !definitions.roles.contains_key(role.get_ref()) {
                     if !self.incomplete.roles {
-                        self.error(location, format!("unknown role `{}`", role.get_ref()));
+                        let known = definitions.roles.keys().map(String::as_str);
+                        self.error(location, wording::unknown("role", role.get_ref(), known, true));
                     }
                 } else if !definitions.dataset_has_role(converted, role.get_ref()) {
                     let component = definitions.roles[role.get_ref()].requires_component.clone();
@@ -271,17 +331,29 @@ impl Loader<'_> {
             );
         }
         let defaults = SyncSettings::default();
-        if let Some(percent) = org.sync.as_ref().and_then(|s| s.max_removal_percent.as_ref()) {
-            if *percent.get_ref() > 100 {
-                let message = format!("max_removal_percent is {}; it must be 0 to 100", percent.get_ref());
-                self.error(file.location(percent.span()), message);
+        let prefix_text = prefix.map(|p| p.get_ref().as_str()).unwrap_or_default();
+        let sync_table = org.sync.as_ref();
+        let percent = sync_table.and_then(|s| s.max_removal_percent.as_ref());
+        if let Some(percent) = percent.filter(|p| !(0..=100).contains(p.get_ref())) {
+            let message =
+                format!("max_removal_percent must be a whole number from 0 to 100, not {}", percent.get_ref());
+            self.error(file.location(percent.span()), message);
+        }
+        let state_file = sync_table.and_then(|s| s.state_file.as_ref());
+        if let Some(state_file) = state_file {
+            if let Some(problem) = path_outside_root(state_file.get_ref()) {
+                self.error(
+                    file.location(state_file.span()),
+                    format!("state_file `{}` {problem}", state_file.get_ref()),
+                );
             }
         }
-        let sync = org.sync.as_ref().map_or(defaults.clone(), |s| SyncSettings {
+        let sync = sync_table.map_or(defaults.clone(), |s| SyncSettings {
             max_removals: s.max_removals.unwrap_or(defaults.max_removals),
-            max_removal_percent: s.max_removal_percent.as_ref().map_or(defaults.max_removal_percent, |p| *p.get_ref()),
-            state_file: s.state_file.clone().unwrap_or(defaults.state_file.clone()),
-            pinned_groups: s.pinned_groups.iter().map(|g| g.get_ref().clone()).collect(),
+            max_removal_percent: percent
+                .map_or(defaults.max_removal_percent, |p| p.get_ref().clamp(&0, &100).to_owned() as u8),
+            state_file: state_file.map_or(defaults.state_file.clone(), |f| f.get_ref().clone()),
+            pinned_groups: s.pinned_groups.iter().map(|g| format!("{}{}", prefix_text, g.get_ref())).collect(),
         });
         let providers = org.providers.as_ref();
         let google = providers.and_then(|p| p.google.as_ref()).map(|p| self.convert_provider(file, p, Nesting::Native));
@@ -340,7 +412,7 @@ impl Loader<'_> {
             let email_location = file.location(table.email.span());
             let email = table.email.get_ref().to_ascii_lowercase();
             if !is_valid_email(&email) {
-                self.error(email_location.clone(), format!("invalid email `{}`", table.email.get_ref()));
+                self.error(email_location.clone(), wording::invalid_email(table.email.get_ref()));
             }
             if let Some((other, first)) = by_email.get(&email) {
                 self.error(
@@ -352,7 +424,7 @@ impl Loader<'_> {
             }
             if let Some(google) = &table.google {
                 if !is_valid_email(google.get_ref()) {
-                    self.error(file.location(google.span()), format!("invalid email `{}`", google.get_ref()));
+                    self.error(file.location(google.span()), wording::invalid_email(google.get_ref()));
                 }
             }
             let person = Person {
@@ -394,7 +466,8 @@ impl Loader<'_> {
         for role in converted.values() {
             for include in &role.includes {
                 if !converted.contains_key(&include.name) {
-                    self.error(include.location.clone(), format!("unknown role `{}`", include.name));
+                    let known = converted.keys().map(String::as_str);
+                    self.error(include.location.clone(), wording::unknown("role", &include.name, known, true));
                 }
             }
         }
@@ -404,7 +477,8 @@ impl Loader<'_> {
             let known = |role: &Spanned<String>, loader: &mut Self| {
                 let ok = converted.contains_key(role.get_ref());
                 if !ok {
-                    loader.error(file.location(role.span()), format!("unknown role `{}`", role.get_ref()));
+                    let known = converted.keys().map(String::as_str);
+                    loader.error(file.location(role.span()), wording::unknown("role", role.get_ref(), known, true));
                 }
                 ok
             };
@@ -445,21 +519,25 @@ impl Loader<'_> {
     }
 
     fn convert_dataset(&mut self, definitions: &Definitions, raw: &RawDataset) -> Option<Dataset> {
-        if let Some(problem) = key_problem("dataset", &raw.name) {
-            self.error(raw.location.clone(), problem);
+        let name_problem = key_problem("dataset", &raw.name);
+        if let Some(problem) = &name_problem {
+            self.error(raw.location.clone(), problem.clone());
         }
         let (file, table) = raw.dataset.as_ref()?;
         for component in &table.components {
             self.check_component(file, component);
         }
         let components: BTreeSet<String> = table.components.iter().map(|c| c.get_ref().clone()).collect();
-        for role in definitions.roles.values() {
-            if !definitions.dataset_has_role_given(&components, role) {
-                continue;
+        // One error per dataset at most: a bad name makes every one of its groups bad.
+        let roles = definitions.roles.values().filter(|role| definitions.dataset_has_role_given(&components, role));
+        for role in roles {
+            if name_problem.is_some() {
+                break;
             }
-            let full = definitions.dataset_group_name(&raw.name, &role.name);
-            if let Some(problem) = group_name_problem(&full) {
+            let unprefixed = format!("{}-{}", raw.name, role.name);
+            if let Some(problem) = self.group_name_problem(definitions, &unprefixed) {
                 self.error(raw.location.clone(), format!("dataset `{}` gives an invalid group: {problem}", raw.name));
+                break;
             }
         }
         // Located at the key: that is what a wrong import gets wrong.
@@ -485,11 +563,15 @@ impl Loader<'_> {
                 .as_ref()
                 .map(|a| AzureSettings { subscription: a.subscription.get_ref().clone(), region: a.region.clone() }),
             budget: table.budget.as_ref().map(|b| Budget {
-                monthly: b.monthly,
-                fixed: b.fixed,
+                monthly: b.monthly.as_ref().and_then(|amount| self.positive(file, amount, "monthly")),
+                fixed: b.fixed.as_ref().and_then(|amount| self.positive(file, amount, "fixed")),
                 fixed_start: b.fixed_start.as_ref().and_then(|start| self.date(file, start, "fixed_start")),
                 currency: b.currency.clone(),
-                alert_thresholds: b.alert_thresholds.clone(),
+                alert_thresholds: b
+                    .alert_thresholds
+                    .iter()
+                    .filter_map(|threshold| self.positive(file, threshold, "alert threshold"))
+                    .collect(),
             }),
             imports,
             members: BTreeMap::new(),
@@ -567,7 +649,7 @@ impl Loader<'_> {
                     continue;
                 }
                 let full = definitions.org_group_name(name.get_ref());
-                if let Some(problem) = group_name_problem(&full) {
+                if let Some(problem) = self.group_name_problem(definitions, name.get_ref()) {
                     self.error(location.clone(), problem);
                 }
                 if let Some(first) = defined.get(name.get_ref()) {
@@ -585,6 +667,54 @@ impl Loader<'_> {
             }
         }
         names
+    }
+
+    /// Why the group `unprefixed` (with the organisation's prefix) cannot exist. A name that is
+    /// fine without the prefix is the prefix's fault: it is noted for one error at the setting.
+    fn group_name_problem(&mut self, definitions: &Definitions, unprefixed: &str) -> Option<String> {
+        let problem = group_name_problem(&definitions.org_group_name(unprefixed))?;
+        if group_name_problem(unprefixed).is_none() {
+            let longest = self.too_long_for_prefix.get_or_insert_with(String::new);
+            if unprefixed.len() > longest.len() {
+                *longest = unprefixed.to_owned();
+            }
+            return None;
+        }
+        Some(problem)
+    }
+
+    /// The one error for a group prefix that makes names invalid, at the setting.
+    fn report_prefix(&mut self, definitions: &Definitions, raw: &RawFiles) {
+        let Some(longest) = self.too_long_for_prefix.take() else {
+            return;
+        };
+        let Some((file, org)) = &raw.org else {
+            return;
+        };
+        let Some(prefix) = &org.organisation.group_prefix else {
+            return;
+        };
+        let full = definitions.org_group_name(&longest);
+        let room = MAX_GROUP_NAME_LEN.saturating_sub(longest.len());
+        let problem = group_name_problem(&full).unwrap_or_default();
+        self.error(
+            file.location(prefix.span()),
+            format!(
+                "group prefix `{}` makes group names invalid: {problem}; the longest name here, `{longest}`, leaves room for a prefix of {room} characters",
+                prefix.get_ref()
+            ),
+        );
+    }
+
+    /// A finite number above zero, or an error at its location (`nan`, `inf` and negative
+    /// amounts are valid TOML but no budget).
+    fn positive(&mut self, file: &SourceFile, value: &Spanned<f64>, what: &str) -> Option<f64> {
+        let number = *value.get_ref();
+        if number.is_finite() && number > 0.0 {
+            return Some(number);
+        }
+        self.error(file.location(value.span()), format!("{what} must be a number above 0, not {number}"));
+        None
     }
 
     /// A TOML date (no time), or an error at its location.
@@ -639,6 +769,23 @@ impl Loader<'_> {
     }
 }
 
+/// Why a path written in the definitions could leave the definitions root, if it could.
+fn path_outside_root(path: &str) -> Option<&'static str> {
+    let path = std::path::Path::new(path);
+    if path.has_root() || path.is_absolute() {
+        return Some("must be relative to the definitions root, not absolute");
+    }
+    if path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        return Some("must stay inside the definitions root (no `..`)");
+    }
+    None
+}
+
+/// Markdown files document the definitions; they are the one kind of file loading ignores.
+fn is_documentation(entry: &Entry) -> bool {
+    entry.is_file() && entry.name.ends_with(".md")
+}
+
 impl Definitions {
     fn dataset_has_role_given(&self, components: &BTreeSet<String>, role: &Role) -> bool {
         role.requires_component.as_ref().is_none_or(|c| components.contains(c))
@@ -654,7 +801,9 @@ fn reference(file: &SourceFile, value: &Spanned<String>) -> Reference {
 struct MemberResolver<'a> {
     people: &'a BTreeMap<String, Person>,
     people_by_email: HashMap<&'a str, &'a str>,
+    /// Full names of every group; references name groups without the prefix.
     group_names: &'a BTreeSet<String>,
+    group_prefix: &'a str,
     allowed_domains: &'a [String],
     lenient_people: bool,
     lenient_groups: bool,
@@ -663,18 +812,20 @@ struct MemberResolver<'a> {
 impl MemberResolver<'_> {
     fn resolve(&self, text: &str) -> Result<Option<MemberRef>, String> {
         if let Some(group) = text.strip_prefix("group:") {
-            return if self.group_names.contains(group) {
-                Ok(Some(MemberRef::Group(group.to_owned())))
+            let full = format!("{}{group}", self.group_prefix);
+            return if self.group_names.contains(&full) {
+                Ok(Some(MemberRef::Group(full)))
             } else if self.lenient_groups {
                 Ok(None)
             } else {
-                Err(format!("unknown group `{group}`"))
+                let known = self.group_names.iter().filter_map(|g| g.strip_prefix(self.group_prefix));
+                Err(wording::unknown("group", group, known, false))
             };
         }
         if text.contains('@') {
             let email = text.to_ascii_lowercase();
             if !is_valid_email(&email) {
-                return Err(format!("invalid email `{text}`"));
+                return Err(wording::invalid_email(text));
             }
             if let Some(key) = self.people_by_email.get(email.as_str()) {
                 return Ok(Some(MemberRef::Person((*key).to_owned())));
@@ -694,7 +845,7 @@ impl MemberResolver<'_> {
         } else if self.lenient_people {
             Ok(None)
         } else {
-            Err(format!("unknown person `{text}`"))
+            Err(wording::unknown("person", text, self.people.keys().map(String::as_str), false))
         }
     }
 }
