@@ -170,6 +170,40 @@ fn why_a_person_without_access_exits_1() {
 }
 
 #[test]
+fn why_names_an_expired_grant_and_when_it_ended() {
+    let org = example_org();
+    // olivia's analysis grant on tob-wgs ended on 2026-06-30 (datasets/tob-wgs/members.toml).
+    let run = cpg(org.path(), &["groups", "why", "olivia", "tob-wgs-web-access"]);
+    run.expect_code(FAILURE);
+    assert!(run.stdout.contains("olivia.brown@example.org is not a member of tob-wgs-web-access"), "{run}");
+    assert!(
+        run.stdout
+            .contains("→ tob-wgs-analysis: the grant expired after 2026-06-30 (at datasets/tob-wgs/members.toml:"),
+        "{run}"
+    );
+    // ravi never had access: nothing expired.
+    let run = cpg(org.path(), &["groups", "why", "ravi", "tob-wgs-web-access"]);
+    assert!(!run.stdout.contains("expired"), "{run}");
+}
+
+#[test]
+fn groups_are_named_without_the_prefix() {
+    let org = example_org();
+    let path = org.path().join("groups/org.toml");
+    let text = fs::read_to_string(&path).unwrap();
+    let text = text.replacen("common_dataset = ", "group_prefix = \"cpg-\"\ncommon_dataset = ", 1);
+    fs::write(&path, text).unwrap();
+    // group: references and pinned_groups in the definitions stay as they are.
+    cpg(org.path(), &["validate"]).expect_code(SUCCESS);
+    let run = cpg(org.path(), &["groups", "why", "ingrid", "tob-wgs-web-access"]);
+    run.expect_code(SUCCESS);
+    assert!(run.stdout.starts_with("ingrid.larsen@example.org is a member of cpg-tob-wgs-web-access"), "{run}");
+    let expand = cpg(org.path(), &["groups", "expand"]);
+    assert!(expand.stdout.contains("cpg-platform-admins <cpg-platform-admins@groups.example.org>"), "{expand}");
+    assert!(!expand.stdout.lines().any(|l| l.starts_with("tob-wgs-")), "every directory name has the prefix");
+}
+
+#[test]
 fn why_an_unknown_person_or_group_exits_3() {
     let org = example_org();
     let run = cpg(org.path(), &["groups", "why", "nobody", "tob-wgs-web-access"]);
@@ -374,6 +408,8 @@ fn sync_refuses_mass_removal_without_the_flag() {
     let dry = cpg(root, &["groups", "sync"]);
     dry.expect_code(REFUSED);
     assert!(dry.stdout.contains("! refused"), "{dry}");
+    assert!(dry.stderr.contains("needs --confirm --allow-mass-removal"), "{dry}");
+    assert!(!dry.stderr.contains("run again with --confirm to apply"), "{dry}");
 
     let refused = cpg(root, &["groups", "sync", "--confirm"]);
     refused.expect_code(REFUSED);

@@ -433,3 +433,26 @@ fn diff_from_a_revision_before_the_definitions_existed() {
     let run = cpg(bare_dir.path(), &["groups", "diff", &added, &empty]);
     assert!(run.stdout.contains("- tob-wgs-analysis <tob-wgs-analysis@groups.example.org>"), "{run}");
 }
+
+/// The working tree and a revision agree on what is a definitions file: a symbolic link (which
+/// Git stores as a link, not as its target) and a file that is not UTF-8 are the same located
+/// errors in both.
+#[test]
+fn working_tree_and_revision_refuse_the_same_unusual_files() {
+    let (fixture, _) = Fixture::new("");
+    std::os::unix::fs::symlink("tob-wgs", fixture.root.join("datasets/tob-wgs-link")).expect("symlink");
+    let people = fixture.root.join("groups/people.toml");
+    let mut bytes = fs::read(&people).expect("people.toml");
+    bytes.extend_from_slice(b"\n# caf\xe9\n");
+    fs::write(&people, bytes).expect("write people.toml");
+    fixture.commit("a link and a Latin-1 comment");
+
+    let tree = fixture.run(&["validate"]);
+    let revision = fixture.run(&["--rev", "HEAD", "validate"]);
+    tree.expect_code(INVALID_INPUT);
+    revision.expect_code(INVALID_INPUT);
+    assert_eq!(tree.stderr, revision.stderr, "working tree:\n{tree}\nrevision:\n{revision}");
+    assert!(tree.stderr.contains("datasets/tob-wgs-link:1:1: is a symbolic link"), "{tree}");
+    assert!(tree.stderr.contains("groups/people.toml:"), "{tree}");
+    assert!(tree.stderr.contains("is not valid UTF-8 (byte 0xe9)"), "{tree}");
+}

@@ -329,3 +329,25 @@ fn the_standalone_dry_run_records_and_prints_without_a_cloud() {
     assert!(printed.contains("azure tob-wgs cross-cloud: secret hail-test-gcp-key\n"));
     assert!(gcp.to_string().contains("gcp tob-wgs budget: monthly budget 20000 AUD alerting at 50%, 90%, 100%"));
 }
+
+#[test]
+fn render_refuses_a_folder_that_holds_the_other_layout() {
+    let org = example_org();
+    let (per_dataset, run) = render(org.path(), true);
+    run.expect_code(SUCCESS);
+    let before = files_under(per_dataset.path());
+    let out_arg = per_dataset.path().to_string_lossy().into_owned();
+    let single = cpg(org.path(), &["infra", "render", "--out", &out_arg]);
+    single.expect_code(INVALID_INPUT);
+    assert!(single.stderr.contains("holds the per-dataset layout"), "{single}");
+    assert!(!single.stderr.contains("pulumi destroy"), "no stack is called stale: {single}");
+    assert_eq!(files_under(per_dataset.path()), before, "nothing was written");
+
+    let (single_out, run) = render(org.path(), false);
+    run.expect_code(SUCCESS);
+    let out_arg = single_out.path().to_string_lossy().into_owned();
+    let split = cpg(org.path(), &["infra", "render", "--per-dataset", "--out", &out_arg]);
+    split.expect_code(INVALID_INPUT);
+    assert!(split.stderr.contains("holds the single-project layout"), "{split}");
+    assert!(!single_out.path().join("organisation").exists(), "nothing was written");
+}

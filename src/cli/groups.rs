@@ -67,6 +67,15 @@ fn why(global: &GlobalArgs, person: &str, group: &str) -> Result<Exit> {
     let paths = expanded.hierarchy.why(&email, &target.name);
     if paths.is_empty() {
         emit_line(&format!("{email} is not a member of {}", target.name));
+        let today = resolve::today(global)?;
+        for expired in
+            hierarchy::expired_grants(&expanded.definitions, &expanded.hierarchy, &email, &target.name, today)
+        {
+            emit_line(&format!(
+                "  {email} → {}: the grant expired after {} (at {})",
+                expired.group, expired.expired, expired.location
+            ));
+        }
         return Ok(Exit::Failure);
     }
     emit_line(&format!("{email} is a member of {} through {} path(s):", target.name, paths.len()));
@@ -141,10 +150,15 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
         PlanFormat::Json => emit_line(&serde_json::to_string_pretty(&plan)?),
     }
     if !args.confirm {
-        if !plan.is_empty() {
+        let refused = !plan.refusals.is_empty() && !args.allow_mass_removal;
+        if refused {
+            eprintln!(
+                "dry run: nothing was changed; a safety limit refuses this plan: applying it needs --confirm --allow-mass-removal"
+            );
+        } else if !plan.is_empty() {
             eprintln!("dry run: nothing was changed; run again with --confirm to apply");
         }
-        return Ok(if plan.refusals.is_empty() || args.allow_mass_removal { Exit::Success } else { Exit::Refused });
+        return Ok(if refused { Exit::Refused } else { Exit::Success });
     }
     let apply_options = ApplyOptions { concurrency, retry, allow_mass_removal: args.allow_mass_removal };
     match sync::apply(directory.as_ref(), &plan, &apply_options, progress::for_terminal().as_ref()) {

@@ -6,7 +6,7 @@ use anyhow::Result;
 use super::args::{GlobalArgs, InfraCommand, InfraPlanArgs, InfraRenderArgs, PlanFormat};
 use super::output::{emit, emit_line};
 use super::resolve;
-use super::Exit;
+use super::{Exit, InputError};
 use crate::infra::{self, Build};
 use crate::load::Expanded;
 
@@ -38,7 +38,10 @@ fn render(expanded: &Expanded, build: Build, args: &InfraRenderArgs) -> Result<E
     } else {
         vec![infra::single(build.program, organisation)]
     };
-    let written = infra::write_projects(&args.out, &projects)?;
+    let written = infra::write_projects(&args.out, &projects).map_err(|error| match error {
+        infra::WriteError::OtherLayout { .. } => anyhow::Error::new(InputError(error.to_string())),
+        other => anyhow::Error::new(other),
+    })?;
     for (path, resources) in &written.files {
         emit_line(&format!("wrote {} ({resources} resources)", path.display()));
     }

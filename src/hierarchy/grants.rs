@@ -1,11 +1,47 @@
 //! Where in the definitions a direct membership comes from, for explanations like `why`.
 
-use super::{Group, GroupKind};
-use crate::definitions::{Definitions, Grant, Location, MemberRef};
+use super::{Group, GroupKind, Hierarchy};
+use crate::definitions::{Date, Definitions, Grant, Location, MemberRef};
 
 /// The places that grant `member` (an email) direct membership of `group`: the dataset's
 /// `members.toml`, the role template, or an organisation group's file.
 pub fn grant_locations<'d>(definitions: &'d Definitions, group: &Group, member: &str) -> Vec<&'d Location> {
+    grants_to(definitions, group, member).into_iter().map(|grant| &grant.location).collect()
+}
+
+/// A grant that would make a member part of a group, had it not expired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredGrant<'d> {
+    /// The group the grant was written for (the asked group or one nested in it).
+    pub group: String,
+    pub expired: Date,
+    pub location: &'d Location,
+}
+
+/// The expired grants that gave `member` (an email) `target` or a group nested in it; for
+/// explaining why someone who had access no longer has it.
+pub fn expired_grants<'d>(
+    definitions: &'d Definitions,
+    hierarchy: &Hierarchy,
+    member: &str,
+    target: &str,
+    today: Date,
+) -> Vec<ExpiredGrant<'d>> {
+    let inside = hierarchy.nested_groups(target);
+    let mut found = Vec::new();
+    for group in hierarchy.groups.values().filter(|g| inside.contains(g.name.as_str())) {
+        for grant in grants_to(definitions, group, member) {
+            if let Some(expired) = grant.expires.filter(|date| *date < today) {
+                found.push(ExpiredGrant { group: group.name.clone(), expired, location: &grant.location });
+            }
+        }
+    }
+    found.sort_by(|a, b| b.expired.cmp(&a.expired).then_with(|| a.location.cmp(b.location)));
+    found
+}
+
+/// Every grant of `member` (an email) written for `group`, expired or not.
+fn grants_to<'d>(definitions: &'d Definitions, group: &Group, member: &str) -> Vec<&'d Grant> {
     let grants: Vec<&Grant> = match &group.kind {
         GroupKind::Dataset { dataset, role } => {
             let listed = definitions.datasets.get(dataset).and_then(|d| d.members.get(role)).into_iter().flatten();
@@ -25,6 +61,5 @@ pub fn grant_locations<'d>(definitions: &'d Definitions, group: &Group, member: 
             MemberRef::Email(email) => *email == member,
             MemberRef::Group(_) => false,
         })
-        .map(|grant| &grant.location)
         .collect()
 }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::definitions::Date;
 
 pub use expand::expand;
-pub use grants::grant_locations;
+pub use grants::{expired_grants, grant_locations, ExpiredGrant};
 pub use render::{render_json, render_text};
 
 /// All groups, keyed and ordered by full name.
@@ -104,6 +104,20 @@ impl Hierarchy {
             }
         }
         members
+    }
+
+    /// `name` and every group nested in it, at any depth.
+    pub fn nested_groups(&self, name: &str) -> BTreeSet<&str> {
+        let mut seen = BTreeSet::new();
+        let mut pending = vec![name];
+        while let Some(current) = pending.pop() {
+            if let Some(group) = self.groups.get(current) {
+                if seen.insert(group.name.as_str()) {
+                    pending.extend(group.groups.iter().map(String::as_str));
+                }
+            }
+        }
+        seen
     }
 
     /// For each group, the groups it is directly nested in.
