@@ -2,6 +2,7 @@
 
 use crate::definitions::{self, Date, Definitions, LoadError, Source};
 use crate::hierarchy::{self, Hierarchy};
+use crate::infra;
 
 /// Validated definitions with their expanded hierarchy.
 #[derive(Debug, Clone)]
@@ -11,8 +12,10 @@ pub struct Expanded {
 }
 
 /// Loads, validates and expands; nesting cycles are reported like any other definitions error.
+/// The hierarchy includes the machine accounts the infrastructure puts in access-level groups.
 pub fn load_expanded(source: &dyn Source, today: Date) -> Result<Expanded, LoadError> {
     let definitions = definitions::load(source)?;
-    let hierarchy = hierarchy::expand(&definitions, today).map_err(LoadError::Invalid)?;
+    let mut hierarchy = hierarchy::expand(&definitions, today).map_err(LoadError::Invalid)?;
+    hierarchy.add_members(infra::machine_account_memberships(&definitions));
     Ok(Expanded { definitions, hierarchy })
 }

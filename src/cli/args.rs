@@ -153,6 +153,11 @@ pub enum InfraCommand {
     Plan(InfraPlanArgs),
     /// Write the Pulumi YAML program(s).
     Render(InfraRenderArgs),
+    /// Print who is granted what on each dataset's buckets, registries, secrets and project.
+    Access {
+        #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+        format: DiffFormat,
+    },
 }
 
 #[derive(Debug, Args)]

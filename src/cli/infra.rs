@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use super::args::{GlobalArgs, InfraCommand, InfraPlanArgs, InfraRenderArgs, PlanFormat};
+use super::args::{DiffFormat, GlobalArgs, InfraCommand, InfraPlanArgs, InfraRenderArgs, PlanFormat};
 use super::output::{emit, emit_line};
 use super::resolve;
 use super::{Exit, InputError};
@@ -15,9 +15,22 @@ pub fn run(global: &GlobalArgs, command: &InfraCommand) -> Result<Exit> {
     let expanded = resolve::load_groups(global, &resolve::default_revision(global))?;
     let build = resolve::build_infra(&expanded)?;
     match command {
+        InfraCommand::Access { format } => access(&expanded, *format),
         InfraCommand::Plan(args) => plan(&build, args),
         InfraCommand::Render(args) => render(&expanded, build, args),
     }
+}
+
+/// `infra access`: the access matrix of the design.
+fn access(expanded: &Expanded, format: DiffFormat) -> Result<Exit> {
+    let matrix = infra::access_matrix(&expanded.definitions, &expanded.hierarchy);
+    let output = match format {
+        DiffFormat::Text => matrix.render_text(),
+        DiffFormat::Markdown => matrix.render_markdown(),
+        DiffFormat::Json => matrix.render_json(),
+    };
+    emit(&output);
+    Ok(Exit::Success)
 }
 
 /// `infra plan`: the dry run; nothing is written.

@@ -18,6 +18,18 @@ pub struct OrgFile {
     pub sync: Option<SyncTable>,
     #[serde(default)]
     pub providers: Option<ProvidersTable>,
+    #[serde(default)]
+    pub services: Option<ServicesTable>,
+}
+
+/// `[services]`: the organisation's own services' accounts, which the infrastructure grants
+/// access to (the members cache, web buckets).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServicesTable {
+    pub analysis_runner: Option<Spanned<String>>,
+    pub metadata_server: Option<Spanned<String>>,
+    pub web_server: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

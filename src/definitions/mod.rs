@@ -95,6 +95,9 @@ pub struct Organisation {
     pub sync: SyncSettings,
     pub google: Option<ProviderSettings>,
     pub azure: Option<ProviderSettings>,
+    /// `[services]`: service name (`analysis-runner`, `metadata-server`, `web-server`) → the
+    /// lowercased email of its Google service account.
+    pub services: BTreeMap<String, String>,
 }
 
 /// Safety settings of `groups sync`; the defaults live here and nowhere else.

@@ -358,7 +358,9 @@ impl Loader<'_> {
         let providers = org.providers.as_ref();
         let google = providers.and_then(|p| p.google.as_ref()).map(|p| self.convert_provider(file, p, Nesting::Native));
         let azure = providers.and_then(|p| p.azure.as_ref()).map(|p| self.convert_provider(file, p, Nesting::Flatten));
+        let services = org.services.as_ref().map(|t| self.convert_services(file, t)).unwrap_or_default();
         Organisation {
+            services,
             name: table.name.clone(),
             domain: table.domain.get_ref().to_ascii_lowercase(),
             groups_domain: table.groups_domain.get_ref().to_ascii_lowercase(),
@@ -373,6 +375,24 @@ impl Loader<'_> {
             google,
             azure,
         }
+    }
+
+    fn convert_services(&mut self, file: &SourceFile, table: &files::ServicesTable) -> BTreeMap<String, String> {
+        let named = [
+            ("analysis-runner", &table.analysis_runner),
+            ("metadata-server", &table.metadata_server),
+            ("web-server", &table.web_server),
+        ];
+        let mut services = BTreeMap::new();
+        for (name, email) in named {
+            let Some(email) = email else { continue };
+            if !is_valid_email(email.get_ref()) {
+                self.error(file.location(email.span()), wording::invalid_email(email.get_ref()));
+                continue;
+            }
+            services.insert(name.to_owned(), email.get_ref().to_ascii_lowercase());
+        }
+        services
     }
 
     fn convert_provider(

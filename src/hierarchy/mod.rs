@@ -106,6 +106,16 @@ impl Hierarchy {
         members
     }
 
+    /// Adds direct members (group name, email) decided outside the definitions, e.g. machine
+    /// accounts; pairs naming a group that does not exist are ignored.
+    pub fn add_members(&mut self, additions: impl IntoIterator<Item = (String, String)>) {
+        for (group, email) in additions {
+            if let Some(group) = self.groups.get_mut(&group) {
+                group.members.insert(email.to_ascii_lowercase());
+            }
+        }
+    }
+
     /// `name` and every group nested in it, at any depth.
     pub fn nested_groups(&self, name: &str) -> BTreeSet<&str> {
         let mut seen = BTreeSet::new();

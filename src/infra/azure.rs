@@ -13,7 +13,7 @@ use crate::definitions::{Dataset, Definitions};
 
 use super::cloud::{
     AccountAccess, AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, Lifecycle,
-    Outcome, Principal, RegistryAccess, RegistryId, Scope, SecretId, Unsupported,
+    Outcome, Principal, ProjectAccess, RegistryAccess, RegistryId, Scope, SecretId, Unsupported,
 };
 use super::names;
 use super::program::{Origin, Owner, Program, Ref, Resource, Value};
@@ -32,6 +32,9 @@ mod roles {
     pub const ACR_PULL: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
     pub const ACR_PUSH: &str = "8311e382-0749-4cb8-b61a-304f252e45ec";
     pub const MANAGED_IDENTITY_OPERATOR: &str = "f1a07417-d97a-45cb-824c-7a7467783830";
+    pub const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+    pub const MONITORING_READER: &str = "43d0d8ad-25c7-4714-9337-8ba259a9fe05";
+    pub const LOG_ANALYTICS_READER: &str = "73c42c96-874c-492b-b04d-ab87d138a893";
 }
 
 const BLOBS: &str = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs";
@@ -73,6 +76,8 @@ struct Home {
     /// Management-policy rules gathered from the buckets.
     rules: Vec<Value>,
     soft_delete_days: u32,
+    /// Blob versioning for the whole account when any container asks for it.
+    versioning: bool,
     /// The component that made the storage account (lifecycle resources are labelled with it).
     storage_component: String,
 }
@@ -137,6 +142,7 @@ impl<'a> Azure<'a> {
                 let mut properties = Value::map(base.clone());
                 insert(&mut properties, "blobServicesName", Value::str("default"));
                 insert(&mut properties, "deleteRetentionPolicy", retention.clone());
+                insert(&mut properties, "isVersioningEnabled", Value::Bool(home.versioning));
                 insert(&mut properties, "containerDeleteRetentionPolicy", retention);
                 let mut resource =
                     Resource::new("azure-native:storage:BlobServiceProperties", origin.clone(), properties);
@@ -234,7 +240,7 @@ impl<'a> Azure<'a> {
     }
 
     /// The principal id and type of a role assignment's principal.
-    fn principal(&mut self, who: &Principal) -> (Value, &'static str) {
+    fn principal(&mut self, who: &Principal) -> Outcome<(Value, &'static str)> {
         match who {
             Principal::Group { name, .. } => {
                 let lookup = self.program.variable(
@@ -245,17 +251,28 @@ impl<'a> Azure<'a> {
                         return_field: Some("objectId".to_owned()),
                     },
                 );
-                (Value::reference(lookup), "Group")
+                Ok((Value::reference(lookup), "Group"))
             }
             Principal::Account(account) => {
                 let resource = self.accounts.get(*account).cloned().unwrap_or_default();
-                (Value::output(&resource, "principalId"), "ServicePrincipal")
+                Ok((Value::output(&resource, "principalId"), "ServicePrincipal"))
             }
+            Principal::Service { name, .. } => Err(Unsupported {
+                what: format!("access for the {name} service"),
+                reason: "[services] names Google service accounts, which Azure role assignments cannot name".to_owned(),
+            }),
         }
     }
 
-    fn role_assignment(&mut self, scope: &Scope, local: &str, target: Value, who: &Principal, role: RoleGrant) {
-        let (principal_id, principal_type) = self.principal(who);
+    fn role_assignment(
+        &mut self,
+        scope: &Scope,
+        local: &str,
+        target: Value,
+        who: &Principal,
+        role: RoleGrant,
+    ) -> Outcome<()> {
+        let (principal_id, principal_type) = self.principal(who)?;
         let subscription = subscription(scope.site).to_owned();
         let mut properties = Value::map([
             ("principalId", principal_id),
@@ -274,6 +291,7 @@ impl<'a> Azure<'a> {
             insert(&mut properties, "conditionVersion", Value::str("2.0"));
         }
         self.add(scope, local, "azure-native:authorization:RoleAssignment", properties);
+        Ok(())
     }
 
     fn label(&self, scope: &Scope, who: &Principal) -> String {
@@ -371,6 +389,14 @@ fn insert(map: &mut Value, key: &str, value: Value) {
     }
 }
 
+fn no_identity_keys() -> Unsupported {
+    Unsupported {
+        what: "machine-account keys".to_owned(),
+        reason: "user-assigned managed identities have no keys (workloads elsewhere use federated credentials)"
+            .to_owned(),
+    }
+}
+
 fn days_after_modification(days: u32) -> Value {
     Value::map([("daysAfterModificationGreaterThan", Value::Number(f64::from(days)))])
 }
@@ -384,12 +410,25 @@ impl Cloud for Azure<'_> {
         dataset.azure.is_some()
     }
 
+    fn requester_pays(&self) -> Outcome<()> {
+        Err(Unsupported {
+            what: "requester pays".to_owned(),
+            reason: "Azure storage bills egress to the account owner, never to the reader".to_owned(),
+        })
+    }
+
     fn site_problem(&self, dataset: &Dataset) -> Option<String> {
         let azure = dataset.azure.as_ref()?;
         azure.region.is_none().then(|| "[azure] needs a region: Azure resources have no default location".to_owned())
     }
 
     fn bucket(&mut self, scope: &Scope, spec: &BucketSpec) -> Outcome<BucketId> {
+        if spec.requester_pays {
+            return Err(Unsupported {
+                what: format!("a requester-pays bucket ({})", spec.name),
+                reason: "Azure storage bills egress to the account owner, never to the reader".to_owned(),
+            });
+        }
         let account = self.storage_account(scope);
         let resource_group = self.home(scope).resource_group.clone();
         let properties = Value::map([
@@ -407,14 +446,23 @@ impl Cloud for Azure<'_> {
         let prefix = format!("{}/", spec.name);
         let rule_name = names::alphanumeric(&spec.name, 1, 256);
         for rule in &spec.lifecycle {
-            let (suffix, action) = match *rule {
-                Lifecycle::SoftDelete { days } => {
+            let (suffix, target, action) = match *rule {
+                Lifecycle::Versioned { noncurrent_days } => {
+                    // Versioning and soft delete are settings of the whole storage account;
+                    // old versions of this container's blobs are deleted by its own rule.
                     let home = self.home(scope);
-                    home.soft_delete_days = home.soft_delete_days.max(days);
-                    continue;
+                    home.versioning = true;
+                    home.soft_delete_days = home.soft_delete_days.max(noncurrent_days);
+                    let delete =
+                        Value::map([("daysAfterCreationGreaterThan", Value::Number(f64::from(noncurrent_days)))]);
+                    ("versions", "version", ("delete", delete))
                 }
-                Lifecycle::DeleteAfter { days } => ("delete", ("delete", days_after_modification(days))),
-                Lifecycle::ArchiveAfter { days } => ("archive", ("tierToArchive", days_after_modification(days))),
+                // Azure discards uncommitted blocks (unfinished uploads) after 7 days by itself.
+                Lifecycle::AbortUploadsAfter { .. } => continue,
+                Lifecycle::DeleteAfter { days } => ("delete", "baseBlob", ("delete", days_after_modification(days))),
+                Lifecycle::ArchiveAfter { days } => {
+                    ("archive", "baseBlob", ("tierToArchive", days_after_modification(days)))
+                }
             };
             let rule = Value::map([
                 ("name", Value::str(format!("{rule_name}{suffix}"))),
@@ -423,7 +471,7 @@ impl Cloud for Azure<'_> {
                 (
                     "definition",
                     Value::map([
-                        ("actions", Value::map([("baseBlob", Value::map([action]))])),
+                        ("actions", Value::map([(target, Value::map([action]))])),
                         (
                             "filters",
                             Value::map([
@@ -442,6 +490,33 @@ impl Cloud for Azure<'_> {
         Ok(id)
     }
 
+    fn grant_bucket_on_request(
+        &mut self,
+        _scope: &Scope,
+        bucket: &BucketId,
+        _who: &Principal,
+        access: BucketAccess,
+        max_days: u32,
+    ) -> Outcome<()> {
+        Err(Unsupported {
+            what: format!("{} access to {} on request for up to {max_days} days", access.as_str(), bucket.name()),
+            reason: "time-limited access needs Entra ID Privileged Identity Management, which Pulumi does not manage"
+                .to_owned(),
+        })
+    }
+
+    fn grant_project(&mut self, scope: &Scope, who: &Principal, access: ProjectAccess) -> Outcome<()> {
+        // Reader covers listing storage accounts and containers, compute and role assignments.
+        let role = match access {
+            ProjectAccess::ListBuckets | ProjectAccess::ViewCompute | ProjectAccess::ViewIamRoles => roles::READER,
+            ProjectAccess::ViewLogs => roles::LOG_ANALYTICS_READER,
+            ProjectAccess::ViewMonitoring => roles::MONITORING_READER,
+        };
+        let resource_group = self.home(scope).resource_group.clone();
+        let local = format!("project-{}-{}", access.as_str(), self.label(scope, who));
+        self.role_assignment(scope, &local, Value::output(&resource_group, "id"), who, RoleGrant::plain(role))
+    }
+
     fn grant_bucket(&mut self, scope: &Scope, bucket: &BucketId, who: &Principal, access: BucketAccess) -> Outcome<()> {
         let container = self.buckets.get(bucket).map(|b| b.container.clone()).unwrap_or_default();
         let role = match access {
@@ -455,8 +530,7 @@ impl Cloud for Azure<'_> {
             BucketAccess::Mutate => RoleGrant::plain(roles::STORAGE_BLOB_DATA_CONTRIBUTOR),
         };
         let local = format!("bucket-{}-{}-{}", bucket.name(), access.as_str(), self.label(scope, who));
-        self.role_assignment(scope, &local, Value::output(&container, "id"), who, role);
-        Ok(())
+        self.role_assignment(scope, &local, Value::output(&container, "id"), who, role)
     }
 
     fn machine_account(&mut self, scope: &Scope, name: &str) -> Outcome<AccountId> {
@@ -479,11 +553,7 @@ impl Cloud for Azure<'_> {
     }
 
     fn machine_account_key(&mut self, _scope: &Scope, _account: &AccountId) -> Outcome<Value> {
-        Err(Unsupported {
-            what: "machine-account keys".to_owned(),
-            reason: "user-assigned managed identities have no keys (workloads elsewhere use federated credentials)"
-                .to_owned(),
-        })
+        Err(no_identity_keys())
     }
 
     fn grant_machine_account(
@@ -493,11 +563,13 @@ impl Cloud for Azure<'_> {
         who: &Principal,
         access: AccountAccess,
     ) -> Outcome<()> {
+        if access == AccountAccess::ManageKeys {
+            return Err(no_identity_keys());
+        }
         let resource = self.accounts.get(account).cloned().unwrap_or_default();
         let local = format!("account-{}-{}-{}", account.name(), access.as_str(), self.label(scope, who));
         let role = RoleGrant::plain(roles::MANAGED_IDENTITY_OPERATOR);
-        self.role_assignment(scope, &local, Value::output(&resource, "id"), who, role);
-        Ok(())
+        self.role_assignment(scope, &local, Value::output(&resource, "id"), who, role)
     }
 
     fn secret(&mut self, scope: &Scope, name: &str) -> Outcome<SecretId> {
@@ -528,8 +600,7 @@ impl Cloud for Azure<'_> {
         let resource = self.secrets.get(secret).cloned().unwrap_or_default();
         let local = format!("secret-{}-read-{}", secret.name(), self.label(scope, who));
         let role = RoleGrant::plain(roles::KEY_VAULT_SECRETS_USER);
-        self.role_assignment(scope, &local, Value::output(&resource, "id"), who, role);
-        Ok(())
+        self.role_assignment(scope, &local, Value::output(&resource, "id"), who, role)
     }
 
     fn registry(&mut self, scope: &Scope, name: &str) -> Outcome<RegistryId> {
@@ -562,8 +633,7 @@ impl Cloud for Azure<'_> {
             RegistryAccess::Write => roles::ACR_PUSH,
         });
         let local = format!("registry-{}-{}-{}", registry.name(), access.as_str(), self.label(scope, who));
-        self.role_assignment(scope, &local, Value::output(&resource, "id"), who, role);
-        Ok(())
+        self.role_assignment(scope, &local, Value::output(&resource, "id"), who, role)
     }
 
     fn budget(&mut self, scope: &Scope, spec: &BudgetSpec) -> Outcome<()> {

@@ -25,8 +25,28 @@ pub trait Cloud {
     /// A storage bucket (an Azure blob container) with lifecycle rules.
     fn bucket(&mut self, scope: &Scope, spec: &BucketSpec) -> Outcome<BucketId>;
 
+    /// Whether buckets can bill their readers. A cloud that cannot still gets the bucket, with
+    /// the same access, and the plan says who pays instead.
+    fn requester_pays(&self) -> Outcome<()> {
+        Ok(())
+    }
+
     /// Gives a group or machine account access to a bucket.
     fn grant_bucket(&mut self, scope: &Scope, bucket: &BucketId, who: &Principal, access: BucketAccess) -> Outcome<()>;
+
+    /// Lets `who` request `access` to a bucket for at most `max_days` at a time (a privileged
+    /// access entitlement), instead of holding it permanently.
+    fn grant_bucket_on_request(
+        &mut self,
+        scope: &Scope,
+        bucket: &BucketId,
+        who: &Principal,
+        access: BucketAccess,
+        max_days: u32,
+    ) -> Outcome<()>;
+
+    /// Access to the dataset's project (GCP) or resource group (Azure) as a whole.
+    fn grant_project(&mut self, scope: &Scope, who: &Principal, access: ProjectAccess) -> Outcome<()>;
 
     /// A machine account (service account, managed identity), named within its site.
     fn machine_account(&mut self, scope: &Scope, name: &str) -> Outcome<AccountId>;
@@ -98,13 +118,17 @@ pub struct BucketSpec {
     /// The design name, e.g. `main`, `main-tmp`, `members-group-cache`.
     pub name: String,
     pub lifecycle: Vec<Lifecycle>,
+    /// Readers pay for reading (released data).
+    pub requester_pays: bool,
 }
 
 /// What happens to objects over time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Lifecycle {
-    /// Deleted objects can be restored for this many days (undelete).
-    SoftDelete { days: u32 },
+    /// Overwritten and deleted objects are kept as noncurrent versions for this many days.
+    Versioned { noncurrent_days: u32 },
+    /// Uploads started and never finished are removed after this many days.
+    AbortUploadsAfter { days: u32 },
     /// Objects are deleted this many days after they were written (tmp buckets).
     DeleteAfter { days: u32 },
     /// Objects move to the archive storage class this many days after they were written.
@@ -114,7 +138,10 @@ pub enum Lifecycle {
 impl std::fmt::Display for Lifecycle {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         match self {
-            Lifecycle::SoftDelete { days } => write!(f, "soft delete {days} days"),
+            Lifecycle::Versioned { noncurrent_days } => {
+                write!(f, "versioned, old versions kept {noncurrent_days} days")
+            }
+            Lifecycle::AbortUploadsAfter { days } => write!(f, "abort unfinished uploads after {days} days"),
             Lifecycle::DeleteAfter { days } => write!(f, "delete after {days} days"),
             Lifecycle::ArchiveAfter { days } => write!(f, "archive after {days} days"),
         }
@@ -152,6 +179,8 @@ pub enum AccountAccess {
     Use,
     /// Obtain the account's credentials on demand.
     Impersonate,
+    /// Create and delete the account's keys (for accounts used outside the cloud).
+    ManageKeys,
 }
 
 impl AccountAccess {
@@ -159,11 +188,37 @@ impl AccountAccess {
         match self {
             AccountAccess::Use => "use",
             AccountAccess::Impersonate => "impersonate",
+            AccountAccess::ManageKeys => "manage-keys",
         }
     }
 }
 
 /// Access to a container registry.
+/// What a principal may see of a dataset's project as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ProjectAccess {
+    /// See which buckets exist.
+    ListBuckets,
+    /// See compute resources (VMs, clusters, batch jobs).
+    ViewCompute,
+    ViewLogs,
+    ViewMonitoring,
+    /// See which roles exist and who holds them.
+    ViewIamRoles,
+}
+
+impl ProjectAccess {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProjectAccess::ListBuckets => "list-buckets",
+            ProjectAccess::ViewCompute => "view-compute",
+            ProjectAccess::ViewLogs => "view-logs",
+            ProjectAccess::ViewMonitoring => "view-monitoring",
+            ProjectAccess::ViewIamRoles => "view-iam-roles",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RegistryAccess {
     Read,
@@ -182,8 +237,16 @@ impl RegistryAccess {
 /// Who is granted access. Groups are referenced, never created: the group sync owns them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Principal<'a> {
-    Group { name: &'a str, email: &'a str },
+    Group {
+        name: &'a str,
+        email: &'a str,
+    },
     Account(&'a AccountId),
+    /// An organisation service's existing account (`[services]` in groups/org.toml), by email.
+    Service {
+        name: &'a str,
+        email: &'a str,
+    },
 }
 
 /// A budget.
@@ -280,6 +343,7 @@ impl Principal<'_> {
                 format!("group-{}", name.strip_prefix(&own).unwrap_or(name))
             }
             Principal::Account(account) => format!("account-{}", account.name()),
+            Principal::Service { name, .. } => format!("service-{name}"),
         }
     }
 }

@@ -4,10 +4,13 @@
 //! Written once for every cloud. Never names a cloud product and never calls one (the driver
 //! walks these tables and calls the `Cloud` trait).
 
-use super::cloud::{AccountAccess, BucketAccess, Lifecycle, RegistryAccess};
+use super::cloud::{AccountAccess, BucketAccess, Lifecycle, ProjectAccess, RegistryAccess};
+use AccountKind::{Full, Standard, Test};
 
-/// Days a deleted object can be restored.
-pub const SOFT_DELETE_DAYS: u32 = 30;
+/// Days a deleted or overwritten object can be restored (as a noncurrent version).
+pub const NONCURRENT_DAYS: u32 = 30;
+/// Days before an upload that was started and never finished is removed.
+pub const ABORT_UPLOADS_DAYS: u32 = 7;
 /// Days objects live in a tmp bucket.
 pub const TMP_DAYS: u32 = 8;
 /// Days before objects in the archive bucket move to the archive storage class.
@@ -20,14 +23,29 @@ pub const MEMBERS_CACHE_BUCKET: &str = "members-group-cache";
 pub const MEMBERS_CACHE: &str = "members-cache";
 pub const CROSS_CLOUD: &str = "cross-cloud";
 
-/// Who runs a machine account's workloads: an access level of the analysis runner, or the
-/// dataset's notebooks.
+/// What a machine account is for. Access-level accounts get their access only through the
+/// access-level group they are a member of (`<dataset>-test`, `-standard`, `-full`); the others
+/// are granted directly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum AccountKind {
     Test,
     Standard,
     Full,
     Notebooks,
+    /// The dataset's upload account (the sequencing provider's).
+    Upload,
+}
+
+impl AccountKind {
+    /// The access-level role whose group the account joins, for access-level accounts.
+    pub fn access_level_role(self) -> Option<&'static str> {
+        match self {
+            AccountKind::Test => Some("test"),
+            AccountKind::Standard => Some("standard"),
+            AccountKind::Full => Some("full"),
+            AccountKind::Notebooks | AccountKind::Upload => None,
+        }
+    }
 }
 
 /// One bucket of a dataset.
@@ -36,104 +54,161 @@ pub struct BucketDesign {
     pub name: &'static str,
     pub component: &'static str,
     pub lifecycle: &'static [Lifecycle],
+    /// Whoever reads pays for the egress (released data is read by outsiders).
+    pub requester_pays: bool,
     /// Role groups and their access (a grant applies when the dataset has the role).
     pub groups: &'static [(&'static str, BucketAccess)],
-    /// Machine accounts of each kind and their access.
+    /// The organisation's services (`[services]` in groups/org.toml) and their access.
+    pub services: &'static [(Service, BucketAccess)],
+    /// Machine accounts granted directly (not access-level accounts), and their access.
     pub accounts: &'static [(AccountKind, BucketAccess)],
 }
 
-const KEEP: &[Lifecycle] = &[Lifecycle::SoftDelete { days: SOFT_DELETE_DAYS }];
-const TMP: &[Lifecycle] = &[Lifecycle::DeleteAfter { days: TMP_DAYS }];
-const ARCHIVE: &[Lifecycle] =
-    &[Lifecycle::SoftDelete { days: SOFT_DELETE_DAYS }, Lifecycle::ArchiveAfter { days: ARCHIVE_AFTER_DAYS }];
+/// An organisation-wide service account named in `groups/org.toml` (`[services]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Service {
+    AnalysisRunner,
+    MetadataServer,
+    WebServer,
+}
 
-use AccountKind::{Full, Notebooks, Standard, Test};
+impl Service {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::AnalysisRunner => "analysis-runner",
+            Service::MetadataServer => "metadata-server",
+            Service::WebServer => "web-server",
+        }
+    }
+}
+
+const KEEP: &[Lifecycle] = &[
+    Lifecycle::Versioned { noncurrent_days: NONCURRENT_DAYS },
+    Lifecycle::AbortUploadsAfter { days: ABORT_UPLOADS_DAYS },
+];
+const TMP: &[Lifecycle] =
+    &[Lifecycle::DeleteAfter { days: TMP_DAYS }, Lifecycle::AbortUploadsAfter { days: ABORT_UPLOADS_DAYS }];
+const ARCHIVE: &[Lifecycle] = &[
+    Lifecycle::Versioned { noncurrent_days: NONCURRENT_DAYS },
+    Lifecycle::AbortUploadsAfter { days: ABORT_UPLOADS_DAYS },
+    Lifecycle::ArchiveAfter { days: ARCHIVE_AFTER_DAYS },
+];
+
+use AccountKind::{Notebooks, Upload};
 use BucketAccess::{Append, List, Mutate, Read};
+use Service::WebServer;
 
-/// Every dataset bucket, in creation order.
+/// Every dataset bucket, in creation order. Only `full` (and `test-full` on test buckets)
+/// MUTATEs data; data managers READ main through main-read and MUTATE only upload buckets
+/// (through the upload group, which includes them).
 pub const BUCKETS: &[BucketDesign] = &[
     BucketDesign {
         name: "main",
         component: "storage",
         lifecycle: KEEP,
-        groups: &[
-            ("main-list", List),
-            ("main-read", Read),
-            ("main-create", Append),
-            ("data-manager", Mutate),
-            ("full", Mutate),
-        ],
-        accounts: &[(Standard, Append), (Full, Mutate)],
+        requester_pays: false,
+        groups: &[("main-list", List), ("main-read", Read), ("main-create", Append), ("full", Mutate)],
+        services: &[],
+        accounts: &[],
     },
     BucketDesign {
         name: "main-tmp",
         component: "storage",
         lifecycle: TMP,
-        groups: &[("tmp-main-read-access", Read), ("standard", Mutate), ("full", Mutate)],
-        accounts: &[(Standard, Mutate), (Full, Mutate), (Notebooks, Mutate)],
+        requester_pays: false,
+        groups: &[("main-read", Read), ("main-create", Append), ("full", Mutate)],
+        services: &[],
+        accounts: &[(Notebooks, Append)],
     },
     BucketDesign {
         name: "main-analysis",
         component: "storage",
         lifecycle: KEEP,
-        groups: &[("analysis", Read), ("standard", Mutate), ("full", Mutate)],
-        accounts: &[(Standard, Mutate), (Full, Mutate), (Notebooks, Read)],
+        requester_pays: false,
+        groups: &[("analysis", Read), ("main-read", Read), ("main-create", Append), ("full", Mutate)],
+        services: &[],
+        accounts: &[(Notebooks, Read)],
     },
     BucketDesign {
         name: "main-web",
         component: "storage",
         lifecycle: KEEP,
-        groups: &[("web-access", Read), ("standard", Mutate), ("full", Mutate)],
-        accounts: &[(Standard, Mutate), (Full, Mutate), (Notebooks, Read)],
+        requester_pays: false,
+        groups: &[("analysis", Read), ("main-read", Append), ("full", Mutate)],
+        services: &[(WebServer, Read)],
+        accounts: &[(Notebooks, Read)],
     },
     BucketDesign {
         name: "archive",
         component: "storage",
         lifecycle: ARCHIVE,
-        groups: &[("data-manager", Mutate), ("full", Mutate)],
-        accounts: &[(Full, Mutate)],
+        requester_pays: false,
+        groups: &[("main-list", List), ("full", Mutate)],
+        services: &[],
+        accounts: &[],
     },
     BucketDesign {
         name: "test",
         component: "test-storage",
         lifecycle: KEEP,
+        requester_pays: false,
         groups: &[("test-read", Read), ("test-full", Mutate)],
-        accounts: &[(Test, Mutate), (Standard, Mutate), (Full, Mutate), (Notebooks, Read)],
+        services: &[],
+        accounts: &[(Notebooks, Read)],
     },
     BucketDesign {
         name: "test-tmp",
         component: "test-storage",
         lifecycle: TMP,
+        requester_pays: false,
         groups: &[("test-read", Read), ("test-full", Mutate)],
-        accounts: &[(Test, Mutate), (Standard, Mutate), (Full, Mutate), (Notebooks, Mutate)],
+        services: &[],
+        accounts: &[(Notebooks, Mutate)],
     },
     BucketDesign {
         name: "test-analysis",
         component: "test-storage",
         lifecycle: KEEP,
+        requester_pays: false,
         groups: &[("test-read", Read), ("test-full", Mutate)],
-        accounts: &[(Test, Mutate), (Standard, Mutate), (Full, Mutate), (Notebooks, Read)],
+        services: &[],
+        accounts: &[(Notebooks, Read)],
     },
     BucketDesign {
         name: "test-web",
         component: "test-storage",
         lifecycle: KEEP,
-        groups: &[("web-access", Read), ("test-full", Mutate)],
-        accounts: &[(Test, Mutate), (Standard, Mutate), (Full, Mutate)],
+        requester_pays: false,
+        groups: &[("test-read", Read), ("test-full", Mutate)],
+        services: &[(WebServer, Read)],
+        accounts: &[],
+    },
+    BucketDesign {
+        name: "test-upload",
+        component: "test-storage",
+        lifecycle: KEEP,
+        requester_pays: false,
+        groups: &[("test-read", Read), ("test-full", Mutate)],
+        services: &[],
+        accounts: &[],
     },
     BucketDesign {
         name: "upload",
         component: "upload",
         lifecycle: KEEP,
-        groups: &[("upload", Append), ("data-manager", Mutate)],
-        accounts: &[(Full, Mutate)],
+        requester_pays: false,
+        groups: &[("main-read", Read), ("analysis", Read), ("upload", Mutate), ("full", Mutate)],
+        services: &[],
+        accounts: &[(Upload, Mutate)],
     },
     BucketDesign {
         name: "release",
         component: "release",
         lifecycle: KEEP,
-        groups: &[("release-access", Read), ("data-manager", Mutate)],
-        accounts: &[(Full, Mutate)],
+        requester_pays: true,
+        groups: &[("analysis", Read), ("release-access", Read), ("full", Mutate)],
+        services: &[],
+        accounts: &[],
     },
 ];
 
@@ -200,6 +275,13 @@ pub const ACCOUNTS: &[AccountDesign] = &[
         users: &[("analysis", AccountAccess::Use)],
         export_key: false,
     },
+    AccountDesign {
+        name: "main-upload",
+        component: "upload",
+        kind: Upload,
+        users: &[("data-manager", AccountAccess::ManageKeys)],
+        export_key: false,
+    },
 ];
 
 /// One container registry of a dataset.
@@ -231,6 +313,24 @@ pub const CACHED_ROLES: &[(&str, Option<&str>)] = &[
     ("metadata-access", Some("metamist")),
     ("metadata-contribute", Some("metamist")),
     ("metadata-write", Some("metamist")),
+];
+
+/// The members-cache bucket: versioned, and read only by the organisation's services.
+pub const MEMBERS_CACHE_LIFECYCLE: &[Lifecycle] = KEEP;
+pub const MEMBERS_CACHE_READERS: &[(Service, BucketAccess)] =
+    &[(Service::AnalysisRunner, Read), (Service::MetadataServer, Read), (Service::WebServer, Read)];
+
+/// Access a role group may request for a while instead of holding it: (role, bucket, access,
+/// at most this many days). Never a permanent grant.
+pub const ON_REQUEST: &[(&str, &str, BucketAccess, u32)] = &[("tmp-main-read-access", "main", Read, 7)];
+
+/// Access to a dataset's project (GCP) or resource group (Azure) as a whole.
+pub const PROJECT_GRANTS: &[(&str, ProjectAccess)] = &[
+    ("main-list", ProjectAccess::ListBuckets),
+    ("analysis", ProjectAccess::ViewCompute),
+    ("analysis", ProjectAccess::ViewLogs),
+    ("analysis", ProjectAccess::ViewMonitoring),
+    ("data-manager", ProjectAccess::ViewIamRoles),
 ];
 
 /// The role whose group receives budget alerts.

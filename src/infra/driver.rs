@@ -12,12 +12,13 @@ use crate::definitions::{Dataset, Definitions};
 use crate::hierarchy::Hierarchy;
 
 use super::cloud::{
-    AccountId, BlobSpec, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, Lifecycle, Outcome, Principal, Scope,
-    Unsupported,
+    AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, Outcome, Principal,
+    Scope, Unsupported,
 };
 use super::design::{
-    AccountDesign, BucketDesign, ACCOUNTS, BUCKETS, BUDGET_CONTACT_ROLE, CACHED_ROLES, CROSS_CLOUD, MEMBERS_CACHE,
-    MEMBERS_CACHE_BUCKET, REGISTRIES, SOFT_DELETE_DAYS,
+    AccountDesign, BucketDesign, Service, ACCOUNTS, BUCKETS, BUDGET_CONTACT_ROLE, CACHED_ROLES, CROSS_CLOUD,
+    MEMBERS_CACHE, MEMBERS_CACHE_BUCKET, MEMBERS_CACHE_LIFECYCLE, MEMBERS_CACHE_READERS, ON_REQUEST, PROJECT_GRANTS,
+    REGISTRIES,
 };
 use super::program::Owner;
 use super::InfraError;
@@ -48,6 +49,8 @@ pub fn drive(definitions: &Definitions, hierarchy: &Hierarchy, clouds: &mut [&mu
     }
     driver.report.errors.sort();
     driver.report.errors.dedup();
+    driver.report.notes.sort();
+    driver.report.notes.dedup();
     driver.report
 }
 
@@ -90,6 +93,41 @@ impl<'a> Driver<'a> {
                 }
             }
             self.check_budget(dataset);
+            self.check_access_levels(dataset);
+        }
+    }
+
+    /// Access-level machine accounts get their access only through their access-level group,
+    /// so a component that brings them needs the component that brings the groups (one error
+    /// per component). Without such a role at all, the accounts get no access: a note.
+    fn check_access_levels(&mut self, dataset: &Dataset) {
+        let mut missing: BTreeMap<&str, (Vec<&str>, Option<String>)> = BTreeMap::new();
+        for design in ACCOUNTS.iter().filter(|a| dataset.components.contains(a.component)) {
+            let Some(role) = design.kind.access_level_role() else { continue };
+            if self.definitions.dataset_has_role(dataset, role) {
+                continue;
+            }
+            let needs = self.definitions.roles.get(role).and_then(|r| r.requires_component.clone());
+            let entry = missing.entry(design.component).or_default();
+            entry.0.push(design.name);
+            entry.1 = entry.1.take().or(needs);
+        }
+        for (component, (accounts, needs)) in missing {
+            let accounts = accounts.join(", ");
+            match needs {
+                Some(needs) => self.report.errors.push(InfraError::Site {
+                    dataset: dataset.name.clone(),
+                    cloud: "every cloud".to_owned(),
+                    problem: format!(
+                        "component `{component}` brings machine accounts ({accounts}) that get their access through the access-level groups; add component `{needs}`"
+                    ),
+                    location: dataset.location.clone(),
+                }),
+                None => self.report.notes.push(format!(
+                    "{}: machine accounts {accounts} get no access: roles.toml has no access-level roles (test, standard, full)",
+                    dataset.name
+                )),
+            }
         }
     }
 
@@ -136,10 +174,30 @@ impl<'a> Driver<'a> {
         let scope = Scope { owner: &owner, site: home, component: MEMBERS_CACHE };
         let spec = BucketSpec {
             name: MEMBERS_CACHE_BUCKET.to_owned(),
-            lifecycle: vec![Lifecycle::SoftDelete { days: SOFT_DELETE_DAYS }],
+            lifecycle: MEMBERS_CACHE_LIFECYCLE.to_vec(),
+            requester_pays: false,
         };
         let outcome = cloud.bucket(&scope, &spec);
-        self.check(cloud.name(), &scope, outcome)
+        let bucket = self.check(cloud.name(), &scope, outcome)?;
+        self.grant_services(cloud, &scope, &bucket, MEMBERS_CACHE_READERS);
+        Some(bucket)
+    }
+
+    /// Grants the organisation's services (`[services]`) their access to a bucket; a service
+    /// the organisation does not name gets nothing, and a cloud that cannot name it is a note.
+    fn grant_services(
+        &mut self,
+        cloud: &mut dyn Cloud,
+        scope: &Scope,
+        bucket: &BucketId,
+        services: &[(Service, BucketAccess)],
+    ) {
+        for (service, access) in services {
+            let Some(email) = self.definitions.organisation.services.get(service.as_str()) else { continue };
+            let who = Principal::Service { name: service.as_str(), email };
+            let outcome = cloud.grant_bucket(scope, bucket, &who, *access);
+            self.narrowing(cloud.name(), scope, outcome);
+        }
     }
 
     /// Everything a dataset gets on one cloud; returns its machine accounts.
@@ -154,7 +212,20 @@ impl<'a> Driver<'a> {
         let mut buckets: Vec<(&'static BucketDesign, BucketId)> = Vec::new();
         for design in BUCKETS.iter().filter(|b| has(b.component)) {
             let scope = Scope { owner: &owner, site: dataset, component: design.component };
-            let spec = BucketSpec { name: design.name.to_owned(), lifecycle: design.lifecycle.to_vec() };
+            let mut requester_pays = design.requester_pays;
+            if let (true, Err(unsupported)) = (requester_pays, cloud.requester_pays()) {
+                let note = format!(
+                    "{} bucket {} on {}: not requester pays ({})",
+                    owner,
+                    design.name,
+                    cloud.name(),
+                    unsupported.reason
+                );
+                self.report.notes.push(note);
+                requester_pays = false;
+            }
+            let spec =
+                BucketSpec { name: design.name.to_owned(), lifecycle: design.lifecycle.to_vec(), requester_pays };
             let outcome = cloud.bucket(&scope, &spec);
             let Some(bucket) = self.check(cloud.name(), &scope, outcome) else { continue };
             for (role, access) in design.groups {
@@ -163,7 +234,22 @@ impl<'a> Driver<'a> {
                 let outcome = cloud.grant_bucket(&scope, &bucket, &group.principal(), *access);
                 self.check(cloud.name(), &scope, outcome);
             }
+            self.grant_services(cloud, &scope, &bucket, design.services);
+            for (role, bucket_name, access, max_days) in ON_REQUEST.iter().filter(|grant| grant.1 == design.name) {
+                let Some(group) = self.group(dataset, role) else { continue };
+                let scope = Scope { component: self.role_component(role, design.component), ..scope };
+                debug_assert_eq!(*bucket_name, design.name);
+                let outcome = cloud.grant_bucket_on_request(&scope, &bucket, &group.principal(), *access, *max_days);
+                self.narrowing(cloud.name(), &scope, outcome);
+            }
             buckets.push((design, bucket));
+        }
+        for (role, access) in PROJECT_GRANTS {
+            let Some(group) = self.group(dataset, role) else { continue };
+            let component = self.role_component(role, "storage");
+            let scope = Scope { owner: &owner, site: dataset, component };
+            let outcome = cloud.grant_project(&scope, &group.principal(), *access);
+            self.check(cloud.name(), &scope, outcome);
         }
 
         let mut accounts = Vec::new();
@@ -180,7 +266,7 @@ impl<'a> Driver<'a> {
             for (role, access) in design.users {
                 let Some(group) = self.group(dataset, role) else { continue };
                 let outcome = cloud.grant_machine_account(&scope, &account, &group.principal(), *access);
-                self.check(cloud.name(), &scope, outcome);
+                self.narrowing(cloud.name(), &scope, outcome);
             }
             accounts.push((design, account));
         }
@@ -307,6 +393,18 @@ impl<'a> Driver<'a> {
         match self.definitions.roles.get(role).and_then(|r| r.requires_component.as_deref()) {
             Some(component) => component,
             None => fallback,
+        }
+    }
+
+    /// For grants whose absence only narrows access (time-limited access, key management,
+    /// services named by another cloud's accounts): a cloud that cannot make one says so in a
+    /// note, and nobody gets more than the design allows.
+    fn narrowing(&mut self, cloud: &str, scope: &Scope, outcome: Outcome<()>) {
+        if let Err(unsupported) = outcome {
+            self.report.notes.push(format!(
+                "{} on {cloud}: no {} ({}); nobody gets it instead",
+                scope.owner, unsupported.what, unsupported.reason
+            ));
         }
     }
 

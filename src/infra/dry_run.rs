@@ -11,7 +11,7 @@ use crate::definitions::Dataset;
 
 use super::cloud::{
     AccountAccess, AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetSpec, Cloud, Outcome, Principal,
-    RegistryAccess, RegistryId, Scope, SecretId,
+    ProjectAccess, RegistryAccess, RegistryId, Scope, SecretId,
 };
 use super::program::Value;
 
@@ -80,6 +80,7 @@ impl<'a> DryRun<'a> {
     fn who(&self, who: &Principal) -> String {
         match who {
             Principal::Group { name, .. } => format!("group {name}"),
+            Principal::Service { name, email } => format!("service {name} ({email})"),
             Principal::Account(account) => {
                 format!("account {}", self.accounts.get(*account).map_or(account.as_str(), String::as_str))
             }
@@ -108,12 +109,19 @@ impl Cloud for DryRun<'_> {
         }
     }
 
+    fn requester_pays(&self) -> Outcome<()> {
+        self.inner.as_ref().map_or(Ok(()), |inner| inner.requester_pays())
+    }
+
     fn site_problem(&self, dataset: &Dataset) -> Option<String> {
         self.inner.as_ref().and_then(|inner| inner.site_problem(dataset))
     }
 
     fn bucket(&mut self, scope: &Scope, spec: &BucketSpec) -> Outcome<BucketId> {
-        let rules: Vec<String> = spec.lifecycle.iter().map(ToString::to_string).collect();
+        let mut rules: Vec<String> = spec.lifecycle.iter().map(ToString::to_string).collect();
+        if spec.requester_pays {
+            rules.push("requester pays".to_owned());
+        }
         let action = format!("bucket {} [{}]", spec.name, rules.join(", "));
         let outcome = match self.inner.as_mut() {
             Some(inner) => inner.bucket(scope, spec),
@@ -125,6 +133,33 @@ impl Cloud for DryRun<'_> {
     fn grant_bucket(&mut self, scope: &Scope, bucket: &BucketId, who: &Principal, access: BucketAccess) -> Outcome<()> {
         let action = format!("grant {} on bucket {} to {}", access.as_str(), bucket.as_str(), self.who(who));
         let outcome = self.inner.as_mut().map_or(Ok(()), |inner| inner.grant_bucket(scope, bucket, who, access));
+        self.record(scope, action, outcome)
+    }
+
+    fn grant_bucket_on_request(
+        &mut self,
+        scope: &Scope,
+        bucket: &BucketId,
+        who: &Principal,
+        access: BucketAccess,
+        max_days: u32,
+    ) -> Outcome<()> {
+        let action = format!(
+            "grant {} on bucket {} to {} on request, at most {max_days} days",
+            access.as_str(),
+            bucket.as_str(),
+            self.who(who)
+        );
+        let outcome = self
+            .inner
+            .as_mut()
+            .map_or(Ok(()), |inner| inner.grant_bucket_on_request(scope, bucket, who, access, max_days));
+        self.record(scope, action, outcome)
+    }
+
+    fn grant_project(&mut self, scope: &Scope, who: &Principal, access: ProjectAccess) -> Outcome<()> {
+        let action = format!("grant {} on the project to {}", access.as_str(), self.who(who));
+        let outcome = self.inner.as_mut().map_or(Ok(()), |inner| inner.grant_project(scope, who, access));
         self.record(scope, action, outcome)
     }
 

@@ -10,7 +10,7 @@ use crate::definitions::{Dataset, Definitions};
 
 use super::cloud::{
     AccountAccess, AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, Lifecycle,
-    Outcome, Principal, RegistryAccess, RegistryId, Scope, SecretId,
+    Outcome, Principal, ProjectAccess, RegistryAccess, RegistryId, Scope, SecretId,
 };
 use super::names;
 use super::program::{Origin, Owner, Program, Ref, Resource, Value};
@@ -29,6 +29,8 @@ pub struct Gcp<'a> {
     program: Program,
     /// Handle → logical resource name, per kind.
     buckets: BTreeMap<BucketId, String>,
+    /// Handle → the bucket's GCS name, for IAM conditions.
+    bucket_names: BTreeMap<BucketId, String>,
     accounts: BTreeMap<AccountId, String>,
     secrets: BTreeMap<SecretId, String>,
     registries: BTreeMap<RegistryId, (String, String, String)>,
@@ -40,6 +42,7 @@ impl<'a> Gcp<'a> {
             definitions,
             program: Program::default(),
             buckets: BTreeMap::new(),
+            bucket_names: BTreeMap::new(),
             accounts: BTreeMap::new(),
             secrets: BTreeMap::new(),
             registries: BTreeMap::new(),
@@ -72,6 +75,7 @@ impl<'a> Gcp<'a> {
     fn member(&self, who: &Principal) -> Value {
         match who {
             Principal::Group { email, .. } => Value::str(format!("group:{email}")),
+            Principal::Service { email, .. } => Value::str(format!("serviceAccount:{email}")),
             Principal::Account(account) => match self.accounts.get(*account) {
                 Some(resource) => Value::prefixed("serviceAccount:", Ref::field(resource, "email")),
                 None => Value::str(format!("serviceAccount:unknown-{}", account.as_str())),
@@ -98,6 +102,18 @@ impl<'a> Gcp<'a> {
             Some('-'),
         )
     }
+}
+
+/// A service account's id (the part before `@`): 6–30 lowercase letters, digits and hyphens.
+fn service_account_id(name: &str) -> String {
+    names::fit(name, 6, 30, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-', Some('-'))
+}
+
+/// The email a machine account called `name` gets in the dataset's project: known before the
+/// account exists, so the group sync can make it a member of its access-level group.
+pub fn service_account_email(site: &Dataset, name: &str) -> Option<String> {
+    let project = &site.gcp.as_ref()?.project;
+    Some(format!("{}@{project}.iam.gserviceaccount.com", service_account_id(name)))
 }
 
 fn project(site: &Dataset) -> &str {
@@ -140,11 +156,24 @@ impl Cloud for Gcp<'_> {
     }
 
     fn bucket(&mut self, scope: &Scope, spec: &BucketSpec) -> Outcome<BucketId> {
-        let mut soft_delete_days = 0;
+        let mut versioned = false;
         let mut rules = Vec::new();
         for rule in &spec.lifecycle {
             match *rule {
-                Lifecycle::SoftDelete { days } => soft_delete_days = days,
+                Lifecycle::Versioned { noncurrent_days } => {
+                    versioned = true;
+                    rules.push(Value::map([
+                        ("action", Value::map([("type", Value::str("Delete"))])),
+                        (
+                            "condition",
+                            Value::map([("daysSinceNoncurrentTime", Value::Number(f64::from(noncurrent_days)))]),
+                        ),
+                    ]));
+                }
+                Lifecycle::AbortUploadsAfter { days } => rules.push(Value::map([
+                    ("action", Value::map([("type", Value::str("AbortIncompleteMultipartUpload"))])),
+                    ("condition", Value::map([("age", Value::Number(f64::from(days)))])),
+                ])),
                 Lifecycle::DeleteAfter { days } => rules.push(Value::map([
                     ("action", Value::map([("type", Value::str("Delete"))])),
                     ("condition", Value::map([("age", Value::Number(f64::from(days)))])),
@@ -158,25 +187,25 @@ impl Cloud for Gcp<'_> {
                 ])),
             }
         }
+        let bucket_name = self.global_name(scope.owner, &spec.name);
         let mut properties = Value::map([
-            ("name", Value::str(self.global_name(scope.owner, &spec.name))),
+            ("name", Value::str(&bucket_name)),
             ("project", Value::str(project(scope.site))),
             ("location", Value::str(location(scope.site))),
             ("uniformBucketLevelAccess", Value::Bool(true)),
             ("publicAccessPrevention", Value::str("enforced")),
-            // Zero turns soft delete off; GCS would otherwise keep deleted objects 7 days.
-            (
-                "softDeletePolicy",
-                Value::map([(
-                    "retentionDurationSeconds",
-                    Value::Number(f64::from(soft_delete_days * SECONDS_PER_DAY)),
-                )]),
-            ),
+            // Object versioning keeps what was deleted or overwritten; soft delete would keep
+            // a second copy of it (GCS's default is 7 days), so it is off.
+            ("softDeletePolicy", Value::map([("retentionDurationSeconds", Value::Number(0.0))])),
+            ("versioning", Value::map([("enabled", Value::Bool(versioned))])),
             ("labels", labels(scope.owner)),
         ]);
-        if !rules.is_empty() {
-            if let Value::Map(map) = &mut properties {
+        if let Value::Map(map) = &mut properties {
+            if !rules.is_empty() {
                 map.insert("lifecycleRules".to_owned(), Value::List(rules));
+            }
+            if spec.requester_pays {
+                map.insert("requesterPays".to_owned(), Value::Bool(true));
             }
         }
         let name = self.add(scope, &format!("bucket-{}", spec.name), "gcp:storage:Bucket", properties);
@@ -186,6 +215,7 @@ impl Cloud for Gcp<'_> {
         self.program.outputs.insert(format!("{name}-name"), Value::output(&name, "name"));
         let id = BucketId::new(scope.owner, &spec.name);
         self.buckets.insert(id.clone(), name);
+        self.bucket_names.insert(id.clone(), bucket_name);
         Ok(id)
     }
 
@@ -201,9 +231,80 @@ impl Cloud for Gcp<'_> {
         Ok(())
     }
 
+    fn grant_bucket_on_request(
+        &mut self,
+        scope: &Scope,
+        bucket: &BucketId,
+        who: &Principal,
+        access: BucketAccess,
+        max_days: u32,
+    ) -> Outcome<()> {
+        let project = project(scope.site).to_owned();
+        let bucket_name = self.bucket_names.get(bucket).cloned().unwrap_or_default();
+        let label = self.label(scope, who);
+        let local = format!("bucket-{}-{}-on-request-{label}", bucket.name(), access.as_str());
+        // Entitlement ids: lowercase letters, digits and hyphens, at most 63.
+        let id = names::fit(
+            &format!("{}-{local}", scope.owner.prefix()),
+            4,
+            63,
+            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-',
+            Some('-'),
+        );
+        let binding = Value::map([
+            ("role", Value::str(storage_role(access))),
+            // The bucket and its objects, not buckets whose name merely starts the same
+            // (`main` must not reach `main-tmp`).
+            (
+                "conditionExpression",
+                Value::str(format!(
+                    "resource.name == \"projects/_/buckets/{bucket_name}\" || resource.name.startsWith(\"projects/_/buckets/{bucket_name}/\")"
+                )),
+            ),
+        ]);
+        let properties = Value::map([
+            ("entitlementId", Value::str(id)),
+            ("location", Value::str("global")),
+            ("parent", Value::str(format!("projects/{project}"))),
+            ("maxRequestDuration", Value::str(format!("{}s", max_days * SECONDS_PER_DAY))),
+            ("eligibleUsers", Value::list([Value::map([("principals", Value::list([self.member(who)]))])])),
+            (
+                "privilegedAccess",
+                Value::map([(
+                    "gcpIamAccess",
+                    Value::map([
+                        ("resource", Value::str(format!("//cloudresourcemanager.googleapis.com/projects/{project}"))),
+                        ("resourceType", Value::str("cloudresourcemanager.googleapis.com/Project")),
+                        ("roleBindings", Value::list([binding])),
+                    ]),
+                )]),
+            ),
+            ("requesterJustificationConfig", Value::map([("unstructured", Value::map([]))])),
+        ]);
+        self.add(scope, &local, "gcp:privilegedaccessmanager:entitlement", properties);
+        Ok(())
+    }
+
+    fn grant_project(&mut self, scope: &Scope, who: &Principal, access: ProjectAccess) -> Outcome<()> {
+        let role = match access {
+            ProjectAccess::ListBuckets => "roles/storage.bucketViewer",
+            ProjectAccess::ViewCompute => "roles/compute.viewer",
+            ProjectAccess::ViewLogs => "roles/logging.viewer",
+            ProjectAccess::ViewMonitoring => "roles/monitoring.viewer",
+            ProjectAccess::ViewIamRoles => "roles/iam.roleViewer",
+        };
+        let local = format!("project-{}-{}", access.as_str(), self.label(scope, who));
+        let properties = Value::map([
+            ("project", Value::str(project(scope.site))),
+            ("role", Value::str(role)),
+            ("member", self.member(who)),
+        ]);
+        self.add(scope, &local, "gcp:projects:IAMMember", properties);
+        Ok(())
+    }
+
     fn machine_account(&mut self, scope: &Scope, name: &str) -> Outcome<AccountId> {
-        let account_id =
-            names::fit(name, 6, 30, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-', Some('-'));
+        let account_id = service_account_id(name);
         let properties = Value::map([
             ("accountId", Value::str(account_id)),
             ("displayName", Value::str(format!("{} {name}", scope.owner))),
@@ -235,6 +336,7 @@ impl Cloud for Gcp<'_> {
         let role = match access {
             AccountAccess::Use => "roles/iam.serviceAccountUser",
             AccountAccess::Impersonate => "roles/iam.serviceAccountTokenCreator",
+            AccountAccess::ManageKeys => "roles/iam.serviceAccountKeyAdmin",
         };
         let local = format!("account-{}-{}-{}", account.name(), access.as_str(), self.label(scope, who));
         let properties = Value::map([

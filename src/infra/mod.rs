@@ -6,6 +6,7 @@
 //! group sync owns groups and memberships, which are only referenced here.
 //! **Architecture invariant:** everything but `write` is pure: definitions in, a `Program` out.
 
+mod access;
 mod azure;
 mod cloud;
 mod design;
@@ -26,10 +27,11 @@ use thiserror::Error;
 use crate::definitions::{Definitions, Diagnostic, Diagnostics, Location};
 use crate::hierarchy::Hierarchy;
 
+pub use access::{access_matrix, AccessGrant, AccessMatrix};
 pub use azure::{Azure, BUDGET_START_CONFIG};
 pub use cloud::{
     AccountAccess, AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, Lifecycle,
-    Outcome, Principal, RegistryAccess, RegistryId, Scope, SecretId, Unsupported,
+    Outcome, Principal, ProjectAccess, RegistryAccess, RegistryId, Scope, SecretId, Unsupported,
 };
 pub use driver::{drive, Report};
 pub use dry_run::{Call, DryRun};
@@ -109,6 +111,27 @@ pub fn build(definitions: &Definitions, hierarchy: &Hierarchy) -> Result<Build, 
         return Err(errors);
     }
     Ok(Build { program, notes: report.notes })
+}
+
+/// Memberships the infrastructure adds to the group hierarchy: each access-level machine
+/// account (hail, cromwell per test / standard / full) joins its dataset's access-level group,
+/// which is what gives it access (to its own dataset and, through dependencies, to the common
+/// one). GCP only: Azure identities have no email until they exist, so the Azure directory
+/// looks them up when it syncs. Returns (group name, member email) pairs.
+pub fn machine_account_memberships(definitions: &Definitions) -> Vec<(String, String)> {
+    let mut memberships = Vec::new();
+    for dataset in definitions.datasets.values() {
+        for design in design::ACCOUNTS.iter().filter(|a| dataset.components.contains(a.component)) {
+            let Some(role) = design.kind.access_level_role() else { continue };
+            if !definitions.dataset_has_role(dataset, role) {
+                continue;
+            }
+            if let Some(email) = gcp::service_account_email(dataset, design.name) {
+                memberships.push((definitions.dataset_group_name(&dataset.name, role), email));
+            }
+        }
+    }
+    memberships
 }
 
 /// Marks each resource named in a dataset's `[imports]` for adoption (`options: import`).
