@@ -190,8 +190,9 @@ fn example() -> Expanded {
     load_expanded(&DirSource::new(fixture_org_dir()), TODAY).expect("the example organisation is valid")
 }
 
+/// The calls that make a dataset's design; budgets are per cloud and keys cross clouds.
 fn design_calls<'c>(calls: &'c [Call], owner: &str) -> Vec<&'c Call> {
-    calls.iter().filter(|c| c.owner == owner && c.component != "cross-cloud").collect()
+    calls.iter().filter(|c| c.owner == owner && !["cross-cloud", "budget"].contains(&c.component.as_str())).collect()
 }
 
 /// The driver gives a dataset on both clouds the same calls on each; only keys shared across
@@ -237,6 +238,16 @@ fn the_same_dataset_gets_the_same_design_on_gcp_and_azure() {
     assert!(on_azure
         .iter()
         .any(|c| c.contains("grant read on secret tob-wgs/hail-test-gcp-key to group tob-wgs-test")));
+    // Each cloud gets its own share of a budget, never the whole amount twice.
+    let budget = |calls: &[Call]| {
+        calls.iter().find(|c| c.owner == "tob-wgs" && c.component == "budget").map(|c| c.action.clone())
+    };
+    assert!(budget(&gcp_calls).is_some_and(|b| b.starts_with("monthly budget 15000 AUD")), "{:?}", budget(&gcp_calls));
+    assert!(
+        budget(&azure_calls).is_some_and(|b| b.starts_with("monthly budget 5000 AUD")),
+        "{:?}",
+        budget(&azure_calls)
+    );
     let notes = report.notes.join("\n");
     assert!(notes.contains("tob-wgs: machine-account keys of hail-test, hail-standard, hail-full on azure"), "{notes}");
     assert!(notes.contains("tob-wgs on azure: no read access to main on request"), "{notes}");
@@ -348,7 +359,7 @@ fn the_standalone_dry_run_records_and_prints_without_a_cloud() {
         "azure perth-neuro storage: bucket main-tmp [delete after 8 days, abort unfinished uploads after 7 days]\n"
     ));
     assert!(printed.contains("azure tob-wgs cross-cloud: secret hail-test-gcp-key\n"));
-    assert!(gcp.to_string().contains("gcp tob-wgs budget: monthly budget 20000 AUD alerting at 50%, 90%, 100%"));
+    assert!(gcp.to_string().contains("gcp tob-wgs budget: monthly budget 15000 AUD alerting at 50%, 90%, 100%"));
 }
 
 #[test]

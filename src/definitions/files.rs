@@ -175,6 +175,8 @@ pub struct GcpTable {
 pub struct AzureTable {
     pub subscription: Spanned<String>,
     pub region: Option<String>,
+    /// The subscription's billing currency: Azure budgets are in it and cannot name another.
+    pub billing_currency: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,6 +189,21 @@ pub struct BudgetTable {
     pub currency: Option<String>,
     #[serde(default)]
     pub alert_thresholds: Vec<Spanned<f64>>,
+    /// Per-cloud budgets for a dataset on several clouds; they take `currency` and
+    /// `alert_thresholds` from `[budget]` unless they set their own.
+    pub gcp: Option<Spanned<CloudBudgetTable>>,
+    pub azure: Option<Spanned<CloudBudgetTable>>,
+}
+
+/// `[budget.gcp]`, `[budget.azure]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudBudgetTable {
+    pub monthly: Option<Spanned<f64>>,
+    pub fixed: Option<Spanned<f64>>,
+    pub fixed_start: Option<Spanned<toml::value::Datetime>>,
+    pub currency: Option<String>,
+    pub alert_thresholds: Option<Vec<Spanned<f64>>>,
 }
 
 /// `datasets/<name>/members.toml`: role name → members.

@@ -228,7 +228,9 @@ pub struct Dataset {
     pub depends_on_readonly: Vec<Reference>,
     pub gcp: Option<GcpSettings>,
     pub azure: Option<AzureSettings>,
-    pub budget: Option<Budget>,
+    /// Cloud (`gcp`, `azure`) → its budget: each cloud gets its own amount, never the whole
+    /// dataset's on each.
+    pub budgets: BTreeMap<String, Budget>,
     /// Logical resource name → existing cloud resource id, to adopt (located at the name).
     pub imports: BTreeMap<String, Reference>,
     /// Role → grants from `members.toml`.
@@ -246,6 +248,8 @@ pub struct GcpSettings {
 pub struct AzureSettings {
     pub subscription: String,
     pub region: Option<String>,
+    /// The subscription's billing currency, when the definitions state it.
+    pub billing_currency: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -578,21 +578,12 @@ impl Loader<'_> {
                 .gcp
                 .as_ref()
                 .map(|g| GcpSettings { project: g.project.get_ref().clone(), region: g.region.clone() }),
-            azure: table
-                .azure
-                .as_ref()
-                .map(|a| AzureSettings { subscription: a.subscription.get_ref().clone(), region: a.region.clone() }),
-            budget: table.budget.as_ref().map(|b| Budget {
-                monthly: b.monthly.as_ref().and_then(|amount| self.positive(file, amount, "monthly")),
-                fixed: b.fixed.as_ref().and_then(|amount| self.positive(file, amount, "fixed")),
-                fixed_start: b.fixed_start.as_ref().and_then(|start| self.date(file, start, "fixed_start")),
-                currency: b.currency.clone(),
-                alert_thresholds: b
-                    .alert_thresholds
-                    .iter()
-                    .filter_map(|threshold| self.positive(file, threshold, "alert threshold"))
-                    .collect(),
+            azure: table.azure.as_ref().map(|a| AzureSettings {
+                subscription: a.subscription.get_ref().clone(),
+                region: a.region.clone(),
+                billing_currency: a.billing_currency.clone(),
             }),
+            budgets: table.budget.as_ref().map(|b| self.budgets(file, table, b)).unwrap_or_default(),
             imports,
             members: BTreeMap::new(),
             location: raw.location.clone(),
@@ -724,6 +715,70 @@ impl Loader<'_> {
                 prefix.get_ref()
             ),
         );
+    }
+
+    /// The budget of each cloud. `[budget]` amounts serve a dataset on one cloud; a dataset on
+    /// several declares `[budget.gcp]` and `[budget.azure]`, because one amount would be
+    /// spent in full on each cloud.
+    fn budgets(
+        &mut self,
+        file: &SourceFile,
+        dataset: &files::DatasetFile,
+        table: &files::BudgetTable,
+    ) -> BTreeMap<String, Budget> {
+        let thresholds = |loader: &mut Self, list: &[Spanned<f64>]| -> Vec<f64> {
+            list.iter().filter_map(|t| loader.positive(file, t, "alert threshold")).collect()
+        };
+        let shared_thresholds = thresholds(self, &table.alert_thresholds);
+        let clouds: Vec<&str> = [("gcp", dataset.gcp.is_some()), ("azure", dataset.azure.is_some())]
+            .iter()
+            .filter(|c| c.1)
+            .map(|c| c.0)
+            .collect();
+        let mut budgets = BTreeMap::new();
+        let top_amount = table.monthly.as_ref().or(table.fixed.as_ref());
+        let per_cloud = [("gcp", &table.gcp), ("azure", &table.azure)];
+        if let Some(amount) = top_amount {
+            if per_cloud.iter().any(|(_, t)| t.is_some()) {
+                let message = "set budget amounts in [budget] or per cloud in [budget.gcp] / [budget.azure], not both";
+                self.error(file.location(amount.span()), message);
+            } else if clouds.len() > 1 {
+                let message = format!(
+                    "this dataset is on {}: one [budget] amount would be spent in full on each; declare [budget.gcp] and [budget.azure]",
+                    clouds.join(" and ")
+                );
+                self.error(file.location(amount.span()), message);
+            } else if let Some(cloud) = clouds.first() {
+                let budget = Budget {
+                    monthly: table.monthly.as_ref().and_then(|amount| self.positive(file, amount, "monthly")),
+                    fixed: table.fixed.as_ref().and_then(|amount| self.positive(file, amount, "fixed")),
+                    fixed_start: table.fixed_start.as_ref().and_then(|start| self.date(file, start, "fixed_start")),
+                    currency: table.currency.clone(),
+                    alert_thresholds: shared_thresholds.clone(),
+                };
+                budgets.insert((*cloud).to_owned(), budget);
+            }
+        }
+        for (cloud, per) in per_cloud {
+            let Some(per) = per else { continue };
+            if !clouds.contains(&cloud) {
+                self.error(file.location(per.span()), format!("[budget.{cloud}] for a dataset that is not on {cloud}"));
+                continue;
+            }
+            let per = per.get_ref();
+            let budget = Budget {
+                monthly: per.monthly.as_ref().and_then(|amount| self.positive(file, amount, "monthly")),
+                fixed: per.fixed.as_ref().and_then(|amount| self.positive(file, amount, "fixed")),
+                fixed_start: per.fixed_start.as_ref().and_then(|start| self.date(file, start, "fixed_start")),
+                currency: per.currency.clone().or(table.currency.clone()),
+                alert_thresholds: match &per.alert_thresholds {
+                    Some(list) => thresholds(self, list),
+                    None => shared_thresholds.clone(),
+                },
+            };
+            budgets.insert(cloud.to_owned(), budget);
+        }
+        budgets
     }
 
     /// A finite number above zero, or an error at its location (`nan`, `inf` and negative

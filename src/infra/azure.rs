@@ -643,6 +643,18 @@ impl Cloud for Azure<'_> {
                 reason: "consumption budgets reset every month, quarter or year".to_owned(),
             });
         }
+        let billing = scope.site.azure.as_ref().and_then(|a| a.billing_currency.as_deref());
+        if let Some(currency) = spec.currency.as_deref().filter(|c| Some(*c) != billing) {
+            return Err(Unsupported {
+                what: format!("a budget in {currency}"),
+                reason: match billing {
+                    Some(billing) => format!("Azure budgets are in the subscription's billing currency, {billing}"),
+                    None => format!(
+                        "Azure budgets are in the subscription's billing currency: set [azure] billing_currency = \"{currency}\" if that is it"
+                    ),
+                },
+            });
+        }
         if spec.alert_thresholds.len() > MAX_NOTIFICATIONS {
             return Err(Unsupported {
                 what: format!("{} alert thresholds", spec.alert_thresholds.len()),

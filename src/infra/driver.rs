@@ -133,8 +133,8 @@ impl<'a> Driver<'a> {
 
     fn check_budget(&mut self, dataset: &Dataset) {
         let wanted = dataset.components.contains("budget");
-        let amounts = dataset.budget.as_ref().is_some_and(|b| b.monthly.is_some() || b.fixed.is_some());
-        let fixed_without_start = dataset.budget.as_ref().is_some_and(|b| b.fixed.is_some() && b.fixed_start.is_none());
+        let amounts = dataset.budgets.values().any(|b| b.monthly.is_some() || b.fixed.is_some());
+        let fixed_without_start = dataset.budgets.values().any(|b| b.fixed.is_some() && b.fixed_start.is_none());
         let problems = [
             (wanted && !amounts).then_some("has the `budget` component but no [budget] with `monthly` or `fixed`"),
             (!wanted && amounts).then_some("sets a [budget] but does not list the `budget` component"),
@@ -309,7 +309,8 @@ impl<'a> Driver<'a> {
     }
 
     fn budgets(&mut self, cloud: &mut dyn Cloud, dataset: &Dataset, owner: &Owner) {
-        let (true, Some(budget)) = (dataset.components.contains("budget"), &dataset.budget) else { return };
+        let budget = dataset.budgets.get(cloud.name());
+        let (true, Some(budget)) = (dataset.components.contains("budget"), budget) else { return };
         let notify = self.group(dataset, BUDGET_CONTACT_ROLE).map(|g| g.email).into_iter().collect::<Vec<_>>();
         let periods = [
             budget.monthly.map(|amount| (BudgetPeriod::Monthly, amount)),
