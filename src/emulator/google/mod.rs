@@ -786,7 +786,8 @@ impl Directory {
             body.remove_roles.unwrap_or_default(),
             body.update_roles_params.unwrap_or_default(),
         );
-        if !update.is_empty() && !(add.is_empty() && remove.is_empty()) {
+        let changes_roles = !add.is_empty() || !remove.is_empty();
+        if !update.is_empty() && changes_roles {
             return Err(ApiError::invalid("updateRolesParams cannot be combined with addRoles or removeRoles"));
         }
         if add.is_empty() && remove.is_empty() && update.is_empty() {
