@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cpg_infra::directory::Directory;
+use cpg_infra::directory::{Directory, DirectoryError};
 use cpg_infra::emulator::google::{FaultPlan, SeedGroup};
 use cpg_infra::sync::{self, ApplyOutcome};
 
@@ -132,6 +132,10 @@ fn groups_without_the_marker_are_conflicts_and_untouched() {
     assert_eq!(state["g2@groups.example.org"].len(), 2);
     // The provider also refuses on its own if asked to touch it.
     assert!(directory.add_member("g1@groups.example.org", "x@example.org", None).is_err());
+    let not_owned = Err(DirectoryError::NotOwned("g1@groups.example.org".to_owned()));
+    assert_eq!(directory.set_expiry("g1@groups.example.org", "someone@example.org", None), not_owned);
+    assert_eq!(directory.remove_member("g1@groups.example.org", "someone@example.org"), not_owned);
+    assert!(emulator.calls().get("groups.memberships.modifyMembershipRoles").is_none());
 }
 
 #[test]

@@ -190,8 +190,8 @@ impl GoogleDirectory {
         }
     }
 
-    /// The resource name of a membership: learned from a listing or an addition, else looked
-    /// up. `None` when the group has no such member.
+    /// The resource name of a membership of an owned group: learned from a listing or an
+    /// addition, else looked up. `None` when the group has no such member.
     fn membership_name(&self, group_email: &str, member_email: &str) -> Result<Option<String>, DirectoryError> {
         let key = (group_email.to_owned(), member_email.to_owned());
         if let Some(name) = lock(&self.memberships).get(&key).cloned() {
@@ -379,6 +379,7 @@ impl Directory for GoogleDirectory {
 
     fn set_expiry(&self, group_email: &str, member_email: &str, expires: Option<Date>) -> Result<(), DirectoryError> {
         let subject = format!("{member_email} in {group_email}");
+        self.owned_group_name(group_email)?;
         let Some(name) = self.membership_name(group_email, member_email)? else {
             return Err(DirectoryError::Rejected(format!("memberships.modifyMembershipRoles {subject}: not a member")));
         };
@@ -402,11 +403,10 @@ impl Directory for GoogleDirectory {
 
     fn remove_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError> {
         let key = (group_email.to_owned(), member_email.to_owned());
+        self.owned_group_name(group_email)?;
         let Some(name) = self.membership_name(group_email, member_email)? else {
             return Ok(());
         };
-        // Checked even when the name came from a listing: only owned groups change.
-        self.owned_group_name(group_email)?;
         let mut observer = self.observer();
         let removed = self.runtime.block_on(self.hub.groups().memberships_delete(&name).delegate(&mut observer).doit());
         match removed {
