@@ -1,10 +1,10 @@
 //! A fake Google Cloud Identity v1 API (groups and memberships) on 127.0.0.1, speaking the
 //! wire format that the `google-cloudidentity1` client sends and reads.
 //!
-//! State lives in memory (`store`). Every request is counted per API method, can be slowed down, and can
-//! be answered by a fault from `faults` instead of being served (a faulted request never changes
-//! state); groups and memberships created through the API can lag behind in reads for a number
-//! of requests. It never talks to Google.
+//! State lives in memory (`store`). Every request is counted per API method, can be slowed
+//! down, and can be answered by a fault from `faults` instead of being served (a faulted request
+//! never changes state); groups and memberships created through the API can lag behind in reads
+//! for a number of requests. It never talks to Google.
 //!
 //! Wire facts it follows: paths `v1/groups`, `v1/groups:lookup`, `v1/groups/{id}`,
 //! `v1/groups/{id}/memberships`, `v1/groups/{id}/memberships:lookup`,
