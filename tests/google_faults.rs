@@ -340,3 +340,34 @@ fn the_cli_moves_an_expiry_date_in_place() {
     assert!(run.stdout.contains("1 updated"), "{run}");
     assert_eq!(expire_time(&emulator, release, ravi).as_deref(), Some("2027-10-01T00:00:00Z"));
 }
+
+#[test]
+fn an_unreachable_token_endpoint_is_an_outage_not_a_configuration_error() {
+    let emulator = emulator(500);
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let subject = dir.path().join("subject-token");
+    std::fs::write(&subject, "a-subject-token").unwrap();
+    let credentials = dir.path().join("credentials.json");
+    let file = serde_json::json!({
+        "type": "external_account",
+        "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/q",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "token_url": format!("http://127.0.0.1:{port}/v1/token"),
+        "credential_source": { "file": subject.to_str().unwrap() },
+    });
+    std::fs::write(&credentials, file.to_string()).unwrap();
+    let directory = cpg_infra::directory::GoogleDirectory::connect(&cpg_infra::directory::GoogleConfig {
+        customer_id: common::google::CUSTOMER.to_owned(),
+        groups_domain: common::google::DOMAIN.to_owned(),
+        endpoint: Some(emulator.base_url()),
+        auth: cpg_infra::directory::GoogleAuth::CredentialsFile(credentials),
+        security_groups: false,
+    })
+    .expect("connect");
+    let error = sync::read_live_state(&directory, 8, &FAST_RETRY, &BTreeSet::new()).expect_err("no token");
+    assert!(matches!(error.directory_error(), DirectoryError::Unavailable(_)), "{error}");
+    assert!(error.to_string().contains("token endpoint unreachable"), "{error}");
+    assert_eq!(emulator.total_calls(), 0, "no request without a token");
+}

@@ -639,7 +639,20 @@ fn classify(error: ApiError, observer: &CallObserver) -> Failure {
             return Failure::Other(DirectoryError::Unavailable(format!("connection failed: {e}")))
         }
         ApiError::MissingToken(e) => {
-            return Failure::Other(DirectoryError::Rejected(format!("no access token: {e}")));
+            // An unreachable token endpoint is an outage; any other answer is about the credentials.
+            let unreachable = e.downcast_ref::<yup_oauth2::Error>().is_some_and(|e| {
+                matches!(
+                    e,
+                    yup_oauth2::Error::HttpError(_)
+                        | yup_oauth2::Error::HttpClientError(_)
+                        | yup_oauth2::Error::LowLevelError(_)
+                )
+            });
+            return Failure::Other(if unreachable {
+                DirectoryError::Unavailable(format!("token endpoint unreachable: {e}"))
+            } else {
+                DirectoryError::Rejected(format!("no access token: {e}"))
+            });
         }
         ApiError::BadRequest(body) => {
             let code = body.pointer("/error/code").and_then(|c| c.as_u64()).map(|c| c as u16);
