@@ -666,6 +666,7 @@ async fn latency_is_added_to_every_request() {
 async fn the_cli_serves_until_killed() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cpg-infra"))
         .args(["emulator", "google", "--port", "0", "--customer", "C01cli"])
+        .args(["--reject-group", "broken@groups.example.org", "--group-listing-lag", "1"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("start cpg-infra emulator google");
@@ -675,9 +676,18 @@ async fn the_cli_serves_until_killed() {
     assert!(url.starts_with("http://127.0.0.1:") && url.ends_with('/'), "{url}");
     let hub = connect(url, "any");
     let listed = hub.groups().list().parent("customers/C01cli").doit().await;
+    // The fault flags apply: a refused creation, and a new group missing from one listing.
+    let refused = hub.groups().create(group_request("broken@groups.example.org", "customers/C01cli")).doit().await;
+    let created = hub.groups().create(group_request("fine@groups.example.org", "customers/C01cli")).doit().await;
+    let lagging = hub.groups().list().parent("customers/C01cli").doit().await;
+    let caught_up = hub.groups().list().parent("customers/C01cli").doit().await;
     let still_running = child.try_wait().expect("child status").is_none();
     child.kill().expect("stop the emulator");
     child.wait().expect("reap the emulator");
     assert!(still_running);
     assert!(listed.expect("groups.list").1.groups.is_none());
+    assert_eq!(api_error(refused), (400, "INVALID_ARGUMENT".to_owned()));
+    created.expect("groups.create");
+    assert!(lagging.expect("groups.list").1.groups.is_none());
+    assert_eq!(caught_up.expect("groups.list").1.groups.map(|g| g.len()), Some(1));
 }
