@@ -11,14 +11,14 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use cpg_infra::definitions::Date;
-use cpg_infra::directory::DirectoryError;
+use cpg_infra::directory::{DirectoryError, GoogleAuth, GoogleConfig, GoogleDirectory};
 use cpg_infra::emulator::google::{FaultPlan, GoogleEmulator};
 use cpg_infra::hierarchy::Hierarchy;
 use cpg_infra::sync::{self, Change, ReadError};
 
 use common::google::{
     applied, apply, connect, emulator, emulator_state, example_hierarchy, expected_state, google_org, hierarchy,
-    people, plan, sync_to, FAST_RETRY, TOKEN,
+    people, plan, plan_options, sync_to, CUSTOMER, DOMAIN, FAST_RETRY, TOKEN,
 };
 use common::{cpg_with_env, FAILURE, SUCCESS};
 
@@ -61,7 +61,7 @@ fn sync_converges_when_every_request_faults_once_and_counts_each_retry() {
 
     let read = sync::read_live_state(&directory, 8, &FAST_RETRY, &BTreeSet::new()).expect("read");
     assert_eq!(read.retries, 1, "the one groups.list was faulted once");
-    let first = sync::plan(&desired, &read.state, &common::google::plan_options());
+    let first = sync::plan(&desired, &read.state, &plan_options());
     let report = applied(apply(&directory, &first));
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     // One request per change, each faulted exactly once.
@@ -72,7 +72,7 @@ fn sync_converges_when_every_request_faults_once_and_counts_each_retry() {
     let fresh = connect(&emulator, TOKEN);
     let again = sync::read_live_state(&fresh, 8, &FAST_RETRY, &BTreeSet::new()).expect("read");
     assert_eq!(again.retries, desired.groups.len());
-    assert!(sync::plan(&desired, &again.state, &common::google::plan_options()).is_empty());
+    assert!(sync::plan(&desired, &again.state, &plan_options()).is_empty());
 }
 
 #[test]
@@ -208,7 +208,7 @@ fn a_listed_group_whose_members_cannot_be_read_yet_is_read_again() {
     sync_to(&directory, &desired);
     let read = sync::read_live_state(&connect(&emulator, TOKEN), 8, &FAST_RETRY, &BTreeSet::new()).expect("read");
     assert_eq!(read.retries, 2 * 2, "each member listing waited out two reads");
-    assert!(sync::plan(&desired, &read.state, &common::google::plan_options()).is_empty());
+    assert!(sync::plan(&desired, &read.state, &plan_options()).is_empty());
 }
 
 fn expire_time(emulator: &GoogleEmulator, group: &str, member: &str) -> Option<String> {
@@ -358,11 +358,11 @@ fn an_unreachable_token_endpoint_is_an_outage_not_a_configuration_error() {
         "credential_source": { "file": subject.to_str().unwrap() },
     });
     std::fs::write(&credentials, file.to_string()).unwrap();
-    let directory = cpg_infra::directory::GoogleDirectory::connect(&cpg_infra::directory::GoogleConfig {
-        customer_id: common::google::CUSTOMER.to_owned(),
-        groups_domain: common::google::DOMAIN.to_owned(),
+    let directory = GoogleDirectory::connect(&GoogleConfig {
+        customer_id: CUSTOMER.to_owned(),
+        groups_domain: DOMAIN.to_owned(),
         endpoint: Some(emulator.base_url()),
-        auth: cpg_infra::directory::GoogleAuth::CredentialsFile(credentials),
+        auth: GoogleAuth::CredentialsFile(credentials),
         security_groups: false,
     })
     .expect("connect");
