@@ -49,7 +49,7 @@ impl Bench {
     }
 
     fn plan(&self, directory: &dyn Directory, desired: &Hierarchy) -> Plan {
-        let live = sync::read_live_state(directory, self.concurrency, &RetryPolicy::default(), &BTreeSet::new())
+        let read = sync::read_live_state(directory, self.concurrency, &RetryPolicy::default(), &BTreeSet::new())
             .expect("read live state");
         let options = PlanOptions {
             nesting: Nesting::Native,
@@ -57,7 +57,7 @@ impl Bench {
             adopt: false,
             limits: RemovalLimits { max_removals: usize::MAX, max_removal_percent: 100 },
         };
-        sync::plan(desired, &live, &options)
+        sync::plan(desired, &read.state, &options)
     }
 
     fn apply(&self, directory: &dyn Directory, plan: &Plan) {

@@ -6,7 +6,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 use cpg_infra::definitions::{self, Date, Nesting};
 use cpg_infra::diff::diff_hierarchies;
-use cpg_infra::directory::LiveGroup;
+use cpg_infra::directory::{LiveGroup, LiveMember, MemberKind};
 use cpg_infra::hierarchy;
 use cpg_infra::load::load_expanded;
 use cpg_infra::sync::{plan, LiveGroupState, LiveState, PlanOptions, RemovalLimits};
@@ -47,14 +47,19 @@ fn spine(c: &mut Criterion) {
     group.finish();
 }
 
-/// Live state equal to the hierarchy, as after a sync with native nesting.
+/// Live state equal to the hierarchy (kinds and expiry included), as after a sync with native
+/// nesting.
 fn synced_state(hierarchy: &cpg_infra::hierarchy::Hierarchy) -> LiveState {
     let groups = hierarchy
         .groups
         .values()
         .map(|g| {
-            let nested = g.groups.iter().map(|child| hierarchy.groups[child].email.clone());
-            let members = g.members.iter().cloned().chain(nested).collect();
+            let member = |email: &String, kind| {
+                let live = LiveMember { email: email.clone(), kind, expires: g.expires.get(email).copied() };
+                (email.clone(), live)
+            };
+            let nested = g.groups.iter().map(|child| member(&hierarchy.groups[child].email, MemberKind::Group));
+            let members = g.members.iter().map(|m| member(m, MemberKind::Account)).chain(nested).collect();
             let live =
                 LiveGroup { name: g.name.clone(), email: g.email.clone(), description: String::new(), owned: true };
             (g.email.clone(), LiveGroupState { group: live, members })

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use common::{cpg, cpg_on, example_org, FAILURE, INVALID_INPUT, REFUSED, SUCCESS};
 use serde_json::Value;
 
-const EMPTY_PLAN: &str = "plan: 0 group(s) to create, 0 member(s) to add, 0 to remove";
+const EMPTY_PLAN: &str = "plan: 0 group(s) to create, 0 member(s) to add, 0 to remove, 0 to update";
 
 /// The local directory's default state file under `root` (sync.state_file's default).
 fn state_path(root: &Path) -> PathBuf {
@@ -38,7 +38,7 @@ fn state_members(state: &Value, email: &str) -> Vec<String> {
 
 /// Lines of a plan that are changes (`+ …` / `- …`).
 fn change_lines(stdout: &str) -> Vec<&str> {
-    stdout.lines().filter(|l| l.starts_with("+ ") || l.starts_with("- ")).collect()
+    stdout.lines().filter(|l| l.starts_with("+ ") || l.starts_with("- ") || l.starts_with("~ ")).collect()
 }
 
 fn expand_json(root: &Path, today: &str) -> Value {
@@ -262,6 +262,28 @@ fn sync_dry_run_then_confirm_then_nothing_to_do() {
     let dry = cpg(root, &["groups", "sync"]);
     dry.expect_code(SUCCESS);
     assert!(dry.stdout.contains(EMPTY_PLAN), "{dry}");
+}
+
+#[test]
+fn sync_keeps_expiry_dates_and_moves_them_in_place() {
+    let org = example_org();
+    let root = org.path();
+    cpg(root, &["groups", "sync", "--confirm"]).expect_code(SUCCESS);
+    let release = "tob-wgs-release-access@groups.example.org";
+    let ravi = "ravi.iyer@example.org";
+    assert_eq!(read_state(root)["groups"][release]["expires"][ravi], "2027-03-31");
+
+    let members = root.join("datasets/tob-wgs/members.toml");
+    let text = fs::read_to_string(&members).unwrap();
+    let moved = text.replace(r#"{ member = "ravi", expires = 2027-03-31 }"#, r#"{ member = "ravi" }"#);
+    assert_ne!(text, moved);
+    fs::write(&members, moved).unwrap();
+    let run = cpg(root, &["groups", "sync", "--confirm"]);
+    run.expect_code(SUCCESS);
+    assert_eq!(change_lines(&run.stdout), [format!("~ expiry {ravi} in {release}: 2027-03-31 → no end date")]);
+    assert!(read_state(root)["groups"][release].get("expires").is_none(), "{}", read_state(root));
+    let again = cpg(root, &["groups", "sync"]);
+    assert!(again.expect_code(SUCCESS).stdout.contains(EMPTY_PLAN), "{again}");
 }
 
 #[test]

@@ -7,7 +7,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cpg_infra::emulator::google::{EmulatorOptions, FaultPlan, GoogleEmulator, MemberInfo, SeedGroup};
-use google_cloudidentity1::api::{EntityKey, ExpiryDetail, Group, Membership, MembershipRole, Operation};
+use google_cloudidentity1::api::{
+    EntityKey, ExpiryDetail, Group, Membership, MembershipRole, ModifyMembershipRolesRequest, Operation,
+    UpdateMembershipRolesParams,
+};
 use google_cloudidentity1::common::{Delegate, Response, Retry};
 use google_cloudidentity1::hyper_rustls::HttpsConnector;
 use google_cloudidentity1::hyper_util::client::legacy::connect::HttpConnector;
@@ -334,7 +337,11 @@ async fn member_expiry_is_stored_and_shown_in_the_full_view() {
     let stored = &emulator.groups()["team@groups.example.org"].members["temp@example.org"];
     assert_eq!(
         stored,
-        &MemberInfo { roles: vec!["MEMBER".to_owned()], expire_time: Some("2027-01-31T00:00:00Z".to_owned()) }
+        &MemberInfo {
+            roles: vec!["MEMBER".to_owned()],
+            expire_time: Some("2027-01-31T00:00:00Z".to_owned()),
+            kind: "USER".to_owned()
+        }
     );
     let (_, full) = hub.groups().memberships_list(&team).view("FULL").doit().await.expect("list");
     let memberships = full.memberships.unwrap();
@@ -472,26 +479,134 @@ async fn seeded_faults_are_reproducible_and_limited_to_the_chosen_methods() {
 }
 
 #[tokio::test]
-async fn a_fresh_membership_is_missing_from_listings_until_the_delay_passes() {
+async fn a_fresh_membership_is_missing_from_the_next_listings_of_its_group() {
     let emulator = emulator();
     seed(&emulator, "team@groups.example.org", &["old@x.org"]);
-    let delay = Duration::from_millis(300);
-    emulator.set_faults(FaultPlan { consistency_delay: delay, ..FaultPlan::default() });
+    emulator.set_faults(FaultPlan { membership_listing_lag: 2, ..FaultPlan::default() });
     let hub = connect(&emulator.base_url(), TOKEN);
     let team = group_name(&hub, "team@groups.example.org").await;
-    // The server stamps the membership between these two instants.
-    let before = Instant::now();
     hub.groups().memberships_create(membership_request("new@x.org"), &team).doit().await.expect("create");
-    let after = Instant::now();
-
-    let stale: Vec<String> = list_members(&hub, &team, 100).await.0.iter().map(member_email).collect();
-    if before.elapsed() < delay {
-        assert_eq!(stale, ["old@x.org"]);
-    }
     assert!(emulator.groups()["team@groups.example.org"].members.contains_key("new@x.org"));
-    tokio::time::sleep(delay.saturating_sub(after.elapsed())).await;
-    let fresh: Vec<String> = list_members(&hub, &team, 100).await.0.iter().map(member_email).collect();
-    assert_eq!(fresh, ["new@x.org", "old@x.org"]);
+
+    let listed = |hub: &Hub, team: &str| {
+        let (hub, team) = (hub.clone(), team.to_owned());
+        async move { list_members(&hub, &team, 100).await.0.iter().map(member_email).collect::<Vec<_>>() }
+    };
+    assert_eq!(listed(&hub, &team).await, ["old@x.org"]);
+    assert_eq!(listed(&hub, &team).await, ["old@x.org"]);
+    assert_eq!(listed(&hub, &team).await, ["new@x.org", "old@x.org"]);
+}
+
+#[tokio::test]
+async fn a_fresh_group_lags_behind_in_listings_and_reads_but_not_in_writes() {
+    let emulator = emulator();
+    emulator.set_faults(FaultPlan { group_listing_lag: 1, group_read_lag: 2, ..FaultPlan::default() });
+    let hub = connect(&emulator.base_url(), TOKEN);
+    let (_, operation) =
+        hub.groups().create(group_request("late@groups.example.org", PARENT)).doit().await.expect("groups.create");
+    let name = operation_response(&operation)["name"].as_str().expect("name").to_owned();
+
+    // Creating it again is a conflict, yet the lookup does not find it for two reads.
+    let again = hub.groups().create(group_request("late@groups.example.org", PARENT)).doit().await;
+    assert_eq!(api_error(again), (409, "ALREADY_EXISTS".to_owned()));
+    assert_eq!(list_groups(&hub, None).await.0, Vec::<String>::new());
+    let lookup = hub.groups().lookup().group_key_id("late@groups.example.org").doit().await;
+    assert_eq!(api_error(lookup), (404, "NOT_FOUND".to_owned()));
+    let members = hub.groups().memberships_list(&name).doit().await;
+    assert_eq!(api_error(members), (404, "NOT_FOUND".to_owned()));
+    // Writes see it at once; reads after the lag see it too.
+    hub.groups().memberships_create(membership_request("a@x.org"), &name).doit().await.expect("create");
+    assert_eq!(list_groups(&hub, None).await.0, ["late@groups.example.org"]);
+    assert_eq!(group_name(&hub, "late@groups.example.org").await, name);
+    assert_eq!(list_members(&hub, &name, 10).await.0.iter().map(member_email).collect::<Vec<_>>(), ["a@x.org"]);
+}
+
+#[tokio::test]
+async fn chosen_groups_cannot_be_created() {
+    let emulator = emulator();
+    emulator.set_faults(FaultPlan {
+        reject_groups: BTreeSet::from(["broken@groups.example.org".to_owned()]),
+        ..FaultPlan::default()
+    });
+    let hub = connect(&emulator.base_url(), TOKEN);
+    let refused = hub.groups().create(group_request("Broken@groups.example.org", PARENT)).doit().await;
+    assert_eq!(api_error(refused), (400, "INVALID_ARGUMENT".to_owned()));
+    hub.groups().create(group_request("fine@groups.example.org", PARENT)).doit().await.expect("groups.create");
+    assert_eq!(emulator.groups().keys().collect::<Vec<_>>(), ["fine@groups.example.org"]);
+}
+
+#[tokio::test]
+async fn a_membership_keeps_the_type_it_was_created_with() {
+    let emulator = emulator();
+    seed(&emulator, "outer@groups.example.org", &[]);
+    let hub = connect(&emulator.base_url(), TOKEN);
+    let outer = group_name(&hub, "outer@groups.example.org").await;
+    // Added before the group exists: a user, and still a user once the group is created.
+    hub.groups().memberships_create(membership_request("inner@groups.example.org"), &outer).doit().await.expect("add");
+    hub.groups().create(group_request("inner@groups.example.org", PARENT)).doit().await.expect("groups.create");
+    hub.groups().create(group_request("other@groups.example.org", PARENT)).doit().await.expect("groups.create");
+    hub.groups().memberships_create(membership_request("other@groups.example.org"), &outer).doit().await.expect("add");
+    let (members, _) = list_members(&hub, &outer, 10).await;
+    let types: Vec<(String, String)> =
+        members.iter().map(|m| (member_email(m), m.type_.clone().expect("type"))).collect();
+    assert_eq!(
+        types,
+        [
+            ("inner@groups.example.org".to_owned(), "USER".to_owned()),
+            ("other@groups.example.org".to_owned(), "GROUP".to_owned())
+        ]
+    );
+    assert_eq!(emulator.groups()["outer@groups.example.org"].members["inner@groups.example.org"].kind, "USER");
+}
+
+#[tokio::test]
+async fn membership_expiry_is_updated_and_cleared_in_place() {
+    let emulator = emulator();
+    seed(&emulator, "team@groups.example.org", &[]);
+    let hub = connect(&emulator.base_url(), TOKEN);
+    let team = group_name(&hub, "team@groups.example.org").await;
+    let (_, operation) =
+        hub.groups().memberships_create(membership_request("a@x.org"), &team).doit().await.expect("create");
+    let membership = operation_response(&operation)["name"].as_str().expect("name").to_owned();
+    let update = |expire_time: Option<&str>| ModifyMembershipRolesRequest {
+        update_roles_params: Some(vec![UpdateMembershipRolesParams {
+            field_mask: Some(FieldMask::new(&["expiry_detail.expire_time"])),
+            membership_role: Some(MembershipRole {
+                name: Some("MEMBER".to_owned()),
+                expiry_detail: expire_time.map(|t| ExpiryDetail { expire_time: Some(t.parse().expect("time")) }),
+                ..MembershipRole::default()
+            }),
+        }]),
+        ..ModifyMembershipRolesRequest::default()
+    };
+    let expiry =
+        |emulator: &GoogleEmulator| emulator.groups()["team@groups.example.org"].members["a@x.org"].expire_time.clone();
+
+    let (_, answer) = hub
+        .groups()
+        .memberships_modify_membership_roles(update(Some("2027-04-01T00:00:00Z")), &membership)
+        .doit()
+        .await
+        .expect("modifyMembershipRoles");
+    let roles = answer.membership.and_then(|m| m.roles).expect("roles");
+    assert_eq!(
+        roles[0].expiry_detail.as_ref().and_then(|d| d.expire_time).map(|t| t.to_rfc3339()).as_deref(),
+        Some("2027-04-01T00:00:00+00:00")
+    );
+    assert_eq!(expiry(&emulator).as_deref(), Some("2027-04-01T00:00:00Z"));
+
+    hub.groups().memberships_modify_membership_roles(update(None), &membership).doit().await.expect("clear");
+    assert_eq!(expiry(&emulator), None);
+
+    // Only the MEMBER role's expiry can be updated, and a missing membership is not found.
+    let mut other_field = update(None);
+    other_field.update_roles_params.as_mut().unwrap()[0].field_mask = Some(FieldMask::new(&["name"]));
+    let refused = hub.groups().memberships_modify_membership_roles(other_field, &membership).doit().await;
+    assert_eq!(api_error(refused), (400, "INVALID_ARGUMENT".to_owned()));
+    let missing = format!("{team}/memberships/1ffffffffffffff");
+    let absent = hub.groups().memberships_modify_membership_roles(update(None), &missing).doit().await;
+    assert_eq!(api_error(absent), (404, "NOT_FOUND".to_owned()));
+    assert_eq!(emulator.calls()["groups.memberships.modifyMembershipRoles"], 4);
 }
 
 #[tokio::test]
@@ -551,6 +666,7 @@ async fn latency_is_added_to_every_request() {
 async fn the_cli_serves_until_killed() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cpg-infra"))
         .args(["emulator", "google", "--port", "0", "--customer", "C01cli"])
+        .args(["--reject-group", "broken@groups.example.org", "--group-listing-lag", "1"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("start cpg-infra emulator google");
@@ -560,9 +676,18 @@ async fn the_cli_serves_until_killed() {
     assert!(url.starts_with("http://127.0.0.1:") && url.ends_with('/'), "{url}");
     let hub = connect(url, "any");
     let listed = hub.groups().list().parent("customers/C01cli").doit().await;
+    // The fault flags apply: a refused creation, and a new group missing from one listing.
+    let refused = hub.groups().create(group_request("broken@groups.example.org", "customers/C01cli")).doit().await;
+    let created = hub.groups().create(group_request("fine@groups.example.org", "customers/C01cli")).doit().await;
+    let lagging = hub.groups().list().parent("customers/C01cli").doit().await;
+    let caught_up = hub.groups().list().parent("customers/C01cli").doit().await;
     let still_running = child.try_wait().expect("child status").is_none();
     child.kill().expect("stop the emulator");
     child.wait().expect("reap the emulator");
     assert!(still_running);
     assert!(listed.expect("groups.list").1.groups.is_none());
+    assert_eq!(api_error(refused), (400, "INVALID_ARGUMENT".to_owned()));
+    created.expect("groups.create");
+    assert!(lagging.expect("groups.list").1.groups.is_none());
+    assert_eq!(caught_up.expect("groups.list").1.groups.map(|g| g.len()), Some(1));
 }

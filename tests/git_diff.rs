@@ -456,3 +456,58 @@ fn working_tree_and_revision_refuse_the_same_unusual_files() {
     assert!(tree.stderr.contains("groups/people.toml:"), "{tree}");
     assert!(tree.stderr.contains("is not valid UTF-8 (byte 0xe9)"), "{tree}");
 }
+
+#[test]
+fn a_moved_expiry_date_and_a_new_time_limited_grant_are_differences() {
+    let (fixture, first) = Fixture::new("");
+    let members = fixture.root.join(TOB_WGS_MEMBERS);
+    edit_file(&members, r#"{ member = "ravi", expires = 2027-03-31 }"#, r#"{ member = "ravi", expires = 2027-09-30 }"#);
+    edit_file(
+        &members,
+        "analysis = [\n    \"group:data-science\",",
+        "analysis = [\n    { member = \"kenji\", expires = 2027-01-31 },\n    \"group:data-science\",",
+    );
+    let second = fixture.commit("ravi until September, kenji until January");
+    let release = "tob-wgs-release-access";
+
+    let text = fixture.run(&["groups", "diff", &first, &second]);
+    text.expect_code(SUCCESS);
+    assert!(text.stdout.contains(&format!("+ member {KENJI} (until 2027-01-31)")), "{text}");
+    assert!(
+        text.stdout.contains(&format!(
+            "  {release}\n    ~ member ravi.iyer@example.org until 2027-03-31 → until 2027-09-30\n"
+        )),
+        "{text}"
+    );
+    assert!(text.stdout.contains("1 expiry date(s) changed"), "{text}");
+
+    let markdown = fixture.run(&["groups", "diff", &first, &second, "--format", "markdown"]);
+    assert!(
+        markdown
+            .stdout
+            .contains(&format!("| `{release}` | 📅 | ravi.iyer@example.org (until 2027-03-31 → until 2027-09-30) |")),
+        "{markdown}"
+    );
+    assert!(markdown.stdout.contains(&format!("| ➕ | {KENJI} (until 2027-01-31) |")), "{markdown}");
+
+    let json = fixture.run(&["groups", "diff", &first, &second, "--format", "json"]);
+    let json: Value = serde_json::from_str(&json.stdout).expect("JSON diff");
+    let changed = json["groups_changed"].as_array().expect("groups_changed");
+    let group = |name: &str| changed.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{name} in {json}"));
+    assert_eq!(
+        group(release)["expiry_changed"],
+        serde_json::json!([{ "member": "ravi.iyer@example.org", "before": "2027-03-31", "after": "2027-09-30" }])
+    );
+    assert_eq!(group("tob-wgs-analysis")["added_until"], serde_json::json!({ KENJI: "2027-01-31" }));
+
+    // Only the date moves: still a difference for --exit-code.
+    edit_file(&members, r#"{ member = "ravi", expires = 2027-09-30 }"#, r#"{ member = "ravi", expires = 2027-10-31 }"#);
+    let third = fixture.commit("ravi until October");
+    let moved = fixture.run(&["groups", "diff", &second, &third, "--exit-code"]);
+    moved.expect_code(FAILURE);
+    assert!(
+        moved.stdout.contains("0 membership(s) added, 0 removed, 1 expiry date(s) changed; 0 access change(s)"),
+        "{moved}"
+    );
+    fixture.run(&["groups", "diff", &third, &third, "--exit-code"]).expect_code(SUCCESS);
+}

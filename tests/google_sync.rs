@@ -5,130 +5,16 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
-use cpg_infra::definitions::{DirSource, Nesting};
-use cpg_infra::directory::{Directory, GoogleAuth, GoogleConfig, GoogleDirectory};
-use cpg_infra::emulator::google::{EmulatorOptions, FaultPlan, GoogleEmulator, SeedGroup};
-use cpg_infra::hierarchy::{Group, GroupKind, Hierarchy};
-use cpg_infra::load::load_expanded;
-use cpg_infra::sync::{
-    self, ApplyOptions, ApplyOutcome, ApplyReport, NoProgress, Plan, PlanOptions, RemovalLimits, RetryPolicy,
+use cpg_infra::directory::{Directory, DirectoryError};
+use cpg_infra::emulator::google::{FaultPlan, SeedGroup};
+use cpg_infra::sync::{self, ApplyOutcome};
+
+use common::google::{
+    applied, apply, connect, connect_with, emulator, emulator_state, example_hierarchy, expected_state, google_org,
+    hierarchy, people, plan, sync_to, FAST_RETRY, TOKEN,
 };
-
-use common::{copy_example_org, cpg_with_env, fixture_org_dir, FAILURE, INVALID_INPUT, SUCCESS};
-
-const TOKEN: &str = "test-token";
-const CUSTOMER: &str = "C03example";
-const DOMAIN: &str = "groups.example.org";
-
-const FAST_RETRY: RetryPolicy =
-    RetryPolicy { max_attempts: 8, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(20) };
-
-fn emulator(max_page_size: usize) -> GoogleEmulator {
-    let options = EmulatorOptions {
-        port: 0,
-        customer: CUSTOMER.to_owned(),
-        token: Some(TOKEN.to_owned()),
-        max_page_size,
-        ..EmulatorOptions::default()
-    };
-    GoogleEmulator::start(options).expect("start the emulator")
-}
-
-fn connect(emulator: &GoogleEmulator, token: &str) -> GoogleDirectory {
-    connect_with(emulator, token, false)
-}
-
-fn connect_with(emulator: &GoogleEmulator, token: &str, security_groups: bool) -> GoogleDirectory {
-    GoogleDirectory::connect(&GoogleConfig {
-        customer_id: CUSTOMER.to_owned(),
-        groups_domain: DOMAIN.to_owned(),
-        endpoint: Some(emulator.base_url()),
-        auth: GoogleAuth::AccessToken(token.to_owned()),
-        security_groups,
-    })
-    .expect("connect")
-}
-
-fn example_hierarchy() -> Hierarchy {
-    let today = "2026-11-26".parse().unwrap();
-    load_expanded(&DirSource::new(fixture_org_dir()), today).expect("example organisation").hierarchy
-}
-
-/// A hierarchy from `(name, people, nested group names)`.
-fn hierarchy(groups: &[(&str, Vec<String>, &[&str])]) -> Hierarchy {
-    let groups = groups
-        .iter()
-        .map(|(name, members, nested)| {
-            let group = Group {
-                name: name.to_string(),
-                email: format!("{name}@{DOMAIN}"),
-                description: format!("{name} for tests"),
-                kind: GroupKind::Organisation,
-                members: members.iter().cloned().collect(),
-                groups: nested.iter().map(|g| g.to_string()).collect(),
-                expires: BTreeMap::new(),
-                pinned: false,
-            };
-            (name.to_string(), group)
-        })
-        .collect();
-    Hierarchy { groups }
-}
-
-fn people(prefix: &str, count: usize) -> Vec<String> {
-    (0..count).map(|i| format!("{prefix}{i:03}@example.org")).collect()
-}
-
-fn plan_options() -> PlanOptions {
-    PlanOptions {
-        nesting: Nesting::Native,
-        delete_groups: false,
-        adopt: false,
-        limits: RemovalLimits { max_removals: 100, max_removal_percent: 50 },
-    }
-}
-
-fn plan(directory: &dyn Directory, desired: &Hierarchy) -> Plan {
-    let live = sync::read_live_state(directory, 8, &FAST_RETRY, &BTreeSet::new()).expect("read live state");
-    sync::plan(desired, &live, &plan_options())
-}
-
-fn apply(directory: &dyn Directory, plan: &Plan) -> ApplyOutcome {
-    let options = ApplyOptions { concurrency: 8, retry: FAST_RETRY, allow_mass_removal: false };
-    sync::apply(directory, plan, &options, &NoProgress)
-}
-
-fn applied(outcome: ApplyOutcome) -> ApplyReport {
-    match outcome {
-        ApplyOutcome::Applied(report) => report,
-        ApplyOutcome::Refused(reasons) => panic!("refused: {reasons:?}"),
-    }
-}
-
-/// Plans and applies until nothing is left, at most three rounds; returns the first report.
-fn sync_to(directory: &dyn Directory, desired: &Hierarchy) -> ApplyReport {
-    let report = applied(apply(directory, &plan(directory, desired)));
-    assert!(report.failed.is_empty(), "failures: {:?}", report.failed);
-    report
-}
-
-/// What the emulator should hold for `desired` with native nesting: email → member emails.
-fn expected_state(desired: &Hierarchy) -> BTreeMap<String, BTreeSet<String>> {
-    desired
-        .groups
-        .values()
-        .map(|g| {
-            let nested = g.groups.iter().map(|child| desired.groups[child].email.clone());
-            (g.email.clone(), g.members.iter().cloned().chain(nested).collect())
-        })
-        .collect()
-}
-
-fn emulator_state(emulator: &GoogleEmulator) -> BTreeMap<String, BTreeSet<String>> {
-    emulator.groups().into_iter().map(|(email, group)| (email, group.members.keys().cloned().collect())).collect()
-}
+use common::{copy_example_org, cpg_with_env, FAILURE, INVALID_INPUT, SUCCESS};
 
 #[test]
 fn first_sync_creates_everything_and_the_second_is_a_no_op_with_one_list_per_group() {
@@ -137,10 +23,10 @@ fn first_sync_creates_everything_and_the_second_is_a_no_op_with_one_list_per_gro
     let desired = example_hierarchy();
 
     let first = plan(&directory, &desired);
-    let (created, added, removed, _) = first.counts();
-    assert_eq!(created, desired.groups.len());
-    assert_eq!(added, desired.membership_count());
-    assert_eq!(removed, 0);
+    let counts = first.counts();
+    assert_eq!(counts.created, desired.groups.len());
+    assert_eq!(counts.added, desired.membership_count());
+    assert_eq!((counts.updated, counts.removed), (0, 0));
     let report = applied(apply(&directory, &first));
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert_eq!(report.created, desired.groups.len());
@@ -246,6 +132,10 @@ fn groups_without_the_marker_are_conflicts_and_untouched() {
     assert_eq!(state["g2@groups.example.org"].len(), 2);
     // The provider also refuses on its own if asked to touch it.
     assert!(directory.add_member("g1@groups.example.org", "x@example.org", None).is_err());
+    let not_owned = Err(DirectoryError::NotOwned("g1@groups.example.org".to_owned()));
+    assert_eq!(directory.set_expiry("g1@groups.example.org", "someone@example.org", None), not_owned);
+    assert_eq!(directory.remove_member("g1@groups.example.org", "someone@example.org"), not_owned);
+    assert!(!emulator.calls().contains_key("groups.memberships.modifyMembershipRoles"));
 }
 
 #[test]
@@ -266,26 +156,6 @@ fn a_plan_over_the_removal_limit_applies_nothing() {
     assert!(matches!(apply(&directory, &plan), ApplyOutcome::Refused(_)));
     assert_eq!(emulator.total_calls(), 0, "a refused plan sent requests");
     assert_eq!(emulator_state(&emulator), snapshot);
-}
-
-#[test]
-fn sync_converges_under_throttling_outages_and_dropped_connections() {
-    let emulator = emulator(500);
-    emulator.set_faults(FaultPlan {
-        seed: 7,
-        rate_429: 0.1,
-        retry_after: Duration::from_secs(0),
-        rate_503: 0.1,
-        rate_drop: 0.05,
-        ..FaultPlan::default()
-    });
-    let directory = connect(&emulator, TOKEN);
-    let desired = example_hierarchy();
-    let report = sync_to(&directory, &desired);
-    assert!(report.retries > 0, "faults were injected but nothing was retried");
-    emulator.set_faults(FaultPlan::default());
-    assert_eq!(emulator_state(&emulator), expected_state(&desired));
-    assert!(plan(&connect(&emulator, TOKEN), &desired).is_empty());
 }
 
 #[test]
@@ -310,41 +180,11 @@ fn one_rejected_member_does_not_block_the_rest() {
 }
 
 #[test]
-fn members_that_are_slow_to_appear_are_added_once() {
-    let emulator = emulator(500);
-    emulator.set_faults(FaultPlan { consistency_delay: Duration::from_millis(300), ..FaultPlan::default() });
-    let directory = connect(&emulator, TOKEN);
-    let desired = hierarchy(&[("g1", people("a", 3), &[])]);
-    sync_to(&directory, &desired);
-    // Reads have not caught up: the plan adds again, and the directory answers "already a member".
-    let stale = plan(&connect(&emulator, TOKEN), &desired);
-    assert_eq!(stale.counts().1, 3, "{stale}");
-    let report = applied(apply(&directory, &stale));
-    assert!(report.failed.is_empty(), "{:?}", report.failed);
-    std::thread::sleep(Duration::from_millis(350));
-    assert!(plan(&connect(&emulator, TOKEN), &desired).is_empty());
-    assert_eq!(emulator_state(&emulator), expected_state(&desired));
-}
-
-#[test]
 fn bad_credentials_give_a_clear_error() {
     let emulator = emulator(500);
     let directory = connect(&emulator, "wrong-token");
     let error = sync::read_live_state(&directory, 8, &FAST_RETRY, &BTreeSet::new()).expect_err("401");
     assert!(error.to_string().contains("authentication failed"), "{error}");
-}
-
-/// A temporary copy of the example organisation with the Google provider enabled.
-fn google_org() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_example_org(dir.path());
-    let org = dir.path().join("groups/org.toml");
-    let text = std::fs::read_to_string(&org).unwrap();
-    let section = text.find("[providers.google]").expect("a [providers.google] section");
-    let flag = section + text[section..].find("enabled = false").expect("google disabled in the example");
-    let enabled = format!("{}enabled = true{}", &text[..flag], &text[flag + "enabled = false".len()..]);
-    std::fs::write(&org, enabled).unwrap();
-    dir
 }
 
 #[test]

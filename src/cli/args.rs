@@ -186,5 +186,27 @@ pub enum EmulatorCommand {
         /// The customer id groups are listed under.
         #[arg(long, default_value = "C03example")]
         customer: String,
+        #[command(flatten)]
+        faults: EmulatorFaultArgs,
     },
+}
+
+/// Faults the Google emulator reproduces, to try a sync against a directory that misbehaves.
+#[derive(Debug, Clone, Default, Args)]
+pub struct EmulatorFaultArgs {
+    /// A group created through the API is missing from this many following groups.list requests.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub group_listing_lag: u32,
+    /// A group created through the API answers 404 to this many following direct reads.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub group_read_lag: u32,
+    /// A membership created through the API is missing from this many following listings of its group.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub membership_listing_lag: u32,
+    /// Refuse to create this group (repeatable).
+    #[arg(long = "reject-group", value_name = "EMAIL")]
+    pub reject_groups: Vec<String>,
+    /// Refuse to add this member to any group (repeatable).
+    #[arg(long = "reject-member", value_name = "EMAIL")]
+    pub reject_members: Vec<String>,
 }

@@ -2,23 +2,35 @@
 
 use anyhow::{Context, Result};
 
-use super::args::EmulatorCommand;
+use super::args::{EmulatorCommand, EmulatorFaultArgs};
 use super::Exit;
-use crate::emulator::google::{EmulatorOptions, GoogleEmulator};
+use crate::emulator::google::{EmulatorOptions, FaultPlan, GoogleEmulator};
 
 /// Runs one emulator in the foreground: prints `listening on <base URL>` and serves until the
 /// process is killed (Ctrl-C).
 pub fn run(command: &EmulatorCommand) -> Result<Exit> {
     match command {
-        EmulatorCommand::Google { port, customer } => {
+        EmulatorCommand::Google { port, customer, faults } => {
             let options = EmulatorOptions { port: *port, customer: customer.clone(), ..EmulatorOptions::default() };
             let emulator =
                 GoogleEmulator::start(options).with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
+            emulator.set_faults(fault_plan(faults));
             println!("listening on {}", emulator.base_url());
             // The server runs on its own thread; this one only keeps the process alive.
             loop {
                 std::thread::park();
             }
         }
+    }
+}
+
+fn fault_plan(args: &EmulatorFaultArgs) -> FaultPlan {
+    FaultPlan {
+        group_listing_lag: args.group_listing_lag,
+        group_read_lag: args.group_read_lag,
+        membership_listing_lag: args.membership_listing_lag,
+        reject_groups: args.reject_groups.iter().cloned().collect(),
+        reject_members: args.reject_members.iter().cloned().collect(),
+        ..FaultPlan::default()
     }
 }

@@ -126,12 +126,14 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
     } else {
         BTreeSet::new()
     };
-    let live =
-        sync::read_live_state(directory.as_ref(), concurrency, &retry, &adoptable).map_err(|error| match error {
-            // The directory refused to be read: credentials, customer id or permissions.
-            DirectoryError::Rejected(message) => anyhow::Error::new(InputError(message)),
-            other => anyhow::Error::new(other),
-        })?;
+    let read = sync::read_live_state(directory.as_ref(), concurrency, &retry, &adoptable).map_err(|error| {
+        match error.directory_error() {
+            // The directory refused to be read: credentials, customer id or permissions. Lag and
+            // outages stay failures (exit 1): nothing the user wrote is wrong.
+            DirectoryError::Rejected(_) => anyhow::Error::new(InputError(error.to_string())),
+            _ => anyhow::Error::new(error),
+        }
+    })?;
     let options = PlanOptions {
         nesting,
         delete_groups: args.delete_groups,
@@ -141,7 +143,7 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
             max_removal_percent: settings.max_removal_percent,
         },
     };
-    let plan = sync::plan(&desired, &live, &options);
+    let plan = sync::plan(&desired, &read.state, &options);
     match args.format {
         PlanFormat::Text => {
             emit_line(&directory.describe());
@@ -169,7 +171,8 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
             eprintln!("nothing was applied; re-run with --allow-mass-removal if these removals are intended");
             Ok(Exit::Refused)
         }
-        ApplyOutcome::Applied(report) => {
+        ApplyOutcome::Applied(mut report) => {
+            report.read_retries = read.retries;
             for (change, error) in &report.failed {
                 eprintln!("failed: {change}: {error}");
             }

@@ -23,7 +23,8 @@ use args::{Cli, Command};
 pub enum Exit {
     /// Done; nothing to report.
     Success = 0,
-    /// Differences found (`--exit-code`), no path (`why`), or changes that failed to apply.
+    /// Differences found (`--exit-code`), no path (`why`), changes that failed or were not sent,
+    /// or a directory that could not be read after retries.
     Failure = 1,
     /// A safety limit refused the plan; nothing was applied.
     Refused = 2,

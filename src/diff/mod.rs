@@ -1,16 +1,17 @@
-//! Comparing two hierarchies: which groups appear or go, which direct members change, and what
-//! access each person gains or loses through nesting.
+//! Comparing two hierarchies: which groups appear or go, which direct members change (and
+//! until when they are granted), and what access each person gains or loses through nesting.
 //!
 //! **Architecture invariant:** pure. Callers load the two hierarchies (from revisions, or from
 //! desired and live state) and render the result.
 
 mod render;
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use serde::Serialize;
 
-use crate::hierarchy::Hierarchy;
+use crate::definitions::Date;
+use crate::hierarchy::{Group, Hierarchy};
 
 pub use render::{render_json, render_markdown, render_text, MARKDOWN_COLLAPSE_LINES};
 
@@ -38,6 +39,20 @@ pub struct GroupChange {
     pub members_removed: Vec<String>,
     pub groups_added: Vec<String>,
     pub groups_removed: Vec<String>,
+    /// The last day of access of added members whose grant expires.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub added_until: BTreeMap<String, Date>,
+    /// Members in both whose last day of access changed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expiry_changed: Vec<ExpiryChange>,
+}
+
+/// A grant that stays but ends on another day; `None` is no end date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpiryChange {
+    pub member: String,
+    pub before: Option<Date>,
+    pub after: Option<Date>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -71,6 +86,7 @@ impl HierarchyDiff {
 pub fn diff_hierarchies(base: &Hierarchy, head: &Hierarchy) -> HierarchyDiff {
     let mut diff = HierarchyDiff::default();
     let empty = BTreeSet::new();
+    let no_expiry = BTreeMap::new();
     let names: BTreeSet<&String> = base.groups.keys().chain(head.groups.keys()).collect();
     for name in names {
         let (old, new) = (base.groups.get(name), head.groups.get(name));
@@ -81,19 +97,38 @@ pub fn diff_hierarchies(base: &Hierarchy, head: &Hierarchy) -> HierarchyDiff {
         }
         let (old_members, old_groups) = old.map_or((&empty, &empty), |g| (&g.members, &g.groups));
         let (new_members, new_groups) = new.map_or((&empty, &empty), |g| (&g.members, &g.groups));
-        if old_members == new_members && old_groups == new_groups {
+        let (old_expires, new_expires) = (expires_of(old, &no_expiry), expires_of(new, &no_expiry));
+        if old_members == new_members && old_groups == new_groups && old_expires == new_expires {
             continue;
         }
+        let members_added: Vec<String> = new_members.difference(old_members).cloned().collect();
+        let added_until =
+            members_added.iter().filter_map(|m| new_expires.get(m).map(|date| (m.clone(), *date))).collect();
+        let expiry_changed = old_members
+            .intersection(new_members)
+            .filter(|m| old_expires.get(*m) != new_expires.get(*m))
+            .map(|m| ExpiryChange {
+                member: m.clone(),
+                before: old_expires.get(m).copied(),
+                after: new_expires.get(m).copied(),
+            })
+            .collect();
         diff.groups_changed.push(GroupChange {
             name: name.clone(),
-            members_added: new_members.difference(old_members).cloned().collect(),
+            members_added,
             members_removed: old_members.difference(new_members).cloned().collect(),
             groups_added: new_groups.difference(old_groups).cloned().collect(),
             groups_removed: old_groups.difference(new_groups).cloned().collect(),
+            added_until,
+            expiry_changed,
         });
     }
     diff.access = access_changes(base, head, &diff.groups_changed);
     diff
+}
+
+fn expires_of<'a>(group: Option<&'a Group>, none: &'a BTreeMap<String, Date>) -> &'a BTreeMap<String, Date> {
+    group.map_or(none, |g| &g.expires)
 }
 
 fn access_changes(base: &Hierarchy, head: &Hierarchy, changed: &[GroupChange]) -> Vec<AccessChange> {
@@ -290,6 +325,30 @@ mod tests {
         assert_eq!(diff.access[0].member, "b@o.org");
         assert_eq!(diff.access[0].change, Change::Loses);
         assert_eq!(diff.access[0].via.as_deref(), Some("mid"));
+    }
+
+    #[test]
+    fn expiry_moves_and_new_time_limited_grants_are_changes_without_access_changes() {
+        let day = |text: &str| text.parse::<Date>().unwrap();
+        let base = hierarchy(&[("g", &["a@o.org", "b@o.org"], &[])]);
+        let mut head = hierarchy(&[("g", &["a@o.org", "b@o.org", "c@o.org"], &[])]);
+        let mut moved = base.clone();
+        moved.groups.get_mut("g").unwrap().expires.insert("a@o.org".to_owned(), day("2027-03-31"));
+        head.groups.get_mut("g").unwrap().expires.insert("b@o.org".to_owned(), day("2027-01-31"));
+        head.groups.get_mut("g").unwrap().expires.insert("c@o.org".to_owned(), day("2027-06-30"));
+        let diff = diff_hierarchies(&moved, &head);
+        let change = &diff.groups_changed[0];
+        assert_eq!(change.added_until, BTreeMap::from([("c@o.org".to_owned(), day("2027-06-30"))]));
+        assert_eq!(
+            change.expiry_changed,
+            [
+                ExpiryChange { member: "a@o.org".to_owned(), before: Some(day("2027-03-31")), after: None },
+                ExpiryChange { member: "b@o.org".to_owned(), before: None, after: Some(day("2027-01-31")) },
+            ]
+        );
+        let only_expiry = diff_hierarchies(&base, &moved);
+        assert!(!only_expiry.is_empty(), "a moved expiry is a difference");
+        assert!(only_expiry.access.is_empty(), "{:?}", only_expiry.access);
     }
 
     #[test]

@@ -5,7 +5,8 @@ use std::fmt::Write;
 
 use similar::{ChangeTag, TextDiff};
 
-use super::{AccessChange, Change, GroupChange, HierarchyDiff};
+use super::{AccessChange, Change, ExpiryChange, GroupChange, HierarchyDiff};
+use crate::definitions::Date;
 
 /// Markdown sections longer than this many lines are folded into `<details>`.
 pub const MARKDOWN_COLLAPSE_LINES: usize = 50;
@@ -46,7 +47,8 @@ pub fn render_text(diff: &HierarchyDiff) -> String {
     out
 }
 
-/// The changed lines of a group's listing, computed by a line diff of old and new listings.
+/// The changed lines of a group's listing, computed by a line diff of old and new listings,
+/// then the members whose grant ends on another day.
 fn member_line_diff(change: &GroupChange) -> String {
     let listing = |groups: &[&String], members: &[&String]| {
         let mut text = String::new();
@@ -54,7 +56,8 @@ fn member_line_diff(change: &GroupChange) -> String {
             let _ = writeln!(text, "group  {group}");
         }
         for member in members {
-            let _ = writeln!(text, "member {member}");
+            let until = change.added_until.get(*member).map(|date| format!(" (until {date})")).unwrap_or_default();
+            let _ = writeln!(text, "member {member}{until}");
         }
         text
     };
@@ -72,7 +75,16 @@ fn member_line_diff(change: &GroupChange) -> String {
         };
         let _ = write!(out, "    {sign} {}", line.value());
     }
+    for expiry in &change.expiry_changed {
+        let _ = writeln!(out, "    ~ member {} {}", expiry.member, expiry_words(expiry));
+    }
     out
+}
+
+/// `until 2027-03-31 → until 2027-06-30`, with `no end date` for a grant that does not expire.
+fn expiry_words(expiry: &ExpiryChange) -> String {
+    let end = |date: Option<Date>| date.map_or_else(|| "no end date".to_owned(), |d| format!("until {d}"));
+    format!("{} → {}", end(expiry.before), end(expiry.after))
 }
 
 fn access_sentence(access: &AccessChange) -> String {
@@ -89,8 +101,10 @@ fn access_sentence(access: &AccessChange) -> String {
 fn summary(diff: &HierarchyDiff) -> String {
     let added: usize = diff.groups_changed.iter().map(|c| c.members_added.len() + c.groups_added.len()).sum();
     let removed: usize = diff.groups_changed.iter().map(|c| c.members_removed.len() + c.groups_removed.len()).sum();
+    let moved: usize = diff.groups_changed.iter().map(|c| c.expiry_changed.len()).sum();
+    let expiry = if moved > 0 { format!(", {moved} expiry date(s) changed") } else { String::new() };
     format!(
-        "{} group(s) added, {} removed; {added} membership(s) added, {removed} removed; {} access change(s)",
+        "{} group(s) added, {} removed; {added} membership(s) added, {removed} removed{expiry}; {} access change(s)",
         diff.groups_added.len(),
         diff.groups_removed.len(),
         diff.access.len()
@@ -116,7 +130,13 @@ pub fn render_markdown(diff: &HierarchyDiff) -> String {
     let mut members = Vec::new();
     for change in &diff.groups_changed {
         for m in &change.members_added {
-            members.push(format!("| `{}` | ➕ | {m} |", change.name));
+            match change.added_until.get(m) {
+                Some(date) => members.push(format!("| `{}` | ➕ | {m} (until {date}) |", change.name)),
+                None => members.push(format!("| `{}` | ➕ | {m} |", change.name)),
+            }
+        }
+        for expiry in &change.expiry_changed {
+            members.push(format!("| `{}` | 📅 | {} ({}) |", change.name, expiry.member, expiry_words(expiry)));
         }
         for g in &change.groups_added {
             members.push(format!("| `{}` | ➕ | group `{g}` |", change.name));
@@ -186,6 +206,28 @@ mod tests {
         assert!(text.contains("  analysis\n    - member a@o.org\n    + member b@o.org\n"), "{text}");
         assert!(text.contains("b@o.org gains web via analysis"), "{text}");
         assert!(text.contains("a@o.org loses analysis (direct)"), "{text}");
+    }
+
+    #[test]
+    fn expiry_shows_in_text_and_markdown() {
+        let day = |text: &str| text.parse::<Date>().unwrap();
+        let base = hierarchy(&[("g", &["a@o.org"], &[])]);
+        let mut head = hierarchy(&[("g", &["a@o.org", "b@o.org"], &[])]);
+        let expires = &mut head.groups.get_mut("g").unwrap().expires;
+        expires.insert("a@o.org".to_owned(), day("2027-03-31"));
+        expires.insert("b@o.org".to_owned(), day("2027-06-30"));
+        let diff = diff_hierarchies(&base, &head);
+        let text = render_text(&diff);
+        assert!(
+            text.contains(
+                "  g\n    + member b@o.org (until 2027-06-30)\n    ~ member a@o.org no end date → until 2027-03-31\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("1 membership(s) added, 0 removed, 1 expiry date(s) changed;"), "{text}");
+        let markdown = render_markdown(&diff);
+        assert!(markdown.contains("| `g` | ➕ | b@o.org (until 2027-06-30) |"), "{markdown}");
+        assert!(markdown.contains("| `g` | 📅 | a@o.org (no end date → until 2027-03-31) |"), "{markdown}");
     }
 
     #[test]

@@ -12,13 +12,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use google_cloudidentity1::api::{EntityKey, ExpiryDetail, Group, Membership, MembershipRole, Operation};
+use chrono::Datelike;
+use google_cloudidentity1::api::{
+    EntityKey, ExpiryDetail, Group, Membership, MembershipRole, ModifyMembershipRolesRequest, Operation,
+    UpdateMembershipRolesParams,
+};
 use google_cloudidentity1::common::{Delegate, Retry};
 use google_cloudidentity1::{yup_oauth2, CloudIdentity, Error as ApiError};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 
-use super::{Directory, DirectoryError, LiveGroup, NewGroup, OWNER_MARKER};
+use super::{Directory, DirectoryError, LiveGroup, LiveMember, MemberKind, NewGroup, OWNER_MARKER};
 use crate::definitions::Date;
 
 /// The label that makes a Cloud Identity group a Google Group (mail, membership).
@@ -178,7 +182,32 @@ impl GoogleDirectory {
         let found = self.runtime.block_on(self.hub.groups().get(&name).delegate(&mut observer).doit());
         match found {
             Ok((_, group)) => Ok(KnownGroup { name, owned: is_owned(&group) }),
-            Err(error) => Err(classify(error, &observer).into_error("groups.get", email)),
+            Err(error) => Err(match classify(error, &observer) {
+                // The lookup found it: a read that has not caught up yet.
+                Failure::NotFound => lagging("groups.get", email),
+                other => other.into_error("groups.get", email),
+            }),
+        }
+    }
+
+    /// The resource name of a membership of an owned group: learned from a listing or an
+    /// addition, else looked up. `None` when the group has no such member.
+    fn membership_name(&self, group_email: &str, member_email: &str) -> Result<Option<String>, DirectoryError> {
+        let key = (group_email.to_owned(), member_email.to_owned());
+        if let Some(name) = lock(&self.memberships).get(&key).cloned() {
+            return Ok(Some(name));
+        }
+        let parent = self.owned_group_name(group_email)?;
+        let mut observer = self.observer();
+        let found = self.runtime.block_on(
+            self.hub.groups().memberships_lookup(&parent).member_key_id(member_email).delegate(&mut observer).doit(),
+        );
+        match found {
+            Ok((_, response)) => Ok(response.name),
+            Err(error) => match classify(error, &observer) {
+                Failure::NotFound => Ok(None),
+                other => Err(other.into_error("memberships.lookup", &format!("{member_email} in {group_email}"))),
+            },
         }
     }
 }
@@ -226,7 +255,7 @@ impl Directory for GoogleDirectory {
         }
     }
 
-    fn list_members(&self, group_email: &str) -> Result<Vec<String>, DirectoryError> {
+    fn list_members(&self, group_email: &str) -> Result<Vec<LiveMember>, DirectoryError> {
         let name = self.group_name(group_email)?;
         let mut members = Vec::new();
         let mut learned = Vec::new();
@@ -237,15 +266,17 @@ impl Directory for GoogleDirectory {
             if let Some(token) = &page_token {
                 call = call.page_token(token);
             }
-            let (_, page) = self
-                .runtime
-                .block_on(call.delegate(&mut observer).doit())
-                .map_err(|e| classify(e, &observer).into_error("memberships.list", group_email))?;
+            let (_, page) = self.runtime.block_on(call.delegate(&mut observer).doit()).map_err(|e| {
+                match classify(e, &observer) {
+                    // The group listing just returned it: a read that has not caught up yet.
+                    Failure::NotFound => lagging("memberships.list", group_email),
+                    other => other.into_error("memberships.list", group_email),
+                }
+            })?;
             for membership in page.memberships.unwrap_or_default() {
-                let Some(member) = membership.preferred_member_key.and_then(|k| k.id) else { continue };
-                let member = member.to_ascii_lowercase();
+                let Some(member) = live_member(&membership) else { continue };
                 if let Some(membership_name) = membership.name {
-                    learned.push(((group_email.to_owned(), member.clone()), membership_name));
+                    learned.push(((group_email.to_owned(), member.email.clone()), membership_name));
                 }
                 members.push(member);
             }
@@ -276,14 +307,22 @@ impl Directory for GoogleDirectory {
                 let name = match operation_name(&operation) {
                     Some(name) => name,
                     // Not done yet: the name is known once the group can be looked up.
-                    None => self.fetch_group(&group.email)?.name,
+                    None => {
+                        self.fetch_group(&group.email)
+                            .map_err(|e| not_visible_yet(e, "groups.create", &group.email))?
+                            .name
+                    }
                 };
                 self.remember_group(&group.email, KnownGroup { name, owned: true });
                 Ok(())
             }
             Err(error) => match classify(error, &observer) {
-                // Created by an earlier attempt whose answer was lost, or by someone else.
-                Failure::AlreadyExists => self.owned_group_name(&group.email).map(|_| ()),
+                // Created by an earlier attempt whose answer was lost, or by someone else; if
+                // the lookup does not find it yet, the directory has not caught up.
+                Failure::AlreadyExists => self
+                    .owned_group_name(&group.email)
+                    .map(|_| ())
+                    .map_err(|e| not_visible_yet(e, "groups.create", &group.email)),
                 other => Err(other.into_error("groups.create", &group.email)),
             },
         }
@@ -312,14 +351,9 @@ impl Directory for GoogleDirectory {
 
     fn add_member(&self, group_email: &str, member_email: &str, expires: Option<Date>) -> Result<(), DirectoryError> {
         let parent = self.owned_group_name(group_email)?;
-        let role = MembershipRole {
-            name: Some("MEMBER".to_owned()),
-            expiry_detail: expires.map(|date| ExpiryDetail { expire_time: end_of_day_utc(date) }),
-            ..MembershipRole::default()
-        };
         let request = Membership {
             preferred_member_key: Some(EntityKey { id: Some(member_email.to_owned()), namespace: None }),
-            roles: Some(vec![role]),
+            roles: Some(vec![member_role(expires)]),
             ..Membership::default()
         };
         let mut observer = self.observer();
@@ -337,42 +371,41 @@ impl Directory for GoogleDirectory {
                 Failure::AlreadyExists => Ok(()),
                 // The group exists (we listed or created it): a 404 is a read that has not
                 // caught up yet, worth another attempt.
-                Failure::NotFound => {
-                    Err(DirectoryError::Unavailable(format!("memberships.create {group_email}: group not visible yet")))
-                }
+                Failure::NotFound => Err(lagging("memberships.create", group_email)),
                 other => Err(other.into_error("memberships.create", &format!("{member_email} in {group_email}"))),
             },
         }
     }
 
+    fn set_expiry(&self, group_email: &str, member_email: &str, expires: Option<Date>) -> Result<(), DirectoryError> {
+        let subject = format!("{member_email} in {group_email}");
+        self.owned_group_name(group_email)?;
+        let Some(name) = self.membership_name(group_email, member_email)? else {
+            return Err(DirectoryError::Rejected(format!("memberships.modifyMembershipRoles {subject}: not a member")));
+        };
+        // Only the expiry changes; a role without `expiryDetail` under this mask clears it.
+        let request = ModifyMembershipRolesRequest {
+            update_roles_params: Some(vec![UpdateMembershipRolesParams {
+                field_mask: Some(google_cloudidentity1::FieldMask::new(&["expiry_detail.expire_time"])),
+                membership_role: Some(member_role(expires)),
+            }]),
+            ..ModifyMembershipRolesRequest::default()
+        };
+        let mut observer = self.observer();
+        let modified = self.runtime.block_on(
+            self.hub.groups().memberships_modify_membership_roles(request, &name).delegate(&mut observer).doit(),
+        );
+        match modified {
+            Ok(_) => Ok(()),
+            Err(error) => Err(classify(error, &observer).into_error("memberships.modifyMembershipRoles", &subject)),
+        }
+    }
+
     fn remove_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError> {
-        let parent = self.owned_group_name(group_email)?;
         let key = (group_email.to_owned(), member_email.to_owned());
-        let known = lock(&self.memberships).get(&key).cloned();
-        let name = match known {
-            Some(name) => name,
-            None => {
-                let mut observer = self.observer();
-                let found = self.runtime.block_on(
-                    self.hub
-                        .groups()
-                        .memberships_lookup(&parent)
-                        .member_key_id(member_email)
-                        .delegate(&mut observer)
-                        .doit(),
-                );
-                match found {
-                    Ok((_, response)) => response.name.unwrap_or_default(),
-                    Err(error) => {
-                        return match classify(error, &observer) {
-                            Failure::NotFound => Ok(()),
-                            other => {
-                                Err(other.into_error("memberships.lookup", &format!("{member_email} in {group_email}")))
-                            }
-                        }
-                    }
-                }
-            }
+        self.owned_group_name(group_email)?;
+        let Some(name) = self.membership_name(group_email, member_email)? else {
+            return Ok(());
         };
         let mut observer = self.observer();
         let removed = self.runtime.block_on(self.hub.groups().memberships_delete(&name).delegate(&mut observer).doit());
@@ -466,6 +499,55 @@ pub fn check_endpoint(endpoint: &str) -> Result<(), DirectoryError> {
     }
 }
 
+/// The `MEMBER` role, expiring after `expires` when given.
+fn member_role(expires: Option<Date>) -> MembershipRole {
+    MembershipRole {
+        name: Some("MEMBER".to_owned()),
+        expiry_detail: expires.map(|date| ExpiryDetail { expire_time: end_of_day_utc(date) }),
+        ..MembershipRole::default()
+    }
+}
+
+/// A membership as our types see it; `None` without a member key.
+fn live_member(membership: &Membership) -> Option<LiveMember> {
+    let email = membership.preferred_member_key.as_ref()?.id.as_ref()?.to_ascii_lowercase();
+    let kind = match membership.type_.as_deref() {
+        Some("GROUP") => MemberKind::Group,
+        // Older answers leave the type out; a user is what Cloud Identity assumes then.
+        Some("USER" | "SERVICE_ACCOUNT") | None => MemberKind::Account,
+        Some(_) => MemberKind::Other,
+    };
+    let expires = membership
+        .roles
+        .iter()
+        .flatten()
+        .filter(|role| role.name.as_deref() == Some("MEMBER"))
+        .find_map(|role| role.expiry_detail.as_ref()?.expire_time)
+        .map(last_day_of_access);
+    Some(LiveMember { email, kind, expires })
+}
+
+/// The last day an expiry time still grants: access ends at that instant, so the day before
+/// it at midnight (as `end_of_day_utc` writes it), else the day it falls on.
+fn last_day_of_access(time: chrono::DateTime<chrono::Utc>) -> Date {
+    let last_moment = (time - chrono::TimeDelta::nanoseconds(1)).date_naive();
+    Date { year: last_moment.year() as u16, month: last_moment.month() as u8, day: last_moment.day() as u8 }
+}
+
+/// A read that does not find what the directory just reported or accepted: replication lag,
+/// worth another attempt.
+fn lagging(method: &str, subject: &str) -> DirectoryError {
+    DirectoryError::Unavailable(format!("{method} {subject}: not found yet (the directory has not caught up)"))
+}
+
+/// A group the directory says exists but cannot be looked up yet is lag, not absence.
+fn not_visible_yet(error: DirectoryError, method: &str, email: &str) -> DirectoryError {
+    match error {
+        DirectoryError::GroupNotFound(_) => lagging(method, email),
+        other => other,
+    }
+}
+
 /// Access lasts through the expiry date: the membership ends at the next midnight, UTC.
 fn end_of_day_utc(date: Date) -> Option<chrono::DateTime<chrono::Utc>> {
     let day = chrono::NaiveDate::from_ymd_opt(i32::from(date.year), u32::from(date.month), u32::from(date.day))?;
@@ -543,6 +625,9 @@ impl Failure {
             Failure::Other(DirectoryError::Unavailable(message)) => {
                 DirectoryError::Unavailable(format!("{method} {subject}: {message}"))
             }
+            Failure::Other(DirectoryError::Throttled { retry_after, .. }) => {
+                DirectoryError::Throttled { call: format!("{method} {subject}"), retry_after }
+            }
             Failure::Other(error) => error,
         }
     }
@@ -554,7 +639,20 @@ fn classify(error: ApiError, observer: &CallObserver) -> Failure {
             return Failure::Other(DirectoryError::Unavailable(format!("connection failed: {e}")))
         }
         ApiError::MissingToken(e) => {
-            return Failure::Other(DirectoryError::Rejected(format!("no access token: {e}")));
+            // An unreachable token endpoint is an outage; any other answer is about the credentials.
+            let unreachable = e.downcast_ref::<yup_oauth2::Error>().is_some_and(|e| {
+                matches!(
+                    e,
+                    yup_oauth2::Error::HttpError(_)
+                        | yup_oauth2::Error::HttpClientError(_)
+                        | yup_oauth2::Error::LowLevelError(_)
+                )
+            });
+            return Failure::Other(if unreachable {
+                DirectoryError::Unavailable(format!("token endpoint unreachable: {e}"))
+            } else {
+                DirectoryError::Rejected(format!("no access token: {e}"))
+            });
         }
         ApiError::BadRequest(body) => {
             let code = body.pointer("/error/code").and_then(|c| c.as_u64()).map(|c| c as u16);
@@ -567,7 +665,7 @@ fn classify(error: ApiError, observer: &CallObserver) -> Failure {
     match code {
         Some(404) => Failure::NotFound,
         Some(409) => Failure::AlreadyExists,
-        Some(429) => Failure::Other(DirectoryError::Throttled { retry_after: observer.retry_after }),
+        Some(429) => Failure::Other(DirectoryError::Throttled { call: String::new(), retry_after: observer.retry_after }),
         Some(401) => Failure::Other(DirectoryError::Rejected(format!(
             "authentication failed (401): {message}; check CPG_INFRA_GOOGLE_ACCESS_TOKEN or GOOGLE_APPLICATION_CREDENTIALS"
         ))),
@@ -591,6 +689,14 @@ mod tests {
         assert!(check_endpoint("http://10.0.0.5:8089/").is_err());
         assert!(check_endpoint("http://example.org/").is_err());
         assert!(check_endpoint("ftp://127.0.0.1/").is_err());
+    }
+
+    #[test]
+    fn expiry_times_read_back_as_the_last_day_of_access() {
+        let day: Date = "2027-03-31".parse().unwrap();
+        assert_eq!(end_of_day_utc(day).map(last_day_of_access), Some(day));
+        let afternoon = "2027-03-31T15:00:00Z".parse().unwrap();
+        assert_eq!(last_day_of_access(afternoon), day);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Directory, DirectoryError, LiveGroup, NewGroup};
+use super::{Directory, DirectoryError, LiveGroup, LiveMember, MemberKind, NewGroup};
 use crate::definitions::Date;
 
 const OWNER: &str = "cpg-infra";
@@ -39,6 +39,7 @@ impl State {
             .into_iter()
             .map(|(email, mut group)| {
                 group.members = group.members.iter().map(|m| m.to_ascii_lowercase()).collect();
+                group.expires = group.expires.iter().map(|(m, date)| (m.to_ascii_lowercase(), *date)).collect();
                 (email.to_ascii_lowercase(), group)
             })
             .collect();
@@ -56,6 +57,9 @@ struct StoredGroup {
     managed_by: Option<String>,
     #[serde(default)]
     members: BTreeSet<String>,
+    /// The last day of access of members whose grant expires; the others have none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    expires: BTreeMap<String, Date>,
 }
 
 impl LocalDirectory {
@@ -118,6 +122,13 @@ fn find_group<'s>(state: &'s mut State, group_email: &str) -> Result<&'s mut Sto
     state.groups.get_mut(group_email).ok_or_else(|| DirectoryError::GroupNotFound(group_email.to_owned()))
 }
 
+fn set_or_clear(expires: &mut BTreeMap<String, Date>, member: &str, date: Option<Date>) {
+    match date {
+        Some(date) => expires.insert(member.to_owned(), date),
+        None => expires.remove(member),
+    };
+}
+
 fn read_state(path: &Path) -> Result<State, DirectoryError> {
     match fs::read_to_string(path) {
         Ok(text) => Ok(serde_json::from_str::<State>(&text)
@@ -151,9 +162,21 @@ impl Directory for LocalDirectory {
             .collect())
     }
 
-    fn list_members(&self, group_email: &str) -> Result<Vec<String>, DirectoryError> {
-        let mut state = self.state()?;
-        Ok(find_group(&mut state, group_email)?.members.iter().cloned().collect())
+    /// A member is a group when the file holds a group with its email: the file keeps no
+    /// member types, so it can never record a group as an account.
+    fn list_members(&self, group_email: &str) -> Result<Vec<LiveMember>, DirectoryError> {
+        let state = self.state()?;
+        let group =
+            state.groups.get(group_email).ok_or_else(|| DirectoryError::GroupNotFound(group_email.to_owned()))?;
+        Ok(group
+            .members
+            .iter()
+            .map(|email| LiveMember {
+                email: email.clone(),
+                kind: if state.groups.contains_key(email) { MemberKind::Group } else { MemberKind::Account },
+                expires: group.expires.get(email).copied(),
+            })
+            .collect())
     }
 
     fn adopt_group(&self, group_email: &str, description: &str) -> Result<(), DirectoryError> {
@@ -179,21 +202,37 @@ impl Directory for LocalDirectory {
                 description: group.description.clone(),
                 managed_by: Some(OWNER.to_owned()),
                 members: BTreeSet::new(),
+                expires: BTreeMap::new(),
             },
         );
         Ok(())
     }
 
-    /// Expiry is not stored: the next sync after the date removes the member.
-    fn add_member(&self, group_email: &str, member_email: &str, _expires: Option<Date>) -> Result<(), DirectoryError> {
+    /// The file only records the expiry: the next sync after that day removes the member.
+    fn add_member(&self, group_email: &str, member_email: &str, expires: Option<Date>) -> Result<(), DirectoryError> {
         self.with_owned_group(group_email, |group| {
-            group.members.insert(member_email.to_ascii_lowercase());
+            let member = member_email.to_ascii_lowercase();
+            set_or_clear(&mut group.expires, &member, expires);
+            group.members.insert(member);
         })
+    }
+
+    fn set_expiry(&self, group_email: &str, member_email: &str, expires: Option<Date>) -> Result<(), DirectoryError> {
+        let member = member_email.to_ascii_lowercase();
+        self.with_owned_group(group_email, |group| {
+            if !group.members.contains(&member) {
+                return Err(DirectoryError::Rejected(format!("{member} is not a member of {group_email}")));
+            }
+            set_or_clear(&mut group.expires, &member, expires);
+            Ok(())
+        })?
     }
 
     fn remove_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError> {
         self.with_owned_group(group_email, |group| {
-            group.members.remove(&member_email.to_ascii_lowercase());
+            let member = member_email.to_ascii_lowercase();
+            group.expires.remove(&member);
+            group.members.remove(&member);
         })
     }
 
@@ -223,6 +262,42 @@ impl Directory for LocalDirectory {
 mod tests {
     use super::*;
 
+    fn emails(directory: &LocalDirectory, group: &str) -> Vec<String> {
+        directory.list_members(group).unwrap().into_iter().map(|m| m.email).collect()
+    }
+
+    #[test]
+    fn expiry_and_member_kinds_are_kept_and_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("directory.json");
+        let day = |text: &str| Some(text.parse::<Date>().unwrap());
+        {
+            let directory = LocalDirectory::open(&path).unwrap();
+            for name in ["outer", "inner"] {
+                let group = NewGroup { name: name.into(), email: format!("{name}@g.org"), description: String::new() };
+                directory.create_group(&group).unwrap();
+            }
+            directory.add_member("outer@g.org", "inner@g.org", None).unwrap();
+            directory.add_member("outer@g.org", "a@o.org", day("2027-01-31")).unwrap();
+            directory.add_member("outer@g.org", "b@o.org", day("2027-02-28")).unwrap();
+            directory.set_expiry("outer@g.org", "a@o.org", day("2027-03-31")).unwrap();
+            directory.set_expiry("outer@g.org", "b@o.org", None).unwrap();
+            assert!(directory.set_expiry("outer@g.org", "nobody@o.org", None).is_err());
+            directory.flush().unwrap();
+        }
+        let directory = LocalDirectory::open_read_only(&path).unwrap();
+        let listed: Vec<(String, MemberKind, Option<Date>)> =
+            directory.list_members("outer@g.org").unwrap().into_iter().map(|m| (m.email, m.kind, m.expires)).collect();
+        assert_eq!(
+            listed,
+            [
+                ("a@o.org".to_owned(), MemberKind::Account, day("2027-03-31")),
+                ("b@o.org".to_owned(), MemberKind::Account, None),
+                ("inner@g.org".to_owned(), MemberKind::Group, None),
+            ]
+        );
+    }
+
     #[test]
     fn second_open_is_locked_out_until_the_first_closes() {
         let dir = tempfile::tempdir().unwrap();
@@ -240,7 +315,7 @@ mod tests {
         fs::write(&path, r#"{"groups":{"a@g.org":{"name":"a","managed_by":"cpg-infra","members":["x@o.org"]}}}"#)
             .unwrap();
         let directory = LocalDirectory::open_read_only(&path).unwrap();
-        assert_eq!(directory.list_members("a@g.org").unwrap(), ["x@o.org"]);
+        assert_eq!(emails(&directory, "a@g.org"), ["x@o.org"]);
         assert!(matches!(directory.add_member("a@g.org", "y@o.org", None), Err(DirectoryError::Storage(_))));
         assert!(matches!(directory.flush(), Err(DirectoryError::Storage(_))));
         assert!(!dir.path().join("directory.json.lock").exists(), "a read-only open took the lock");
@@ -263,7 +338,7 @@ mod tests {
             directory.flush().unwrap();
         }
         let directory = LocalDirectory::open(&path).unwrap();
-        assert_eq!(directory.list_members("a@g.org").unwrap(), ["bob@o.org"]);
+        assert_eq!(emails(&directory, "a@g.org"), ["bob@o.org"]);
         let owned: Vec<(String, bool)> =
             directory.list_groups().unwrap().into_iter().map(|g| (g.name, g.owned)).collect();
         assert_eq!(owned, [("a".to_owned(), true), ("hand".to_owned(), false)]);

@@ -7,8 +7,10 @@
 mod google;
 mod local;
 
+use std::fmt;
 use std::time::Duration;
 
+use serde::Serialize;
 use thiserror::Error;
 
 use crate::definitions::Date;
@@ -31,6 +33,40 @@ pub struct LiveGroup {
     pub owned: bool,
 }
 
+/// A direct member as the directory reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveMember {
+    /// Lowercased.
+    pub email: String,
+    /// What the directory takes the member to be; a group recorded as an account (or the
+    /// reverse) does not grant what the hierarchy means.
+    pub kind: MemberKind,
+    /// The last day of access the directory holds for this membership, if it expires.
+    pub expires: Option<Date>,
+}
+
+/// How a directory records a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberKind {
+    /// A person or a machine account.
+    Account,
+    /// A group, whose own members inherit the membership.
+    Group,
+    /// Anything else the directory can hold (e.g. a shared drive); never desired.
+    Other,
+}
+
+impl fmt::Display for MemberKind {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            MemberKind::Account => "an account",
+            MemberKind::Group => "a group",
+            MemberKind::Other => "something else",
+        })
+    }
+}
+
 /// What is needed to create a group.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct NewGroup {
@@ -44,8 +80,8 @@ pub struct NewGroup {
 pub enum DirectoryError {
     #[error("group {0} does not exist")]
     GroupNotFound(String),
-    #[error("throttled by the directory")]
-    Throttled { retry_after: Option<Duration> },
+    #[error("{call}: throttled by the directory")]
+    Throttled { call: String, retry_after: Option<Duration> },
     #[error("directory unavailable: {0}")]
     Unavailable(String),
     #[error("rejected: {0}")]
@@ -67,7 +103,7 @@ impl DirectoryError {
     /// How long the directory asked us to wait, if it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            DirectoryError::Throttled { retry_after } => *retry_after,
+            DirectoryError::Throttled { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -81,15 +117,18 @@ pub trait Directory: Sync {
     fn describe(&self) -> String;
     /// Every group in the directory's domain, owned or not.
     fn list_groups(&self) -> Result<Vec<LiveGroup>, DirectoryError>;
-    /// Direct members of a group, as lowercased emails (people and groups). Reading is allowed
-    /// for any group in the domain; only changes need ownership.
-    fn list_members(&self, group_email: &str) -> Result<Vec<String>, DirectoryError>;
+    /// Direct members of a group (people, machine accounts and groups), with how each is
+    /// recorded and when it expires. Reading is allowed for any group in the domain; only
+    /// changes need ownership.
+    fn list_members(&self, group_email: &str) -> Result<Vec<LiveMember>, DirectoryError>;
     fn create_group(&self, group: &NewGroup) -> Result<(), DirectoryError>;
     /// Puts the owner marker on an existing group (and the given description).
     fn adopt_group(&self, group_email: &str, description: &str) -> Result<(), DirectoryError>;
-    /// Adds a member; `expires` is the last day of access, for directories that can expire
-    /// memberships themselves (others ignore it and rely on the next sync).
+    /// Adds a member; `expires` is the last day of access, which the directory keeps with the
+    /// membership (directories that expire memberships themselves remove it after that day).
     fn add_member(&self, group_email: &str, member_email: &str, expires: Option<Date>) -> Result<(), DirectoryError>;
+    /// Sets (or with `None` clears) the last day of access of an existing membership.
+    fn set_expiry(&self, group_email: &str, member_email: &str, expires: Option<Date>) -> Result<(), DirectoryError>;
     fn remove_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError>;
     fn delete_group(&self, group_email: &str) -> Result<(), DirectoryError>;
     /// HTTP requests sent so far (retries included), for providers that make them.

@@ -1,6 +1,8 @@
 //! Applying a plan: phase by phase, bounded concurrency, retries with backoff for transient
-//! failures, and every failure collected rather than stopping the run.
+//! failures, and every failure collected rather than stopping the run. A change that needs a
+//! group whose creation failed in this run is not sent and counts as failed.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -39,14 +41,20 @@ pub struct ApplyReport {
     pub adopted: usize,
     pub created: usize,
     pub added: usize,
+    /// Memberships re-added as the right kind or given a new expiry.
+    pub updated: usize,
     pub removed: usize,
     pub deleted: usize,
-    /// Changes that failed after retries, with the last error.
+    /// Changes that failed after retries, with the last error, and changes not sent because
+    /// they needed a group whose creation failed.
     pub failed: Vec<(Change, String)>,
     /// Set when the directory could not make the applied changes durable.
     pub flush_error: Option<String>,
     /// Attempts beyond the first, across all changes.
     pub retries: usize,
+    /// Attempts beyond the first while reading the live state before the plan (set by the
+    /// caller, which did the reading); the summary counts both.
+    pub read_retries: usize,
     pub seconds: f64,
     /// Requests the directory sent during apply and the reads before it, when it counts them.
     pub api_calls: Option<u64>,
@@ -62,13 +70,14 @@ impl ApplyReport {
         let calls = self.api_calls.map(|c| format!("; {c} API call(s)")).unwrap_or_default();
         let adopted = if self.adopted > 0 { format!("{} group(s) adopted, ", self.adopted) } else { String::new() };
         format!(
-            "applied: {adopted}{} group(s) created, {} member(s) added, {} removed, {} group(s) deleted; {} failed; {} retried{calls}; {:.2}s",
+            "applied: {adopted}{} group(s) created, {} member(s) added, {} updated, {} removed, {} group(s) deleted; {} failed; {} retried{calls}; {:.2}s",
             self.created,
             self.added,
+            self.updated,
             self.removed,
             self.deleted,
             self.failed.len(),
-            self.retries,
+            self.retries + self.read_retries,
             self.seconds
         )
     }
@@ -93,9 +102,10 @@ pub enum ApplyOutcome {
     Applied(ApplyReport),
 }
 
-/// Runs `plan` against `directory`. Phases run in order (create, add, remove, delete) so a
-/// member moving between groups never loses access midway; changes inside a phase run in
-/// parallel.
+/// Runs `plan` against `directory`. Phases run in order (adopt, create, add and update, remove,
+/// delete) so a member moving between groups never loses access midway; changes inside a phase
+/// run in parallel. Additions of a group whose creation failed (and changes inside it) are not
+/// sent: the directory would record its email as a user, which no later read tells apart.
 pub fn apply(directory: &dyn Directory, plan: &Plan, options: &ApplyOptions, progress: &dyn Progress) -> ApplyOutcome {
     if !plan.refusals.is_empty() && !options.allow_mass_removal {
         return ApplyOutcome::Refused(plan.refusals.clone());
@@ -106,15 +116,25 @@ pub fn apply(directory: &dyn Directory, plan: &Plan, options: &ApplyOptions, pro
     let phases: [fn(&Change) -> bool; 5] = [
         |c| matches!(c, Change::AdoptGroup { .. }),
         |c| matches!(c, Change::CreateGroup { .. }),
-        |c| matches!(c, Change::AddMember { .. }),
+        |c| matches!(c, Change::AddMember { .. } | Change::ReAddMember { .. } | Change::SetExpiry { .. }),
         |c| matches!(c, Change::RemoveMember { .. }),
         |c| matches!(c, Change::DeleteGroup { .. }),
     ];
     let mut report = ApplyReport::default();
+    let mut failed_creations = BTreeSet::new();
     for in_phase in phases {
-        let changes: Vec<&Change> = plan.changes.iter().filter(|c| in_phase(c)).collect();
+        let mut changes = Vec::new();
+        for change in plan.changes.iter().filter(|c| in_phase(c)) {
+            match blocked_by(change, &failed_creations) {
+                Some(group) => {
+                    progress.advance();
+                    report.failed.push((change.clone(), format!("not sent: creating {group} failed")));
+                }
+                None => changes.push(change),
+            }
+        }
         let results = run_parallel(&changes, options.concurrency, |change| {
-            let (result, attempts) = with_retries(&options.retry, || apply_one(directory, change));
+            let (result, attempts) = apply_with_retries(directory, change, &options.retry);
             retries.fetch_add(attempts.saturating_sub(1), Ordering::Relaxed);
             progress.advance();
             result
@@ -125,10 +145,16 @@ pub fn apply(directory: &dyn Directory, plan: &Plan, options: &ApplyOptions, pro
                     Change::AdoptGroup { .. } => report.adopted += 1,
                     Change::CreateGroup { .. } => report.created += 1,
                     Change::AddMember { .. } => report.added += 1,
+                    Change::ReAddMember { .. } | Change::SetExpiry { .. } => report.updated += 1,
                     Change::RemoveMember { .. } => report.removed += 1,
                     Change::DeleteGroup { .. } => report.deleted += 1,
                 },
-                Err(error) => report.failed.push((change.clone(), error.to_string())),
+                Err(error) => {
+                    if let Change::CreateGroup { email, .. } = change {
+                        failed_creations.insert(email.as_str());
+                    }
+                    report.failed.push((change.clone(), error.to_string()));
+                }
             }
         }
     }
@@ -140,6 +166,40 @@ pub fn apply(directory: &dyn Directory, plan: &Plan, options: &ApplyOptions, pro
     ApplyOutcome::Applied(report)
 }
 
+/// The group whose failed creation this change depends on: the group it changes, or the group
+/// it adds as a member.
+fn blocked_by<'a>(change: &Change, failed_creations: &BTreeSet<&'a str>) -> Option<&'a str> {
+    let (group, member) = match change {
+        Change::AddMember { group, member, .. } | Change::ReAddMember { group, member, .. } => (group, Some(member)),
+        Change::SetExpiry { group, .. } | Change::RemoveMember { group, .. } | Change::DeleteGroup { group } => {
+            (group, None)
+        }
+        Change::AdoptGroup { .. } | Change::CreateGroup { .. } => return None,
+    };
+    [Some(group), member].into_iter().flatten().find_map(|email| failed_creations.get(email.as_str()).copied())
+}
+
+/// Applies one change, retrying transient failures; returns the result and the attempts made.
+/// A re-add is two calls, each retried on its own, so a retry never repeats the removal after
+/// the addition went through.
+fn apply_with_retries(
+    directory: &dyn Directory,
+    change: &Change,
+    policy: &RetryPolicy,
+) -> (Result<(), DirectoryError>, usize) {
+    match change {
+        Change::ReAddMember { group, member, expires, .. } => {
+            let (removed, removal_attempts) = with_retries(policy, || directory.remove_member(group, member));
+            if removed.is_err() {
+                return (removed, removal_attempts);
+            }
+            let (added, attempts) = with_retries(policy, || directory.add_member(group, member, *expires));
+            (added, removal_attempts + attempts - 1)
+        }
+        _ => with_retries(policy, || apply_one(directory, change)),
+    }
+}
+
 fn apply_one(directory: &dyn Directory, change: &Change) -> Result<(), DirectoryError> {
     match change {
         Change::CreateGroup { name, email, description } => directory.create_group(&NewGroup {
@@ -148,7 +208,10 @@ fn apply_one(directory: &dyn Directory, change: &Change) -> Result<(), Directory
             description: description.clone(),
         }),
         Change::AdoptGroup { group, description } => directory.adopt_group(group, description),
-        Change::AddMember { group, member, expires } => directory.add_member(group, member, *expires),
+        Change::AddMember { group, member, expires } | Change::ReAddMember { group, member, expires, .. } => {
+            directory.add_member(group, member, *expires)
+        }
+        Change::SetExpiry { group, member, expires, .. } => directory.set_expiry(group, member, *expires),
         Change::RemoveMember { group, member } => directory.remove_member(group, member),
         Change::DeleteGroup { group } => directory.delete_group(group),
     }
@@ -226,7 +289,10 @@ mod tests {
         let (result, attempts) = with_retries(&policy, || {
             calls += 1;
             if calls < 2 {
-                Err(DirectoryError::Throttled { retry_after: Some(Duration::from_millis(1)) })
+                Err(DirectoryError::Throttled {
+                    call: "groups.list".into(),
+                    retry_after: Some(Duration::from_millis(1)),
+                })
             } else {
                 Ok(calls)
             }

@@ -2,8 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use thiserror::Error;
+
 use super::apply::{run_parallel, with_retries, RetryPolicy};
-use crate::directory::{Directory, DirectoryError, LiveGroup};
+use crate::directory::{Directory, DirectoryError, LiveGroup, LiveMember};
 
 /// What a directory holds now, keyed by lowercased group email.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -14,29 +16,66 @@ pub struct LiveState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveGroupState {
     pub group: LiveGroup,
-    /// Direct members (lowercased emails); empty for groups we do not own, which are listed
+    /// Direct members by lowercased email; empty for groups we do not own, which are listed
     /// only when they may be adopted.
-    pub members: BTreeSet<String>,
+    pub members: BTreeMap<String, LiveMember>,
+}
+
+/// The live state and what it took to read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRead {
+    pub state: LiveState,
+    /// Attempts beyond the first, across every listing.
+    pub retries: usize,
+}
+
+/// A listing that still failed after its retries, naming what was being read.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ReadError {
+    #[error("listing the groups failed: {0}")]
+    Groups(DirectoryError),
+    #[error("listing the members of {group} failed: {error}")]
+    Members { group: String, error: DirectoryError },
+}
+
+impl ReadError {
+    /// What the directory answered.
+    pub fn directory_error(&self) -> &DirectoryError {
+        match self {
+            ReadError::Groups(error) | ReadError::Members { error, .. } => error,
+        }
+    }
 }
 
 /// Lists every group and the members of every owned group (and of the unowned groups in
 /// `also_unowned`, which `--adopt` may take over), `concurrency` listings at a time.
-/// Transient failures are retried like changes are; any listing that still fails fails the read,
-/// because a plan from partial state could remove what it did not see.
+/// Transient failures (including a group the listing returned that the next read does not find
+/// yet) are retried like changes are; any listing that still fails fails the read, because a
+/// plan from partial state could remove what it did not see.
 pub fn read_live_state(
     directory: &dyn Directory,
     concurrency: usize,
     retry: &RetryPolicy,
     also_unowned: &BTreeSet<String>,
-) -> Result<LiveState, DirectoryError> {
-    let groups = with_retries(retry, || directory.list_groups()).0?;
+) -> Result<LiveRead, ReadError> {
+    let (groups, attempts) = with_retries(retry, || directory.list_groups());
+    let mut retries = attempts - 1;
+    let groups = groups.map_err(ReadError::Groups)?;
     let owned: Vec<&LiveGroup> =
         groups.iter().filter(|g| g.owned || also_unowned.contains(&g.email.to_ascii_lowercase())).collect();
     let listings =
-        run_parallel(&owned, concurrency, |group| with_retries(retry, || directory.list_members(&group.email)).0);
+        run_parallel(&owned, concurrency, |group| with_retries(retry, || directory.list_members(&group.email)));
     let mut members_by_email = BTreeMap::new();
-    for (group, listing) in owned.iter().zip(listings) {
-        let members: BTreeSet<String> = listing?.into_iter().map(|m| m.to_ascii_lowercase()).collect();
+    for (group, (listing, attempts)) in owned.iter().zip(listings) {
+        retries += attempts - 1;
+        let listing = listing.map_err(|error| ReadError::Members { group: group.email.clone(), error })?;
+        let members: BTreeMap<String, LiveMember> = listing
+            .into_iter()
+            .map(|member| {
+                let email = member.email.to_ascii_lowercase();
+                (email.clone(), LiveMember { email, ..member })
+            })
+            .collect();
         members_by_email.insert(group.email.to_ascii_lowercase(), members);
     }
     let groups = groups
@@ -47,5 +86,5 @@ pub fn read_live_state(
             (email, LiveGroupState { group, members })
         })
         .collect();
-    Ok(LiveState { groups })
+    Ok(LiveRead { state: LiveState { groups }, retries })
 }

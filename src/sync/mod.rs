@@ -8,5 +8,5 @@ mod live;
 mod plan;
 
 pub use apply::{apply, ApplyOptions, ApplyOutcome, ApplyReport, NoProgress, Progress, RetryPolicy};
-pub use live::{read_live_state, LiveGroupState, LiveState};
-pub use plan::{plan, Change, Conflict, Plan, PlanOptions, RemovalLimits};
+pub use live::{read_live_state, LiveGroupState, LiveRead, LiveState, ReadError};
+pub use plan::{plan, Change, Conflict, Plan, PlanCounts, PlanOptions, RemovalLimits};

@@ -1,5 +1,8 @@
 //! Planning: desired hierarchy + live state → the ordered list of changes, with conflicts and
 //! safety-limit refusals. Pure.
+//!
+//! A member is compared by email, by how the directory records it (a group must be a group
+//! member, a person or machine account must not be) and by its last day of access.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -8,6 +11,7 @@ use serde::Serialize;
 
 use super::LiveState;
 use crate::definitions::{Date, Nesting};
+use crate::directory::{LiveMember, MemberKind};
 use crate::hierarchy::Hierarchy;
 
 /// One change to a directory. Groups are named by email, the directory's key.
@@ -32,6 +36,24 @@ pub enum Change {
         #[serde(skip_serializing_if = "Option::is_none")]
         expires: Option<Date>,
     },
+    /// The member is recorded as the wrong kind (e.g. a group's email added as a user before
+    /// the group existed): remove it and add it again, so the directory types it anew.
+    ReAddMember {
+        group: String,
+        member: String,
+        /// What the member should be.
+        kind: MemberKind,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expires: Option<Date>,
+    },
+    /// The membership stays; its last day of access changes (`None`: it no longer expires).
+    SetExpiry {
+        group: String,
+        member: String,
+        expires: Option<Date>,
+        /// What the directory holds now, for the reader of the plan.
+        previous: Option<Date>,
+    },
     RemoveMember {
         group: String,
         member: String,
@@ -49,6 +71,17 @@ impl fmt::Display for Change {
             Change::AddMember { group, member, expires: None } => write!(f, "+ add    {member} to {group}"),
             Change::AddMember { group, member, expires: Some(date) } => {
                 write!(f, "+ add    {member} to {group} (until {date})")
+            }
+            Change::ReAddMember { group, member, kind, expires } => {
+                write!(f, "~ re-add {member} to {group} as {kind}")?;
+                match expires {
+                    Some(date) => write!(f, " (until {date})"),
+                    None => Ok(()),
+                }
+            }
+            Change::SetExpiry { group, member, expires, previous } => {
+                let day = |date: &Option<Date>| date.map_or_else(|| "no end date".to_owned(), |d| d.to_string());
+                write!(f, "~ expiry {member} in {group}: {} → {}", day(previous), day(expires))
             }
             Change::RemoveMember { group, member } => write!(f, "- remove {member} from {group}"),
             Change::DeleteGroup { group } => write!(f, "- delete group {group}"),
@@ -93,20 +126,32 @@ pub struct Plan {
     pub refusals: Vec<String>,
 }
 
+/// How many changes of each kind a plan holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanCounts {
+    /// Creations and adoptions.
+    pub created: usize,
+    pub added: usize,
+    /// Memberships that stay but are re-added or get a new expiry.
+    pub updated: usize,
+    pub removed: usize,
+    pub deleted: usize,
+}
+
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
 
-    /// Counts of (creations, additions, removals, deletions); adoptions count as creations.
-    pub fn counts(&self) -> (usize, usize, usize, usize) {
-        let mut counts = (0, 0, 0, 0);
+    pub fn counts(&self) -> PlanCounts {
+        let mut counts = PlanCounts::default();
         for change in &self.changes {
             match change {
-                Change::AdoptGroup { .. } | Change::CreateGroup { .. } => counts.0 += 1,
-                Change::AddMember { .. } => counts.1 += 1,
-                Change::RemoveMember { .. } => counts.2 += 1,
-                Change::DeleteGroup { .. } => counts.3 += 1,
+                Change::AdoptGroup { .. } | Change::CreateGroup { .. } => counts.created += 1,
+                Change::AddMember { .. } => counts.added += 1,
+                Change::ReAddMember { .. } | Change::SetExpiry { .. } => counts.updated += 1,
+                Change::RemoveMember { .. } => counts.removed += 1,
+                Change::DeleteGroup { .. } => counts.deleted += 1,
             }
         }
         counts
@@ -124,10 +169,10 @@ impl fmt::Display for Plan {
         for refusal in &self.refusals {
             writeln!(f, "! refused: {refusal}")?;
         }
-        let (created, added, removed, deleted) = self.counts();
+        let PlanCounts { created, added, updated, removed, deleted } = self.counts();
         writeln!(
             f,
-            "plan: {created} group(s) to create, {added} member(s) to add, {removed} to remove, {deleted} group(s) to delete"
+            "plan: {created} group(s) to create, {added} member(s) to add, {removed} to remove, {updated} to update, {deleted} group(s) to delete"
         )
     }
 }
@@ -141,10 +186,11 @@ pub fn plan(desired: &Hierarchy, live: &LiveState, options: &PlanOptions) -> Pla
     let mut removals = Vec::new();
     let mut removals_per_group: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let mut pinned_refusals = Vec::new();
+    let nothing = BTreeMap::new();
     for name in desired.bottom_up_order() {
         let group = &desired.groups[name];
         let wanted = desired_members(desired, name, options.nesting);
-        let current = match live.groups.get(&group.email) {
+        let current: &BTreeMap<String, LiveMember> = match live.groups.get(&group.email) {
             Some(state) if !state.group.owned && !options.adopt => {
                 plan.conflicts.push(Conflict {
                     group: group.email.clone(),
@@ -164,14 +210,24 @@ pub fn plan(desired: &Hierarchy, live: &LiveState, options: &PlanOptions) -> Pla
                     email: group.email.clone(),
                     description: group.description.clone(),
                 });
-                &BTreeSet::new()
+                &nothing
             }
         };
-        for member in wanted.difference(current) {
+        for (member, kind) in &wanted {
             let expires = group.expires.get(member).copied();
-            additions.push(Change::AddMember { group: group.email.clone(), member: member.clone(), expires });
+            let (group, member) = (group.email.clone(), member.clone());
+            match current.get(&member) {
+                None => additions.push(Change::AddMember { group, member, expires }),
+                Some(live) if !kind_matches(*kind, live.kind) => {
+                    additions.push(Change::ReAddMember { group, member, kind: *kind, expires })
+                }
+                Some(live) if live.expires != expires => {
+                    additions.push(Change::SetExpiry { group, member, expires, previous: live.expires })
+                }
+                Some(_) => {}
+            }
         }
-        let leaving: Vec<&String> = current.difference(&wanted).collect();
+        let leaving: Vec<&String> = current.keys().filter(|member| !wanted.contains_key(*member)).collect();
         if !leaving.is_empty() {
             removals_per_group.insert(&group.email, (leaving.len(), current.len()));
             if group.pinned {
@@ -208,15 +264,32 @@ pub fn plan(desired: &Hierarchy, live: &LiveState, options: &PlanOptions) -> Pla
     plan
 }
 
-/// The members a group should list directly in a directory with this nesting mode.
-fn desired_members(desired: &Hierarchy, name: &str, nesting: Nesting) -> BTreeSet<String> {
+/// Whether a member recorded as `live` is what the hierarchy means by `wanted`: a group must be
+/// recorded as a group, and an account as anything but a group.
+fn kind_matches(wanted: MemberKind, live: MemberKind) -> bool {
+    match wanted {
+        MemberKind::Group => live == MemberKind::Group,
+        MemberKind::Account | MemberKind::Other => live != MemberKind::Group,
+    }
+}
+
+/// The members a group should list directly in a directory with this nesting mode, and what
+/// each is.
+fn desired_members(desired: &Hierarchy, name: &str, nesting: Nesting) -> BTreeMap<String, MemberKind> {
     let group = &desired.groups[name];
     match nesting {
         Nesting::Native => {
-            let nested = group.groups.iter().filter_map(|child| desired.groups.get(child)).map(|g| g.email.clone());
-            group.members.iter().cloned().chain(nested).collect()
+            let accounts = group.members.iter().map(|m| (m.clone(), MemberKind::Account));
+            let nested = group
+                .groups
+                .iter()
+                .filter_map(|child| desired.groups.get(child))
+                .map(|g| (g.email.clone(), MemberKind::Group));
+            accounts.chain(nested).collect()
         }
-        Nesting::Flatten => desired.effective_members(name).into_iter().map(str::to_owned).collect(),
+        Nesting::Flatten => {
+            desired.effective_members(name).into_iter().map(|m| (m.to_owned(), MemberKind::Account)).collect()
+        }
     }
 }
 
@@ -266,10 +339,17 @@ mod tests {
                     description: String::new(),
                     owned: *owned,
                 };
-                (email, LiveGroupState { group, members: members.iter().map(|m| m.to_string()).collect() })
+                let members = members.iter().map(|m| (m.to_string(), recorded(m, None))).collect();
+                (email, LiveGroupState { group, members })
             })
             .collect();
         LiveState { groups }
+    }
+
+    /// A member as a directory that got it right records it: groups live in the groups domain.
+    fn recorded(email: &str, expires: Option<Date>) -> LiveMember {
+        let kind = if email.ends_with("@groups.example.org") { MemberKind::Group } else { MemberKind::Account };
+        LiveMember { email: email.to_owned(), kind, expires }
     }
 
     fn lines(plan: &Plan) -> Vec<String> {
@@ -359,6 +439,48 @@ mod tests {
         assert_eq!(
             refusals,
             ["the plan removes 1 member(s) of pinned group admins@groups.example.org (sync.pinned_groups)"]
+        );
+    }
+
+    #[test]
+    fn a_member_recorded_as_the_wrong_kind_is_re_added_without_counting_as_a_removal() {
+        let desired = hierarchy(&[("web", &["w@o.org"], &["analysis"]), ("analysis", &[], &[])]);
+        let mut current = live(&[("web", true, &["w@o.org", "analysis@groups.example.org"]), ("analysis", true, &[])]);
+        let web = current.groups.get_mut("web@groups.example.org").unwrap();
+        web.members.get_mut("analysis@groups.example.org").unwrap().kind = MemberKind::Account;
+        web.members.get_mut("w@o.org").unwrap().kind = MemberKind::Group;
+        let plan = plan(&desired, &current, &OPTIONS);
+        assert_eq!(
+            lines(&plan),
+            [
+                "~ re-add analysis@groups.example.org to web@groups.example.org as a group",
+                "~ re-add w@o.org to web@groups.example.org as an account",
+            ]
+        );
+        assert_eq!(plan.counts(), PlanCounts { updated: 2, ..PlanCounts::default() });
+        assert!(plan.refusals.is_empty());
+    }
+
+    #[test]
+    fn expiry_is_compared_and_changed_in_place() {
+        let day = |text: &str| text.parse::<Date>().unwrap();
+        let mut desired = hierarchy(&[("g", &["a@o.org", "b@o.org", "c@o.org", "d@o.org"], &[])]);
+        let expires = &mut desired.groups.get_mut("g").unwrap().expires;
+        expires.insert("a@o.org".to_owned(), day("2027-03-31"));
+        expires.insert("c@o.org".to_owned(), day("2027-06-30"));
+        expires.insert("d@o.org".to_owned(), day("2027-01-31"));
+        let mut current = live(&[("g", true, &["a@o.org", "b@o.org", "c@o.org", "d@o.org"])]);
+        let members = &mut current.groups.get_mut("g@groups.example.org").unwrap().members;
+        members.get_mut("a@o.org").unwrap().expires = Some(day("2027-01-31"));
+        members.get_mut("b@o.org").unwrap().expires = Some(day("2027-02-28"));
+        members.get_mut("d@o.org").unwrap().expires = Some(day("2027-01-31"));
+        assert_eq!(
+            lines(&plan(&desired, &current, &OPTIONS)),
+            [
+                "~ expiry a@o.org in g@groups.example.org: 2027-01-31 → 2027-03-31",
+                "~ expiry b@o.org in g@groups.example.org: 2027-02-28 → no end date",
+                "~ expiry c@o.org in g@groups.example.org: no end date → 2027-06-30",
+            ]
         );
     }
 

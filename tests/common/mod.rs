@@ -7,6 +7,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod google;
+
 /// Expiry is judged against a fixed date so the tests never change with the clock.
 pub const TODAY: &str = "2026-11-26";
 

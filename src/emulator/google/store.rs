@@ -1,377 +1,21 @@
-//! A fake Google Cloud Identity v1 API (groups and memberships) on 127.0.0.1, speaking the
-//! wire format that the `google-cloudidentity1` client sends and reads.
-//!
-//! State lives in memory. Every request is counted per API method, can be slowed down, and can
-//! be answered by a seeded fault (429 with Retry-After, 500, 503, a dropped connection) instead
-//! of being served; a faulted request never changes state. It never talks to Google.
-//!
-//! Wire facts it follows: paths `v1/groups`, `v1/groups:lookup`, `v1/groups/{id}`,
-//! `v1/groups/{id}/memberships`, `v1/groups/{id}/memberships:lookup`,
-//! `v1/groups/{id}/memberships/{mid}`; camelCase JSON; writes answer a finished `Operation`;
-//! errors are `{"error":{"code":N,"message":"…","status":"NOT_FOUND"}}`.
-//! Views: `BASIC` (the default) leaves out timestamps and membership expiry details, `FULL` has
-//! everything. Page sizes default to 200 (`BASIC`) or 50 (`FULL`), are capped at 1000 / 500 like
-//! the real API, and further at `EmulatorOptions::max_page_size`.
+//! The in-memory Cloud Identity customer behind the emulator: groups, memberships, paging,
+//! and the replication lag the fault plan asks for. It answers parsed requests with JSON values
+//! or API errors and never sees HTTP.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::body::Body;
-use axum::extract::Query;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::server::{ConnectionKiller, Request, Server};
+use super::{ApiError, Code, Context, EmulatedGroup, MemberInfo, Route, SeedGroup};
 use crate::definitions::Date;
 
-/// A running fake Cloud Identity API. Dropping it shuts the server down.
-pub struct GoogleEmulator {
-    server: Server,
-    shared: Arc<Shared>,
-}
-
-/// How the emulator listens and behaves.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EmulatorOptions {
-    /// Port on 127.0.0.1; 0 picks a free one.
-    pub port: u16,
-    /// The customer id (without `customers/`) every group belongs to.
-    pub customer: String,
-    /// When set, every request must carry `Authorization: Bearer <token>`, or gets 401.
-    pub token: Option<String>,
-    /// Upper bound on any page, below the API's own maxima (1000 `BASIC`, 500 `FULL`).
-    pub max_page_size: usize,
-    /// Added to every request before it is answered.
-    pub latency: Duration,
-}
-
-impl Default for EmulatorOptions {
-    fn default() -> Self {
-        EmulatorOptions {
-            port: 0,
-            customer: "C03example".to_owned(),
-            token: None,
-            max_page_size: 200,
-            latency: Duration::ZERO,
-        }
-    }
-}
-
-/// Which requests fail, and how. Decisions come from a generator seeded with `seed`, one draw
-/// per request that faults may apply to, in arrival order: the same seed and the same requests
-/// give the same faults.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct FaultPlan {
-    pub seed: u64,
-    /// Share of requests answered 429 RESOURCE_EXHAUSTED with a `Retry-After` header.
-    pub rate_429: f64,
-    /// The `Retry-After` value sent with 429, in whole seconds (may be 0).
-    pub retry_after: Duration,
-    /// Share of requests answered 503 UNAVAILABLE.
-    pub rate_503: f64,
-    /// Share of requests answered 500 INTERNAL.
-    pub rate_500: f64,
-    /// Share of requests whose connection is closed without a response.
-    pub rate_drop: f64,
-    /// API method names (`groups.memberships.create`, …) faults apply to; `None` means all.
-    pub methods: Option<BTreeSet<String>>,
-    /// Memberships created through the API less than this long ago are missing from
-    /// `memberships.list` (a stale read).
-    pub consistency_delay: Duration,
-    /// Member emails that `memberships.create` always refuses with 400 INVALID_ARGUMENT.
-    pub reject_members: BTreeSet<String>,
-    /// Stop injecting faults after this many.
-    pub max_faults: Option<u64>,
-}
-
-/// A group to put into the emulator directly (no request, no fault, no count).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SeedGroup {
-    pub email: String,
-    pub display_name: String,
-    pub description: String,
-    pub labels: BTreeMap<String, String>,
-    /// Member emails; one that is a group in the emulator is listed with type `GROUP`.
-    pub members: Vec<String>,
-}
-
-/// A group as the emulator holds it, for assertions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EmulatedGroup {
-    /// `groups/{id}`.
-    pub name: String,
-    /// Lowercased.
-    pub email: String,
-    pub display_name: String,
-    pub description: String,
-    pub labels: BTreeMap<String, String>,
-    /// Lowercased member email → membership; includes members hidden by `consistency_delay`.
-    pub members: BTreeMap<String, MemberInfo>,
-}
-
-/// One membership, for assertions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberInfo {
-    /// Role names, e.g. `["MEMBER"]`.
-    pub roles: Vec<String>,
-    /// The `MEMBER` role's `expiryDetail.expireTime`, as the client sent it.
-    pub expire_time: Option<String>,
-}
-
-impl GoogleEmulator {
-    /// Binds 127.0.0.1 and serves on a background thread with its own runtime; returns once
-    /// the socket is listening.
-    pub fn start(options: EmulatorOptions) -> io::Result<GoogleEmulator> {
-        let shared = Arc::new(Shared {
-            directory: Mutex::new(Directory::new(&options.customer)),
-            faults: Mutex::new(FaultState::new(FaultPlan::default())),
-            calls: Mutex::new(BTreeMap::new()),
-            options,
-        });
-        let for_server = Arc::clone(&shared);
-        let server = Server::start(shared.options.port, "google-emulator", move |request, killer| {
-            handle(Arc::clone(&for_server), request, killer)
-        })?;
-        Ok(GoogleEmulator { server, shared })
-    }
-
-    /// `http://127.0.0.1:PORT/`: the client's base URL and root URL.
-    pub fn base_url(&self) -> String {
-        format!("http://{}/", self.server.address())
-    }
-
-    /// Requests received per API method (`groups.list`, `groups.memberships.create`, …;
-    /// `unknown` for anything else), faulted and refused ones included.
-    pub fn calls(&self) -> BTreeMap<String, u64> {
-        lock(&self.shared.calls).clone()
-    }
-
-    /// Requests received, all methods together.
-    pub fn total_calls(&self) -> u64 {
-        lock(&self.shared.calls).values().sum()
-    }
-
-    /// Forgets every count.
-    pub fn reset_calls(&self) {
-        lock(&self.shared.calls).clear();
-    }
-
-    /// Replaces the fault plan and restarts its generator from the plan's seed.
-    pub fn set_faults(&self, faults: FaultPlan) {
-        *lock(&self.shared.faults) = FaultState::new(faults);
-    }
-
-    /// Adds a group, or replaces the fields and members of the group with that email.
-    pub fn insert_group(&self, group: SeedGroup) {
-        lock(&self.shared.directory).insert_seed(group);
-    }
-
-    /// Lowercased email → group, as stored (consistency delays do not hide anything here).
-    pub fn groups(&self) -> BTreeMap<String, EmulatedGroup> {
-        lock(&self.shared.directory).snapshot()
-    }
-
-    /// Adds a member as if someone did it by hand: visible at once, no request counted.
-    ///
-    /// # Panics
-    /// If the emulator has no group `group_email`.
-    pub fn add_member_directly(&self, group_email: &str, member: &str) {
-        let mut directory = lock(&self.shared.directory);
-        let group = directory.group_key(group_email);
-        directory.add_member(&group, member, vec![MEMBER.to_owned()], None, None);
-    }
-
-    /// Removes a member as if someone did it by hand; absent members are ignored.
-    ///
-    /// # Panics
-    /// If the emulator has no group `group_email`.
-    pub fn remove_member_directly(&self, group_email: &str, member: &str) {
-        let mut directory = lock(&self.shared.directory);
-        let group = directory.group_key(group_email);
-        if let Some(record) = directory.groups.get_mut(&group) {
-            record.members.remove(&member.to_ascii_lowercase());
-        }
-    }
-}
-
-const MEMBER: &str = "MEMBER";
+pub(super) const MEMBER: &str = "MEMBER";
 const GROUP_TYPE: &str = "type.googleapis.com/google.apps.cloudidentity.groups.v1.Group";
 const MEMBERSHIP_TYPE: &str = "type.googleapis.com/google.apps.cloudidentity.groups.v1.Membership";
 const EMPTY_TYPE: &str = "type.googleapis.com/google.protobuf.Empty";
-/// Request bodies are small JSON documents.
-const MAX_BODY_BYTES: usize = 1 << 20;
-
-/// What the server thread and the test-facing handle share.
-struct Shared {
-    options: EmulatorOptions,
-    directory: Mutex<Directory>,
-    faults: Mutex<FaultState>,
-    calls: Mutex<BTreeMap<String, u64>>,
-}
-
-/// Serves one request: count, read, wait, authenticate, maybe fault, then answer.
-async fn handle(shared: Arc<Shared>, request: Request, killer: ConnectionKiller) -> Response {
-    let (parts, body) = request.into_parts();
-    let route = Route::parse(&parts.method, parts.uri.path());
-    *lock(&shared.calls).entry(route.method_name().to_owned()).or_default() += 1;
-    // The whole body is read first, so that a dropped connection closes cleanly.
-    let Ok(body) = axum::body::to_bytes(Body::new(body), MAX_BODY_BYTES).await else {
-        return ApiError::invalid("request body unreadable or over 1 MiB").into_response();
-    };
-    if !shared.options.latency.is_zero() {
-        tokio::time::sleep(shared.options.latency).await;
-    }
-    if let Some(expected) = &shared.options.token {
-        if !has_bearer(&parts.headers, expected) {
-            return unauthenticated();
-        }
-    }
-    let (fault, consistency_delay, reject_members) = {
-        let mut faults = lock(&shared.faults);
-        let fault = faults.next_fault(route.method_name());
-        (fault, faults.plan.consistency_delay, faults.plan.reject_members.clone())
-    };
-    match fault {
-        Some(Fault::Drop) => return killer.drop_connection().await,
-        Some(fault) => return fault.into_response(),
-        None => {}
-    }
-    let query = match Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
-        Ok(Query(query)) => query,
-        Err(error) => return ApiError::invalid(&format!("malformed query string: {error}")).into_response(),
-    };
-    let context = Context { query: &query, body: &body, consistency_delay, reject_members: &reject_members };
-    let answer = lock(&shared.directory).answer(&route, &context, shared.options.max_page_size);
-    match answer {
-        Ok(value) => json_response(StatusCode::OK, &value),
-        Err(error) => error.into_response(),
-    }
-}
-
-fn has_bearer(headers: &HeaderMap, expected: &str) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .is_some_and(|token| token == expected)
-}
-
-fn unauthenticated() -> Response {
-    let mut response = ApiError {
-        code: Code::Unauthenticated,
-        message: "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie \
-                  or other valid authentication credential."
-            .to_owned(),
-    }
-    .into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\""),
-    );
-    response
-}
-
-/// An API method, recognised from the HTTP method and the path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Route {
-    CreateGroup,
-    ListGroups,
-    LookupGroup,
-    GetGroup(String),
-    PatchGroup(String),
-    DeleteGroup(String),
-    CreateMembership(String),
-    ListMemberships(String),
-    LookupMembership(String),
-    GetMembership(String, String),
-    DeleteMembership(String, String),
-    Unknown,
-}
-
-impl Route {
-    fn parse(method: &Method, path: &str) -> Route {
-        // The client leaves `/` and `:` of `{+name}` as they are; decode anything else.
-        let Some(path) = path.strip_prefix("/v1/").and_then(percent_decode) else {
-            return Route::Unknown;
-        };
-        let segments: Vec<&str> = path.split('/').collect();
-        let id = |index: usize| segments[index].to_owned();
-        match (method, segments.as_slice()) {
-            (&Method::POST, ["groups"]) => Route::CreateGroup,
-            (&Method::GET, ["groups"]) => Route::ListGroups,
-            (&Method::GET, ["groups:lookup"]) => Route::LookupGroup,
-            (&Method::GET, ["groups", _]) => Route::GetGroup(id(1)),
-            (&Method::PATCH, ["groups", _]) => Route::PatchGroup(id(1)),
-            (&Method::DELETE, ["groups", _]) => Route::DeleteGroup(id(1)),
-            (&Method::POST, ["groups", _, "memberships"]) => Route::CreateMembership(id(1)),
-            (&Method::GET, ["groups", _, "memberships"]) => Route::ListMemberships(id(1)),
-            (&Method::GET, ["groups", _, "memberships:lookup"]) => Route::LookupMembership(id(1)),
-            (&Method::GET, ["groups", _, "memberships", _]) => Route::GetMembership(id(1), id(3)),
-            (&Method::DELETE, ["groups", _, "memberships", _]) => Route::DeleteMembership(id(1), id(3)),
-            _ => Route::Unknown,
-        }
-    }
-
-    /// The API method name, as in the discovery document without the `cloudidentity.` prefix.
-    fn method_name(&self) -> &'static str {
-        match self {
-            Route::CreateGroup => "groups.create",
-            Route::ListGroups => "groups.list",
-            Route::LookupGroup => "groups.lookup",
-            Route::GetGroup(_) => "groups.get",
-            Route::PatchGroup(_) => "groups.patch",
-            Route::DeleteGroup(_) => "groups.delete",
-            Route::CreateMembership(_) => "groups.memberships.create",
-            Route::ListMemberships(_) => "groups.memberships.list",
-            Route::LookupMembership(_) => "groups.memberships.lookup",
-            Route::GetMembership(..) => "groups.memberships.get",
-            Route::DeleteMembership(..) => "groups.memberships.delete",
-            Route::Unknown => "unknown",
-        }
-    }
-}
-
-/// Decodes `%XX` escapes; `None` for a broken escape or bytes that are not UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%' {
-            let hex = text.get(index + 1..index + 3)?;
-            decoded.push(u8::from_str_radix(hex, 16).ok()?);
-            index += 3;
-        } else {
-            decoded.push(bytes[index]);
-            index += 1;
-        }
-    }
-    String::from_utf8(decoded).ok()
-}
-
-/// The parts of a request the directory needs.
-struct Context<'a> {
-    query: &'a [(String, String)],
-    body: &'a [u8],
-    consistency_delay: Duration,
-    reject_members: &'a BTreeSet<String>,
-}
-
-impl Context<'_> {
-    fn param(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
-    }
-
-    fn json<T: for<'de> Deserialize<'de>>(&self) -> Result<T, ApiError> {
-        serde_json::from_slice(self.body)
-            .map_err(|error| ApiError::invalid(&format!("Invalid JSON payload received. {error}")))
-    }
-}
 
 /// The request body of `groups.create` and `groups.patch` (output-only fields are ignored).
 #[derive(Debug, Default, Deserialize)]
@@ -410,8 +54,24 @@ struct ExpiryBody {
     expire_time: Option<String>,
 }
 
+/// The request body of `memberships.modifyMembershipRoles`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ModifyRolesBody {
+    add_roles: Option<Vec<RoleBody>>,
+    remove_roles: Option<Vec<String>>,
+    update_roles_params: Option<Vec<UpdateRoleBody>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UpdateRoleBody {
+    field_mask: Option<String>,
+    membership_role: Option<RoleBody>,
+}
+
 /// The in-memory Cloud Identity customer.
-struct Directory {
+pub(super) struct Directory {
     /// `customers/{customer}`.
     parent: String,
     /// Lowercased email → group.
@@ -438,25 +98,41 @@ struct GroupRecord {
     update_time: String,
     /// Lowercased member email → membership.
     members: BTreeMap<String, MemberRecord>,
+    /// `groups.list` requests that will still leave it out (replication lag).
+    listing_lag: u32,
+    /// Direct reads that will still answer 404 (replication lag).
+    read_lag: u32,
 }
 
 struct MemberRecord {
     roles: Vec<String>,
     expire_time: Option<String>,
     create_time: String,
-    /// When it was created through the API; `None` for seeded and hand-made members, which
-    /// no consistency delay hides.
-    created_at: Option<Instant>,
+    update_time: String,
+    /// Fixed when created through the API; `None` for seeded and hand-made members, whose type
+    /// follows the directory when read.
+    kind: Option<&'static str>,
+    /// `memberships.list` requests of its group that will still leave it out (a stale read).
+    listing_lag: u32,
 }
 
-impl MemberRecord {
-    fn visible(&self, delay: Duration) -> bool {
-        self.created_at.is_none_or(|created| created.elapsed() >= delay)
+/// A membership about to be stored.
+pub(super) struct NewMember {
+    pub(super) roles: Vec<String>,
+    pub(super) expire_time: Option<String>,
+    pub(super) kind: Option<&'static str>,
+    pub(super) listing_lag: u32,
+}
+
+impl NewMember {
+    /// A plain member put in by hand or by a seed: visible at once, typed when read.
+    pub(super) fn seeded() -> NewMember {
+        NewMember { roles: vec![MEMBER.to_owned()], expire_time: None, kind: None, listing_lag: 0 }
     }
 }
 
 impl Directory {
-    fn new(customer: &str) -> Directory {
+    pub(super) fn new(customer: &str) -> Directory {
         Directory {
             parent: format!("customers/{customer}"),
             groups: BTreeMap::new(),
@@ -468,24 +144,70 @@ impl Directory {
         }
     }
 
-    fn answer(&mut self, route: &Route, context: &Context, max_page_size: usize) -> Result<Value, ApiError> {
+    pub(super) fn answer(&mut self, route: &Route, context: &Context, max_page_size: usize) -> Result<Value, ApiError> {
         match route {
             Route::CreateGroup => self.create_group(context),
-            Route::ListGroups => self.list_groups(context, max_page_size),
+            Route::ListGroups => {
+                let page = self.list_groups(context, max_page_size);
+                self.age_group_listings();
+                page
+            }
             Route::LookupGroup => self.lookup_group(context),
-            Route::GetGroup(id) => Ok(self.group_json(self.group(id)?, true)),
+            Route::GetGroup(id) => {
+                self.read_lagging_group(id)?;
+                Ok(self.group_json(self.group(id)?, true))
+            }
             Route::PatchGroup(id) => self.patch_group(id, context),
             Route::DeleteGroup(id) => self.delete_group(id),
             Route::CreateMembership(id) => self.create_membership(id, context),
-            Route::ListMemberships(id) => self.list_memberships(id, context, max_page_size),
-            Route::LookupMembership(id) => self.lookup_membership(id, context),
+            Route::ListMemberships(id) => {
+                self.read_lagging_group(id)?;
+                let page = self.list_memberships(id, context, max_page_size);
+                self.age_member_listings(id);
+                page
+            }
+            Route::LookupMembership(id) => {
+                self.read_lagging_group(id)?;
+                self.lookup_membership(id, context)
+            }
             Route::GetMembership(id, member_id) => {
+                self.read_lagging_group(id)?;
                 let group = self.group(id)?;
                 let (email, member) = self.membership(group, member_id)?;
                 Ok(self.membership_json(group, email, member, true))
             }
             Route::DeleteMembership(id, member_id) => self.delete_membership(id, member_id),
+            Route::ModifyMembershipRoles(id, member_id) => self.modify_membership_roles(id, member_id, context),
             Route::Unknown => Err(ApiError { code: Code::NotFound, message: "Method not found.".to_owned() }),
+        }
+    }
+
+    /// A direct read of a group that has not replicated yet answers 404 and uses up one read.
+    fn read_lagging_group(&mut self, id: &str) -> Result<(), ApiError> {
+        let Some(email) = self.group_emails.get(id) else { return Ok(()) };
+        let Some(group) = self.groups.get_mut(email) else { return Ok(()) };
+        if group.read_lag == 0 {
+            return Ok(());
+        }
+        group.read_lag -= 1;
+        Err(ApiError::not_found(&format!("groups/{id}")))
+    }
+
+    /// One more `groups.list` answered: lagging groups are one request closer to showing.
+    fn age_group_listings(&mut self) {
+        for group in self.groups.values_mut() {
+            group.listing_lag = group.listing_lag.saturating_sub(1);
+        }
+    }
+
+    /// One more `memberships.list` of the group answered: its lagging members are one request
+    /// closer to showing.
+    fn age_member_listings(&mut self, id: &str) {
+        let Some(email) = self.group_emails.get(id) else { return };
+        if let Some(group) = self.groups.get_mut(email) {
+            for member in group.members.values_mut() {
+                member.listing_lag = member.listing_lag.saturating_sub(1);
+            }
         }
     }
 
@@ -510,6 +232,9 @@ impl Directory {
         if labels.is_empty() {
             return Err(ApiError::invalid("labels are required"));
         }
+        if context.faults.reject_groups.iter().any(|rejected| rejected.eq_ignore_ascii_case(&email)) {
+            return Err(ApiError::invalid(&format!("Error(4012): Cannot create group {email}.")));
+        }
         if self.groups.contains_key(&email) {
             return Err(ApiError {
                 code: Code::AlreadyExists,
@@ -521,6 +246,8 @@ impl Directory {
         group.display_name = body.display_name.unwrap_or_default();
         group.description = body.description.unwrap_or_default();
         group.labels = labels;
+        group.listing_lag = context.faults.group_listing_lag;
+        group.read_lag = context.faults.group_read_lag;
         let group = &self.groups[&key];
         Ok(operation(GROUP_TYPE, self.group_json(group, true)))
     }
@@ -545,6 +272,7 @@ impl Directory {
         let after = page_start(context.param("pageToken"), &scope)?;
         let items =
             self.groups.range::<str, _>((after.as_deref().map_or(Bound::Unbounded, Bound::Excluded), Bound::Unbounded));
+        let items = items.filter(|(_, group)| group.listing_lag == 0);
         let (page, last) = take_page(items.map(|(key, group)| (key.as_str(), group)), size);
         let mut response = Map::new();
         if !page.is_empty() {
@@ -557,15 +285,17 @@ impl Directory {
         Ok(Value::Object(response))
     }
 
-    fn lookup_group(&self, context: &Context) -> Result<Value, ApiError> {
+    fn lookup_group(&mut self, context: &Context) -> Result<Value, ApiError> {
         let email = context.param("groupKey.id").unwrap_or_default().to_ascii_lowercase();
         if email.is_empty() {
             return Err(ApiError::invalid("groupKey.id is required"));
         }
-        match self.groups.get(&email) {
-            Some(group) => Ok(json!({ "name": format!("groups/{}", group.id) })),
-            None => Err(ApiError::not_found(&format!("group {email}"))),
-        }
+        let id = match self.groups.get(&email) {
+            Some(group) => group.id.clone(),
+            None => return Err(ApiError::not_found(&format!("group {email}"))),
+        };
+        self.read_lagging_group(&id).map_err(|_| ApiError::not_found(&format!("group {email}")))?;
+        Ok(json!({ "name": format!("groups/{id}") }))
     }
 
     fn patch_group(&mut self, id: &str, context: &Context) -> Result<Value, ApiError> {
@@ -616,7 +346,7 @@ impl Directory {
         if email == key {
             return Err(ApiError::invalid("a group cannot be a member of itself"));
         }
-        if context.reject_members.iter().any(|rejected| rejected.eq_ignore_ascii_case(&email)) {
+        if context.faults.reject_members.iter().any(|rejected| rejected.eq_ignore_ascii_case(&email)) {
             return Err(ApiError::invalid(&format!("Error(4012): {email} cannot be added to group {key}.")));
         }
         let (roles, expire_time) = parse_roles(body.roles.unwrap_or_default())?;
@@ -626,7 +356,9 @@ impl Directory {
                 message: format!("Error(4003): Cannot create membership: {email} is already a member of {key}."),
             });
         }
-        self.add_member(&key, &email, roles, expire_time, Some(Instant::now()));
+        let kind = Some(self.member_type(&email));
+        let listing_lag = context.faults.membership_listing_lag;
+        self.add_member(&key, &email, NewMember { roles, expire_time, kind, listing_lag });
         let group = &self.groups[&key];
         let member = &group.members[&email];
         Ok(operation(MEMBERSHIP_TYPE, self.membership_json(group, &email, member, true)))
@@ -641,7 +373,7 @@ impl Directory {
         let items = group
             .members
             .range::<str, _>((after.as_deref().map_or(Bound::Unbounded, Bound::Excluded), Bound::Unbounded))
-            .filter(|(_, member)| member.visible(context.consistency_delay));
+            .filter(|(_, member)| member.listing_lag == 0);
         let (page, last) = take_page(items.map(|(email, member)| (email.as_str(), (email, member))), size);
         let mut response = Map::new();
         if !page.is_empty() {
@@ -673,6 +405,76 @@ impl Directory {
         let (key, email) = (group.email.clone(), email.to_owned());
         self.groups.get_mut(&key).expect("looked up above").members.remove(&email);
         Ok(operation(EMPTY_TYPE, json!({})))
+    }
+
+    /// `memberships.modifyMembershipRoles`: adds or removes roles, or updates the `MEMBER`
+    /// role's expiry (`updateRolesParams` with the field mask `expiryDetail.expire_time`; a role
+    /// without `expiryDetail` clears it). Updating cannot be combined with adding or removing.
+    fn modify_membership_roles(&mut self, id: &str, member_id: &str, context: &Context) -> Result<Value, ApiError> {
+        let group = self.group(id)?;
+        let (email, _) = self.membership(group, member_id)?;
+        let (key, email) = (group.email.clone(), email.to_owned());
+        let body: ModifyRolesBody = context.json()?;
+        let (add, remove, update) = (
+            body.add_roles.unwrap_or_default(),
+            body.remove_roles.unwrap_or_default(),
+            body.update_roles_params.unwrap_or_default(),
+        );
+        let changes_roles = !add.is_empty() || !remove.is_empty();
+        if !update.is_empty() && changes_roles {
+            return Err(ApiError::invalid("updateRolesParams cannot be combined with addRoles or removeRoles"));
+        }
+        if add.is_empty() && remove.is_empty() && update.is_empty() {
+            return Err(ApiError::invalid("one of addRoles, removeRoles or updateRolesParams is required"));
+        }
+        let mut expire_update = None;
+        for params in update {
+            let mask = params.field_mask.unwrap_or_default();
+            if !mask
+                .split(',')
+                .all(|field| matches!(field.trim(), "expiryDetail.expireTime" | "expiry_detail.expire_time"))
+            {
+                return Err(ApiError::invalid(&format!(
+                    "fieldMask `{mask}` may only contain expiry_detail.expire_time"
+                )));
+            }
+            let role = params.membership_role.unwrap_or_default();
+            if role.name.as_deref() != Some(MEMBER) {
+                return Err(ApiError::invalid("only the MEMBER role can be updated"));
+            }
+            expire_update = Some(role.expiry_detail.and_then(|detail| detail.expire_time));
+        }
+        if remove.iter().any(|name| name == MEMBER) {
+            return Err(ApiError::invalid("the MEMBER role cannot be removed; delete the membership instead"));
+        }
+        let added = add.into_iter().map(|role| role.name.unwrap_or_default()).collect::<Vec<_>>();
+        if let Some(bad) = added.iter().find(|name| !matches!(name.as_str(), "OWNER" | "MANAGER" | MEMBER)) {
+            return Err(ApiError::invalid(&format!("invalid role `{bad}`; expected OWNER, MANAGER or MEMBER")));
+        }
+        let member = self.groups.get_mut(&key).and_then(|g| g.members.get_mut(&email)).expect("looked up above");
+        for name in added {
+            if !member.roles.contains(&name) {
+                member.roles.push(name);
+            }
+        }
+        member.roles.retain(|name| !remove.contains(name));
+        if let Some(expire_time) = expire_update {
+            member.expire_time = expire_time;
+        }
+        member.update_time = rfc3339(SystemTime::now());
+        let group = &self.groups[&key];
+        Ok(json!({ "membership": self.membership_json(group, &email, &group.members[&email], true) }))
+    }
+
+    /// The type a new membership of `email` gets: what the email names in the directory now.
+    fn member_type(&self, email: &str) -> &'static str {
+        if self.groups.contains_key(email) {
+            "GROUP"
+        } else if email.ends_with(".gserviceaccount.com") {
+            "SERVICE_ACCOUNT"
+        } else {
+            "USER"
+        }
     }
 
     fn group(&self, id: &str) -> Result<&GroupRecord, ApiError> {
@@ -711,20 +513,15 @@ impl Directory {
                 create_time: now.clone(),
                 update_time: now,
                 members: BTreeMap::new(),
+                listing_lag: 0,
+                read_lag: 0,
             },
         );
         email.to_owned()
     }
 
     /// Adds (or replaces) a membership in the group with key `group`.
-    fn add_member(
-        &mut self,
-        group: &str,
-        member: &str,
-        roles: Vec<String>,
-        expire_time: Option<String>,
-        created_at: Option<Instant>,
-    ) {
+    pub(super) fn add_member(&mut self, group: &str, member: &str, new: NewMember) {
         let email = member.to_ascii_lowercase();
         if !self.member_ids.contains_key(&email) {
             self.members_seen += 1;
@@ -732,20 +529,35 @@ impl Directory {
             self.member_ids.insert(email.clone(), id.clone());
             self.member_emails.insert(id, email.clone());
         }
-        let record = MemberRecord { roles, expire_time, create_time: rfc3339(SystemTime::now()), created_at };
+        let now = rfc3339(SystemTime::now());
+        let record = MemberRecord {
+            roles: new.roles,
+            expire_time: new.expire_time,
+            create_time: now.clone(),
+            update_time: now,
+            kind: new.kind,
+            listing_lag: new.listing_lag,
+        };
         if let Some(group) = self.groups.get_mut(group) {
             group.members.insert(email, record);
         }
     }
 
     /// The key of the group with this email, for the direct (test-side) edits.
-    fn group_key(&self, email: &str) -> String {
+    /// Removes a member as if by hand; absent members are ignored.
+    pub(super) fn remove_member(&mut self, group: &str, member: &str) {
+        if let Some(record) = self.groups.get_mut(group) {
+            record.members.remove(&member.to_ascii_lowercase());
+        }
+    }
+
+    pub(super) fn group_key(&self, email: &str) -> String {
         let key = email.to_ascii_lowercase();
         assert!(self.groups.contains_key(&key), "the emulator has no group {email}");
         key
     }
 
-    fn insert_seed(&mut self, seed: SeedGroup) {
+    pub(super) fn insert_seed(&mut self, seed: SeedGroup) {
         let key = seed.email.to_ascii_lowercase();
         if !self.groups.contains_key(&key) {
             self.new_group(&key);
@@ -756,11 +568,11 @@ impl Directory {
         group.labels = seed.labels;
         group.members.clear();
         for member in seed.members {
-            self.add_member(&key, &member, vec![MEMBER.to_owned()], None, None);
+            self.add_member(&key, &member, NewMember::seeded());
         }
     }
 
-    fn snapshot(&self) -> BTreeMap<String, EmulatedGroup> {
+    pub(super) fn snapshot(&self) -> BTreeMap<String, EmulatedGroup> {
         self.groups
             .iter()
             .map(|(key, group)| {
@@ -768,7 +580,11 @@ impl Directory {
                     .members
                     .iter()
                     .map(|(email, member)| {
-                        let info = MemberInfo { roles: member.roles.clone(), expire_time: member.expire_time.clone() };
+                        let info = MemberInfo {
+                            roles: member.roles.clone(),
+                            expire_time: member.expire_time.clone(),
+                            kind: member.kind.unwrap_or_else(|| self.member_type(email)).to_owned(),
+                        };
                         (email.clone(), info)
                     })
                     .collect();
@@ -815,13 +631,7 @@ impl Directory {
                 _ => json!({ "name": role }),
             })
             .collect();
-        let member_type = if self.groups.contains_key(email) {
-            "GROUP"
-        } else if email.ends_with(".gserviceaccount.com") {
-            "SERVICE_ACCOUNT"
-        } else {
-            "USER"
-        };
+        let member_type = member.kind.unwrap_or_else(|| self.member_type(email));
         let mut object = Map::new();
         let id = self.member_ids.get(email).map(String::as_str).unwrap_or_default();
         object.insert("name".to_owned(), json!(format!("groups/{}/memberships/{id}", group.id)));
@@ -830,7 +640,7 @@ impl Directory {
         object.insert("type".to_owned(), json!(member_type));
         if full {
             object.insert("createTime".to_owned(), json!(member.create_time));
-            object.insert("updateTime".to_owned(), json!(member.create_time));
+            object.insert("updateTime".to_owned(), json!(member.update_time));
         }
         Value::Object(object)
     }
@@ -967,169 +777,15 @@ fn rfc3339(time: SystemTime) -> String {
     )
 }
 
-/// The fault plan and where its generator stands.
-struct FaultState {
-    plan: FaultPlan,
-    random: SplitMix64,
-    injected: u64,
-}
-
-enum Fault {
-    TooManyRequests(Duration),
-    Unavailable,
-    Internal,
-    Drop,
-}
-
-impl FaultState {
-    fn new(plan: FaultPlan) -> FaultState {
-        FaultState { random: SplitMix64(plan.seed), plan, injected: 0 }
-    }
-
-    /// Draws once for a request to `method` if faults apply to it.
-    fn next_fault(&mut self, method: &str) -> Option<Fault> {
-        let plan = &self.plan;
-        let rates = [plan.rate_429, plan.rate_503, plan.rate_500, plan.rate_drop];
-        if rates.iter().all(|rate| *rate <= 0.0)
-            || plan.max_faults.is_some_and(|max| self.injected >= max)
-            || plan.methods.as_ref().is_some_and(|methods| !methods.contains(method))
-        {
-            return None;
-        }
-        let retry_after = plan.retry_after;
-        let draw = self.random.next_f64();
-        let mut threshold = 0.0;
-        let faults = [Fault::TooManyRequests(retry_after), Fault::Unavailable, Fault::Internal, Fault::Drop];
-        for (rate, fault) in rates.into_iter().zip(faults) {
-            threshold += rate.max(0.0);
-            if draw < threshold {
-                self.injected += 1;
-                return Some(fault);
-            }
-        }
-        None
-    }
-}
-
-impl Fault {
-    fn into_response(self) -> Response {
-        let (code, message) = match self {
-            Fault::TooManyRequests(_) => (
-                Code::ResourceExhausted,
-                "Quota exceeded for quota metric 'Requests' and limit 'Requests per minute' of service \
-                 'cloudidentity.googleapis.com'.",
-            ),
-            Fault::Unavailable => (Code::Unavailable, "The service is currently unavailable."),
-            Fault::Internal | Fault::Drop => (Code::Internal, "Internal error encountered."),
-        };
-        let mut response = ApiError { code, message: message.to_owned() }.into_response();
-        if let Fault::TooManyRequests(retry_after) = self {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs()));
-        }
-        response
-    }
-}
-
-/// SplitMix64: a tiny, well-mixed, seedable generator; enough to spread faults.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut mixed = self.0;
-        mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        mixed ^ (mixed >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// A Google API error: the canonical code and a message.
-#[derive(Debug)]
-struct ApiError {
-    code: Code,
-    message: String,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Code {
-    InvalidArgument,
-    Unauthenticated,
-    PermissionDenied,
-    NotFound,
-    AlreadyExists,
-    ResourceExhausted,
-    Internal,
-    Unavailable,
-}
-
-impl Code {
-    fn http_status(self) -> StatusCode {
-        match self {
-            Code::InvalidArgument => StatusCode::BAD_REQUEST,
-            Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Code::PermissionDenied => StatusCode::FORBIDDEN,
-            Code::NotFound => StatusCode::NOT_FOUND,
-            Code::AlreadyExists => StatusCode::CONFLICT,
-            Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-            Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Code::InvalidArgument => "INVALID_ARGUMENT",
-            Code::Unauthenticated => "UNAUTHENTICATED",
-            Code::PermissionDenied => "PERMISSION_DENIED",
-            Code::NotFound => "NOT_FOUND",
-            Code::AlreadyExists => "ALREADY_EXISTS",
-            Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-            Code::Internal => "INTERNAL",
-            Code::Unavailable => "UNAVAILABLE",
-        }
-    }
-}
-
-impl ApiError {
-    fn invalid(message: &str) -> ApiError {
-        ApiError { code: Code::InvalidArgument, message: message.to_owned() }
-    }
-
-    fn not_found(what: &str) -> ApiError {
-        ApiError { code: Code::NotFound, message: format!("Error(2015): Resource not found: {what}.") }
-    }
-
-    fn into_response(self) -> Response {
-        let status = self.code.http_status();
-        let body = json!({
-            "error": { "code": status.as_u16(), "message": self.message, "status": self.code.name() }
-        });
-        json_response(status, &body)
-    }
-}
-
-fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut response = Response::new(Body::from(body.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=UTF-8"));
-    response
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use super::super::FaultPlan;
     use super::*;
 
-    fn context<'a>(query: &'a [(String, String)], body: &'a [u8], rejected: &'a BTreeSet<String>) -> Context<'a> {
-        Context { query, body, consistency_delay: Duration::ZERO, reject_members: rejected }
+    fn context<'a>(query: &'a [(String, String)], body: &'a [u8], faults: &'a FaultPlan) -> Context<'a> {
+        Context { query, body, faults }
     }
 
     fn members_page(directory: &Directory, id: &str, token: Option<&str>) -> (Vec<String>, Option<String>) {
@@ -1137,8 +793,8 @@ mod tests {
         if let Some(token) = token {
             query.push(("pageToken".to_owned(), token.to_owned()));
         }
-        let rejected = BTreeSet::new();
-        let page = directory.list_memberships(id, &context(&query, b"", &rejected), 200).expect("a page");
+        let faults = FaultPlan::default();
+        let page = directory.list_memberships(id, &context(&query, b"", &faults), 200).expect("a page");
         let emails = page["memberships"]
             .as_array()
             .map(|list| list.iter().map(|m| m["preferredMemberKey"]["id"].as_str().unwrap().to_owned()).collect())
@@ -1169,8 +825,8 @@ mod tests {
         let id = directory.groups["g@example.org"].id.clone();
         let (first, token) = members_page(&directory, &id, None);
         assert_eq!(first, ["a@x.org", "c@x.org"]);
-        directory.add_member("g@example.org", "b@x.org", vec![MEMBER.to_owned()], None, None);
-        directory.add_member("g@example.org", "d@x.org", vec![MEMBER.to_owned()], None, None);
+        directory.add_member("g@example.org", "b@x.org", NewMember::seeded());
+        directory.add_member("g@example.org", "d@x.org", NewMember::seeded());
         let (second, token) = members_page(&directory, &id, token.as_deref());
         assert_eq!(second, ["d@x.org", "e@x.org"]);
         assert_eq!(token, None, "the last page has no token");
@@ -1190,42 +846,9 @@ mod tests {
     }
 
     #[test]
-    fn paths_map_to_api_methods() {
-        let route = |method: Method, path: &str| Route::parse(&method, path);
-        assert_eq!(route(Method::GET, "/v1/groups:lookup"), Route::LookupGroup);
-        assert_eq!(route(Method::GET, "/v1/groups%3Alookup"), Route::LookupGroup);
-        assert_eq!(route(Method::PATCH, "/v1/groups/01ab"), Route::PatchGroup("01ab".to_owned()));
-        assert_eq!(
-            route(Method::GET, "/v1/groups/01ab/memberships:lookup"),
-            Route::LookupMembership("01ab".to_owned())
-        );
-        assert_eq!(
-            route(Method::DELETE, "/v1/groups/01ab/memberships/1cd"),
-            Route::DeleteMembership("01ab".to_owned(), "1cd".to_owned())
-        );
-        assert_eq!(route(Method::PUT, "/v1/groups/01ab"), Route::Unknown);
-        assert_eq!(route(Method::GET, "/v2/groups"), Route::Unknown);
-    }
-
-    #[test]
     fn timestamps_are_rfc3339_utc() {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
         assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_000_000_000)), "2001-09-09T01:46:40.000000Z");
         assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00.000000Z");
-    }
-
-    #[test]
-    fn the_fault_sequence_depends_only_on_the_seed() {
-        let plan = FaultPlan { seed: 7, rate_429: 0.3, rate_503: 0.3, ..FaultPlan::default() };
-        let sequence = |plan: &FaultPlan| {
-            let mut state = FaultState::new(plan.clone());
-            (0..64)
-                .map(|_| state.next_fault("groups.list").map(|f| matches!(f, Fault::Unavailable)))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(sequence(&plan), sequence(&plan));
-        assert_ne!(sequence(&plan), sequence(&FaultPlan { seed: 8, ..plan.clone() }));
-        let limited = FaultPlan { max_faults: Some(2), rate_429: 1.0, ..FaultPlan::default() };
-        assert_eq!(sequence(&limited).iter().filter(|f| f.is_some()).count(), 2);
     }
 }

@@ -1,0 +1,169 @@
+//! What the Cloud Identity emulator gets wrong on purpose: seeded transport faults (429, 5xx,
+//! dropped connections), permanent refusals, and replication lag counted in requests.
+//!
+//! Lag is counted in requests, never in time, so a test that reproduces it does not depend on
+//! how fast threads run. A faulted request never changes state.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
+
+use super::{ApiError, Code};
+
+/// Which requests fail, and how. Decisions come from a generator seeded with `seed`, one draw
+/// per request that faults may apply to, in arrival order: the same seed and the same requests
+/// give the same faults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FaultPlan {
+    pub seed: u64,
+    /// Share of requests answered 429 RESOURCE_EXHAUSTED with a `Retry-After` header.
+    pub rate_429: f64,
+    /// The `Retry-After` value sent with 429, in whole seconds (may be 0).
+    pub retry_after: Duration,
+    /// Share of requests answered 503 UNAVAILABLE.
+    pub rate_503: f64,
+    /// Share of requests answered 500 INTERNAL.
+    pub rate_500: f64,
+    /// Share of requests whose connection is closed without a response.
+    pub rate_drop: f64,
+    /// API method names (`groups.memberships.create`, …) faults apply to; `None` means all.
+    pub methods: Option<BTreeSet<String>>,
+    /// Stop injecting faults after this many.
+    pub max_faults: Option<u64>,
+    /// Fault one request (same method, path, query and body) at most this many times, so a
+    /// client that retries more often than this always gets through, whatever the timing.
+    pub max_faults_per_request: Option<u32>,
+    /// Member emails that `memberships.create` always refuses with 400 INVALID_ARGUMENT.
+    pub reject_members: BTreeSet<String>,
+    /// Group emails that `groups.create` always refuses with 400 INVALID_ARGUMENT.
+    pub reject_groups: BTreeSet<String>,
+    /// A membership created through the API is missing from this many following
+    /// `memberships.list` requests of its group (a stale read).
+    pub membership_listing_lag: u32,
+    /// A group created through the API is missing from this many following `groups.list`
+    /// requests.
+    pub group_listing_lag: u32,
+    /// A group created through the API answers 404 NOT_FOUND to this many following direct
+    /// reads (`groups.lookup`, `groups.get`, `memberships.list`, `memberships.lookup`,
+    /// `memberships.get`); writes see it at once.
+    pub group_read_lag: u32,
+}
+
+/// The fault plan and where its generator stands.
+pub(super) struct FaultState {
+    pub(super) plan: FaultPlan,
+    random: SplitMix64,
+    injected: u64,
+    /// Faults injected per request identity, for `max_faults_per_request`.
+    per_request: HashMap<u64, u32>,
+}
+
+pub(super) enum Fault {
+    TooManyRequests(Duration),
+    Unavailable,
+    Internal,
+    Drop,
+}
+
+impl FaultState {
+    pub(super) fn new(plan: FaultPlan) -> FaultState {
+        FaultState { random: SplitMix64(plan.seed), plan, injected: 0, per_request: HashMap::new() }
+    }
+
+    /// Draws once for a request to `method` (identified by `request`, a hash of what it sends)
+    /// if faults apply to it.
+    pub(super) fn next_fault(&mut self, method: &str, request: u64) -> Option<Fault> {
+        let plan = &self.plan;
+        let rates = [plan.rate_429, plan.rate_503, plan.rate_500, plan.rate_drop];
+        let faulted_before = self.per_request.get(&request).copied().unwrap_or(0);
+        if rates.iter().all(|rate| *rate <= 0.0)
+            || plan.max_faults.is_some_and(|max| self.injected >= max)
+            || plan.max_faults_per_request.is_some_and(|max| faulted_before >= max)
+            || plan.methods.as_ref().is_some_and(|methods| !methods.contains(method))
+        {
+            return None;
+        }
+        let retry_after = plan.retry_after;
+        let draw = self.random.next_f64();
+        let mut threshold = 0.0;
+        let faults = [Fault::TooManyRequests(retry_after), Fault::Unavailable, Fault::Internal, Fault::Drop];
+        for (rate, fault) in rates.into_iter().zip(faults) {
+            threshold += rate.max(0.0);
+            if draw < threshold {
+                self.injected += 1;
+                *self.per_request.entry(request).or_default() += 1;
+                return Some(fault);
+            }
+        }
+        None
+    }
+}
+
+impl Fault {
+    pub(super) fn into_response(self) -> Response {
+        let (code, message) = match self {
+            Fault::TooManyRequests(_) => (
+                Code::ResourceExhausted,
+                "Quota exceeded for quota metric 'Requests' and limit 'Requests per minute' of service \
+                 'cloudidentity.googleapis.com'.",
+            ),
+            Fault::Unavailable => (Code::Unavailable, "The service is currently unavailable."),
+            Fault::Internal | Fault::Drop => (Code::Internal, "Internal error encountered."),
+        };
+        let mut response = ApiError { code, message: message.to_owned() }.into_response();
+        if let Fault::TooManyRequests(retry_after) = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs()));
+        }
+        response
+    }
+}
+
+/// SplitMix64: a tiny, well-mixed, seedable generator; enough to spread faults.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut mixed = self.0;
+        mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        mixed ^ (mixed >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fault_sequence_depends_only_on_the_seed() {
+        let plan = FaultPlan { seed: 7, rate_429: 0.3, rate_503: 0.3, ..FaultPlan::default() };
+        let sequence = |plan: &FaultPlan| {
+            let mut state = FaultState::new(plan.clone());
+            (0..64)
+                .map(|request| state.next_fault("groups.list", request).map(|f| matches!(f, Fault::Unavailable)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sequence(&plan), sequence(&plan));
+        assert_ne!(sequence(&plan), sequence(&FaultPlan { seed: 8, ..plan.clone() }));
+        let limited = FaultPlan { max_faults: Some(2), rate_429: 1.0, ..FaultPlan::default() };
+        assert_eq!(sequence(&limited).iter().filter(|f| f.is_some()).count(), 2);
+    }
+
+    #[test]
+    fn one_request_faults_at_most_the_given_number_of_times() {
+        let plan = FaultPlan { rate_503: 1.0, max_faults_per_request: Some(2), ..FaultPlan::default() };
+        let mut state = FaultState::new(plan);
+        let faulted = |state: &mut FaultState, request| state.next_fault("groups.list", request).is_some();
+        assert!(faulted(&mut state, 1) && faulted(&mut state, 1));
+        assert!(!faulted(&mut state, 1), "a third attempt of the same request was faulted");
+        assert!(faulted(&mut state, 2), "another request has its own budget");
+    }
+}

@@ -1,0 +1,477 @@
+//! A fake Google Cloud Identity v1 API (groups and memberships) on 127.0.0.1, speaking the
+//! wire format that the `google-cloudidentity1` client sends and reads.
+//!
+//! State lives in memory (`store`). Every request is counted per API method, can be slowed
+//! down, and can be answered by a fault from `faults` instead of being served (a faulted request
+//! never changes state); groups and memberships created through the API can lag behind in reads
+//! for a number of requests. It never talks to Google.
+//!
+//! Wire facts it follows: paths `v1/groups`, `v1/groups:lookup`, `v1/groups/{id}`,
+//! `v1/groups/{id}/memberships`, `v1/groups/{id}/memberships:lookup`,
+//! `v1/groups/{id}/memberships/{mid}`, `v1/groups/{id}/memberships/{mid}:modifyMembershipRoles`;
+//! camelCase JSON; writes answer a finished `Operation` (`modifyMembershipRoles` answers
+//! `{"membership": …}`); errors are `{"error":{"code":N,"message":"…","status":"NOT_FOUND"}}`.
+//! A membership's type (`USER`, `GROUP`, `SERVICE_ACCOUNT`) is fixed when it is created: adding
+//! a group's email before the group exists makes a `USER` member, as with the real API.
+//! Views: `BASIC` (the default) leaves out timestamps and membership expiry details, `FULL` has
+//! everything. Page sizes default to 200 (`BASIC`) or 50 (`FULL`), are capped at 1000 / 500 like
+//! the real API, and further at `EmulatorOptions::max_page_size`.
+
+mod faults;
+mod store;
+
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Query;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::server::{ConnectionKiller, Request, Server};
+pub use faults::FaultPlan;
+use faults::{Fault, FaultState};
+use store::{Directory, NewMember};
+
+/// A running fake Cloud Identity API. Dropping it shuts the server down.
+pub struct GoogleEmulator {
+    server: Server,
+    shared: Arc<Shared>,
+}
+
+/// How the emulator listens and behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmulatorOptions {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// The customer id (without `customers/`) every group belongs to.
+    pub customer: String,
+    /// When set, every request must carry `Authorization: Bearer <token>`, or gets 401.
+    pub token: Option<String>,
+    /// Upper bound on any page, below the API's own maxima (1000 `BASIC`, 500 `FULL`).
+    pub max_page_size: usize,
+    /// Added to every request before it is answered.
+    pub latency: Duration,
+}
+
+impl Default for EmulatorOptions {
+    fn default() -> Self {
+        EmulatorOptions {
+            port: 0,
+            customer: "C03example".to_owned(),
+            token: None,
+            max_page_size: 200,
+            latency: Duration::ZERO,
+        }
+    }
+}
+
+/// A group to put into the emulator directly (no request, no fault, no count).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeedGroup {
+    pub email: String,
+    pub display_name: String,
+    pub description: String,
+    pub labels: BTreeMap<String, String>,
+    /// Member emails; one that is a group in the emulator is listed with type `GROUP`.
+    pub members: Vec<String>,
+}
+
+/// A group as the emulator holds it, for assertions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmulatedGroup {
+    /// `groups/{id}`.
+    pub name: String,
+    /// Lowercased.
+    pub email: String,
+    pub display_name: String,
+    pub description: String,
+    pub labels: BTreeMap<String, String>,
+    /// Lowercased member email → membership; includes members that listings do not show yet.
+    pub members: BTreeMap<String, MemberInfo>,
+}
+
+/// One membership, for assertions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// Role names, e.g. `["MEMBER"]`.
+    pub roles: Vec<String>,
+    /// The `MEMBER` role's `expiryDetail.expireTime`, as the client sent it.
+    pub expire_time: Option<String>,
+    /// `USER`, `GROUP` or `SERVICE_ACCOUNT`, as `memberships.list` reports it.
+    pub kind: String,
+}
+
+impl GoogleEmulator {
+    /// Binds 127.0.0.1 and serves on a background thread with its own runtime; returns once
+    /// the socket is listening.
+    pub fn start(options: EmulatorOptions) -> io::Result<GoogleEmulator> {
+        let shared = Arc::new(Shared {
+            directory: Mutex::new(Directory::new(&options.customer)),
+            faults: Mutex::new(FaultState::new(FaultPlan::default())),
+            calls: Mutex::new(BTreeMap::new()),
+            options,
+        });
+        let for_server = Arc::clone(&shared);
+        let server = Server::start(shared.options.port, "google-emulator", move |request, killer| {
+            handle(Arc::clone(&for_server), request, killer)
+        })?;
+        Ok(GoogleEmulator { server, shared })
+    }
+
+    /// `http://127.0.0.1:PORT/`: the client's base URL and root URL.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/", self.server.address())
+    }
+
+    /// Requests received per API method (`groups.list`, `groups.memberships.create`, …;
+    /// `unknown` for anything else), faulted and refused ones included.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        lock(&self.shared.calls).clone()
+    }
+
+    /// Requests received, all methods together.
+    pub fn total_calls(&self) -> u64 {
+        lock(&self.shared.calls).values().sum()
+    }
+
+    /// Forgets every count.
+    pub fn reset_calls(&self) {
+        lock(&self.shared.calls).clear();
+    }
+
+    /// Replaces the fault plan and restarts its generator from the plan's seed.
+    pub fn set_faults(&self, faults: FaultPlan) {
+        *lock(&self.shared.faults) = FaultState::new(faults);
+    }
+
+    /// Adds a group, or replaces the fields and members of the group with that email.
+    pub fn insert_group(&self, group: SeedGroup) {
+        lock(&self.shared.directory).insert_seed(group);
+    }
+
+    /// Lowercased email → group, as stored (consistency delays do not hide anything here).
+    pub fn groups(&self) -> BTreeMap<String, EmulatedGroup> {
+        lock(&self.shared.directory).snapshot()
+    }
+
+    /// Adds a member as if someone did it by hand: visible at once, no request counted.
+    ///
+    /// # Panics
+    /// If the emulator has no group `group_email`.
+    pub fn add_member_directly(&self, group_email: &str, member: &str) {
+        let mut directory = lock(&self.shared.directory);
+        let group = directory.group_key(group_email);
+        directory.add_member(&group, member, NewMember::seeded());
+    }
+
+    /// Adds a member with a fixed type (`USER`, `GROUP`, …) as if someone did it by hand, e.g. a
+    /// person's email recorded as a group.
+    ///
+    /// # Panics
+    /// If the emulator has no group `group_email`.
+    pub fn add_member_directly_as(&self, group_email: &str, member: &str, kind: &'static str) {
+        let mut directory = lock(&self.shared.directory);
+        let group = directory.group_key(group_email);
+        directory.add_member(&group, member, NewMember { kind: Some(kind), ..NewMember::seeded() });
+    }
+
+    /// Removes a member as if someone did it by hand; absent members are ignored.
+    ///
+    /// # Panics
+    /// If the emulator has no group `group_email`.
+    pub fn remove_member_directly(&self, group_email: &str, member: &str) {
+        let mut directory = lock(&self.shared.directory);
+        let group = directory.group_key(group_email);
+        directory.remove_member(&group, member);
+    }
+}
+
+/// Request bodies are small JSON documents.
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// What the server thread and the test-facing handle share.
+struct Shared {
+    options: EmulatorOptions,
+    directory: Mutex<Directory>,
+    faults: Mutex<FaultState>,
+    calls: Mutex<BTreeMap<String, u64>>,
+}
+
+/// Serves one request: count, read, wait, authenticate, maybe fault, then answer.
+async fn handle(shared: Arc<Shared>, request: Request, killer: ConnectionKiller) -> Response {
+    let (parts, body) = request.into_parts();
+    let route = Route::parse(&parts.method, parts.uri.path());
+    *lock(&shared.calls).entry(route.method_name().to_owned()).or_default() += 1;
+    // The whole body is read first, so that a dropped connection closes cleanly.
+    let Ok(body) = axum::body::to_bytes(Body::new(body), MAX_BODY_BYTES).await else {
+        return ApiError::invalid("request body unreadable or over 1 MiB").into_response();
+    };
+    if !shared.options.latency.is_zero() {
+        tokio::time::sleep(shared.options.latency).await;
+    }
+    if let Some(expected) = &shared.options.token {
+        if !has_bearer(&parts.headers, expected) {
+            return unauthenticated();
+        }
+    }
+    let identity = request_identity(&parts.method, &parts.uri, &body);
+    let (fault, plan) = {
+        let mut faults = lock(&shared.faults);
+        (faults.next_fault(route.method_name(), identity), faults.plan.clone())
+    };
+    match fault {
+        Some(Fault::Drop) => return killer.drop_connection().await,
+        Some(fault) => return fault.into_response(),
+        None => {}
+    }
+    let query = match Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
+        Ok(Query(query)) => query,
+        Err(error) => return ApiError::invalid(&format!("malformed query string: {error}")).into_response(),
+    };
+    let context = Context { query: &query, body: &body, faults: &plan };
+    let answer = lock(&shared.directory).answer(&route, &context, shared.options.max_page_size);
+    match answer {
+        Ok(value) => json_response(StatusCode::OK, &value),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// What makes two requests the same request: a retry sends the same method, path, query and
+/// body.
+fn request_identity(method: &Method, uri: &axum::http::Uri, body: &[u8]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    (method.as_str(), uri.to_string(), body).hash(&mut hasher);
+    hasher.finish()
+}
+
+fn has_bearer(headers: &HeaderMap, expected: &str) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .is_some_and(|token| token == expected)
+}
+
+fn unauthenticated() -> Response {
+    let mut response = ApiError {
+        code: Code::Unauthenticated,
+        message: "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie \
+                  or other valid authentication credential."
+            .to_owned(),
+    }
+    .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\""),
+    );
+    response
+}
+
+/// An API method, recognised from the HTTP method and the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    CreateGroup,
+    ListGroups,
+    LookupGroup,
+    GetGroup(String),
+    PatchGroup(String),
+    DeleteGroup(String),
+    CreateMembership(String),
+    ListMemberships(String),
+    LookupMembership(String),
+    GetMembership(String, String),
+    DeleteMembership(String, String),
+    ModifyMembershipRoles(String, String),
+    Unknown,
+}
+
+impl Route {
+    fn parse(method: &Method, path: &str) -> Route {
+        // The client leaves `/` and `:` of `{+name}` as they are; decode anything else.
+        let Some(path) = path.strip_prefix("/v1/").and_then(percent_decode) else {
+            return Route::Unknown;
+        };
+        let segments: Vec<&str> = path.split('/').collect();
+        let id = |index: usize| segments[index].to_owned();
+        match (method, segments.as_slice()) {
+            (&Method::POST, ["groups"]) => Route::CreateGroup,
+            (&Method::GET, ["groups"]) => Route::ListGroups,
+            (&Method::GET, ["groups:lookup"]) => Route::LookupGroup,
+            (&Method::GET, ["groups", _]) => Route::GetGroup(id(1)),
+            (&Method::PATCH, ["groups", _]) => Route::PatchGroup(id(1)),
+            (&Method::DELETE, ["groups", _]) => Route::DeleteGroup(id(1)),
+            (&Method::POST, ["groups", _, "memberships"]) => Route::CreateMembership(id(1)),
+            (&Method::GET, ["groups", _, "memberships"]) => Route::ListMemberships(id(1)),
+            (&Method::GET, ["groups", _, "memberships:lookup"]) => Route::LookupMembership(id(1)),
+            (&Method::GET, ["groups", _, "memberships", _]) => Route::GetMembership(id(1), id(3)),
+            (&Method::DELETE, ["groups", _, "memberships", _]) => Route::DeleteMembership(id(1), id(3)),
+            (&Method::POST, ["groups", _, "memberships", member]) => {
+                match member.strip_suffix(":modifyMembershipRoles") {
+                    Some(member) => Route::ModifyMembershipRoles(id(1), member.to_owned()),
+                    None => Route::Unknown,
+                }
+            }
+            _ => Route::Unknown,
+        }
+    }
+
+    /// The API method name, as in the discovery document without the `cloudidentity.` prefix.
+    fn method_name(&self) -> &'static str {
+        match self {
+            Route::CreateGroup => "groups.create",
+            Route::ListGroups => "groups.list",
+            Route::LookupGroup => "groups.lookup",
+            Route::GetGroup(_) => "groups.get",
+            Route::PatchGroup(_) => "groups.patch",
+            Route::DeleteGroup(_) => "groups.delete",
+            Route::CreateMembership(_) => "groups.memberships.create",
+            Route::ListMemberships(_) => "groups.memberships.list",
+            Route::LookupMembership(_) => "groups.memberships.lookup",
+            Route::GetMembership(..) => "groups.memberships.get",
+            Route::DeleteMembership(..) => "groups.memberships.delete",
+            Route::ModifyMembershipRoles(..) => "groups.memberships.modifyMembershipRoles",
+            Route::Unknown => "unknown",
+        }
+    }
+}
+
+/// Decodes `%XX` escapes; `None` for a broken escape or bytes that are not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' {
+            let hex = text.get(index + 1..index + 3)?;
+            decoded.push(u8::from_str_radix(hex, 16).ok()?);
+            index += 3;
+        } else {
+            decoded.push(bytes[index]);
+            index += 1;
+        }
+    }
+    String::from_utf8(decoded).ok()
+}
+
+/// The parts of a request the directory needs.
+struct Context<'a> {
+    query: &'a [(String, String)],
+    body: &'a [u8],
+    faults: &'a FaultPlan,
+}
+
+impl Context<'_> {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+
+    fn json<T: for<'de> Deserialize<'de>>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(self.body)
+            .map_err(|error| ApiError::invalid(&format!("Invalid JSON payload received. {error}")))
+    }
+}
+
+/// A Google API error: the canonical code and a message.
+#[derive(Debug)]
+struct ApiError {
+    code: Code,
+    message: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Code {
+    InvalidArgument,
+    Unauthenticated,
+    PermissionDenied,
+    NotFound,
+    AlreadyExists,
+    ResourceExhausted,
+    Internal,
+    Unavailable,
+}
+
+impl Code {
+    fn http_status(self) -> StatusCode {
+        match self {
+            Code::InvalidArgument => StatusCode::BAD_REQUEST,
+            Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Code::PermissionDenied => StatusCode::FORBIDDEN,
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::AlreadyExists => StatusCode::CONFLICT,
+            Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+            Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Code::InvalidArgument => "INVALID_ARGUMENT",
+            Code::Unauthenticated => "UNAUTHENTICATED",
+            Code::PermissionDenied => "PERMISSION_DENIED",
+            Code::NotFound => "NOT_FOUND",
+            Code::AlreadyExists => "ALREADY_EXISTS",
+            Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            Code::Internal => "INTERNAL",
+            Code::Unavailable => "UNAVAILABLE",
+        }
+    }
+}
+
+impl ApiError {
+    fn invalid(message: &str) -> ApiError {
+        ApiError { code: Code::InvalidArgument, message: message.to_owned() }
+    }
+
+    fn not_found(what: &str) -> ApiError {
+        ApiError { code: Code::NotFound, message: format!("Error(2015): Resource not found: {what}.") }
+    }
+
+    fn into_response(self) -> Response {
+        let status = self.code.http_status();
+        let body = json!({
+            "error": { "code": status.as_u16(), "message": self.message, "status": self.code.name() }
+        });
+        json_response(status, &body)
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=UTF-8"));
+    response
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_map_to_api_methods() {
+        let route = |method: Method, path: &str| Route::parse(&method, path);
+        assert_eq!(route(Method::GET, "/v1/groups:lookup"), Route::LookupGroup);
+        assert_eq!(route(Method::GET, "/v1/groups%3Alookup"), Route::LookupGroup);
+        assert_eq!(route(Method::PATCH, "/v1/groups/01ab"), Route::PatchGroup("01ab".to_owned()));
+        assert_eq!(
+            route(Method::GET, "/v1/groups/01ab/memberships:lookup"),
+            Route::LookupMembership("01ab".to_owned())
+        );
+        assert_eq!(
+            route(Method::DELETE, "/v1/groups/01ab/memberships/1cd"),
+            Route::DeleteMembership("01ab".to_owned(), "1cd".to_owned())
+        );
+        assert_eq!(route(Method::PUT, "/v1/groups/01ab"), Route::Unknown);
+        assert_eq!(route(Method::GET, "/v2/groups"), Route::Unknown);
+    }
+}
