@@ -215,13 +215,20 @@ fn the_same_dataset_gets_the_same_design_on_gcp_and_azure() {
         let on_azure = design_calls(&azure_calls, owner);
         assert!(!on_gcp.is_empty(), "{owner} has a design");
         // Azure's release bucket cannot bill its readers: a note (below), the same bucket.
-        let asked =
-            |calls: &[&Call]| calls.iter().map(|c| c.action.replace(", requester pays", "")).collect::<Vec<_>>();
+        // Cromwell keys kept as secrets exist where accounts have keys (GCP), a note elsewhere.
+        let asked = |calls: &[&Call]| {
+            calls
+                .iter()
+                .filter(|c| !c.action.contains("-key") && !c.action.starts_with("key of"))
+                .map(|c| c.action.replace(", requester pays", ""))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(asked(&on_gcp), asked(&on_azure), "{owner}: the same calls on both clouds");
         assert!(on_gcp.iter().all(|c| c.outcome.is_ok()), "{owner}: every call is provided on GCP");
         for call in on_azure.iter().filter(|c| c.outcome.is_err()) {
-            let narrowing =
-                ["to service ", " on request, ", "grant manage-keys "].iter().any(|k| call.action.contains(k));
+            let narrowing = ["to service ", " on request, ", "grant manage-keys ", "key of machine account"]
+                .iter()
+                .any(|k| call.action.contains(k));
             assert!(narrowing, "{owner}: Azure cannot provide {call}, which is not a narrowing grant");
         }
     }
@@ -240,7 +247,7 @@ fn the_same_dataset_gets_the_same_design_on_gcp_and_azure() {
         .any(|c| c.contains("grant read on secret tob-wgs/hail-test-gcp-key to group tob-wgs-test")));
     // Each cloud gets its own share of a budget, never the whole amount twice.
     let budget = |calls: &[Call]| {
-        calls.iter().find(|c| c.owner == "tob-wgs" && c.component == "budget").map(|c| c.action.clone())
+        calls.iter().find(|c| c.owner == "tob-wgs" && c.action.starts_with("monthly budget")).map(|c| c.action.clone())
     };
     assert!(budget(&gcp_calls).is_some_and(|b| b.starts_with("monthly budget 15000 AUD")), "{:?}", budget(&gcp_calls));
     assert!(

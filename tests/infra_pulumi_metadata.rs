@@ -124,7 +124,14 @@ fn every_cloud_call_renders_valid_resources() {
         failures.extend(check_program(&schema, &yaml, &mut checked));
     }
     assert!(failures.is_empty(), "{} problem(s):\n{}", failures.len(), failures.join("\n"));
-    for token in ["gcp:secretmanager:Secret", "gcp:secretmanager:SecretVersion", "gcp:secretmanager:SecretIamMember"] {
+    for token in [
+        "gcp:secretmanager:Secret",
+        "gcp:secretmanager:SecretVersion",
+        "gcp:secretmanager:SecretIamMember",
+        "gcp:projects:Service",
+        "gcp:projects:IAMMember",
+        "gcp:privilegedaccessmanager:entitlement",
+    ] {
         assert!(checked.types.contains(token), "{token} was not checked: {:?}", checked.types);
     }
 }
@@ -152,6 +159,9 @@ fn exercise(cloud: &mut dyn Cloud, scope: &Scope) -> Vec<String> {
             unsupported.push(u.what);
         }
     };
+    for component in cpg_infra::definitions::KNOWN_COMPONENTS {
+        note(cloud.prepare(&Scope { component, ..*scope }));
+    }
     let account = cloud.machine_account(scope, "everything").expect("machine accounts");
     let secret = cloud.secret(scope, "everything").expect("secrets");
     let registry = cloud.registry(scope, "everything").expect("registries");

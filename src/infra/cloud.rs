@@ -23,6 +23,12 @@ pub trait Cloud {
     fn site_problem(&self, dataset: &Dataset) -> Option<String>;
 
     /// A storage bucket (an Azure blob container) with lifecycle rules.
+    /// Whatever the site needs before a component's resources can exist there (on GCP, the
+    /// component's APIs enabled in the project). Called once per dataset and component.
+    fn prepare(&mut self, _scope: &Scope) -> Outcome<()> {
+        Ok(())
+    }
+
     fn bucket(&mut self, scope: &Scope, spec: &BucketSpec) -> Outcome<BucketId>;
 
     /// Whether buckets can bill their readers. A cloud that cannot still gets the bucket, with

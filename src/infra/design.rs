@@ -193,6 +193,16 @@ pub const BUCKETS: &[BucketDesign] = &[
         accounts: &[],
     },
     BucketDesign {
+        name: "hail",
+        component: "hail",
+        lifecycle: TMP,
+        requester_pays: false,
+        // Hail's temporary data, written by batch jobs at the standard and full levels.
+        groups: &[("standard", Mutate), ("full", Mutate)],
+        services: &[],
+        accounts: &[],
+    },
+    BucketDesign {
         name: "upload",
         component: "upload",
         lifecycle: KEEP,
@@ -222,6 +232,9 @@ pub struct AccountDesign {
     pub users: &'static [(&'static str, AccountAccess)],
     /// Whether a dataset on several clouds stores this account's key on its other clouds.
     pub export_key: bool,
+    /// Whether the account's key is kept as a secret in its own cloud, for workloads that
+    /// run as it from elsewhere (cromwell), and who reads it.
+    pub stored_key: bool,
 }
 
 /// Every dataset machine account, in creation order.
@@ -232,6 +245,7 @@ pub const ACCOUNTS: &[AccountDesign] = &[
         kind: Test,
         users: &[("test", AccountAccess::Use)],
         export_key: true,
+        stored_key: false,
     },
     AccountDesign {
         name: "hail-standard",
@@ -239,6 +253,7 @@ pub const ACCOUNTS: &[AccountDesign] = &[
         kind: Standard,
         users: &[("standard", AccountAccess::Use)],
         export_key: true,
+        stored_key: false,
     },
     AccountDesign {
         name: "hail-full",
@@ -246,6 +261,7 @@ pub const ACCOUNTS: &[AccountDesign] = &[
         kind: Full,
         users: &[("full", AccountAccess::Use)],
         export_key: true,
+        stored_key: false,
     },
     AccountDesign {
         name: "cromwell-test",
@@ -253,6 +269,7 @@ pub const ACCOUNTS: &[AccountDesign] = &[
         kind: Test,
         users: &[("test", AccountAccess::Impersonate)],
         export_key: false,
+        stored_key: true,
     },
     AccountDesign {
         name: "cromwell-standard",
@@ -260,6 +277,7 @@ pub const ACCOUNTS: &[AccountDesign] = &[
         kind: Standard,
         users: &[("standard", AccountAccess::Impersonate)],
         export_key: false,
+        stored_key: true,
     },
     AccountDesign {
         name: "cromwell-full",
@@ -267,6 +285,7 @@ pub const ACCOUNTS: &[AccountDesign] = &[
         kind: Full,
         users: &[("full", AccountAccess::Impersonate)],
         export_key: false,
+        stored_key: true,
     },
     AccountDesign {
         name: "notebooks",
@@ -274,6 +293,7 @@ pub const ACCOUNTS: &[AccountDesign] = &[
         kind: Notebooks,
         users: &[("analysis", AccountAccess::Use)],
         export_key: false,
+        stored_key: false,
     },
     AccountDesign {
         name: "main-upload",
@@ -281,6 +301,7 @@ pub const ACCOUNTS: &[AccountDesign] = &[
         kind: Upload,
         users: &[("data-manager", AccountAccess::ManageKeys)],
         export_key: false,
+        stored_key: false,
     },
 ];
 
@@ -314,6 +335,10 @@ pub const CACHED_ROLES: &[(&str, Option<&str>)] = &[
     ("metadata-contribute", Some("metamist")),
     ("metadata-write", Some("metamist")),
 ];
+
+/// Who reads a stored machine-account key besides the dataset's hail account of the same
+/// access level.
+pub const STORED_KEY_SERVICES: &[Service] = &[Service::AnalysisRunner];
 
 /// The members-cache bucket: versioned, and read only by the organisation's services.
 pub const MEMBERS_CACHE_LIFECYCLE: &[Lifecycle] = KEEP;

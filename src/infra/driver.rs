@@ -18,7 +18,7 @@ use super::cloud::{
 use super::design::{
     AccountDesign, BucketDesign, Service, ACCOUNTS, BUCKETS, BUDGET_CONTACT_ROLE, CACHED_ROLES, CROSS_CLOUD,
     MEMBERS_CACHE, MEMBERS_CACHE_BUCKET, MEMBERS_CACHE_LIFECYCLE, MEMBERS_CACHE_READERS, ON_REQUEST, PROJECT_GRANTS,
-    REGISTRIES,
+    REGISTRIES, STORED_KEY_SERVICES,
 };
 use super::program::Owner;
 use super::InfraError;
@@ -209,6 +209,11 @@ impl<'a> Driver<'a> {
     ) -> Vec<(&'static AccountDesign, AccountId)> {
         let owner = Owner::Dataset(dataset.name.clone());
         let has = |component: &str| dataset.components.contains(component);
+        for component in &dataset.components {
+            let scope = Scope { owner: &owner, site: dataset, component };
+            let outcome = cloud.prepare(&scope);
+            self.check(cloud.name(), &scope, outcome);
+        }
         let mut buckets: Vec<(&'static BucketDesign, BucketId)> = Vec::new();
         for design in BUCKETS.iter().filter(|b| has(b.component)) {
             let scope = Scope { owner: &owner, site: dataset, component: design.component };
@@ -270,6 +275,7 @@ impl<'a> Driver<'a> {
             }
             accounts.push((design, account));
         }
+        self.stored_keys(cloud, dataset, &owner, &accounts);
 
         for design in REGISTRIES.iter().filter(|r| has(r.component)) {
             let scope = Scope { owner: &owner, site: dataset, component: design.component };
@@ -306,6 +312,42 @@ impl<'a> Driver<'a> {
             }
         }
         accounts
+    }
+
+    /// Keys of accounts whose workloads run elsewhere (cromwell), kept as secrets in the same
+    /// cloud and readable by the analysis runner and the hail account of the same level.
+    fn stored_keys(
+        &mut self,
+        cloud: &mut dyn Cloud,
+        dataset: &Dataset,
+        owner: &Owner,
+        accounts: &[(&'static AccountDesign, AccountId)],
+    ) {
+        for (design, account) in accounts.iter().filter(|(design, _)| design.stored_key) {
+            let scope = Scope { owner, site: dataset, component: design.component };
+            let key = match cloud.machine_account_key(&scope, account) {
+                Ok(key) => key,
+                Err(unsupported) => {
+                    self.narrowing(cloud.name(), &scope, Err(unsupported));
+                    continue;
+                }
+            };
+            let outcome = cloud.secret(&scope, &format!("{}-key", design.name));
+            let Some(secret) = self.check(cloud.name(), &scope, outcome) else { continue };
+            let outcome = cloud.secret_version(&scope, &secret, &key);
+            self.check(cloud.name(), &scope, outcome);
+            let hail = accounts.iter().filter(|(other, _)| other.component == "hail" && other.kind == design.kind);
+            for (_, hail) in hail {
+                let outcome = cloud.grant_secret(&scope, &secret, &Principal::Account(hail));
+                self.check(cloud.name(), &scope, outcome);
+            }
+            for service in STORED_KEY_SERVICES {
+                let Some(email) = self.definitions.organisation.services.get(service.as_str()) else { continue };
+                let outcome =
+                    cloud.grant_secret(&scope, &secret, &Principal::Service { name: service.as_str(), email });
+                self.narrowing(cloud.name(), &scope, outcome);
+            }
+        }
     }
 
     fn budgets(&mut self, cloud: &mut dyn Cloud, dataset: &Dataset, owner: &Owner) {

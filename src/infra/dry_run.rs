@@ -109,6 +109,11 @@ impl Cloud for DryRun<'_> {
         }
     }
 
+    fn prepare(&mut self, scope: &Scope) -> Outcome<()> {
+        let outcome = self.inner.as_mut().map_or(Ok(()), |inner| inner.prepare(scope));
+        self.record(scope, format!("prepare for {}", scope.component), outcome)
+    }
+
     fn requester_pays(&self) -> Outcome<()> {
         self.inner.as_ref().map_or(Ok(()), |inner| inner.requester_pays())
     }

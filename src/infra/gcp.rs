@@ -116,6 +116,23 @@ pub fn service_account_email(site: &Dataset, name: &str) -> Option<String> {
     Some(format!("{}@{project}.iam.gserviceaccount.com", service_account_id(name)))
 }
 
+/// The APIs a component's resources need in the project.
+fn apis(component: &str) -> &'static [&'static str] {
+    match component {
+        "storage" => &["storage.googleapis.com", "privilegedaccessmanager.googleapis.com", "iam.googleapis.com"],
+        "test-storage" | "upload" | "release" => &["storage.googleapis.com"],
+        "hail" => &["compute.googleapis.com", "iam.googleapis.com", "storage.googleapis.com"],
+        "cromwell" => {
+            &["batch.googleapis.com", "compute.googleapis.com", "iam.googleapis.com", "secretmanager.googleapis.com"]
+        }
+        "notebooks" => &["notebooks.googleapis.com", "iam.googleapis.com"],
+        "registry" => &["artifactregistry.googleapis.com"],
+        "budget" => &["billingbudgets.googleapis.com", "monitoring.googleapis.com"],
+        "analysis-runner" => &["iam.googleapis.com"],
+        _ => &[],
+    }
+}
+
 fn project(site: &Dataset) -> &str {
     site.gcp.as_ref().map_or("", |g| g.project.as_str())
 }
@@ -153,6 +170,23 @@ impl Cloud for Gcp<'_> {
 
     fn site_problem(&self, _dataset: &Dataset) -> Option<String> {
         None
+    }
+
+    fn prepare(&mut self, scope: &Scope) -> Outcome<()> {
+        for api in apis(scope.component) {
+            let short = api.split('.').next().unwrap_or(api);
+            let properties = Value::map([
+                ("project", Value::str(project(scope.site))),
+                ("service", Value::str(*api)),
+                // Turning an API off breaks whatever else uses it; removing the resource never does.
+                ("disableOnDestroy", Value::Bool(false)),
+            ]);
+            let name = Self::resource_name(scope, &format!("api-{short}"));
+            if !self.program.resources.contains_key(&name) {
+                self.add(scope, &format!("api-{short}"), "gcp:projects:Service", properties);
+            }
+        }
+        Ok(())
     }
 
     fn bucket(&mut self, scope: &Scope, spec: &BucketSpec) -> Outcome<BucketId> {
