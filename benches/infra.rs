@@ -21,7 +21,7 @@ fn load(shape: SyntheticShape) -> Expanded {
 }
 
 fn resources(expanded: &Expanded) -> usize {
-    infra::build(&expanded.definitions, &expanded.hierarchy).expect("a valid design").program.resources.len()
+    infra::build(&expanded.definitions).expect("a valid design").program.resources.len()
 }
 
 fn infra_bench(c: &mut Criterion) {
@@ -52,7 +52,7 @@ fn infra_bench(c: &mut Criterion) {
         resources(&trimmed),
         trimmed.hierarchy.membership_count()
     );
-    let build = infra::build(&large.definitions, &large.hierarchy).expect("a valid design");
+    let build = infra::build(&large.definitions).expect("a valid design");
     let text = render_yaml(&single(build.program.clone(), "Synthetic"));
     eprintln!(
         "500 datasets: {} resources, {} memberships; one project of {} MB, {} lines",
@@ -64,16 +64,16 @@ fn infra_bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("infra-500-datasets");
     group.sample_size(10);
-    group.bench_function("build", |b| b.iter(|| infra::build(&large.definitions, &large.hierarchy).expect("valid")));
+    group.bench_function("build", |b| b.iter(|| infra::build(&large.definitions).expect("valid")));
     group.bench_function("build+render", |b| {
         b.iter(|| {
-            let build = infra::build(&large.definitions, &large.hierarchy).expect("valid");
+            let build = infra::build(&large.definitions).expect("valid");
             render_yaml(&single(build.program, "Synthetic")).len()
         })
     });
     group.bench_function("build+render-per-dataset", |b| {
         b.iter(|| {
-            let build = infra::build(&large.definitions, &large.hierarchy).expect("valid");
+            let build = infra::build(&large.definitions).expect("valid");
             per_owner(&build.program, "Synthetic").iter().map(|p| render_yaml(p).len()).sum::<usize>()
         })
     });

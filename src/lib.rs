@@ -3,6 +3,7 @@
 //! Stages connect only by values: `definitions` (files → validated types) → `hierarchy`
 //! (expanded groups, pure) → `diff` / `sync` (plan against a `directory`, then apply).
 
+pub mod cache;
 pub mod cli;
 pub mod definitions;
 pub mod diff;

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use common::{copy_dir, cpg, example_org, fixture_org_dir, manifest_dir, INVALID_INPUT, SUCCESS};
 use cpg_infra::definitions::{Date, DirSource};
-use cpg_infra::infra::{self, drive, Azure, Call, DryRun, Gcp, Owner, Ref, Value};
+use cpg_infra::infra::{self, drive, Azure, Call, DryRun, Gcp, Owner, Value};
 use cpg_infra::load::{load_expanded, Expanded};
 use cpg_infra::synthetic::{generate, MemorySource, SyntheticShape};
 
@@ -202,12 +202,12 @@ fn design_calls<'c>(calls: &'c [Call], owner: &str) -> Vec<&'c Call> {
 #[test]
 fn the_same_dataset_gets_the_same_design_on_gcp_and_azure() {
     let expanded = example();
-    let (definitions, hierarchy) = (&expanded.definitions, &expanded.hierarchy);
+    let definitions = &expanded.definitions;
     let mut gcp = Gcp::new(definitions);
     let mut azure = Azure::new(definitions);
     let mut gcp_calls = DryRun::wrapping(&mut gcp);
     let mut azure_calls = DryRun::wrapping(&mut azure);
-    let report = drive(definitions, hierarchy, &mut [&mut gcp_calls, &mut azure_calls]);
+    let report = drive(definitions, &mut [&mut gcp_calls, &mut azure_calls]);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let (gcp_calls, azure_calls) = (gcp_calls.calls().to_vec(), azure_calls.calls().to_vec());
     for owner in ["organisation", "common", "tob-wgs"] {
@@ -266,7 +266,7 @@ fn the_same_dataset_gets_the_same_design_on_gcp_and_azure() {
 #[test]
 fn an_azure_key_vault_secret_holds_the_gcp_hail_key() {
     let expanded = example();
-    let build = infra::build(&expanded.definitions, &expanded.hierarchy).expect("a valid design");
+    let build = infra::build(&expanded.definitions).expect("a valid design");
     let secret = &build.program.resources["tob-wgs-azure-secret-hail-test-gcp-key"];
     assert_eq!(secret.type_token, "azure-native:keyvault:Secret");
     assert_eq!(
@@ -274,16 +274,12 @@ fn an_azure_key_vault_secret_holds_the_gcp_hail_key() {
         Value::map([("value", Value::output("tob-wgs-gcp-account-hail-test-key", "privateKey"))])
     );
     assert_eq!(build.program.resources["tob-wgs-gcp-account-hail-test-key"].type_token, "gcp:serviceaccount:Key");
-    // Split per dataset, both ends stay in the dataset's project; the members cache is read
-    // from the organisation's project through a stack reference.
+    // Split per dataset, both ends stay in the dataset's project; the members-cache bucket is
+    // the organisation's, and its files are the sync's (no Pulumi object writes them).
     let projects = infra::per_owner(&build.program, "Example");
     let tob_wgs = projects.iter().find(|p| p.dir == "datasets/tob-wgs").expect("a tob-wgs project");
     assert!(tob_wgs.program.resources.contains_key("tob-wgs-gcp-account-hail-test-key"));
-    let blob = &tob_wgs.program.resources["tob-wgs-gcp-blob-members-cache-analysis"];
-    let mut roots = Vec::new();
-    blob.visit_refs(&mut |r: &Ref| roots.push(r.root.clone()));
-    assert_eq!(roots, ["organisation-stack"]);
-    assert_eq!(tob_wgs.program.resources["organisation-stack"].type_token, "pulumi:pulumi:StackReference");
+    assert!(!build.program.resources.values().any(|r| r.type_token == "gcp:storage:BucketObject"));
     let organisation = projects.iter().find(|p| p.dir == "organisation").expect("an organisation project");
     assert!(organisation.program.outputs.contains_key("organisation-gcp-bucket-members-group-cache-name"));
 }
@@ -309,7 +305,7 @@ fn render_is_deterministic_and_reports_stale_dataset_projects() {
 /// Resources per dataset of the synthetic organisation.
 fn resources_by_owner(files: BTreeMap<String, String>) -> (BTreeMap<Owner, usize>, usize) {
     let expanded = load_expanded(&MemorySource::new(files), TODAY).expect("valid");
-    let build = infra::build(&expanded.definitions, &expanded.hierarchy).expect("a valid design");
+    let build = infra::build(&expanded.definitions).expect("a valid design");
     let mut counts = BTreeMap::new();
     for resource in build.program.resources.values() {
         *counts.entry(resource.origin.owner.clone()).or_default() += 1;
@@ -353,7 +349,7 @@ fn the_standalone_dry_run_records_and_prints_without_a_cloud() {
     let expanded = example();
     let mut gcp = DryRun::standalone("gcp", |d| d.gcp.is_some());
     let mut azure = DryRun::standalone("azure", |d| d.azure.is_some());
-    let report = drive(&expanded.definitions, &expanded.hierarchy, &mut [&mut gcp, &mut azure]);
+    let report = drive(&expanded.definitions, &mut [&mut gcp, &mut azure]);
     assert!(report.errors.is_empty() && report.notes.is_empty(), "{report:?}");
     let printed = azure.to_string();
     assert!(

@@ -74,7 +74,7 @@ fn reaching(
 }
 
 fn check_least_privilege(expanded: &Expanded) {
-    let matrix = access_matrix(&expanded.definitions, &expanded.hierarchy);
+    let matrix = access_matrix(&expanded.definitions);
     let all = buckets(&matrix);
     assert!(all.iter().any(|(_, b)| b == "bucket main"), "the organisation has main buckets");
     for (dataset, bucket) in &all {
@@ -135,7 +135,7 @@ fn only_full_mutates_primary_data_in_a_large_organisation_with_dependencies() {
 #[test]
 fn data_managers_mutate_upload_buckets_only() {
     let expanded = fixture();
-    let matrix = access_matrix(&expanded.definitions, &expanded.hierarchy);
+    let matrix = access_matrix(&expanded.definitions);
     let upload = reaching(&expanded, &matrix, "tob-wgs", "bucket upload", "mutate");
     assert!(upload.values().any(|r| r.as_deref() == Some("data-manager")), "{upload:?}");
     for (dataset, bucket) in buckets(&matrix) {

@@ -64,8 +64,15 @@ pub enum GroupsCommand {
     },
     /// Compare the groups of two revisions (default: HEAD against the working tree).
     Diff(DiffArgs),
-    /// Plan (and with --confirm, apply) the changes that make a directory match the definitions.
+    /// Plan (and with --confirm, apply) the changes that make a directory match the definitions;
+    /// then the same for the members cache.
     Sync(SyncArgs),
+    /// Plan (and with --confirm, write) the members cache (`<group>-members.txt`) alone.
+    Cache {
+        /// Write the files; without it nothing is changed.
+        #[arg(long)]
+        confirm: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -134,6 +141,9 @@ pub struct SyncArgs {
     pub concurrency: Option<usize>,
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
+    /// Leave the members cache alone.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Args)]

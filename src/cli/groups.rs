@@ -25,6 +25,10 @@ pub fn run(global: &GlobalArgs, command: &GroupsCommand) -> Result<Exit> {
         GroupsCommand::Why { person, group } => why(global, person, group),
         GroupsCommand::Diff(args) => diff(global, args),
         GroupsCommand::Sync(args) => sync(global, args),
+        GroupsCommand::Cache { confirm } => {
+            let expanded = resolve::load(global, &resolve::default_revision(global))?;
+            super::cache::refresh(global, &expanded, *confirm, false)
+        }
     }
 }
 
@@ -160,7 +164,10 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
         } else if !plan.is_empty() {
             eprintln!("dry run: nothing was changed; run again with --confirm to apply");
         }
-        return Ok(if refused { Exit::Refused } else { Exit::Success });
+        if refused {
+            return Ok(Exit::Refused);
+        }
+        return refresh_cache(global, args, &expanded, Exit::Success);
     }
     let apply_options = ApplyOptions { concurrency, retry, allow_mass_removal: args.allow_mass_removal };
     match sync::apply(directory.as_ref(), &plan, &apply_options, progress::for_terminal().as_ref()) {
@@ -169,6 +176,7 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
                 eprintln!("refused: {reason}");
             }
             eprintln!("nothing was applied; re-run with --allow-mass-removal if these removals are intended");
+            eprintln!("the members cache was left as it is");
             Ok(Exit::Refused)
         }
         ApplyOutcome::Applied(mut report) => {
@@ -180,9 +188,20 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
                 eprintln!("failed to save: {error}");
             }
             emit_line(&report.summary());
-            Ok(if report.succeeded() { Exit::Success } else { Exit::Failure })
+            let exit = if report.succeeded() { Exit::Success } else { Exit::Failure };
+            refresh_cache(global, args, &expanded, exit)
         }
     }
+}
+
+/// The members-cache step after the groups: same dry run or confirmation; the worse exit wins.
+fn refresh_cache(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded, groups: Exit) -> Result<Exit> {
+    if args.no_cache {
+        return Ok(groups);
+    }
+    let to_stderr = matches!(args.format, PlanFormat::Json);
+    let cache = super::cache::refresh(global, expanded, args.confirm, to_stderr)?;
+    Ok(if groups == Exit::Success { cache } else { groups })
 }
 
 /// The directory a sync talks to, and what it should hold there.

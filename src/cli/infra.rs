@@ -23,7 +23,7 @@ pub fn run(global: &GlobalArgs, command: &InfraCommand) -> Result<Exit> {
 
 /// `infra access`: the access matrix of the design.
 fn access(expanded: &Expanded, format: DiffFormat) -> Result<Exit> {
-    let matrix = infra::access_matrix(&expanded.definitions, &expanded.hierarchy);
+    let matrix = infra::access_matrix(&expanded.definitions);
     let output = match format {
         DiffFormat::Text => matrix.render_text(),
         DiffFormat::Markdown => matrix.render_markdown(),

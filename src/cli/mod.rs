@@ -2,6 +2,7 @@
 //! library modules.
 
 pub mod args;
+mod cache;
 mod emulator;
 mod groups;
 mod infra;
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::definitions::Diagnostics;
-use args::{Cli, Command};
+use args::{Cli, Command, GlobalArgs};
 
 /// What a command's exit status means (documented in README.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,8 @@ use anyhow::{anyhow, Context, Result};
 
 use super::args::GlobalArgs;
 use super::InputError;
-use crate::definitions::{Date, Definitions, DirSource, GitSource, ProviderSettings, Source};
+use crate::cache::{CacheStore, GcsAuth, GcsStore, LocalStore};
+use crate::definitions::{CacheDestination, Date, Definitions, DirSource, GitSource, ProviderSettings, Source};
 use crate::directory::{GoogleAuth, GoogleConfig};
 use crate::hierarchy::Hierarchy;
 use crate::infra;
@@ -40,7 +41,7 @@ pub fn load(global: &GlobalArgs, revision: &Revision) -> Result<Expanded> {
 
 /// The infrastructure design, or every problem as definitions diagnostics (exit status 3).
 pub fn build_infra(expanded: &Expanded) -> Result<infra::Build> {
-    infra::build(&expanded.definitions, &expanded.hierarchy).map_err(|errors| anyhow!(infra::diagnostics(&errors)))
+    infra::build(&expanded.definitions).map_err(|errors| anyhow!(infra::diagnostics(&errors)))
 }
 
 /// Loads and expands with the definitions' own checks only: for `groups diff`, which compares
@@ -134,25 +135,11 @@ pub fn google_config(definitions: &Definitions) -> Result<(GoogleConfig, Provide
         )
         .into());
     };
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let customer_id = env("CPG_INFRA_GOOGLE_CUSTOMER_ID").or(settings.customer_id.clone()).ok_or_else(|| {
         InputError("no Google customer id: set [providers.google] customer_id or CPG_INFRA_GOOGLE_CUSTOMER_ID".into())
     })?;
     let endpoint = env("CPG_INFRA_GOOGLE_ENDPOINT").or(settings.endpoint.clone());
-    let gcloud_default = env("HOME")
-        .map(|home| PathBuf::from(home).join(".config/gcloud/application_default_credentials.json"))
-        .filter(|path| path.is_file());
-    let auth = if let Some(token) = env("CPG_INFRA_GOOGLE_ACCESS_TOKEN") {
-        GoogleAuth::AccessToken(token)
-    } else if let Some(path) = env("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from).or(gcloud_default) {
-        GoogleAuth::CredentialsFile(path)
-    } else {
-        return Err(InputError(
-            "no Google credentials: set CPG_INFRA_GOOGLE_ACCESS_TOKEN (e.g. to `gcloud auth print-access-token`) or GOOGLE_APPLICATION_CREDENTIALS"
-                .into(),
-        )
-        .into());
-    };
+    let auth = google_auth()?;
     let config = GoogleConfig {
         customer_id,
         groups_domain: organisation.groups_domain.clone(),
@@ -161,4 +148,51 @@ pub fn google_config(definitions: &Definitions) -> Result<(GoogleConfig, Provide
         security_groups: settings.security_groups,
     };
     Ok((config, settings))
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Google credentials: `CPG_INFRA_GOOGLE_ACCESS_TOKEN`, else `GOOGLE_APPLICATION_CREDENTIALS`,
+/// else gcloud's application-default credentials file.
+fn google_auth() -> Result<GoogleAuth> {
+    let gcloud_default = env("HOME")
+        .map(|home| PathBuf::from(home).join(".config/gcloud/application_default_credentials.json"))
+        .filter(|path| path.is_file());
+    if let Some(token) = env("CPG_INFRA_GOOGLE_ACCESS_TOKEN") {
+        Ok(GoogleAuth::AccessToken(token))
+    } else if let Some(path) = env("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from).or(gcloud_default) {
+        Ok(GoogleAuth::CredentialsFile(path))
+    } else {
+        Err(InputError(
+            "no Google credentials: set CPG_INFRA_GOOGLE_ACCESS_TOKEN (e.g. to `gcloud auth print-access-token`) or GOOGLE_APPLICATION_CREDENTIALS"
+                .into(),
+        )
+        .into())
+    }
+}
+
+/// The members-cache destinations `[cache]` names: the local folder under `--root`, and the
+/// organisation's GCS bucket (endpoint override `CPG_INFRA_GCS_ENDPOINT`, Google credentials).
+pub fn cache_stores(global: &GlobalArgs, definitions: &Definitions) -> Result<Vec<Box<dyn CacheStore>>> {
+    let settings = &definitions.organisation.cache;
+    let mut stores: Vec<Box<dyn CacheStore>> = Vec::new();
+    for destination in &settings.destinations {
+        match destination {
+            CacheDestination::Local => stores.push(Box::new(LocalStore::new(global.root.join(&settings.local_dir)))),
+            CacheDestination::Gcs => {
+                let auth = match google_auth()? {
+                    GoogleAuth::AccessToken(token) => GcsAuth::AccessToken(token),
+                    GoogleAuth::CredentialsFile(path) => GcsAuth::CredentialsFile(path),
+                };
+                let bucket = infra::members_cache_bucket(definitions);
+                let endpoint = env("CPG_INFRA_GCS_ENDPOINT");
+                let store =
+                    GcsStore::connect(&bucket, endpoint.as_deref(), auth).map_err(|e| InputError(e.to_string()))?;
+                stores.push(Box::new(store));
+            }
+        }
+    }
+    Ok(stores)
 }

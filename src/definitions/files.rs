@@ -20,6 +20,16 @@ pub struct OrgFile {
     pub providers: Option<ProvidersTable>,
     #[serde(default)]
     pub services: Option<ServicesTable>,
+    #[serde(default)]
+    pub cache: Option<CacheTable>,
+}
+
+/// `[cache]`: where `groups sync` writes the members cache.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheTable {
+    pub destinations: Option<Vec<Spanned<String>>>,
+    pub local_dir: Option<Spanned<String>>,
 }
 
 /// `[services]`: the organisation's own services' accounts, which the infrastructure grants

@@ -98,6 +98,30 @@ pub struct Organisation {
     /// `[services]`: service name (`analysis-runner`, `metadata-server`, `web-server`) → the
     /// lowercased email of its Google service account.
     pub services: BTreeMap<String, String>,
+    pub cache: CacheSettings,
+}
+
+/// Where `groups sync` writes the members cache; the defaults live here and nowhere else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheSettings {
+    pub destinations: Vec<CacheDestination>,
+    /// The local destination's folder, relative to the definitions root.
+    pub local_dir: String,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings { destinations: vec![CacheDestination::Local], local_dir: ".cpg-infra/members-cache".to_owned() }
+    }
+}
+
+/// A members-cache destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CacheDestination {
+    /// A folder under the definitions root.
+    Local,
+    /// The organisation's members-cache bucket on Google Cloud Storage.
+    Gcs,
 }
 
 /// Safety settings of `groups sync`; the defaults live here and nowhere else.

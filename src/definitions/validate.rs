@@ -359,8 +359,10 @@ impl Loader<'_> {
         let google = providers.and_then(|p| p.google.as_ref()).map(|p| self.convert_provider(file, p, Nesting::Native));
         let azure = providers.and_then(|p| p.azure.as_ref()).map(|p| self.convert_provider(file, p, Nesting::Flatten));
         let services = org.services.as_ref().map(|t| self.convert_services(file, t)).unwrap_or_default();
+        let cache = org.cache.as_ref().map(|t| self.convert_cache(file, t)).unwrap_or_default();
         Organisation {
             services,
+            cache,
             name: table.name.clone(),
             domain: table.domain.get_ref().to_ascii_lowercase(),
             groups_domain: table.groups_domain.get_ref().to_ascii_lowercase(),
@@ -393,6 +395,32 @@ impl Loader<'_> {
             services.insert(name.to_owned(), email.get_ref().to_ascii_lowercase());
         }
         services
+    }
+
+    fn convert_cache(&mut self, file: &SourceFile, table: &files::CacheTable) -> CacheSettings {
+        let mut settings = CacheSettings::default();
+        if let Some(destinations) = &table.destinations {
+            settings.destinations.clear();
+            for destination in destinations {
+                match destination.get_ref().as_str() {
+                    "local" => settings.destinations.push(CacheDestination::Local),
+                    "gcs" => settings.destinations.push(CacheDestination::Gcs),
+                    other => self.error(
+                        file.location(destination.span()),
+                        format!("unknown cache destination `{other}`; use `local` or `gcs`"),
+                    ),
+                }
+            }
+        }
+        if let Some(dir) = &table.local_dir {
+            match path_outside_root(dir.get_ref()) {
+                Some(problem) => {
+                    self.error(file.location(dir.span()), format!("local_dir `{}` {problem}", dir.get_ref()))
+                }
+                None => settings.local_dir = dir.get_ref().clone(),
+            }
+        }
+        settings
     }
 
     fn convert_provider(

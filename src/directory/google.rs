@@ -443,7 +443,7 @@ impl Directory for GoogleDirectory {
 }
 
 /// Builds an authenticator from an Application Default Credentials file.
-async fn credentials_file_authenticator(
+pub(crate) async fn credentials_file_authenticator(
     path: &std::path::Path,
     connector: HttpsConnector<HttpConnector>,
 ) -> Result<yup_oauth2::authenticator::Authenticator<HttpsConnector<HttpConnector>>, DirectoryError> {

@@ -15,6 +15,7 @@ use thiserror::Error;
 
 use crate::definitions::Date;
 
+pub(crate) use google::credentials_file_authenticator;
 pub use google::{check_endpoint, GoogleAuth, GoogleConfig, GoogleDirectory};
 pub use local::LocalDirectory;
 

@@ -40,9 +40,9 @@ pub struct AccessMatrix {
 
 /// The matrix for these definitions (the design's own checks are not repeated here: a
 /// definitions tree the infrastructure rejects gives the grants it could make).
-pub fn access_matrix(definitions: &Definitions, hierarchy: &Hierarchy) -> AccessMatrix {
+pub fn access_matrix(definitions: &Definitions) -> AccessMatrix {
     let mut recorder = Recorder::default();
-    drive(definitions, hierarchy, &mut [&mut recorder]);
+    drive(definitions, &mut [&mut recorder]);
     let mut grants = recorder.grants;
     grants.sort();
     grants.dedup();

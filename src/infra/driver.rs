@@ -9,16 +9,15 @@
 use std::collections::BTreeMap;
 
 use crate::definitions::{Dataset, Definitions};
-use crate::hierarchy::Hierarchy;
 
 use super::cloud::{
-    AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, Outcome, Principal,
-    Scope, Unsupported,
+    AccountId, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, Outcome, Principal, Scope,
+    Unsupported,
 };
 use super::design::{
-    AccountDesign, BucketDesign, Service, ACCOUNTS, BUCKETS, BUDGET_CONTACT_ROLE, CACHED_ROLES, CROSS_CLOUD,
-    MEMBERS_CACHE, MEMBERS_CACHE_BUCKET, MEMBERS_CACHE_LIFECYCLE, MEMBERS_CACHE_READERS, ON_REQUEST, PROJECT_GRANTS,
-    REGISTRIES, STORED_KEY_SERVICES,
+    AccountDesign, BucketDesign, Service, ACCOUNTS, BUCKETS, BUDGET_CONTACT_ROLE, CROSS_CLOUD, MEMBERS_CACHE,
+    MEMBERS_CACHE_BUCKET, MEMBERS_CACHE_LIFECYCLE, MEMBERS_CACHE_READERS, ON_REQUEST, PROJECT_GRANTS, REGISTRIES,
+    STORED_KEY_SERVICES,
 };
 use super::program::Owner;
 use super::InfraError;
@@ -33,15 +32,18 @@ pub struct Report {
 }
 
 /// Calls `clouds` for every dataset they host, in a fixed order.
-pub fn drive(definitions: &Definitions, hierarchy: &Hierarchy, clouds: &mut [&mut dyn Cloud]) -> Report {
-    let mut driver = Driver { definitions, hierarchy, report: Report::default() };
+pub fn drive(definitions: &Definitions, clouds: &mut [&mut dyn Cloud]) -> Report {
+    let mut driver = Driver { definitions, report: Report::default() };
     driver.check_datasets(clouds);
-    let caches: Vec<Option<BucketId>> = clouds.iter_mut().map(|cloud| driver.organisation(&mut **cloud)).collect();
+    // The members-cache bucket; its files are written by the group sync, not by Pulumi.
+    for cloud in clouds.iter_mut() {
+        driver.organisation(&mut **cloud);
+    }
     for dataset in definitions.datasets.values() {
         let mut placed = Vec::new();
         for (index, cloud) in clouds.iter_mut().enumerate() {
             if cloud.hosts(dataset) && cloud.site_problem(dataset).is_none() {
-                let accounts = driver.dataset(&mut **cloud, dataset, caches[index].as_ref());
+                let accounts = driver.dataset(&mut **cloud, dataset);
                 placed.push((index, accounts));
             }
         }
@@ -56,7 +58,6 @@ pub fn drive(definitions: &Definitions, hierarchy: &Hierarchy, clouds: &mut [&mu
 
 struct Driver<'a> {
     definitions: &'a Definitions,
-    hierarchy: &'a Hierarchy,
     report: Report,
 }
 
@@ -201,12 +202,7 @@ impl<'a> Driver<'a> {
     }
 
     /// Everything a dataset gets on one cloud; returns its machine accounts.
-    fn dataset(
-        &mut self,
-        cloud: &mut dyn Cloud,
-        dataset: &Dataset,
-        cache: Option<&BucketId>,
-    ) -> Vec<(&'static AccountDesign, AccountId)> {
+    fn dataset(&mut self, cloud: &mut dyn Cloud, dataset: &Dataset) -> Vec<(&'static AccountDesign, AccountId)> {
         let owner = Owner::Dataset(dataset.name.clone());
         let has = |component: &str| dataset.components.contains(component);
         for component in &dataset.components {
@@ -290,27 +286,6 @@ impl<'a> Driver<'a> {
 
         self.budgets(cloud, dataset, &owner);
 
-        if let Some(cache) = cache {
-            for (role, component) in CACHED_ROLES {
-                if component.is_some_and(|c| !has(c)) {
-                    continue;
-                }
-                let Some(group) = self.group(dataset, role) else { continue };
-                let mut content = String::new();
-                for member in self.hierarchy.effective_members(&group.name) {
-                    content.push_str(member);
-                    content.push('\n');
-                }
-                let scope = Scope { owner: &owner, site: dataset, component: component.unwrap_or(MEMBERS_CACHE) };
-                let spec = BlobSpec {
-                    name: format!("members-cache-{role}"),
-                    path: format!("{}-members.txt", group.name),
-                    content,
-                };
-                let outcome = cloud.blob(&scope, cache, &spec);
-                self.check(cloud.name(), &scope, outcome);
-            }
-        }
         accounts
     }
 

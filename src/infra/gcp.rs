@@ -88,20 +88,30 @@ impl<'a> Gcp<'a> {
     }
 
     fn global_name(&self, owner: &Owner, name: &str) -> String {
-        let prefix = &self.definitions.organisation.group_prefix;
-        let base = match owner {
-            Owner::Organisation => format!("{prefix}{name}"),
-            Owner::Dataset(dataset) => format!("{prefix}{dataset}-{name}"),
-        };
-        names::fit(
-            &base,
-            3,
-            63,
-            // Dots would make it a domain name, which GCS accepts only from verified owners.
-            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'),
-            Some('-'),
-        )
+        bucket_name(self.definitions, owner, name)
     }
+}
+
+/// The GCS name of `owner`'s bucket `name` (globally unique, so prefixed).
+fn bucket_name(definitions: &Definitions, owner: &Owner, name: &str) -> String {
+    let prefix = &definitions.organisation.group_prefix;
+    let base = match owner {
+        Owner::Organisation => format!("{prefix}{name}"),
+        Owner::Dataset(dataset) => format!("{prefix}{dataset}-{name}"),
+    };
+    names::fit(
+        &base,
+        3,
+        63,
+        // Dots would make it a domain name, which GCS accepts only from verified owners.
+        |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'),
+        Some('-'),
+    )
+}
+
+/// The GCS bucket the group sync writes the members cache to (Pulumi creates it).
+pub fn members_cache_bucket(definitions: &Definitions) -> String {
+    bucket_name(definitions, &Owner::Organisation, super::design::MEMBERS_CACHE_BUCKET)
 }
 
 /// A service account's id (the part before `@`): 6–30 lowercase letters, digits and hyphens.

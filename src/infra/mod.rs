@@ -25,7 +25,6 @@ use std::collections::BTreeSet;
 use thiserror::Error;
 
 use crate::definitions::{Definitions, Diagnostic, Diagnostics, Location};
-use crate::hierarchy::Hierarchy;
 
 pub use access::{access_matrix, AccessGrant, AccessMatrix};
 pub use azure::{Azure, BUDGET_START_CONFIG};
@@ -35,7 +34,7 @@ pub use cloud::{
 };
 pub use driver::{drive, Report};
 pub use dry_run::{Call, DryRun};
-pub use gcp::{Gcp, BILLING_ACCOUNT_CONFIG};
+pub use gcp::{members_cache_bucket, Gcp, BILLING_ACCOUNT_CONFIG};
 pub use plan::{render_plan_json, render_plan_text};
 pub use program::{ConfigEntry, Options, Origin, Owner, Piece, Program, Ref, Resource, Step, Value};
 pub use split::{per_owner, single, Project, PULUMI_ORGANIZATION_CONFIG};
@@ -96,10 +95,10 @@ pub struct Build {
 
 /// Builds the whole program: drives GCP and Azure over every dataset, adopts `[imports]`.
 /// Returns every problem at once.
-pub fn build(definitions: &Definitions, hierarchy: &Hierarchy) -> Result<Build, Vec<InfraError>> {
+pub fn build(definitions: &Definitions) -> Result<Build, Vec<InfraError>> {
     let mut gcp = Gcp::new(definitions);
     let mut azure = Azure::new(definitions);
-    let report = drive(definitions, hierarchy, &mut [&mut gcp, &mut azure]);
+    let report = drive(definitions, &mut [&mut gcp, &mut azure]);
     let mut program = gcp.into_program();
     program.merge(azure.into_program());
     let mut errors = report.errors;
@@ -111,6 +110,21 @@ pub fn build(definitions: &Definitions, hierarchy: &Hierarchy) -> Result<Build, 
         return Err(errors);
     }
     Ok(Build { program, notes: report.notes })
+}
+
+/// The groups whose effective members the group sync writes to the members cache as
+/// `<group>-members.txt`, for services that cannot ask the directory quickly.
+pub fn cached_groups(definitions: &Definitions) -> Vec<String> {
+    let mut groups = Vec::new();
+    for dataset in definitions.datasets.values() {
+        for (role, component) in design::CACHED_ROLES {
+            let wanted = component.is_none_or(|c| dataset.components.contains(c));
+            if wanted && definitions.dataset_has_role(dataset, role) {
+                groups.push(definitions.dataset_group_name(&dataset.name, role));
+            }
+        }
+    }
+    groups
 }
 
 /// Memberships the infrastructure adds to the group hierarchy: each access-level machine

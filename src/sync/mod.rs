@@ -7,6 +7,7 @@ mod apply;
 mod live;
 mod plan;
 
+pub(crate) use apply::with_retries;
 pub use apply::{apply, ApplyOptions, ApplyOutcome, ApplyReport, NoProgress, Progress, RetryPolicy};
 pub use live::{read_live_state, LiveGroupState, LiveRead, LiveState, ReadError};
 pub use plan::{plan, Change, Conflict, Plan, PlanCounts, PlanOptions, RemovalLimits};

@@ -109,6 +109,7 @@ fn run_binary(root: &Path, today: &str, args: &[&str], env: &[(&str, &str)]) -> 
         "CPG_INFRA_GOOGLE_ACCESS_TOKEN",
         "CPG_INFRA_GOOGLE_ENDPOINT",
         "CPG_INFRA_GOOGLE_CUSTOMER_ID",
+        "CPG_INFRA_GCS_ENDPOINT",
     ] {
         command.env_remove(name);
     }

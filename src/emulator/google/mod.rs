@@ -18,6 +18,7 @@
 //! the real API, and further at `EmulatorOptions::max_page_size`.
 
 mod faults;
+mod objects;
 mod store;
 
 use std::collections::BTreeMap;
@@ -113,6 +114,7 @@ impl GoogleEmulator {
     pub fn start(options: EmulatorOptions) -> io::Result<GoogleEmulator> {
         let shared = Arc::new(Shared {
             directory: Mutex::new(Directory::new(&options.customer)),
+            objects: Mutex::new(objects::Objects::default()),
             faults: Mutex::new(FaultState::new(FaultPlan::default())),
             calls: Mutex::new(BTreeMap::new()),
             options,
@@ -122,6 +124,21 @@ impl GoogleEmulator {
             handle(Arc::clone(&for_server), request, killer)
         })?;
         Ok(GoogleEmulator { server, shared })
+    }
+
+    /// Creates an empty Cloud Storage bucket (buckets are made by Pulumi, not by the API users).
+    pub fn create_bucket(&self, bucket: &str) {
+        lock(&self.shared.objects).create_bucket(bucket);
+    }
+
+    /// A bucket's objects and their bytes.
+    pub fn objects(&self, bucket: &str) -> BTreeMap<String, Vec<u8>> {
+        lock(&self.shared.objects).objects(bucket)
+    }
+
+    /// Writes an object without a request (no count, no fault), e.g. a file changed by hand.
+    pub fn put_object_directly(&self, bucket: &str, name: &str, bytes: &[u8]) {
+        lock(&self.shared.objects).put_directly(bucket, name, bytes);
     }
 
     /// `http://127.0.0.1:PORT/`: the client's base URL and root URL.
@@ -199,6 +216,7 @@ const MAX_BODY_BYTES: usize = 1 << 20;
 struct Shared {
     options: EmulatorOptions,
     directory: Mutex<Directory>,
+    objects: Mutex<objects::Objects>,
     faults: Mutex<FaultState>,
     calls: Mutex<BTreeMap<String, u64>>,
 }
@@ -235,8 +253,20 @@ async fn handle(shared: Arc<Shared>, request: Request, killer: ConnectionKiller)
         Err(error) => return ApiError::invalid(&format!("malformed query string: {error}")).into_response(),
     };
     let context = Context { query: &query, body: &body, faults: &plan };
-    let answer = lock(&shared.directory).answer(&route, &context, shared.options.max_page_size);
+    let max_page_size = shared.options.max_page_size;
+    let answer = match &route {
+        Route::ListObjects(bucket) => lock(&shared.objects).list(bucket, &context, max_page_size),
+        Route::InsertObject(bucket) => lock(&shared.objects).insert(bucket, &context),
+        Route::DeleteObject(bucket, name) => lock(&shared.objects).delete(bucket, name),
+        _ => lock(&shared.directory).answer(&route, &context, max_page_size),
+    };
     match answer {
+        // Cloud Storage answers a deletion with no content.
+        Ok(_) if matches!(route, Route::DeleteObject(..)) => {
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            response
+        }
         Ok(value) => json_response(StatusCode::OK, &value),
         Err(error) => error.into_response(),
     }
@@ -288,11 +318,18 @@ enum Route {
     GetMembership(String, String),
     DeleteMembership(String, String),
     ModifyMembershipRoles(String, String),
+    /// Cloud Storage: a bucket's objects.
+    ListObjects(String),
+    InsertObject(String),
+    DeleteObject(String, String),
     Unknown,
 }
 
 impl Route {
     fn parse(method: &Method, path: &str) -> Route {
+        if let Some(route) = Route::parse_storage(method, path) {
+            return route;
+        }
         // The client leaves `/` and `:` of `{+name}` as they are; decode anything else.
         let Some(path) = path.strip_prefix("/v1/").and_then(percent_decode) else {
             return Route::Unknown;
@@ -321,6 +358,21 @@ impl Route {
         }
     }
 
+    /// Cloud Storage JSON API paths (`storage/v1/...`, `upload/storage/v1/...`).
+    fn parse_storage(method: &Method, path: &str) -> Option<Route> {
+        if let Some(rest) = path.strip_prefix("/upload/storage/v1/b/") {
+            let bucket = rest.strip_suffix("/o")?;
+            return (method == Method::POST).then(|| Route::InsertObject(bucket.to_owned()));
+        }
+        let rest = path.strip_prefix("/storage/v1/b/")?;
+        let (bucket, objects) = rest.split_once("/o")?;
+        match (method, objects.strip_prefix('/')) {
+            (&Method::GET, None) if objects.is_empty() => Some(Route::ListObjects(bucket.to_owned())),
+            (&Method::DELETE, Some(name)) => Some(Route::DeleteObject(bucket.to_owned(), percent_decode(name)?)),
+            _ => Some(Route::Unknown),
+        }
+    }
+
     /// The API method name, as in the discovery document without the `cloudidentity.` prefix.
     fn method_name(&self) -> &'static str {
         match self {
@@ -336,6 +388,9 @@ impl Route {
             Route::GetMembership(..) => "groups.memberships.get",
             Route::DeleteMembership(..) => "groups.memberships.delete",
             Route::ModifyMembershipRoles(..) => "groups.memberships.modifyMembershipRoles",
+            Route::ListObjects(_) => "storage.objects.list",
+            Route::InsertObject(_) => "storage.objects.insert",
+            Route::DeleteObject(..) => "storage.objects.delete",
             Route::Unknown => "unknown",
         }
     }

@@ -178,7 +178,9 @@ impl Directory {
             }
             Route::DeleteMembership(id, member_id) => self.delete_membership(id, member_id),
             Route::ModifyMembershipRoles(id, member_id) => self.modify_membership_roles(id, member_id, context),
-            Route::Unknown => Err(ApiError { code: Code::NotFound, message: "Method not found.".to_owned() }),
+            Route::Unknown | Route::ListObjects(_) | Route::InsertObject(_) | Route::DeleteObject(..) => {
+                Err(ApiError { code: Code::NotFound, message: "Method not found.".to_owned() })
+            }
         }
     }
 
