@@ -9,6 +9,7 @@ pub mod definitions;
 pub mod diff;
 pub mod directory;
 pub mod emulator;
+pub mod google_api;
 pub mod graph;
 pub mod hierarchy;
 pub mod infra;

@@ -21,7 +21,7 @@ use crate::directory::DirectoryError;
 use crate::hierarchy::Hierarchy;
 use crate::sync::RetryPolicy;
 
-pub use gcs::{GcsAuth, GcsStore};
+pub use gcs::GcsStore;
 pub use local::LocalStore;
 
 /// The file name suffix of a cached group.

@@ -7,7 +7,7 @@ use anyhow::{anyhow, Context, Result};
 
 use super::args::GlobalArgs;
 use super::InputError;
-use crate::cache::{CacheStore, GcsAuth, GcsStore, LocalStore};
+use crate::cache::{CacheStore, GcsStore, LocalStore};
 use crate::definitions::{CacheDestination, Date, Definitions, DirSource, GitSource, ProviderSettings, Source};
 use crate::directory::{GoogleAuth, GoogleConfig};
 use crate::hierarchy::Hierarchy;
@@ -182,14 +182,11 @@ pub fn cache_stores(global: &GlobalArgs, definitions: &Definitions) -> Result<Ve
         match destination {
             CacheDestination::Local => stores.push(Box::new(LocalStore::new(global.root.join(&settings.local_dir)))),
             CacheDestination::Gcs => {
-                let auth = match google_auth()? {
-                    GoogleAuth::AccessToken(token) => GcsAuth::AccessToken(token),
-                    GoogleAuth::CredentialsFile(path) => GcsAuth::CredentialsFile(path),
-                };
+                let auth = google_auth()?;
                 let bucket = infra::members_cache_bucket(definitions);
                 let endpoint = env("CPG_INFRA_GCS_ENDPOINT");
                 let store =
-                    GcsStore::connect(&bucket, endpoint.as_deref(), auth).map_err(|e| InputError(e.to_string()))?;
+                    GcsStore::connect(&bucket, endpoint.as_deref(), &auth).map_err(|e| InputError(e.to_string()))?;
                 stores.push(Box::new(store));
             }
         }

@@ -1,0 +1,127 @@
+//! Authenticated HTTP calls to Google APIs that the tree has no client crate for (Cloud
+//! Storage objects, Secret Manager): a bearer token or Application Default Credentials, and
+//! statuses mapped onto the errors the sync retries (429, 5xx, transport) or reports (401/403
+//! as rejected configuration). Plain HTTP only to loopback, for the emulator.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, StatusCode};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+
+use crate::directory::{check_endpoint, DirectoryError, GoogleAuth};
+
+/// Read and write access to Google Cloud APIs.
+const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+
+type Authenticator = google_cloudidentity1::yup_oauth2::authenticator::Authenticator<HttpsConnector<HttpConnector>>;
+
+/// One API's endpoint with credentials; counts its requests.
+pub struct GoogleApi {
+    runtime: tokio::runtime::Runtime,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// Ends with `/`.
+    endpoint: String,
+    token: Option<String>,
+    authenticator: Option<Authenticator>,
+    calls: AtomicU64,
+}
+
+impl GoogleApi {
+    /// Connects lazily: nothing is sent before the first call.
+    pub fn connect(endpoint: &str, auth: &GoogleAuth) -> Result<GoogleApi, DirectoryError> {
+        check_endpoint(endpoint)?;
+        let endpoint = if endpoint.ends_with('/') { endpoint.to_owned() } else { format!("{endpoint}/") };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| DirectoryError::Storage(format!("cannot start the HTTP runtime: {e}")))?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| DirectoryError::Rejected(format!("no TLS root certificates: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector.clone());
+        let (token, authenticator) = match auth {
+            GoogleAuth::AccessToken(token) => (Some(token.clone()), None),
+            GoogleAuth::CredentialsFile(path) => {
+                let authenticator =
+                    runtime.block_on(crate::directory::credentials_file_authenticator(path, connector))?;
+                (None, Some(authenticator))
+            }
+        };
+        Ok(GoogleApi { runtime, client, endpoint, token, authenticator, calls: AtomicU64::new(0) })
+    }
+
+    /// The endpoint, ending with `/`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Sends one request to `path` (relative to the endpoint). 2xx and 404 are answers; 429,
+    /// 5xx and transport failures are retryable; 401/403 are rejected configuration.
+    pub fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        call: &str,
+    ) -> Result<(StatusCode, Bytes), DirectoryError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let url = format!("{}{path}", self.endpoint);
+        self.runtime.block_on(async {
+            let token = match (&self.token, &self.authenticator) {
+                (Some(token), _) => token.clone(),
+                (None, Some(authenticator)) => {
+                    let token = authenticator
+                        .token(&[SCOPE])
+                        .await
+                        .map_err(|e| DirectoryError::Unavailable(format!("{call}: cannot get a token: {e}")))?;
+                    token.token().unwrap_or_default().to_owned()
+                }
+                (None, None) => String::new(),
+            };
+            let request = hyper::Request::builder()
+                .method(method)
+                .uri(url)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "text/plain; charset=utf-8")
+                .body(Full::new(Bytes::from(body)))
+                .map_err(|e| DirectoryError::Storage(format!("{call}: {e}")))?;
+            let response =
+                self.client.request(request).await.map_err(|e| DirectoryError::Unavailable(format!("{call}: {e}")))?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| DirectoryError::Unavailable(format!("{call}: {e}")))?
+                .to_bytes();
+            let text = || String::from_utf8_lossy(&bytes).trim().to_owned();
+            match status.as_u16() {
+                200..=299 | 404 => Ok((status, bytes.clone())),
+                429 => Err(DirectoryError::Throttled { call: call.to_owned(), retry_after }),
+                401 | 403 => Err(DirectoryError::Rejected(format!("{call}: {status}: {}", text()))),
+                500..=599 => Err(DirectoryError::Unavailable(format!("{call}: {status}"))),
+                _ => Err(DirectoryError::Storage(format!("{call}: {status}: {}", text()))),
+            }
+        })
+    }
+}
