@@ -14,5 +14,6 @@ pub mod graph;
 pub mod hierarchy;
 pub mod infra;
 pub mod load;
+pub mod migrate;
 pub mod sync;
 pub mod synthetic;

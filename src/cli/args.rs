@@ -43,9 +43,35 @@ pub enum Command {
     /// Run an in-process fake of a directory API on 127.0.0.1 (for tests and trials).
     #[command(subcommand)]
     Emulator(EmulatorCommand),
+    /// Move from the old system: import its cached and live groups into the definitions.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
     /// Write a synthetic organisation (for benchmarks) into a directory.
     #[command(hide = true)]
     Synthetic(SyntheticArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Read the old members caches (Secret Manager) and live groups, and add the people and
+    /// grants they give to people.toml and members.toml (edited in place), with a report of
+    /// where the sources disagree.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The mapping from old group and cache names to roles (TOML; see README).
+    #[arg(long)]
+    pub mapping: PathBuf,
+    /// Where the old live groups are.
+    #[arg(long, value_enum, default_value_t = ProviderName::Local)]
+    pub provider: ProviderName,
+    /// Report only; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
 }
 
 #[derive(Debug, Subcommand)]

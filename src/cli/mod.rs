@@ -6,6 +6,7 @@ mod cache;
 mod emulator;
 mod groups;
 mod infra;
+mod migrate;
 mod output;
 mod progress;
 mod resolve;
@@ -69,5 +70,6 @@ fn dispatch(cli: &Cli) -> Result<Exit> {
         Command::Infra(command) => infra::run(&cli.global, command),
         Command::Emulator(command) => emulator::run(command),
         Command::Synthetic(args) => synthetic::run(args),
+        Command::Migrate(args::MigrateCommand::Import(args)) => migrate::import(&cli.global, args),
     }
 }

@@ -13,6 +13,7 @@ use crate::directory::{GoogleAuth, GoogleConfig};
 use crate::hierarchy::Hierarchy;
 use crate::infra;
 use crate::load::{load_expanded, Expanded};
+use crate::migrate::SecretReader;
 
 /// The date expiry is judged against: `--today`, then `$CPG_INFRA_TODAY`, then the clock.
 pub fn today(global: &GlobalArgs) -> Result<Date> {
@@ -171,6 +172,14 @@ fn google_auth() -> Result<GoogleAuth> {
         )
         .into())
     }
+}
+
+/// The old members caches' reader: Secret Manager (endpoint override
+/// `CPG_INFRA_SECRETMANAGER_ENDPOINT`) with the Google credentials.
+pub fn secret_reader() -> Result<SecretReader> {
+    let auth = google_auth()?;
+    let endpoint = env("CPG_INFRA_SECRETMANAGER_ENDPOINT");
+    SecretReader::connect(endpoint.as_deref(), &auth).map_err(|e| InputError(e.to_string()).into())
 }
 
 /// The members-cache destinations `[cache]` names: the local folder under `--root`, and the

@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub use diagnostic::{Diagnostic, Diagnostics, Location};
 pub use names::{group_name_problem, is_valid_email, KNOWN_COMPONENTS};
 pub use source::{decode_utf8, DirSource, Entry, EntryKind, GitSource, Source, SourceError};
+pub use wording::unknown as unknown_name;
 
 use thiserror::Error;
 

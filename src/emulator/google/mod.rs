@@ -136,6 +136,11 @@ impl GoogleEmulator {
         lock(&self.shared.objects).objects(bucket)
     }
 
+    /// Adds a version to a Secret Manager secret (created if new), without a request.
+    pub fn add_secret_version(&self, project: &str, secret: &str, bytes: &[u8]) {
+        lock(&self.shared.objects).add_secret_version(project, secret, bytes);
+    }
+
     /// Writes an object without a request (no count, no fault), e.g. a file changed by hand.
     pub fn put_object_directly(&self, bucket: &str, name: &str, bytes: &[u8]) {
         lock(&self.shared.objects).put_directly(bucket, name, bytes);
@@ -258,6 +263,9 @@ async fn handle(shared: Arc<Shared>, request: Request, killer: ConnectionKiller)
         Route::ListObjects(bucket) => lock(&shared.objects).list(bucket, &context, max_page_size),
         Route::InsertObject(bucket) => lock(&shared.objects).insert(bucket, &context),
         Route::DeleteObject(bucket, name) => lock(&shared.objects).delete(bucket, name),
+        Route::AccessSecret { project, secret, version } => {
+            lock(&shared.objects).access_secret(project, secret, version)
+        }
         _ => lock(&shared.directory).answer(&route, &context, max_page_size),
     };
     match answer {
@@ -322,6 +330,12 @@ enum Route {
     ListObjects(String),
     InsertObject(String),
     DeleteObject(String, String),
+    /// Secret Manager: `projects/{p}/secrets/{s}/versions/{v}:access`.
+    AccessSecret {
+        project: String,
+        secret: String,
+        version: String,
+    },
     Unknown,
 }
 
@@ -348,6 +362,16 @@ impl Route {
             (&Method::GET, ["groups", _, "memberships:lookup"]) => Route::LookupMembership(id(1)),
             (&Method::GET, ["groups", _, "memberships", _]) => Route::GetMembership(id(1), id(3)),
             (&Method::DELETE, ["groups", _, "memberships", _]) => Route::DeleteMembership(id(1), id(3)),
+            (&Method::GET, ["projects", project, "secrets", secret, "versions", version]) => {
+                match version.strip_suffix(":access") {
+                    Some(version) => Route::AccessSecret {
+                        project: (*project).to_owned(),
+                        secret: (*secret).to_owned(),
+                        version: version.to_owned(),
+                    },
+                    None => Route::Unknown,
+                }
+            }
             (&Method::POST, ["groups", _, "memberships", member]) => {
                 match member.strip_suffix(":modifyMembershipRoles") {
                     Some(member) => Route::ModifyMembershipRoles(id(1), member.to_owned()),
@@ -391,6 +415,7 @@ impl Route {
             Route::ListObjects(_) => "storage.objects.list",
             Route::InsertObject(_) => "storage.objects.insert",
             Route::DeleteObject(..) => "storage.objects.delete",
+            Route::AccessSecret { .. } => "secretmanager.versions.access",
             Route::Unknown => "unknown",
         }
     }

@@ -14,9 +14,34 @@ use super::{ApiError, Context};
 #[derive(Debug, Default)]
 pub(super) struct Objects {
     buckets: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    /// Secret Manager: (project, secret) → versions, oldest first.
+    secrets: BTreeMap<(String, String), Vec<Vec<u8>>>,
 }
 
 impl Objects {
+    pub(super) fn add_secret_version(&mut self, project: &str, secret: &str, bytes: &[u8]) {
+        self.secrets.entry((project.to_owned(), secret.to_owned())).or_default().push(bytes.to_vec());
+    }
+
+    /// `versions/{version}:access`: `latest` or a 1-based version number.
+    pub(super) fn access_secret(&self, project: &str, secret: &str, version: &str) -> Result<Value, ApiError> {
+        let versions = self
+            .secrets
+            .get(&(project.to_owned(), secret.to_owned()))
+            .ok_or_else(|| ApiError::not_found(&format!("Secret [projects/{project}/secrets/{secret}]")))?;
+        let number = match version {
+            "latest" => versions.len(),
+            other => other.parse::<usize>().map_err(|_| ApiError::invalid("bad version"))?,
+        };
+        let bytes = number.checked_sub(1).and_then(|index| versions.get(index)).ok_or_else(|| {
+            ApiError::not_found(&format!("Secret Version [projects/{project}/secrets/{secret}/versions/{version}]"))
+        })?;
+        Ok(json!({
+            "name": format!("projects/{project}/secrets/{secret}/versions/{number}"),
+            "payload": { "data": base64::engine::general_purpose::STANDARD.encode(bytes) },
+        }))
+    }
+
     pub(super) fn create_bucket(&mut self, bucket: &str) {
         self.buckets.entry(bucket.to_owned()).or_default();
     }

@@ -178,7 +178,11 @@ impl Directory {
             }
             Route::DeleteMembership(id, member_id) => self.delete_membership(id, member_id),
             Route::ModifyMembershipRoles(id, member_id) => self.modify_membership_roles(id, member_id, context),
-            Route::Unknown | Route::ListObjects(_) | Route::InsertObject(_) | Route::DeleteObject(..) => {
+            Route::Unknown
+            | Route::ListObjects(_)
+            | Route::InsertObject(_)
+            | Route::DeleteObject(..)
+            | Route::AccessSecret { .. } => {
                 Err(ApiError { code: Code::NotFound, message: "Method not found.".to_owned() })
             }
         }
