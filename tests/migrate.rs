@@ -125,3 +125,43 @@ fn a_mapping_to_an_unknown_role_is_located_and_nothing_is_read() {
     assert!(run.stderr.contains("migration.toml:2:22: unknown role `analyst`; did you mean `analysis`?"), "{run}");
     assert_eq!(emulator.total_calls(), 0);
 }
+
+fn migration_plan(root: &Path, emulator: &GoogleEmulator) -> Run {
+    let mapping = root.join("migration.toml");
+    fs::write(&mapping, MAPPING).unwrap();
+    let mapping = mapping.to_string_lossy().into_owned();
+    let base = emulator.base_url();
+    cpg_with_env(
+        root,
+        &["migrate", "plan", "--provider", "google", "--from", &mapping],
+        &[
+            ("CPG_INFRA_GOOGLE_ENDPOINT", &base),
+            ("CPG_INFRA_GOOGLE_ACCESS_TOKEN", TOKEN),
+            ("CPG_INFRA_GOOGLE_CUSTOMER_ID", CUSTOMER),
+        ],
+    )
+}
+
+#[test]
+fn the_migration_plan_flags_who_would_lose_access_until_the_import_restores_it() {
+    let org = google_org();
+    let root = org.path();
+    let emulator = emulator(200);
+    seed_old_structure(&emulator);
+    let before = migration_plan(root, &emulator);
+    before.expect_code(common::FAILURE);
+    assert!(
+        before.stdout.contains(
+            "! ravi.iyer@example.org loses tob-wgs-analysis (has it through tob-wgs-access@groups.example.org); restore with datasets/tob-wgs/members.toml: analysis = [\"ravi\"]"
+        ),
+        "{before}"
+    );
+    assert!(before.stdout.contains("! zoe.new@partner.org loses tob-wgs-analysis"), "{before}");
+    assert!(!before.stdout.contains("amara"), "amara keeps her access: {before}");
+    assert!(before.stdout.contains("1 old group(s) checked, 2 member(s) would lose access"), "{before}");
+
+    import(root, &emulator, &[]).expect_code(SUCCESS);
+    let after = migration_plan(root, &emulator);
+    after.expect_code(SUCCESS);
+    assert!(after.stdout.contains("0 member(s) would lose access"), "{after}");
+}

@@ -57,6 +57,20 @@ pub enum MigrateCommand {
     /// grants they give to people.toml and members.toml (edited in place), with a report of
     /// where the sources disagree.
     Import(ImportArgs),
+    /// Before switching: everyone an old group gives access to whom the new hierarchy would
+    /// not, with the grant that restores it (exit 1 when anyone would lose access).
+    Plan(MigratePlanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigratePlanArgs {
+    /// The mapping from old group names to roles (the same file `migrate import` reads).
+    #[arg(long = "from")]
+    pub mapping: PathBuf,
+    #[arg(long, value_enum, default_value_t = ProviderName::Local)]
+    pub provider: ProviderName,
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
 }
 
 #[derive(Debug, Args)]

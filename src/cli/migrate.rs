@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Result};
 
-use super::args::{DiffFormat, GlobalArgs, ImportArgs, ProviderName};
+use super::args::{DiffFormat, GlobalArgs, ImportArgs, MigratePlanArgs, ProviderName};
 use super::output::{emit, emit_line};
 use super::resolve::{self, Revision};
 use super::{Exit, InputError};
 use crate::directory::{Directory, DirectoryError, GoogleDirectory, LocalDirectory};
-use crate::migrate::{self, Mapping, Observed, RoleSources};
+use crate::migrate::{self, Mapping, Observed, OldGroup, RoleSources};
 use crate::sync::{with_retries, RetryPolicy};
 
 /// Reads the sources the mapping names, plans the import, prints it, and (unless a dry run)
@@ -22,7 +22,7 @@ pub fn import(global: &GlobalArgs, args: &ImportArgs) -> Result<Exit> {
     let text = std::fs::read_to_string(&args.mapping)
         .map_err(|e| InputError(format!("cannot read the mapping {label}: {e}")))?;
     let mapping = migrate::load_mapping(&label, &text, definitions).map_err(|d| anyhow!(d))?;
-    let directory = old_directory(global, args, definitions)?;
+    let directory = old_directory(global, args.provider, definitions)?;
     let retry = RetryPolicy::default();
     let (groups, _) = with_retries(&retry, || directory.list_groups());
     let groups = groups.map_err(read_error)?;
@@ -83,6 +83,40 @@ pub fn import(global: &GlobalArgs, args: &ImportArgs) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
+/// `migrate plan`: who would lose access when the old groups give way to the new hierarchy.
+pub fn plan(global: &GlobalArgs, args: &MigratePlanArgs) -> Result<Exit> {
+    let expanded = resolve::load_groups(global, &Revision::WorkingTree)?;
+    let definitions = &expanded.definitions;
+    let label = args.mapping.display().to_string();
+    let text = std::fs::read_to_string(&args.mapping)
+        .map_err(|e| InputError(format!("cannot read the mapping {label}: {e}")))?;
+    let mapping = migrate::load_mapping(&label, &text, definitions).map_err(|d| anyhow!(d))?;
+    let directory = old_directory(global, args.provider, definitions)?;
+    let retry = RetryPolicy::default();
+    let (groups, _) = with_retries(&retry, || directory.list_groups());
+    let live: BTreeSet<String> =
+        groups.map_err(read_error)?.into_iter().filter(|g| !g.owned).map(|g| g.email).collect();
+    let mut old_groups = Vec::new();
+    for dataset in definitions.datasets.values() {
+        for (pattern, role) in mapping.groups.iter().filter(|(_, role)| definitions.dataset_has_role(dataset, role)) {
+            let email = definitions.group_email(&Mapping::name(pattern, &dataset.name));
+            if !live.contains(&email) {
+                continue;
+            }
+            let (members, _) = with_retries(&retry, || directory.list_members(&email));
+            let members = members.map_err(read_error)?.into_iter().map(|m| m.email).collect();
+            old_groups.push(OldGroup { email, dataset: dataset.name.clone(), role: role.clone(), members });
+        }
+    }
+    let gaps = migrate::access_gaps(definitions, &expanded.hierarchy, &old_groups);
+    emit(&match args.format {
+        DiffFormat::Text => migrate::render_gaps_text(&gaps, old_groups.len()),
+        DiffFormat::Markdown => migrate::render_gaps_markdown(&gaps, old_groups.len()),
+        DiffFormat::Json => migrate::render_gaps_json(&gaps),
+    });
+    Ok(if gaps.is_empty() { Exit::Success } else { Exit::Failure })
+}
+
 /// Writes the plan; if the edited definitions do not validate, restores every file.
 fn write_checked(global: &GlobalArgs, plan: &migrate::ImportPlan) -> Result<()> {
     let mut touched: Vec<PathBuf> = vec![global.root.join("groups/people.toml")];
@@ -114,10 +148,10 @@ fn write_checked(global: &GlobalArgs, plan: &migrate::ImportPlan) -> Result<()> 
 
 fn old_directory(
     global: &GlobalArgs,
-    args: &ImportArgs,
+    provider: ProviderName,
     definitions: &crate::definitions::Definitions,
 ) -> Result<Box<dyn Directory>> {
-    Ok(match args.provider {
+    Ok(match provider {
         ProviderName::Local => {
             let path = resolve::local_state_path(global, None, &definitions.organisation.sync.state_file);
             Box::new(LocalDirectory::open_read_only(&path)?)

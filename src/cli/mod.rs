@@ -71,5 +71,6 @@ fn dispatch(cli: &Cli) -> Result<Exit> {
         Command::Emulator(command) => emulator::run(command),
         Command::Synthetic(args) => synthetic::run(args),
         Command::Migrate(args::MigrateCommand::Import(args)) => migrate::import(&cli.global, args),
+        Command::Migrate(args::MigrateCommand::Plan(args)) => migrate::plan(&cli.global, args),
     }
 }

@@ -7,6 +7,7 @@
 //! hierarchy already gives is never added again, so a second import changes nothing.
 
 mod edit;
+mod gap;
 mod mapping;
 mod secrets;
 
@@ -19,6 +20,7 @@ use crate::definitions::{is_valid_email, Definitions};
 use crate::hierarchy::Hierarchy;
 
 pub use edit::write_plan;
+pub use gap::{access_gaps, render_gaps_json, render_gaps_markdown, render_gaps_text, AccessGap, OldGroup};
 pub use mapping::{load_mapping, Mapping};
 pub use secrets::{parse_payload, SecretReader};
 
