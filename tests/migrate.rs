@@ -165,3 +165,48 @@ fn the_migration_plan_flags_who_would_lose_access_until_the_import_restores_it()
     after.expect_code(SUCCESS);
     assert!(after.stdout.contains("0 member(s) would lose access"), "{after}");
 }
+
+/// The transition: an old group nested into its new group keeps its members' access while
+/// they move; retiring it removes only the nesting.
+#[test]
+fn old_groups_stay_nested_in_their_new_groups_until_retired() {
+    let org = common::example_org();
+    let root = org.path();
+    common::cpg(root, &["groups", "sync", "--confirm"]).expect_code(SUCCESS);
+    let state_path = root.join(".cpg-infra/directory.json");
+    let mut state: serde_json::Value = serde_json::from_str(&fs::read_to_string(&state_path).unwrap()).unwrap();
+    state["groups"]["tob-wgs-access@groups.example.org"] =
+        serde_json::json!({"name": "tob-wgs-access", "description": "old", "members": ["zoe.new@partner.org"]});
+    fs::write(&state_path, state.to_string()).unwrap();
+    fs::write(root.join("migration.toml"), MAPPING).unwrap();
+    let org_toml = root.join("groups/org.toml");
+    let text = fs::read_to_string(&org_toml).unwrap();
+    fs::write(&org_toml, format!("{text}\n[migration]\ntransition = \"migration.toml\"\n")).unwrap();
+
+    let nested = common::cpg(root, &["groups", "sync", "--confirm"]);
+    nested.expect_code(SUCCESS);
+    assert!(nested.stderr.contains("transition: 1 old group(s) nested"), "{nested}");
+    let members = |root: &Path| -> Vec<String> {
+        let state: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(root.join(".cpg-infra/directory.json")).unwrap()).unwrap();
+        state["groups"]["tob-wgs-analysis@groups.example.org"]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(members(root).contains(&"tob-wgs-access@groups.example.org".to_owned()));
+    // Stable: the nesting is not planned again.
+    let again = common::cpg(root, &["groups", "sync"]);
+    assert!(again.stdout.contains("0 member(s) to add, 0 to remove"), "{again}");
+
+    let retired = common::cpg(root, &["groups", "sync", "--confirm", "--retire-old-groups"]);
+    retired.expect_code(SUCCESS);
+    assert!(!members(root).contains(&"tob-wgs-access@groups.example.org".to_owned()));
+    let state: serde_json::Value = serde_json::from_str(&fs::read_to_string(&state_path).unwrap()).unwrap();
+    assert_eq!(
+        state["groups"]["tob-wgs-access@groups.example.org"]["members"],
+        serde_json::json!(["zoe.new@partner.org"])
+    );
+}

@@ -184,6 +184,10 @@ pub struct SyncArgs {
     /// Leave the members cache alone.
     #[arg(long)]
     pub no_cache: bool,
+    /// End the transition: stop nesting the old groups of `[migration] transition` into their
+    /// new groups (their nestings are removed like any other member).
+    #[arg(long)]
+    pub retire_old_groups: bool,
 }
 
 #[derive(Debug, Args)]

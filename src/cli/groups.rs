@@ -147,6 +147,16 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
             max_removal_percent: settings.max_removal_percent,
         },
     };
+    let desired = match &expanded.definitions.organisation.transition_mapping {
+        Some(mapping) if !args.retire_old_groups => {
+            let (desired, nested) = super::migrate::nest_old_groups(global, &expanded, mapping, &read.state, desired)?;
+            eprintln!(
+                "transition: {nested} old group(s) nested into their new groups; end it with --retire-old-groups"
+            );
+            desired
+        }
+        _ => desired,
+    };
     let plan = sync::plan(&desired, &read.state, &options);
     match args.format {
         PlanFormat::Text => {

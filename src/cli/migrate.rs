@@ -117,6 +117,34 @@ pub fn plan(global: &GlobalArgs, args: &MigratePlanArgs) -> Result<Exit> {
     Ok(if gaps.is_empty() { Exit::Success } else { Exit::Failure })
 }
 
+/// The transition: each mapped old group that exists (and is not ours) becomes a member of its
+/// new group, so nobody loses access while people move. Returns the hierarchy and how many.
+pub fn nest_old_groups(
+    global: &GlobalArgs,
+    expanded: &crate::load::Expanded,
+    mapping_path: &str,
+    live: &crate::sync::LiveState,
+    mut desired: crate::hierarchy::Hierarchy,
+) -> Result<(crate::hierarchy::Hierarchy, usize)> {
+    let definitions = &expanded.definitions;
+    let path = global.root.join(mapping_path);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| InputError(format!("cannot read the transition mapping {}: {e}", path.display())))?;
+    let mapping = migrate::load_mapping(mapping_path, &text, definitions).map_err(|d| anyhow!(d))?;
+    let mut nested = 0;
+    for dataset in definitions.datasets.values() {
+        for (pattern, role) in mapping.groups.iter().filter(|(_, role)| definitions.dataset_has_role(dataset, role)) {
+            let old = definitions.group_email(&Mapping::name(pattern, &dataset.name));
+            let exists_unowned = live.groups.get(&old).is_some_and(|g| !g.group.owned);
+            let new_name = definitions.dataset_group_name(&dataset.name, role);
+            if let (true, Some(group)) = (exists_unowned, desired.groups.get_mut(&new_name)) {
+                nested += usize::from(group.external_groups.insert(old));
+            }
+        }
+    }
+    Ok((desired, nested))
+}
+
 /// Writes the plan; if the edited definitions do not validate, restores every file.
 fn write_checked(global: &GlobalArgs, plan: &migrate::ImportPlan) -> Result<()> {
     let mut touched: Vec<PathBuf> = vec![global.root.join("groups/people.toml")];

@@ -22,6 +22,16 @@ pub struct OrgFile {
     pub services: Option<ServicesTable>,
     #[serde(default)]
     pub cache: Option<CacheTable>,
+    #[serde(default)]
+    pub migration: Option<MigrationTable>,
+}
+
+/// `[migration]`: moving off the old groups without a gap.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationTable {
+    /// The import mapping; while set, each mapped old group is nested into its new group.
+    pub transition: Option<Spanned<String>>,
 }
 
 /// `[cache]`: where `groups sync` writes the members cache.

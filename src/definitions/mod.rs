@@ -100,6 +100,9 @@ pub struct Organisation {
     /// lowercased email of its Google service account.
     pub services: BTreeMap<String, String>,
     pub cache: CacheSettings,
+    /// `[migration] transition`: the mapping file (relative to the root) whose old groups the
+    /// sync nests into their new groups until they are retired.
+    pub transition_mapping: Option<String>,
 }
 
 /// Where `groups sync` writes the members cache; the defaults live here and nowhere else.

@@ -360,9 +360,21 @@ impl Loader<'_> {
         let azure = providers.and_then(|p| p.azure.as_ref()).map(|p| self.convert_provider(file, p, Nesting::Flatten));
         let services = org.services.as_ref().map(|t| self.convert_services(file, t)).unwrap_or_default();
         let cache = org.cache.as_ref().map(|t| self.convert_cache(file, t)).unwrap_or_default();
+        let transition = org.migration.as_ref().and_then(|m| m.transition.as_ref());
+        let transition_mapping = match transition {
+            Some(path) => match path_outside_root(path.get_ref()) {
+                Some(problem) => {
+                    self.error(file.location(path.span()), format!("transition `{}` {problem}", path.get_ref()));
+                    None
+                }
+                None => Some(path.get_ref().clone()),
+            },
+            None => None,
+        };
         Organisation {
             services,
             cache,
+            transition_mapping,
             name: table.name.clone(),
             domain: table.domain.get_ref().to_ascii_lowercase(),
             groups_domain: table.groups_domain.get_ref().to_ascii_lowercase(),

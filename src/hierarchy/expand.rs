@@ -123,6 +123,7 @@ impl Builder<'_> {
             groups: BTreeSet::new(),
             expires: BTreeMap::new(),
             pinned,
+            external_groups: BTreeSet::new(),
         }
     }
 

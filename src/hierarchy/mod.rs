@@ -38,6 +38,9 @@ pub struct Group {
     pub expires: BTreeMap<String, Date>,
     /// Removing members needs explicit consent (`sync.pinned_groups`, e.g. administrators).
     pub pinned: bool,
+    /// Emails of groups outside the definitions nested here while the organisation moves off
+    /// its old groups (`[migration] transition`); only the sync adds them, for one run.
+    pub external_groups: BTreeSet<String>,
 }
 
 /// Where a group comes from.
@@ -219,6 +222,7 @@ pub(crate) mod tests {
                     groups: nested.iter().map(|g| g.to_string()).collect(),
                     expires: BTreeMap::new(),
                     pinned: false,
+                    external_groups: BTreeSet::new(),
                 };
                 (name.to_string(), group)
             })

@@ -285,10 +285,14 @@ fn desired_members(desired: &Hierarchy, name: &str, nesting: Nesting) -> BTreeMa
                 .iter()
                 .filter_map(|child| desired.groups.get(child))
                 .map(|g| (g.email.clone(), MemberKind::Group));
-            accounts.chain(nested).collect()
+            let external = group.external_groups.iter().map(|email| (email.clone(), MemberKind::Group));
+            accounts.chain(nested).chain(external).collect()
         }
         Nesting::Flatten => {
-            desired.effective_members(name).into_iter().map(|m| (m.to_owned(), MemberKind::Account)).collect()
+            // Groups outside the definitions cannot be flattened: their members are not known.
+            let external = group.external_groups.iter().map(|email| (email.clone(), MemberKind::Group));
+            let people = desired.effective_members(name).into_iter().map(|m| (m.to_owned(), MemberKind::Account));
+            people.chain(external).collect()
         }
     }
 }

@@ -67,6 +67,7 @@ pub fn hierarchy(groups: &[(&str, Vec<String>, &[&str])]) -> Hierarchy {
                 groups: nested.iter().map(|g| g.to_string()).collect(),
                 expires: BTreeMap::new(),
                 pinned: false,
+                external_groups: BTreeSet::new(),
             };
             (name.to_string(), group)
         })
