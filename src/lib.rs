@@ -7,6 +7,7 @@ pub mod cli;
 pub mod definitions;
 pub mod diff;
 pub mod directory;
+pub mod edit;
 pub mod emulator;
 pub mod graph;
 pub mod hierarchy;

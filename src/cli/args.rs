@@ -66,6 +66,41 @@ pub enum GroupsCommand {
     Diff(DiffArgs),
     /// Plan (and with --confirm, apply) the changes that make a directory match the definitions.
     Sync(SyncArgs),
+    /// Give a person a role on a dataset (edits datasets/<dataset>/members.toml in place).
+    Add(AddArgs),
+    /// Take a role on a dataset away from a person (edits datasets/<dataset>/members.toml).
+    Remove(RemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Person key or email (a new key with --email), `group:<name>`, or a machine account's email.
+    pub person: String,
+    /// The dataset, e.g. tob-wgs.
+    #[arg(long)]
+    pub dataset: String,
+    /// The role, e.g. analysis.
+    #[arg(long)]
+    pub role: String,
+    /// The last day of access (YYYY-MM-DD).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub expires: Option<String>,
+    /// Why access is granted, written as a comment above the entry.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// The email of a person not yet in groups/people.toml: adds them there too.
+    #[arg(long, value_name = "EMAIL")]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Person key or email, `group:<name>`, or a machine account's email.
+    pub person: String,
+    #[arg(long)]
+    pub dataset: String,
+    #[arg(long)]
+    pub role: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

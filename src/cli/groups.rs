@@ -25,6 +25,8 @@ pub fn run(global: &GlobalArgs, command: &GroupsCommand) -> Result<Exit> {
         GroupsCommand::Why { person, group } => why(global, person, group),
         GroupsCommand::Diff(args) => diff(global, args),
         GroupsCommand::Sync(args) => sync(global, args),
+        GroupsCommand::Add(args) => super::edit::add(global, args),
+        GroupsCommand::Remove(args) => super::edit::remove(global, args),
     }
 }
 

@@ -2,6 +2,7 @@
 //! library modules.
 
 pub mod args;
+mod edit;
 mod emulator;
 mod groups;
 mod infra;

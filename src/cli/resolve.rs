@@ -1,13 +1,14 @@
 //! Everything that depends on the environment: the clock, env vars, Git repositories, and
 //! turning `--root` / `--rev` into loaded definitions. The only module that reads env.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
 
 use super::args::GlobalArgs;
 use super::InputError;
-use crate::definitions::{Date, Definitions, DirSource, GitSource, ProviderSettings, Source};
+use crate::definitions::{Date, Definitions, DirSource, GitSource, OverlaySource, ProviderSettings, Source};
 use crate::directory::{GoogleAuth, GoogleConfig};
 use crate::hierarchy::Hierarchy;
 use crate::infra;
@@ -41,6 +42,20 @@ pub fn load(global: &GlobalArgs, revision: &Revision) -> Result<Expanded> {
 /// The infrastructure design, or every problem as definitions diagnostics (exit status 3).
 pub fn build_infra(expanded: &Expanded) -> Result<infra::Build> {
     infra::build(&expanded.definitions, &expanded.hierarchy).map_err(|errors| anyhow!(infra::diagnostics(&errors)))
+}
+
+/// Loads the working tree with `changes` (path → new text) in place of its files, with every
+/// check `load` runs: an edit is written only if this accepts it.
+pub fn load_with_changes(global: &GlobalArgs, changes: &BTreeMap<String, String>) -> Result<Expanded> {
+    let today = today(global)?;
+    let base = DirSource::new(&global.root);
+    let source = OverlaySource::new(&base, changes.clone());
+    let expanded = load_expanded(&source, today).map_err(|e| match e {
+        crate::definitions::LoadError::Invalid(diagnostics) => anyhow!(diagnostics),
+        other => anyhow!(other),
+    })?;
+    build_infra(&expanded)?;
+    Ok(expanded)
 }
 
 /// Loads and expands with the definitions' own checks only: for `groups diff`, which compares

@@ -3,6 +3,7 @@
 //! Git sources read blobs straight from the object database (no checkout), so they
 //! work in bare repositories and never touch the working tree.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -248,4 +249,42 @@ fn git_entry(entry: &git2::TreeEntry) -> Entry {
         }
     };
     Entry { name, kind }
+}
+
+/// Another source with some files replaced or added: edited definitions, loaded and checked
+/// before anything is written.
+pub struct OverlaySource<'a> {
+    base: &'a dyn Source,
+    /// Path → the file's new text.
+    files: BTreeMap<String, String>,
+}
+
+impl<'a> OverlaySource<'a> {
+    pub fn new(base: &'a dyn Source, files: BTreeMap<String, String>) -> OverlaySource<'a> {
+        OverlaySource { base, files }
+    }
+}
+
+impl Source for OverlaySource<'_> {
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, SourceError> {
+        let mut entries = self.base.list(dir)?;
+        let prefix = if dir.is_empty() { String::new() } else { format!("{}/", dir.trim_end_matches('/')) };
+        for path in self.files.keys() {
+            let Some(name) = path.strip_prefix(&prefix).filter(|name| !name.contains('/')) else {
+                continue;
+            };
+            if !entries.iter().any(|entry| entry.name == name) {
+                entries.push(Entry { name: name.to_owned(), kind: EntryKind::File });
+            }
+        }
+        entries.sort();
+        Ok(entries)
+    }
+
+    fn read(&self, path: &str) -> Result<Option<String>, SourceError> {
+        match self.files.get(path) {
+            Some(text) => Ok(Some(text.clone())),
+            None => self.base.read(path),
+        }
+    }
 }

@@ -77,6 +77,8 @@ impl Incomplete {
 const ORG_FILE: &str = "groups/org.toml";
 const PEOPLE_FILE: &str = "groups/people.toml";
 const ROLES_FILE: &str = "groups/roles.toml";
+/// Read by `policy`, not here; listed so it is not taken for an organisation-groups file.
+const POLICY_FILE: &str = "groups/policy.toml";
 
 impl Loader<'_> {
     fn read_all(&mut self) -> Result<RawFiles, SourceError> {
@@ -88,7 +90,7 @@ impl Loader<'_> {
         let mut groups = Vec::new();
         for entry in self.list("groups")? {
             let path = format!("groups/{}", entry.name);
-            if [ORG_FILE, PEOPLE_FILE, ROLES_FILE].contains(&path.as_str()) {
+            if [ORG_FILE, PEOPLE_FILE, ROLES_FILE, POLICY_FILE].contains(&path.as_str()) {
                 continue;
             }
             if !(entry.is_file() && entry.name.ends_with(".toml")) {

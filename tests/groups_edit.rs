@@ -1,0 +1,138 @@
+//! `groups add` and `groups remove`, end to end in a temporary Git repository: what they write
+//! (every other byte of the commented members file kept), what they refuse (nothing written),
+//! and the access diff a pull request made of them shows.
+
+mod common;
+
+use common::git::{GitOrg, COMMIT_TIME};
+use common::{manifest_dir, INVALID_INPUT, SUCCESS};
+
+const TOB_WGS: &str = "datasets/tob-wgs/members.toml";
+const PEOPLE: &str = "groups/people.toml";
+
+/// Compares with `tests/data/edit/<name>`; `UPDATE_EXPECT=1` rewrites it.
+fn check_snapshot(name: &str, actual: &str) {
+    let path = manifest_dir().join("tests/data/edit").join(name);
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::write(&path, actual).expect("write snapshot");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(actual, expected, "{} differs (UPDATE_EXPECT=1 rewrites it)", path.display());
+}
+
+#[test]
+fn an_access_request_branch_diffs_against_main() {
+    let org = GitOrg::new();
+    org.switch_to_new_branch("access/kenji-tob-wgs");
+    let run = org.run(&[
+        "groups",
+        "add",
+        "kenji",
+        "--dataset",
+        "tob-wgs",
+        "--role",
+        "analysis",
+        "--expires",
+        "2027-01-31",
+        "--reason",
+        "covering the analysis of batch 7",
+    ]);
+    run.expect_code(SUCCESS);
+    assert!(run.stderr.contains("wrote datasets/tob-wgs/members.toml"), "{run}");
+    assert!(run.stdout.contains("+ member kenji.watanabe@example.org (until 2027-01-31)"), "{run}");
+    org.commit_as("Kenji Watanabe", "kenji: tob-wgs analysis until 2027-01-31", COMMIT_TIME + 86_400);
+
+    let run = org.run(&["groups", "diff", "main", "access/kenji-tob-wgs", "--format", "markdown"]);
+    run.expect_code(SUCCESS);
+    check_snapshot("kenji-tob-wgs-analysis.md", &run.stdout);
+}
+
+#[test]
+fn add_then_remove_keeps_every_other_byte() {
+    let org = GitOrg::new();
+    let original = org.read(TOB_WGS);
+
+    // A multi-line list: one entry and its comment appended before the `]`.
+    let run = org.run(&["groups", "add", "kenji", "--dataset", "tob-wgs", "--role", "analysis", "--reason", "batch 7"]);
+    run.expect_code(SUCCESS);
+    let expected = original.replacen("2026-06-30 },\n]", "2026-06-30 },\n    # batch 7\n    \"kenji\",\n]", 1);
+    assert_eq!(org.read(TOB_WGS), expected);
+    org.run(&["groups", "remove", "kenji", "--dataset", "tob-wgs", "--role", "analysis"]).expect_code(SUCCESS);
+    assert_eq!(org.read(TOB_WGS), original);
+
+    // A one-line list, then a role the file did not list yet.
+    org.run(&["groups", "add", "wei", "--dataset", "tob-wgs", "--role", "data-manager"]).expect_code(SUCCESS);
+    assert_eq!(
+        org.read(TOB_WGS),
+        original.replacen(r#"data-manager = ["amara", "ingrid"]"#, r#"data-manager = ["amara", "ingrid", "wei"]"#, 1)
+    );
+    org.run(&["groups", "remove", "wei", "--dataset", "tob-wgs", "--role", "data-manager"]).expect_code(SUCCESS);
+    assert_eq!(org.read(TOB_WGS), original);
+
+    // Removing a commented entry takes its comment with it; the rest stays.
+    org.run(&["groups", "remove", "ravi", "--dataset", "tob-wgs", "--role", "release-access"]).expect_code(SUCCESS);
+    let without_ravi = original.replacen(
+        "\n    # A visiting collaborator, until the end of the visit.\n    { member = \"ravi\", expires = 2027-03-31 },",
+        "",
+        1,
+    );
+    assert_eq!(org.read(TOB_WGS), without_ravi);
+}
+
+#[test]
+fn a_new_person_is_added_to_people_too() {
+    let org = GitOrg::new();
+    let people = org.read(PEOPLE);
+    let run = org.run(&[
+        "groups",
+        "add",
+        "noah",
+        "--email",
+        "noah.tanaka@example.org",
+        "--dataset",
+        "hgdp",
+        "--role",
+        "analysis",
+        "--expires",
+        "2027-05-31",
+    ]);
+    run.expect_code(SUCCESS);
+    assert_eq!(org.read(PEOPLE), format!("{people}\n[people.noah]\nemail = \"noah.tanaka@example.org\"\n"));
+    assert!(org
+        .read("datasets/hgdp/members.toml")
+        .contains("\nanalysis = [{ member = \"noah\", expires = 2027-05-31 }]\n"));
+    assert!(run.stdout.contains("noah.tanaka@example.org gains hgdp-analysis (direct)"), "{run}");
+}
+
+#[test]
+fn unknown_names_are_refused_and_nothing_is_written() {
+    let org = GitOrg::new();
+    let before = (org.read(TOB_WGS), org.read(PEOPLE));
+    let cases: [(&[&str], &str); 6] = [
+        (&["kenj", "--dataset", "tob-wgs", "--role", "analysis"], "unknown person `kenj`; did you mean `kenji`?"),
+        (&["kenji", "--dataset", "tob-wg", "--role", "analysis"], "unknown dataset `tob-wg`; did you mean `tob-wgs`?"),
+        (&["kenji", "--dataset", "tob-wgs", "--role", "analyis"], "unknown role `analyis`; did you mean `analysis`?"),
+        (&["kenji", "--dataset", "hgdp", "--role", "upload"], "role `upload` needs component `upload`"),
+        (&["amara", "--dataset", "tob-wgs", "--role", "data-manager"], "`amara` already has role `data-manager`"),
+        (&["kenji", "--dataset", "tob-wgs", "--role", "analysis", "--expires", "2026-01-01"], "is in the past"),
+    ];
+    for (args, message) in cases {
+        let mut command = vec!["groups", "add"];
+        command.extend_from_slice(args);
+        let run = org.run(&command);
+        run.expect_code(INVALID_INPUT);
+        assert!(run.stderr.contains(message), "{message}\n{run}");
+        assert!(run.stdout.is_empty(), "{run}");
+    }
+    let run = org.run(&["groups", "remove", "kenji", "--dataset", "tob-wgs", "--role", "analysis"]);
+    run.expect_code(INVALID_INPUT);
+    assert!(run.stderr.contains("`kenji` does not have role `analysis`"), "{run}");
+
+    // An edit that would not validate (an email from a domain that is not allowed) is not written.
+    let run = org.run(&["groups", "add", "someone@elsewhere.com", "--dataset", "tob-wgs", "--role", "analysis"]);
+    run.expect_code(INVALID_INPUT);
+    assert!(run.stderr.contains("datasets/tob-wgs/members.toml:"), "{run}");
+    assert!(run.stderr.contains("is not in allowed_member_domains"), "{run}");
+    assert_eq!((org.read(TOB_WGS), org.read(PEOPLE)), before);
+}
