@@ -13,5 +13,6 @@ pub mod graph;
 pub mod hierarchy;
 pub mod infra;
 pub mod load;
+pub mod policy;
 pub mod sync;
 pub mod synthetic;

@@ -37,6 +37,9 @@ pub enum Command {
     /// Work with the expanded groups.
     #[command(subcommand)]
     Groups(GroupsCommand),
+    /// The organisation's access rules (groups/policy.toml).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Infrastructure: the Pulumi program for every dataset's buckets, accounts and grants.
     #[command(subcommand)]
     Infra(InfraCommand),
@@ -46,6 +49,12 @@ pub enum Command {
     /// Write a synthetic organisation (for benchmarks) into a directory.
     #[command(hide = true)]
     Synthetic(SyntheticArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Check the definitions against groups/policy.toml: every violation as path:line:col (exit 3).
+    Check,
 }
 
 #[derive(Debug, Subcommand)]

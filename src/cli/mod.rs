@@ -7,6 +7,7 @@ mod emulator;
 mod groups;
 mod infra;
 mod output;
+mod policy;
 mod progress;
 mod resolve;
 mod synthetic;
@@ -66,6 +67,7 @@ fn dispatch(cli: &Cli) -> Result<Exit> {
     match &cli.command {
         Command::Validate => groups::validate(&cli.global),
         Command::Groups(command) => groups::run(&cli.global, command),
+        Command::Policy(command) => policy::run(&cli.global, command),
         Command::Infra(command) => infra::run(&cli.global, command),
         Command::Emulator(command) => emulator::run(command),
         Command::Synthetic(args) => synthetic::run(args),

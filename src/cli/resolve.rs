@@ -111,6 +111,18 @@ pub fn load_hierarchy_for_diff(global: &GlobalArgs, revision: &Revision) -> Resu
     Ok(load_groups(global, revision)?.hierarchy)
 }
 
+/// The text of one definitions file at `revision`, or `None` when it does not exist.
+pub fn read_file(global: &GlobalArgs, revision: &Revision, path: &str) -> Result<Option<String>> {
+    match revision {
+        Revision::WorkingTree => Ok(DirSource::new(&global.root).read(path)?),
+        Revision::Git(rev) => {
+            let (repo, prefix) = open_repository(&global.root)?;
+            let source = GitSource::new(&repo, rev, &prefix).map_err(|e| InputError(e.to_string()))?;
+            Ok(source.read(path)?)
+        }
+    }
+}
+
 /// The revision `--rev` names, or the working tree.
 pub fn default_revision(global: &GlobalArgs) -> Revision {
     global.rev.clone().map_or(Revision::WorkingTree, Revision::Git)

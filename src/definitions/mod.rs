@@ -14,7 +14,7 @@ mod wording;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use diagnostic::{Diagnostic, Diagnostics, Location};
-pub use names::{group_name_problem, is_valid_email, KNOWN_COMPONENTS};
+pub use names::{domain_allowed, group_name_problem, is_valid_email, KNOWN_COMPONENTS};
 pub use source::{decode_utf8, DirSource, Entry, EntryKind, GitSource, OverlaySource, Source, SourceError};
 pub use wording::unknown;
 
