@@ -79,6 +79,17 @@ pub enum GroupsCommand {
     Add(AddArgs),
     /// Take a role on a dataset away from a person (edits datasets/<dataset>/members.toml).
     Remove(RemoveArgs),
+    /// List grants that end soon, with the commit that added each (git blame).
+    Expiring(ExpiringArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExpiringArgs {
+    /// How far ahead to look from --today: days (`14d`) or weeks (`2w`).
+    #[arg(long, default_value = "14d", value_name = "DURATION")]
+    pub within: String,
+    #[arg(long, value_enum, default_value_t = ExpandFormat::Text)]
+    pub format: ExpandFormat,
 }
 
 #[derive(Debug, Args)]

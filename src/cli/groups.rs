@@ -27,6 +27,7 @@ pub fn run(global: &GlobalArgs, command: &GroupsCommand) -> Result<Exit> {
         GroupsCommand::Sync(args) => sync(global, args),
         GroupsCommand::Add(args) => super::edit::add(global, args),
         GroupsCommand::Remove(args) => super::edit::remove(global, args),
+        GroupsCommand::Expiring(args) => super::expiring::run(global, args),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod args;
 mod edit;
 mod emulator;
+mod expiring;
 mod groups;
 mod infra;
 mod output;

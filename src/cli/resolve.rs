@@ -123,6 +123,69 @@ pub fn read_file(global: &GlobalArgs, revision: &Revision, path: &str) -> Result
     }
 }
 
+/// The commit a line of a definitions file comes from.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LineOrigin {
+    pub commit: String,
+    pub author: String,
+    /// Who committed it: on a branch merged through a pull request, the person who merged.
+    pub committer: String,
+    pub date: Date,
+    pub summary: String,
+}
+
+/// Where each of `lines` (1-based) of the definitions file `path` comes from, by `git blame`
+/// along the first parents (so a merged pull request's lines are its merge commit's): at
+/// `revision`, or for the working tree at HEAD plus its uncommitted changes (`None`: not
+/// committed yet). `Ok(None)` when `--root` is not in a Git repository or it has no commits.
+pub fn line_origins(
+    global: &GlobalArgs,
+    revision: &Revision,
+    path: &str,
+    lines: &[usize],
+) -> Result<Option<BTreeMap<usize, Option<LineOrigin>>>> {
+    let Ok((repo, prefix)) = open_repository(&global.root) else {
+        return Ok(None);
+    };
+    let newest = match revision {
+        Revision::Git(rev) => repo.revparse_single(rev).and_then(|o| o.peel_to_commit()),
+        Revision::WorkingTree => repo.head().and_then(|head| head.peel_to_commit()),
+    };
+    let Ok(newest) = newest else {
+        return Ok(None);
+    };
+    let full = if prefix.is_empty() { path.to_owned() } else { format!("{prefix}/{path}") };
+    let mut options = git2::BlameOptions::new();
+    options.newest_commit(newest.id()).first_parent(true);
+    let mut origins = BTreeMap::new();
+    // A file not in the newest commit has no committed lines.
+    let committed = repo.blame_file(Path::new(&full), Some(&mut options)).ok();
+    let working = match (&committed, revision) {
+        (Some(blame), Revision::WorkingTree) => {
+            let text = std::fs::read(global.root.join(path)).with_context(|| format!("reading {path}"))?;
+            Some(blame.blame_buffer(&text)?)
+        }
+        _ => None,
+    };
+    let blame = working.as_ref().or(committed.as_ref());
+    for &line in lines {
+        let commit_id = blame.and_then(|blame| blame.get_line(line)).map(|hunk| hunk.final_commit_id());
+        let origin = commit_id.and_then(|id| repo.find_commit(id).ok()).map(|commit| {
+            let name = |signature: &git2::Signature| signature.name().unwrap_or("?").to_owned();
+            let (author, committer) = (commit.author(), commit.committer());
+            LineOrigin {
+                commit: commit.id().to_string(),
+                author: name(&author),
+                committer: name(&committer),
+                date: Date::from_days_since_epoch(committer.when().seconds().div_euclid(86_400)),
+                summary: commit.summary().ok().flatten().unwrap_or_default().to_owned(),
+            }
+        });
+        origins.insert(line, origin);
+    }
+    Ok(Some(origins))
+}
+
 /// The revision `--rev` names, or the working tree.
 pub fn default_revision(global: &GlobalArgs) -> Revision {
     global.rev.clone().map_or(Revision::WorkingTree, Revision::Git)
