@@ -4,6 +4,7 @@
 //! (expanded groups, pure) → `diff` / `sync` (plan against a `directory`, then apply).
 
 pub mod cli;
+pub mod codeowners;
 pub mod definitions;
 pub mod diff;
 pub mod directory;

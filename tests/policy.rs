@@ -1,7 +1,7 @@
 //! Data-driven tests of `policy check`.
 //!
 //! Every directory under `tests/data/policy/` is one case: the files (`groups/…`,
-//! `datasets/…`) that differ from the frozen organisation in `tests/fixtures/org`, whose own
+//! `datasets/…`, `.github/CODEOWNERS`) that differ from the frozen organisation in `tests/fixtures/org`, whose own
 //! `groups/policy.toml` turns every rule on, and `expected.txt`, the exit status, stdout and
 //! stderr of `cpg-infra policy check` on the organisation with those files in place. `passes`
 //! changes nothing: the frozen organisation keeps every rule. Each other case breaks one rule
@@ -32,7 +32,7 @@ fn cases() -> Vec<PathBuf> {
 /// The organisation with the case's files in place, checked.
 fn run_case(case: &Path) -> String {
     let org = example_org();
-    for part in ["groups", "datasets"] {
+    for part in ["groups", "datasets", ".github"] {
         if case.join(part).is_dir() {
             copy_dir(&case.join(part), &org.path().join(part));
         }

@@ -40,6 +40,9 @@ pub enum Command {
     /// The organisation's access rules (groups/policy.toml).
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Write .github/CODEOWNERS: each dataset's folder owned by its data managers, groups/ by
+    /// the administrators (GitHub user names from people.toml).
+    Codeowners(CodeownersArgs),
     /// Infrastructure: the Pulumi program for every dataset's buckets, accounts and grants.
     #[command(subcommand)]
     Infra(InfraCommand),
@@ -49,6 +52,13 @@ pub enum Command {
     /// Write a synthetic organisation (for benchmarks) into a directory.
     #[command(hide = true)]
     Synthetic(SyntheticArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CodeownersArgs {
+    /// Write nothing; exit 1 when the file is missing or out of date.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Subcommand)]

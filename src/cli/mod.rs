@@ -2,6 +2,7 @@
 //! library modules.
 
 pub mod args;
+mod codeowners;
 mod edit;
 mod emulator;
 mod expiring;
@@ -69,6 +70,7 @@ fn dispatch(cli: &Cli) -> Result<Exit> {
         Command::Validate => groups::validate(&cli.global),
         Command::Groups(command) => groups::run(&cli.global, command),
         Command::Policy(command) => policy::run(&cli.global, command),
+        Command::Codeowners(args) => codeowners::run(&cli.global, args),
         Command::Infra(command) => infra::run(&cli.global, command),
         Command::Emulator(command) => emulator::run(command),
         Command::Synthetic(args) => synthetic::run(args),

@@ -8,6 +8,7 @@ use anyhow::{anyhow, Context, Result};
 
 use super::args::GlobalArgs;
 use super::InputError;
+use crate::codeowners::CODEOWNERS_FILE;
 use crate::definitions::{Date, Definitions, DirSource, GitSource, OverlaySource, ProviderSettings, Source};
 use crate::directory::{GoogleAuth, GoogleConfig};
 use crate::hierarchy::Hierarchy;
@@ -184,6 +185,41 @@ pub fn line_origins(
         origins.insert(line, origin);
     }
     Ok(Some(origins))
+}
+
+/// Where `.github/CODEOWNERS` is: the top of the repository holding `--root` (and the path of
+/// `--root` inside it, which the file's patterns start with), or `--root` outside Git.
+pub struct CodeownersPlace {
+    pub file: PathBuf,
+    pub prefix: String,
+}
+
+pub fn codeowners_place(global: &GlobalArgs) -> Result<CodeownersPlace> {
+    if let Ok((repo, prefix)) = open_repository(&global.root) {
+        if let Some(workdir) = repo.workdir() {
+            return Ok(CodeownersPlace { file: workdir.join(CODEOWNERS_FILE), prefix });
+        }
+    }
+    Ok(CodeownersPlace { file: global.root.join(CODEOWNERS_FILE), prefix: String::new() })
+}
+
+/// The CODEOWNERS file as committed at `revision` (on disk for the working tree).
+pub fn read_codeowners(global: &GlobalArgs, revision: &Revision) -> Result<Option<String>> {
+    match revision {
+        Revision::WorkingTree => {
+            let file = codeowners_place(global)?.file;
+            match std::fs::read_to_string(&file) {
+                Ok(text) => Ok(Some(text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(anyhow!("reading {}: {e}", file.display())),
+            }
+        }
+        Revision::Git(rev) => {
+            let (repo, _) = open_repository(&global.root)?;
+            let source = GitSource::new(&repo, rev, "").map_err(|e| InputError(e.to_string()))?;
+            Ok(source.read(CODEOWNERS_FILE)?)
+        }
+    }
 }
 
 /// The revision `--rev` names, or the working tree.

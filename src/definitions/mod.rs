@@ -14,7 +14,7 @@ mod wording;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use diagnostic::{Diagnostic, Diagnostics, Location};
-pub use names::{domain_allowed, group_name_problem, is_valid_email, KNOWN_COMPONENTS};
+pub use names::{domain_allowed, github_handle_problem, group_name_problem, is_valid_email, KNOWN_COMPONENTS};
 pub use source::{decode_utf8, DirSource, Entry, EntryKind, GitSource, OverlaySource, Source, SourceError};
 pub use wording::unknown;
 
@@ -159,6 +159,8 @@ pub struct Person {
     pub google: Option<String>,
     /// Azure AD object id or user principal name.
     pub azure: Option<String>,
+    /// GitHub user name, without `@` (for CODEOWNERS).
+    pub github: Option<String>,
 }
 
 /// A role of the per-dataset template in `groups/roles.toml`.

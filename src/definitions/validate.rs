@@ -11,7 +11,8 @@ use toml::Spanned;
 use super::diagnostic::{Diagnostics, Location, SourceFile};
 use super::files::{self, MemberEntry};
 use super::names::{
-    domain_allowed, group_name_problem, is_valid_email, key_problem, KNOWN_COMPONENTS, MAX_GROUP_NAME_LEN,
+    domain_allowed, github_handle_problem, group_name_problem, is_valid_email, key_problem, KNOWN_COMPONENTS,
+    MAX_GROUP_NAME_LEN,
 };
 use super::source::{Entry, EntryKind, Source, SourceError};
 use super::wording;
@@ -449,12 +450,18 @@ impl Loader<'_> {
                     self.error(file.location(google.span()), wording::invalid_email(google.get_ref()));
                 }
             }
+            if let Some(github) = &table.github {
+                if let Some(problem) = github_handle_problem(github.get_ref()) {
+                    self.error(file.location(github.span()), problem);
+                }
+            }
             let person = Person {
                 key: key.get_ref().clone(),
                 email,
                 name: table.name.clone(),
                 google: table.google.as_ref().map(|g| g.get_ref().to_ascii_lowercase()),
                 azure: table.azure.clone(),
+                github: table.github.as_ref().map(|g| g.get_ref().trim_start_matches('@').to_owned()),
             };
             converted.insert(person.key.clone(), person);
         }
