@@ -4,8 +4,8 @@
 //! `datasets/…`, `.github/CODEOWNERS`) that differ from the frozen organisation in `tests/fixtures/org`, whose own
 //! `groups/policy.toml` turns every rule on, and `expected.txt`, the exit status, stdout and
 //! stderr of `cpg-infra policy check` on the organisation with those files in place. `passes`
-//! changes nothing: the frozen organisation keeps every rule. Each other case breaks one rule
-//! (or the policy file itself).
+//! changes nothing: the frozen organisation keeps every rule; `passes-…` cases keep them with a
+//! rule turned on. Each other case breaks one rule (or the policy file itself).
 //!
 //! All cases run; the test then fails once, listing every case that differed.
 //! `UPDATE_EXPECT=1 cargo test --test policy` rewrites the expected files; read each before
@@ -60,8 +60,8 @@ fn policy_cases() {
         if actual != expected {
             failures.push(format!("{}:\n--- expected ---\n{expected}--- actual ---\n{actual}", case.display()));
         }
-        // Only the passing case passes; every other case shows at least one located violation.
-        let passes = case.ends_with("passes");
+        // Cases named `passes…` pass; every other case shows at least one located violation.
+        let passes = case.file_name().is_some_and(|name| name.to_string_lossy().starts_with("passes"));
         let status = if passes { SUCCESS } else { INVALID_INPUT };
         assert!(actual.starts_with(&format!("exit status: {status}\n")), "{}\n{actual}", case.display());
     }
