@@ -136,3 +136,46 @@ fn unknown_names_are_refused_and_nothing_is_written() {
     assert!(run.stderr.contains("is not in allowed_member_domains"), "{run}");
     assert_eq!((org.read(TOB_WGS), org.read(PEOPLE)), before);
 }
+
+/// Every role list of every members file of the frozen organisation: adding an entry (plain,
+/// with a date, with a reason) changes nothing outside that list, and removing it again gives
+/// back the very same bytes.
+#[test]
+fn add_and_remove_round_trip_on_every_list() {
+    use cpg_infra::edit::{add_grant, remove_grant, NewGrant};
+    let datasets = common::fixture_org_dir().join("datasets");
+    let mut lists = 0;
+    for dataset in std::fs::read_dir(&datasets).expect("datasets") {
+        let path = dataset.expect("entry").path().join("members.toml");
+        let original = std::fs::read_to_string(&path).expect("members.toml");
+        let roles: Vec<String> =
+            original.lines().filter_map(|line| line.split_once(" = [").map(|(role, _)| role.to_owned())).collect();
+        for role in roles {
+            let variants = [
+                NewGrant { role: &role, member: "zed", expires: None, reason: None },
+                NewGrant { role: &role, member: "zed", expires: Some("2027-01-31".parse().unwrap()), reason: None },
+                NewGrant { role: &role, member: "zed", expires: None, reason: Some("a reason") },
+            ];
+            for grant in variants {
+                let added = add_grant("m", &original, &grant).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert_ne!(added, original);
+                // Everything before the role's list and after its `]` is untouched.
+                let start = original.find(&format!("\n{role} = [")).map_or(0, |i| i + 1);
+                let end = start + original[start..].find(']').expect("list end") + 1;
+                let same_start = original.bytes().zip(added.bytes()).take_while(|(a, b)| a == b).count();
+                let same_end = original.bytes().rev().zip(added.bytes().rev()).take_while(|(a, b)| a == b).count();
+                assert!(same_start >= start, "{} {role}: changed before the list\n{added}", path.display());
+                assert!(original.len() - same_end <= end, "{} {role}: changed after the list\n{added}", path.display());
+                let removed = remove_grant("m", &added, &role, "zed").unwrap();
+                // A comment cannot go in a one-line list, so a reason puts its entries on lines
+                // of their own, and they stay so; every other edit is undone byte for byte.
+                let one_line = !original[start..end].contains('\n');
+                if !(one_line && grant.reason.is_some()) {
+                    assert_eq!(removed, original, "{} {role} {grant:?}", path.display());
+                }
+            }
+            lists += 1;
+        }
+    }
+    assert!(lists >= 20, "only {lists} lists");
+}

@@ -288,3 +288,26 @@ impl Source for OverlaySource<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_overlay_replaces_and_adds_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("datasets/a")).unwrap();
+        std::fs::write(dir.path().join("datasets/a/dataset.toml"), "old").unwrap();
+        let base = DirSource::new(dir.path());
+        let mut files = BTreeMap::new();
+        files.insert("datasets/a/dataset.toml".to_owned(), "new".to_owned());
+        files.insert("datasets/a/members.toml".to_owned(), "added".to_owned());
+        let overlay = OverlaySource::new(&base, files);
+        assert_eq!(overlay.read("datasets/a/dataset.toml").unwrap().as_deref(), Some("new"));
+        assert_eq!(overlay.read("datasets/a/members.toml").unwrap().as_deref(), Some("added"));
+        let names: Vec<String> = overlay.list("datasets/a").unwrap().into_iter().map(|e| e.name).collect();
+        assert_eq!(names, ["dataset.toml", "members.toml"]);
+        let names: Vec<String> = overlay.list("datasets").unwrap().into_iter().map(|e| e.name).collect();
+        assert_eq!(names, ["a"]);
+    }
+}

@@ -48,8 +48,23 @@ pub fn add_grant(path: &str, text: &str, grant: &NewGrant) -> Result<String, Edi
         let mut replacement = entry;
         *replacement.decor_mut() = existing.decor().clone();
         array.replace_formatted(index, replacement);
+        if let Some(reason) = grant.reason {
+            // The new reason goes below any comment already on the entry.
+            let indent = multiline_indent(array).unwrap_or_else(|| {
+                move_last_suffix_to_trailing(array);
+                make_multiline(array, "    ");
+                "    ".to_owned()
+            });
+            let value = array.get_mut(index).expect("replaced entry");
+            let prefix = value.decor().prefix().and_then(|p| p.as_str()).unwrap_or_default().to_owned();
+            let kept = &prefix[..prefix.rfind('\n').unwrap_or(0)];
+            set_comment(value, &indent, reason);
+            let comment = value.decor().prefix().and_then(|p| p.as_str()).unwrap_or_default().to_owned();
+            value.decor_mut().set_prefix(format!("{kept}{comment}"));
+        }
         return Ok(document.to_string());
     }
+    move_last_suffix_to_trailing(array);
     let indent = match multiline_indent(array) {
         Some(indent) => indent,
         None if grant.reason.is_some() => {
@@ -58,21 +73,33 @@ pub fn add_grant(path: &str, text: &str, grant: &NewGrant) -> Result<String, Edi
         }
         None => {
             let mut entry = entry;
+            if array.is_empty() {
+                // `[\n]` with one entry is `["x"]`.
+                array.set_trailing("");
+                array.set_trailing_comma(false);
+            }
             entry.decor_mut().set_prefix(if array.is_empty() { "" } else { " " });
             array.push_formatted(entry);
             return Ok(document.to_string());
         }
     };
+    // A comment on the last entry's line (`"x", # note`) is held after the list's last comma;
+    // it stays on that line, before the new entry.
+    let trailing = array.trailing().as_str().unwrap_or_default().to_owned();
+    let (same_line, rest) = match trailing.find('\n') {
+        Some(newline) => (trailing[..newline].to_owned(), trailing[newline..].to_owned()),
+        None => (trailing.clone(), "\n".to_owned()),
+    };
     let mut entry = entry;
-    entry.decor_mut().set_prefix(format!("\n{indent}"));
+    entry.decor_mut().set_prefix(format!("{same_line}\n{indent}"));
     if let Some(reason) = grant.reason {
         set_comment(&mut entry, &indent, reason);
+        let comment = entry.decor().prefix().and_then(|p| p.as_str()).unwrap_or_default().to_owned();
+        entry.decor_mut().set_prefix(format!("{same_line}{comment}"));
     }
     array.push_formatted(entry);
     array.set_trailing_comma(true);
-    if !array.trailing().as_str().unwrap_or_default().contains('\n') {
-        array.set_trailing("\n");
-    }
+    array.set_trailing(rest);
     Ok(document.to_string())
 }
 
@@ -151,6 +178,19 @@ fn multiline_indent(array: &Array) -> Option<String> {
     Some(indent.to_owned())
 }
 
+/// Without a comma after the last entry, the space before `]` belongs to that entry; it is
+/// moved to the list's end so that a new last entry goes before it.
+fn move_last_suffix_to_trailing(array: &mut Array) {
+    if array.trailing_comma() {
+        return;
+    }
+    let trailing = array.trailing().as_str().unwrap_or_default().to_owned();
+    let Some(last) = array.iter_mut().last() else { return };
+    let suffix = last.decor().suffix().and_then(|s| s.as_str()).unwrap_or_default().to_owned();
+    last.decor_mut().set_suffix("");
+    array.set_trailing(suffix + &trailing);
+}
+
 /// Puts every entry of a one-line list on its own line.
 fn make_multiline(array: &mut Array, indent: &str) {
     for value in array.iter_mut() {
@@ -227,6 +267,25 @@ web-access = [\"david\"] # trailing note
     }
 
     #[test]
+    fn a_comment_on_the_last_line_stays_there() {
+        let text = "analysis = [\n    \"a\",\n    \"b\", # until the move\n]\n";
+        let edited = add_grant("m", text, &grant("analysis", "c")).unwrap();
+        assert_eq!(edited, "analysis = [\n    \"a\",\n    \"b\", # until the move\n    \"c\",\n]\n");
+        let new = NewGrant { reason: Some("why"), ..grant("analysis", "c") };
+        let edited = add_grant("m", text, &new).unwrap();
+        let expected = "analysis = [\n    \"a\",\n    \"b\", # until the move\n    # why\n    \"c\",\n]\n";
+        assert_eq!(edited, expected);
+        let edited = add_grant("m", "analysis = [\n]\n", &grant("analysis", "c")).unwrap();
+        assert_eq!(edited, "analysis = [\"c\"]\n");
+        let edited = add_grant("m", "analysis = [ \"a\" ]\n", &grant("analysis", "c")).unwrap();
+        assert_eq!(edited, "analysis = [ \"a\", \"c\" ]\n");
+        // Without a trailing comma.
+        let text = "analysis = [\n    \"a\"\n]\n";
+        let edited = add_grant("m", text, &grant("analysis", "c")).unwrap();
+        assert_eq!(edited, "analysis = [\n    \"a\",\n    \"c\",\n]\n");
+    }
+
+    #[test]
     fn adds_a_missing_role_at_the_end() {
         let edited = add_grant("m", FILE, &grant("upload", "wei")).unwrap();
         assert_eq!(edited, format!("{FILE}upload = [\"wei\"]\n"));
@@ -239,6 +298,21 @@ web-access = [\"david\"] # trailing note
         let new = NewGrant { expires: Some("2027-06-30".parse().unwrap()), ..grant("analysis", "olivia") };
         let edited = add_grant("m", FILE, &new).unwrap();
         assert_eq!(edited, FILE.replace("expires = 2026-06-30", "expires = 2027-06-30"));
+    }
+
+    #[test]
+    fn a_new_date_with_a_reason_keeps_the_old_comment_too() {
+        let new = NewGrant {
+            expires: Some("2027-06-30".parse().unwrap()),
+            reason: Some("extended for the rerun"),
+            ..grant("analysis", "olivia")
+        };
+        let edited = add_grant("m", FILE, &new).unwrap();
+        let expected = FILE.replace(
+            "works.\n    { member = \"olivia\", expires = 2026-06-30 },",
+            "works.\n    # extended for the rerun\n    { member = \"olivia\", expires = 2027-06-30 },",
+        );
+        assert_eq!(edited, expected);
     }
 
     #[test]
