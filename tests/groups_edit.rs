@@ -179,3 +179,31 @@ fn add_and_remove_round_trip_on_every_list() {
     }
     assert!(lists >= 20, "only {lists} lists");
 }
+
+/// A person the file lists by email is the same person as their key: a new date replaces that
+/// entry in place, and remove by key finds it.
+#[test]
+fn a_person_listed_by_email_is_found_by_key() {
+    let org = GitOrg::new();
+    let path = org.path(TOB_WGS);
+    let by_email =
+        org.read(TOB_WGS).replacen(r#"web-access = ["david"]"#, r#"web-access = ["david.nguyen@example.org"]"#, 1);
+    std::fs::write(&path, &by_email).expect("write");
+
+    let run = org.run(&["groups", "add", "david", "--dataset", "tob-wgs", "--role", "web-access"]);
+    run.expect_code(INVALID_INPUT);
+    assert!(run.stderr.contains("`david.nguyen@example.org` already has role `web-access`"), "{run}");
+
+    let run =
+        org.run(&["groups", "add", "david", "--dataset", "tob-wgs", "--role", "web-access", "--expires", "2027-01-01"]);
+    run.expect_code(SUCCESS);
+    assert!(run.stdout.contains("~ member david.nguyen@example.org no end date → until 2027-01-01"), "{run}");
+    let dated = r#"web-access = [{ member = "david.nguyen@example.org", expires = 2027-01-01 }]"#;
+    assert_eq!(org.read(TOB_WGS), by_email.replacen(r#"web-access = ["david.nguyen@example.org"]"#, dated, 1));
+
+    org.run(&["groups", "remove", "david", "--dataset", "tob-wgs", "--role", "web-access"]).expect_code(SUCCESS);
+    assert_eq!(
+        org.read(TOB_WGS),
+        by_email.replacen(r#"web-access = ["david.nguyen@example.org"]"#, "web-access = []", 1)
+    );
+}

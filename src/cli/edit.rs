@@ -34,9 +34,17 @@ pub fn add(global: &GlobalArgs, args: &AddArgs) -> Result<Exit> {
             Some(date)
         }
     };
+    let path = members_path(dataset);
+    let text = read(global, &path)?;
     let mut changes = BTreeMap::new();
     let member = match member_to_add(definitions, &args.person, args.email.as_deref())? {
-        Member::Written(member) => member,
+        // A person already listed by email keeps that spelling, so a new date replaces it.
+        Member::Written(member) => match definitions.people.get(&member) {
+            Some(person) if !edit::has_entry(&text, role, &member) && edit::has_entry(&text, role, &person.email) => {
+                person.email.clone()
+            }
+            _ => member,
+        },
         Member::NewPerson { key, email } => {
             let text = read(global, PEOPLE_FILE)?;
             let edited = edit::add_person(PEOPLE_FILE, &text, &key, &email).map_err(|e| InputError(e.to_string()))?;
@@ -44,8 +52,6 @@ pub fn add(global: &GlobalArgs, args: &AddArgs) -> Result<Exit> {
             key
         }
     };
-    let path = members_path(dataset);
-    let text = read(global, &path)?;
     let grant = NewGrant { role, member: &member, expires, reason: args.reason.as_deref() };
     let edited = edit::add_grant(&path, &text, &grant).map_err(|e| InputError(e.to_string()))?;
     changes.insert(path, edited);

@@ -103,6 +103,13 @@ pub fn add_grant(path: &str, text: &str, grant: &NewGrant) -> Result<String, Edi
     Ok(document.to_string())
 }
 
+/// Whether `role`'s list has an entry for `member` written exactly so (case aside), e.g. to
+/// find whether a person is listed by key or by email.
+pub fn has_entry(text: &str, role: &str, member: &str) -> bool {
+    let Ok(document) = text.parse::<DocumentMut>() else { return false };
+    document.get(role).and_then(Item::as_array).is_some_and(|array| position(array, member).is_some())
+}
+
 /// Removes `member`'s entry (and the comment lines written above it) from `role`'s list.
 pub fn remove_grant(path: &str, text: &str, role: &str, member: &str) -> Result<String, EditError> {
     let mut document = parse(path, text)?;
