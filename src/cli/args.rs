@@ -40,8 +40,10 @@ pub enum Command {
     /// The organisation's access rules (groups/policy.toml).
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Write .github/CODEOWNERS: each dataset's folder owned by its data managers, groups/ by
-    /// the administrators (GitHub user names from people.toml).
+    /// Write .github/CODEOWNERS: dataset folders to their data managers, groups/ to the admins.
+    ///
+    /// Owners are GitHub user names (`github` in people.toml); the administrators are the
+    /// people of the sync's pinned groups.
     Codeowners(CodeownersArgs),
     /// Infrastructure: the Pulumi program for every dataset's buckets, accounts and grants.
     #[command(subcommand)]
