@@ -5,9 +5,11 @@
 
 pub mod cache;
 pub mod cli;
+pub mod codeowners;
 pub mod definitions;
 pub mod diff;
 pub mod directory;
+pub mod edit;
 pub mod emulator;
 pub mod google_api;
 pub mod graph;
@@ -15,5 +17,6 @@ pub mod hierarchy;
 pub mod infra;
 pub mod load;
 pub mod migrate;
+pub mod policy;
 pub mod sync;
 pub mod synthetic;

@@ -11,3 +11,16 @@ fn example_organisation_is_valid() {
         panic!("{e}");
     }
 }
+
+/// The live `groups/policy.toml` parses against the live definitions. Whether they keep it
+/// depends on the day (grant lengths), so that is CI's `policy check`, not a test.
+#[test]
+fn example_policy_parses() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let definitions = load(&DirSource::new(root)).unwrap_or_else(|e| panic!("{e}"));
+    let text = std::fs::read_to_string(std::path::Path::new(root).join(cpg_infra::policy::POLICY_FILE))
+        .expect("the example ships groups/policy.toml");
+    if let Err(problems) = cpg_infra::policy::parse(&text, &definitions) {
+        panic!("{problems}");
+    }
+}

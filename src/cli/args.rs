@@ -37,6 +37,14 @@ pub enum Command {
     /// Work with the expanded groups.
     #[command(subcommand)]
     Groups(GroupsCommand),
+    /// The organisation's access rules (groups/policy.toml).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Write .github/CODEOWNERS: dataset folders to their data managers, groups/ to the admins.
+    ///
+    /// Owners are GitHub user names (`github` in people.toml); the administrators are the
+    /// people of the sync's pinned groups.
+    Codeowners(CodeownersArgs),
     /// Infrastructure: the Pulumi program for every dataset's buckets, accounts and grants.
     #[command(subcommand)]
     Infra(InfraCommand),
@@ -49,6 +57,19 @@ pub enum Command {
     /// Write a synthetic organisation (for benchmarks) into a directory.
     #[command(hide = true)]
     Synthetic(SyntheticArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CodeownersArgs {
+    /// Write nothing; exit 1 when the file is missing or out of date.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Check the definitions against groups/policy.toml: every violation as path:line:col (exit 3).
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +134,52 @@ pub enum GroupsCommand {
         #[arg(long)]
         confirm: bool,
     },
+    /// Give a person a role on a dataset (edits datasets/<dataset>/members.toml in place).
+    Add(AddArgs),
+    /// Take a role on a dataset away from a person (edits datasets/<dataset>/members.toml).
+    Remove(RemoveArgs),
+    /// List grants that end soon, with the commit that added each (git blame).
+    Expiring(ExpiringArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExpiringArgs {
+    /// How far ahead to look from --today: days (`14d`) or weeks (`2w`).
+    #[arg(long, default_value = "14d", value_name = "DURATION")]
+    pub within: String,
+    #[arg(long, value_enum, default_value_t = ExpandFormat::Text)]
+    pub format: ExpandFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Person key or email (a new key with --email), `group:<name>`, or a machine account's email.
+    pub person: String,
+    /// The dataset, e.g. tob-wgs.
+    #[arg(long)]
+    pub dataset: String,
+    /// The role, e.g. analysis.
+    #[arg(long)]
+    pub role: String,
+    /// The last day of access (YYYY-MM-DD).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub expires: Option<String>,
+    /// Why access is granted, written as a comment above the entry.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// The email of a person not yet in groups/people.toml: adds them there too.
+    #[arg(long, value_name = "EMAIL")]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Person key or email, `group:<name>`, or a machine account's email.
+    pub person: String,
+    #[arg(long)]
+    pub dataset: String,
+    #[arg(long)]
+    pub role: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

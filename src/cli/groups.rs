@@ -29,6 +29,9 @@ pub fn run(global: &GlobalArgs, command: &GroupsCommand) -> Result<Exit> {
             let expanded = resolve::load(global, &resolve::default_revision(global))?;
             super::cache::refresh(global, &expanded, *confirm, false)
         }
+        GroupsCommand::Add(args) => super::edit::add(global, args),
+        GroupsCommand::Remove(args) => super::edit::remove(global, args),
+        GroupsCommand::Expiring(args) => super::expiring::run(global, args),
     }
 }
 

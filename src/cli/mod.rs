@@ -3,11 +3,15 @@
 
 pub mod args;
 mod cache;
+mod codeowners;
+mod edit;
 mod emulator;
+mod expiring;
 mod groups;
 mod infra;
 mod migrate;
 mod output;
+mod policy;
 mod progress;
 mod resolve;
 mod synthetic;
@@ -67,6 +71,8 @@ fn dispatch(cli: &Cli) -> Result<Exit> {
     match &cli.command {
         Command::Validate => groups::validate(&cli.global),
         Command::Groups(command) => groups::run(&cli.global, command),
+        Command::Policy(command) => policy::run(&cli.global, command),
+        Command::Codeowners(args) => codeowners::run(&cli.global, args),
         Command::Infra(command) => infra::run(&cli.global, command),
         Command::Emulator(command) => emulator::run(command),
         Command::Synthetic(args) => synthetic::run(args),

@@ -1,6 +1,7 @@
 //! Everything that depends on the environment: the clock, env vars, Git repositories, and
 //! turning `--root` / `--rev` into loaded definitions. The only module that reads env.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
@@ -8,7 +9,10 @@ use anyhow::{anyhow, Context, Result};
 use super::args::GlobalArgs;
 use super::InputError;
 use crate::cache::{CacheStore, GcsStore, LocalStore};
-use crate::definitions::{CacheDestination, Date, Definitions, DirSource, GitSource, ProviderSettings, Source};
+use crate::codeowners::CODEOWNERS_FILE;
+use crate::definitions::{
+    CacheDestination, Date, Definitions, DirSource, GitSource, OverlaySource, ProviderSettings, Source,
+};
 use crate::directory::{GoogleAuth, GoogleConfig};
 use crate::hierarchy::Hierarchy;
 use crate::infra;
@@ -43,6 +47,20 @@ pub fn load(global: &GlobalArgs, revision: &Revision) -> Result<Expanded> {
 /// The infrastructure design, or every problem as definitions diagnostics (exit status 3).
 pub fn build_infra(expanded: &Expanded) -> Result<infra::Build> {
     infra::build(&expanded.definitions).map_err(|errors| anyhow!(infra::diagnostics(&errors)))
+}
+
+/// Loads the working tree with `changes` (path → new text) in place of its files, with every
+/// check `load` runs: an edit is written only if this accepts it.
+pub fn load_with_changes(global: &GlobalArgs, changes: &BTreeMap<String, String>) -> Result<Expanded> {
+    let today = today(global)?;
+    let base = DirSource::new(&global.root);
+    let source = OverlaySource::new(&base, changes.clone());
+    let expanded = load_expanded(&source, today).map_err(|e| match e {
+        crate::definitions::LoadError::Invalid(diagnostics) => anyhow!(diagnostics),
+        other => anyhow!(other),
+    })?;
+    build_infra(&expanded)?;
+    Ok(expanded)
 }
 
 /// Loads and expands with the definitions' own checks only: for `groups diff`, which compares
@@ -96,6 +114,116 @@ pub fn load_hierarchy_for_diff(global: &GlobalArgs, revision: &Revision) -> Resu
         }
     }
     Ok(load_groups(global, revision)?.hierarchy)
+}
+
+/// The text of one definitions file at `revision`, or `None` when it does not exist.
+pub fn read_file(global: &GlobalArgs, revision: &Revision, path: &str) -> Result<Option<String>> {
+    match revision {
+        Revision::WorkingTree => Ok(DirSource::new(&global.root).read(path)?),
+        Revision::Git(rev) => {
+            let (repo, prefix) = open_repository(&global.root)?;
+            let source = GitSource::new(&repo, rev, &prefix).map_err(|e| InputError(e.to_string()))?;
+            Ok(source.read(path)?)
+        }
+    }
+}
+
+/// The commit a line of a definitions file comes from.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LineOrigin {
+    pub commit: String,
+    pub author: String,
+    /// Who committed it: on a branch merged through a pull request, the person who merged.
+    pub committer: String,
+    pub date: Date,
+    pub summary: String,
+}
+
+/// Where each of `lines` (1-based) of the definitions file `path` comes from, by `git blame`
+/// along the first parents (so a merged pull request's lines are its merge commit's): at
+/// `revision`, or for the working tree at HEAD plus its uncommitted changes (`None`: not
+/// committed yet). `Ok(None)` when `--root` is not in a Git repository or it has no commits.
+pub fn line_origins(
+    global: &GlobalArgs,
+    revision: &Revision,
+    path: &str,
+    lines: &[usize],
+) -> Result<Option<BTreeMap<usize, Option<LineOrigin>>>> {
+    let Ok((repo, prefix)) = open_repository(&global.root) else {
+        return Ok(None);
+    };
+    let newest = match revision {
+        Revision::Git(rev) => repo.revparse_single(rev).and_then(|o| o.peel_to_commit()),
+        Revision::WorkingTree => repo.head().and_then(|head| head.peel_to_commit()),
+    };
+    let Ok(newest) = newest else {
+        return Ok(None);
+    };
+    let full = if prefix.is_empty() { path.to_owned() } else { format!("{prefix}/{path}") };
+    let mut options = git2::BlameOptions::new();
+    options.newest_commit(newest.id()).first_parent(true);
+    let mut origins = BTreeMap::new();
+    // A file not in the newest commit has no committed lines.
+    let committed = repo.blame_file(Path::new(&full), Some(&mut options)).ok();
+    let working = match (&committed, revision) {
+        (Some(blame), Revision::WorkingTree) => {
+            let text = std::fs::read(global.root.join(path)).with_context(|| format!("reading {path}"))?;
+            Some(blame.blame_buffer(&text)?)
+        }
+        _ => None,
+    };
+    let blame = working.as_ref().or(committed.as_ref());
+    for &line in lines {
+        let commit_id = blame.and_then(|blame| blame.get_line(line)).map(|hunk| hunk.final_commit_id());
+        let origin = commit_id.and_then(|id| repo.find_commit(id).ok()).map(|commit| {
+            let name = |signature: &git2::Signature| signature.name().unwrap_or("?").to_owned();
+            let (author, committer) = (commit.author(), commit.committer());
+            LineOrigin {
+                commit: commit.id().to_string(),
+                author: name(&author),
+                committer: name(&committer),
+                date: Date::from_days_since_epoch(committer.when().seconds().div_euclid(86_400)),
+                summary: commit.summary().ok().flatten().unwrap_or_default().to_owned(),
+            }
+        });
+        origins.insert(line, origin);
+    }
+    Ok(Some(origins))
+}
+
+/// Where `.github/CODEOWNERS` is: the top of the repository holding `--root` (and the path of
+/// `--root` inside it, which the file's patterns start with), or `--root` outside Git.
+pub struct CodeownersPlace {
+    pub file: PathBuf,
+    pub prefix: String,
+}
+
+pub fn codeowners_place(global: &GlobalArgs) -> Result<CodeownersPlace> {
+    if let Ok((repo, prefix)) = open_repository(&global.root) {
+        if let Some(workdir) = repo.workdir() {
+            return Ok(CodeownersPlace { file: workdir.join(CODEOWNERS_FILE), prefix });
+        }
+    }
+    Ok(CodeownersPlace { file: global.root.join(CODEOWNERS_FILE), prefix: String::new() })
+}
+
+/// The CODEOWNERS file as committed at `revision` (on disk for the working tree).
+pub fn read_codeowners(global: &GlobalArgs, revision: &Revision) -> Result<Option<String>> {
+    match revision {
+        Revision::WorkingTree => {
+            let file = codeowners_place(global)?.file;
+            match std::fs::read_to_string(&file) {
+                Ok(text) => Ok(Some(text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(anyhow!("reading {}: {e}", file.display())),
+            }
+        }
+        Revision::Git(rev) => {
+            let (repo, _) = open_repository(&global.root)?;
+            let source = GitSource::new(&repo, rev, "").map_err(|e| InputError(e.to_string()))?;
+            Ok(source.read(CODEOWNERS_FILE)?)
+        }
+    }
 }
 
 /// The revision `--rev` names, or the working tree.

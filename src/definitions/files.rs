@@ -112,6 +112,7 @@ pub struct PersonTable {
     pub name: Option<String>,
     pub google: Option<Spanned<String>>,
     pub azure: Option<String>,
+    pub github: Option<Spanned<String>>,
 }
 
 /// `groups/roles.toml`.

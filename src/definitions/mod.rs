@@ -14,9 +14,9 @@ mod wording;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use diagnostic::{Diagnostic, Diagnostics, Location};
-pub use names::{group_name_problem, is_valid_email, KNOWN_COMPONENTS};
-pub use source::{decode_utf8, DirSource, Entry, EntryKind, GitSource, Source, SourceError};
-pub use wording::unknown as unknown_name;
+pub use names::{domain_allowed, github_handle_problem, group_name_problem, is_valid_email, KNOWN_COMPONENTS};
+pub use source::{decode_utf8, DirSource, Entry, EntryKind, GitSource, OverlaySource, Source, SourceError};
+pub use wording::unknown;
 
 use thiserror::Error;
 
@@ -186,6 +186,8 @@ pub struct Person {
     pub google: Option<String>,
     /// Azure AD object id or user principal name.
     pub azure: Option<String>,
+    /// GitHub user name, without `@` (for CODEOWNERS).
+    pub github: Option<String>,
 }
 
 /// A role of the per-dataset template in `groups/roles.toml`.
@@ -299,6 +301,23 @@ pub struct Date {
 }
 
 impl Date {
+    /// Days since 1970-01-01 (the inverse of `from_days_since_epoch`).
+    pub fn days_since_epoch(self) -> i64 {
+        let (year, month, day) = (i64::from(self.year), i64::from(self.month), i64::from(self.day));
+        let y = if month <= 2 { year - 1 } else { year };
+        let era = y.div_euclid(400);
+        let yoe = y.rem_euclid(400);
+        let mp = (month + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
+    /// The date `days` days later (earlier when negative).
+    pub fn add_days(self, days: i64) -> Date {
+        Date::from_days_since_epoch(self.days_since_epoch() + days)
+    }
+
     /// The civil date of a count of days since 1970-01-01 (Howard Hinnant's algorithm).
     pub fn from_days_since_epoch(days: i64) -> Date {
         let z = days + 719_468;
@@ -364,6 +383,10 @@ mod tests {
         assert_eq!(Date::from_days_since_epoch(0).to_string(), "1970-01-01");
         assert_eq!(Date::from_days_since_epoch(20_783).to_string(), "2026-11-26");
         assert_eq!(Date::from_days_since_epoch(11_016).to_string(), "2000-02-29");
+        for days in [-1, 0, 59, 11_016, 20_783, 36_525] {
+            assert_eq!(Date::from_days_since_epoch(days).days_since_epoch(), days);
+        }
+        assert_eq!("2026-11-26".parse::<Date>().unwrap().add_days(14).to_string(), "2026-12-10");
     }
 
     #[test]

@@ -73,6 +73,21 @@ pub fn is_valid_email(email: &str) -> bool {
     local_ok && domain_ok
 }
 
+/// What is wrong with a GitHub user name (`octocat` or `@octocat`), if anything: letters,
+/// digits and single hyphens inside, at most 39 characters.
+pub fn github_handle_problem(handle: &str) -> Option<String> {
+    let name = handle.strip_prefix('@').unwrap_or(handle);
+    let ok = !name.is_empty()
+        && name.len() <= 39
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    (!ok).then(|| {
+        format!("invalid GitHub user name `{handle}`; use letters, digits and single hyphens, at most 39 characters")
+    })
+}
+
 /// Whether `email`'s domain is `allowed` or a subdomain of it.
 pub fn domain_allowed(email: &str, allowed: &[String]) -> bool {
     let Some((_, domain)) = email.rsplit_once('@') else {

@@ -3,6 +3,7 @@
 //! Git sources read blobs straight from the object database (no checkout), so they
 //! work in bare repositories and never touch the working tree.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -248,4 +249,65 @@ fn git_entry(entry: &git2::TreeEntry) -> Entry {
         }
     };
     Entry { name, kind }
+}
+
+/// Another source with some files replaced or added: edited definitions, loaded and checked
+/// before anything is written.
+pub struct OverlaySource<'a> {
+    base: &'a dyn Source,
+    /// Path → the file's new text.
+    files: BTreeMap<String, String>,
+}
+
+impl<'a> OverlaySource<'a> {
+    pub fn new(base: &'a dyn Source, files: BTreeMap<String, String>) -> OverlaySource<'a> {
+        OverlaySource { base, files }
+    }
+}
+
+impl Source for OverlaySource<'_> {
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, SourceError> {
+        let mut entries = self.base.list(dir)?;
+        let prefix = if dir.is_empty() { String::new() } else { format!("{}/", dir.trim_end_matches('/')) };
+        for path in self.files.keys() {
+            let Some(name) = path.strip_prefix(&prefix).filter(|name| !name.contains('/')) else {
+                continue;
+            };
+            if !entries.iter().any(|entry| entry.name == name) {
+                entries.push(Entry { name: name.to_owned(), kind: EntryKind::File });
+            }
+        }
+        entries.sort();
+        Ok(entries)
+    }
+
+    fn read(&self, path: &str) -> Result<Option<String>, SourceError> {
+        match self.files.get(path) {
+            Some(text) => Ok(Some(text.clone())),
+            None => self.base.read(path),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_overlay_replaces_and_adds_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("datasets/a")).unwrap();
+        std::fs::write(dir.path().join("datasets/a/dataset.toml"), "old").unwrap();
+        let base = DirSource::new(dir.path());
+        let mut files = BTreeMap::new();
+        files.insert("datasets/a/dataset.toml".to_owned(), "new".to_owned());
+        files.insert("datasets/a/members.toml".to_owned(), "added".to_owned());
+        let overlay = OverlaySource::new(&base, files);
+        assert_eq!(overlay.read("datasets/a/dataset.toml").unwrap().as_deref(), Some("new"));
+        assert_eq!(overlay.read("datasets/a/members.toml").unwrap().as_deref(), Some("added"));
+        let names: Vec<String> = overlay.list("datasets/a").unwrap().into_iter().map(|e| e.name).collect();
+        assert_eq!(names, ["dataset.toml", "members.toml"]);
+        let names: Vec<String> = overlay.list("datasets").unwrap().into_iter().map(|e| e.name).collect();
+        assert_eq!(names, ["a"]);
+    }
 }

@@ -11,7 +11,8 @@ use toml::Spanned;
 use super::diagnostic::{Diagnostics, Location, SourceFile};
 use super::files::{self, MemberEntry};
 use super::names::{
-    domain_allowed, group_name_problem, is_valid_email, key_problem, KNOWN_COMPONENTS, MAX_GROUP_NAME_LEN,
+    domain_allowed, github_handle_problem, group_name_problem, is_valid_email, key_problem, KNOWN_COMPONENTS,
+    MAX_GROUP_NAME_LEN,
 };
 use super::source::{Entry, EntryKind, Source, SourceError};
 use super::wording;
@@ -77,6 +78,8 @@ impl Incomplete {
 const ORG_FILE: &str = "groups/org.toml";
 const PEOPLE_FILE: &str = "groups/people.toml";
 const ROLES_FILE: &str = "groups/roles.toml";
+/// Read by `policy`, not here; listed so it is not taken for an organisation-groups file.
+const POLICY_FILE: &str = "groups/policy.toml";
 
 impl Loader<'_> {
     fn read_all(&mut self) -> Result<RawFiles, SourceError> {
@@ -88,7 +91,7 @@ impl Loader<'_> {
         let mut groups = Vec::new();
         for entry in self.list("groups")? {
             let path = format!("groups/{}", entry.name);
-            if [ORG_FILE, PEOPLE_FILE, ROLES_FILE].contains(&path.as_str()) {
+            if [ORG_FILE, PEOPLE_FILE, ROLES_FILE, POLICY_FILE].contains(&path.as_str()) {
                 continue;
             }
             if !(entry.is_file() && entry.name.ends_with(".toml")) {
@@ -487,12 +490,18 @@ impl Loader<'_> {
                     self.error(file.location(google.span()), wording::invalid_email(google.get_ref()));
                 }
             }
+            if let Some(github) = &table.github {
+                if let Some(problem) = github_handle_problem(github.get_ref()) {
+                    self.error(file.location(github.span()), problem);
+                }
+            }
             let person = Person {
                 key: key.get_ref().clone(),
                 email,
                 name: table.name.clone(),
                 google: table.google.as_ref().map(|g| g.get_ref().to_ascii_lowercase()),
                 azure: table.azure.clone(),
+                github: table.github.as_ref().map(|g| g.get_ref().trim_start_matches('@').to_owned()),
             };
             converted.insert(person.key.clone(), person);
         }

@@ -63,3 +63,53 @@ fn grants_to<'d>(definitions: &'d Definitions, group: &Group, member: &str) -> V
         })
         .collect()
 }
+
+/// A grant whose last day falls in a window, for `groups expiring`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExpiringGrant<'d> {
+    /// The member as the directory knows it: a person's email, a raw email, or a group's
+    /// full name.
+    pub member: String,
+    /// The group's full name; a role template grant names `<role> (every dataset)`.
+    pub group: String,
+    pub expires: Date,
+    #[serde(serialize_with = "location_text")]
+    pub location: &'d Location,
+}
+
+fn location_text<S: serde::Serializer>(location: &&Location, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(location)
+}
+
+/// Every grant written in the definitions whose last day is from `from` to `until`, both
+/// included, soonest first.
+pub fn expiring_grants(definitions: &Definitions, from: Date, until: Date) -> Vec<ExpiringGrant<'_>> {
+    let datasets = definitions.datasets.values().flat_map(|dataset| {
+        dataset.members.iter().flat_map(move |(role, grants)| {
+            grants.iter().map(move |grant| (definitions.dataset_group_name(&dataset.name, role), grant))
+        })
+    });
+    let groups = definitions
+        .groups
+        .values()
+        .flat_map(|group| group.members.iter().map(move |grant| (definitions.org_group_name(&group.name), grant)));
+    let roles = definitions
+        .roles
+        .values()
+        .flat_map(|role| role.members.iter().map(move |grant| (format!("{} (every dataset)", role.name), grant)));
+    let mut found: Vec<ExpiringGrant> = datasets
+        .chain(groups)
+        .chain(roles)
+        .filter_map(|(group, grant)| {
+            let expires = grant.expires.filter(|date| (from..=until).contains(date))?;
+            let member = match &grant.member {
+                MemberRef::Person(key) => definitions.people.get(key).map_or_else(|| key.clone(), |p| p.email.clone()),
+                MemberRef::Email(email) => email.clone(),
+                MemberRef::Group(name) => format!("group:{name}"),
+            };
+            Some(ExpiringGrant { member, group, expires, location: &grant.location })
+        })
+        .collect();
+    found.sort_by(|a, b| (a.expires, &a.member, &a.group).cmp(&(b.expires, &b.member, &b.group)));
+    found
+}

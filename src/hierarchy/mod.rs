@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::definitions::Date;
 
 pub use expand::expand;
-pub use grants::{expired_grants, grant_locations, ExpiredGrant};
+pub use grants::{expired_grants, expiring_grants, grant_locations, ExpiredGrant, ExpiringGrant};
 pub use render::{render_json, render_text};
 
 /// All groups, keyed and ordered by full name.

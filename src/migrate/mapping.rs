@@ -16,7 +16,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::definitions::{unknown_name, Definitions, Diagnostics, Location};
+use crate::definitions::{unknown, Definitions, Diagnostics, Location};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,7 +70,7 @@ pub fn load_mapping(label: &str, text: &str, definitions: &Definitions) -> Resul
             } else {
                 let location = Location::at_offset(&path, text, role.span().start);
                 let known = definitions.roles.keys().map(String::as_str);
-                diagnostics.push(location, unknown_name("role", role.get_ref(), known, true));
+                diagnostics.push(location, unknown("role", role.get_ref(), known, true));
             }
         }
         checked

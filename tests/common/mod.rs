@@ -7,6 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod git;
 pub mod google;
 
 /// Expiry is judged against a fixed date so the tests never change with the clock.

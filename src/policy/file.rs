@@ -1,0 +1,138 @@
+//! The shape of `groups/policy.toml` and its conversion into a `Policy`; unknown keys, roles
+//! that do not exist and impossible numbers are located diagnostics.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::definitions::{unknown, Definitions, Diagnostics, Location};
+
+/// Where the policy lives, relative to the definitions root.
+pub const POLICY_FILE: &str = "groups/policy.toml";
+
+/// The rules in force; a rule that is not set is not checked.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Every member's account (a person's email, a raw email) is at one of these domains.
+    pub allowed_member_domains: Option<Rule<Vec<String>>>,
+    /// These dataset roles need an expiry date for people outside the organisation's domain.
+    pub expiry_required_outside_domain: Option<Rule<Vec<String>>>,
+    /// No grant runs longer than this many days from today.
+    pub max_grant_days: Option<Rule<u32>>,
+    /// The role whose holders manage a dataset (default `data-manager`).
+    pub data_manager_role: String,
+    /// Every dataset has at least one data manager whose grant has not expired.
+    pub every_dataset_has_data_manager: Option<Rule<bool>>,
+    /// The sync's pinned groups (`sync.pinned_groups`, the administrators) are never empty.
+    pub pinned_groups_not_empty: Option<Rule<bool>>,
+    /// Nobody is a data manager of more than this many datasets.
+    pub max_data_manager_datasets: Option<Rule<u32>>,
+    /// `.github/CODEOWNERS` is what `cpg-infra codeowners` writes.
+    pub codeowners: Option<Rule<bool>>,
+}
+
+impl Policy {
+    /// How many rules are set.
+    pub fn rule_count(&self) -> usize {
+        [
+            self.allowed_member_domains.is_some(),
+            self.expiry_required_outside_domain.is_some(),
+            self.max_grant_days.is_some(),
+            self.every_dataset_has_data_manager.is_some(),
+            self.pinned_groups_not_empty.is_some(),
+            self.max_data_manager_datasets.is_some(),
+            self.codeowners.is_some(),
+        ]
+        .into_iter()
+        .filter(|set| *set)
+        .count()
+    }
+}
+
+/// One rule's setting and where the policy file sets it (named in violations).
+#[derive(Debug, Clone)]
+pub struct Rule<T> {
+    pub value: T,
+    pub location: Location,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    allowed_member_domains: Option<Spanned<Vec<Spanned<String>>>>,
+    expiry_required_outside_domain: Option<Spanned<Vec<Spanned<String>>>>,
+    max_grant_days: Option<Spanned<i64>>,
+    data_manager_role: Option<Spanned<String>>,
+    every_dataset_has_data_manager: Option<Spanned<bool>>,
+    pinned_groups_not_empty: Option<Spanned<bool>>,
+    max_data_manager_datasets: Option<Spanned<i64>>,
+    codeowners: Option<Spanned<bool>>,
+}
+
+/// Parses the policy file's `text` and checks it against the definitions it governs.
+pub fn parse(text: &str, definitions: &Definitions) -> Result<Policy, Diagnostics> {
+    let path: Arc<str> = Arc::from(POLICY_FILE);
+    let at = |offset: usize| Location::at_offset(&path, text, offset);
+    let mut problems = Diagnostics::default();
+    let file: PolicyFile = match toml::from_str(text) {
+        Ok(file) => file,
+        Err(error) => {
+            problems.push(at(error.span().map_or(0, |s| s.start)), error.message().trim().to_owned());
+            return Err(problems);
+        }
+    };
+    let strings = |list: &Spanned<Vec<Spanned<String>>>| -> Vec<String> {
+        list.get_ref().iter().map(|s| s.get_ref().to_ascii_lowercase()).collect()
+    };
+    let count = |value: &Spanned<i64>, problems: &mut Diagnostics| -> Option<Rule<u32>> {
+        match u32::try_from(*value.get_ref()) {
+            Ok(n) if n > 0 => Some(Rule { value: n, location: at(value.span().start) }),
+            _ => {
+                problems
+                    .push(at(value.span().start), format!("must be a whole number above 0, not {}", value.get_ref()));
+                None
+            }
+        }
+    };
+    let known_roles = || definitions.roles.keys().map(String::as_str);
+    if let Some(roles) = &file.expiry_required_outside_domain {
+        for role in roles.get_ref() {
+            if !definitions.roles.contains_key(role.get_ref()) {
+                problems.push(at(role.span().start), unknown("role", role.get_ref(), known_roles(), false));
+            }
+        }
+    }
+    let data_manager_role = match &file.data_manager_role {
+        Some(role) if !definitions.roles.contains_key(role.get_ref()) => {
+            problems.push(at(role.span().start), unknown("role", role.get_ref(), known_roles(), false));
+            role.get_ref().clone()
+        }
+        Some(role) => role.get_ref().clone(),
+        None => "data-manager".to_owned(),
+    };
+    let flag = |value: &Option<Spanned<bool>>| {
+        value.as_ref().filter(|v| *v.get_ref()).map(|v| Rule { value: true, location: at(v.span().start) })
+    };
+    let policy = Policy {
+        allowed_member_domains: file
+            .allowed_member_domains
+            .as_ref()
+            .map(|list| Rule { value: strings(list), location: at(list.span().start) }),
+        expiry_required_outside_domain: file.expiry_required_outside_domain.as_ref().map(|list| Rule {
+            value: list.get_ref().iter().map(|r| r.get_ref().clone()).collect(),
+            location: at(list.span().start),
+        }),
+        max_grant_days: file.max_grant_days.as_ref().and_then(|v| count(v, &mut problems)),
+        data_manager_role,
+        every_dataset_has_data_manager: flag(&file.every_dataset_has_data_manager),
+        pinned_groups_not_empty: flag(&file.pinned_groups_not_empty),
+        max_data_manager_datasets: file.max_data_manager_datasets.as_ref().and_then(|v| count(v, &mut problems)),
+        codeowners: flag(&file.codeowners),
+    };
+    if problems.is_empty() {
+        Ok(policy)
+    } else {
+        Err(problems.finish())
+    }
+}

@@ -1,0 +1,225 @@
+//! One function per rule of the policy. Each adds its violations, located at the grant they
+//! are about (or at the file to change), and says which rule of `groups/policy.toml` it is.
+
+use std::collections::BTreeMap;
+
+use super::{Policy, PolicyInput};
+use crate::definitions::{domain_allowed, Date, Definitions, Diagnostics, Grant, Location, MemberRef};
+
+/// Where a grant is written.
+enum Place<'d> {
+    Dataset { dataset: &'d str, role: &'d str },
+    Group(&'d str),
+    Role(&'d str),
+}
+
+impl Place<'_> {
+    fn describe(&self) -> String {
+        match self {
+            Place::Dataset { dataset, role } => format!("role `{role}` of dataset `{dataset}`"),
+            Place::Group(group) => format!("group `{group}`"),
+            Place::Role(role) => format!("role `{role}` of every dataset"),
+        }
+    }
+}
+
+/// Every grant written in the definitions, with where it is written.
+fn grants(definitions: &Definitions) -> impl Iterator<Item = (Place<'_>, &Grant)> {
+    let datasets = definitions.datasets.values().flat_map(|dataset| {
+        dataset.members.iter().flat_map(move |(role, grants)| {
+            grants.iter().map(move |grant| (Place::Dataset { dataset: &dataset.name, role }, grant))
+        })
+    });
+    let groups =
+        definitions.groups.values().flat_map(|group| group.members.iter().map(move |g| (Place::Group(&group.name), g)));
+    let roles =
+        definitions.roles.values().flat_map(|role| role.members.iter().map(move |g| (Place::Role(&role.name), g)));
+    datasets.chain(groups).chain(roles)
+}
+
+/// How a grant's member is named in messages: the key (with the email for people).
+fn who(definitions: &Definitions, member: &MemberRef) -> String {
+    match member {
+        MemberRef::Person(key) => match definitions.people.get(key) {
+            Some(person) => format!("`{key}` ({})", person.email),
+            None => format!("`{key}`"),
+        },
+        MemberRef::Group(group) => format!("`group:{group}`"),
+        MemberRef::Email(email) => format!("`{email}`"),
+    }
+}
+
+fn rule_note(name: &str, location: &Location) -> String {
+    format!("policy `{name}` at {location}")
+}
+
+/// `allowed_member_domains`: people's emails and raw emails are at an allowed domain.
+pub fn allowed_member_domains(policy: &Policy, input: &PolicyInput, found: &mut Diagnostics) {
+    let Some(rule) = &policy.allowed_member_domains else { return };
+    let definitions = input.definitions;
+    for (place, grant) in grants(definitions) {
+        let email = match &grant.member {
+            MemberRef::Person(key) => definitions.people.get(key).map(|p| p.email.as_str()),
+            MemberRef::Email(email) => Some(email.as_str()),
+            MemberRef::Group(_) => None,
+        };
+        if email.is_some_and(|email| !domain_allowed(email, &rule.value)) {
+            found.push(
+                grant.location.clone(),
+                format!(
+                    "{} in {} is not at an allowed domain ({}; {})",
+                    who(definitions, &grant.member),
+                    place.describe(),
+                    rule.value.join(", "),
+                    rule_note("allowed_member_domains", &rule.location)
+                ),
+            );
+        }
+    }
+}
+
+/// `expiry_required_outside_domain`: people whose email or Google account is outside the
+/// organisation's domain hold these dataset roles only with an expiry date.
+pub fn expiry_outside_domain(policy: &Policy, input: &PolicyInput, found: &mut Diagnostics) {
+    let Some(rule) = &policy.expiry_required_outside_domain else { return };
+    let definitions = input.definitions;
+    let domain = [definitions.organisation.domain.clone()];
+    for (place, grant) in grants(definitions) {
+        let Place::Dataset { role, .. } = place else { continue };
+        let (MemberRef::Person(key), None) = (&grant.member, grant.expires) else { continue };
+        if !rule.value.iter().any(|r| r == role) {
+            continue;
+        }
+        let Some(person) = definitions.people.get(key) else { continue };
+        let outside = [Some(&person.email), person.google.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|account| !domain_allowed(account, &domain));
+        if let Some(account) = outside {
+            found.push(
+                grant.location.clone(),
+                format!(
+                    "`{key}` uses {account}, outside {}, so {} needs an expiry date ({})",
+                    domain[0],
+                    place.describe(),
+                    rule_note("expiry_required_outside_domain", &rule.location)
+                ),
+            );
+        }
+    }
+}
+
+/// `max_grant_days`: no grant ends more than this many days after today.
+pub fn max_grant_days(policy: &Policy, input: &PolicyInput, found: &mut Diagnostics) {
+    let Some(rule) = &policy.max_grant_days else { return };
+    let latest = input.today.add_days(i64::from(rule.value));
+    for (place, grant) in grants(input.definitions) {
+        let Some(expires) = grant.expires.filter(|expires| *expires > latest) else { continue };
+        let days = expires.days_since_epoch() - input.today.days_since_epoch();
+        found.push(
+            grant.location.clone(),
+            format!(
+                "{} in {} runs until {expires}, {days} days from {}; the longest allowed is {} days (until {latest}; {})",
+                who(input.definitions, &grant.member),
+                place.describe(),
+                input.today,
+                rule.value,
+                rule_note("max_grant_days", &rule.location)
+            ),
+        );
+    }
+}
+
+/// Whether a grant still gives access on `today`.
+fn current(grant: &Grant, today: Date) -> bool {
+    grant.expires.is_none_or(|expires| expires >= today)
+}
+
+/// `every_dataset_has_data_manager`: each dataset has a data manager whose grant is current.
+pub fn every_dataset_has_data_manager(policy: &Policy, input: &PolicyInput, found: &mut Diagnostics) {
+    let Some(rule) = &policy.every_dataset_has_data_manager else { return };
+    let role = &policy.data_manager_role;
+    for dataset in input.definitions.datasets.values() {
+        let grants = dataset.members.get(role).map(Vec::as_slice).unwrap_or_default();
+        if grants.iter().any(|grant| current(grant, input.today)) {
+            continue;
+        }
+        let (location, detail) = match grants.first() {
+            Some(first) => (first.location.clone(), "every grant has expired"),
+            None => (Location::file(&format!("datasets/{}/members.toml", dataset.name)), "none is listed"),
+        };
+        found.push(
+            location,
+            format!(
+                "dataset `{}` has no {role}: {detail} ({})",
+                dataset.name,
+                rule_note("every_dataset_has_data_manager", &rule.location)
+            ),
+        );
+    }
+}
+
+/// `pinned_groups_not_empty`: the administrators' groups always have someone in them.
+pub fn pinned_groups_not_empty(policy: &Policy, input: &PolicyInput, found: &mut Diagnostics) {
+    let Some(rule) = &policy.pinned_groups_not_empty else { return };
+    let definitions = input.definitions;
+    for pinned in &definitions.organisation.sync.pinned_groups {
+        if !input.hierarchy.effective_members(pinned).is_empty() {
+            continue;
+        }
+        let short = pinned.strip_prefix(definitions.organisation.group_prefix.as_str()).unwrap_or(pinned);
+        let location =
+            definitions.groups.get(short).map_or_else(|| Location::file("groups/org.toml"), |g| g.location.clone());
+        found.push(
+            location,
+            format!(
+                "pinned group `{short}` has no members today ({})",
+                rule_note("pinned_groups_not_empty", &rule.location)
+            ),
+        );
+    }
+}
+
+/// `max_data_manager_datasets`: nobody directly manages more than this many datasets.
+pub fn max_data_manager_datasets(policy: &Policy, input: &PolicyInput, found: &mut Diagnostics) {
+    let Some(rule) = &policy.max_data_manager_datasets else { return };
+    let role = &policy.data_manager_role;
+    let mut managed: BTreeMap<&str, Vec<(&str, &Grant)>> = BTreeMap::new();
+    for dataset in input.definitions.datasets.values() {
+        for grant in dataset.members.get(role).into_iter().flatten().filter(|g| current(g, input.today)) {
+            if let MemberRef::Person(key) = &grant.member {
+                managed.entry(key).or_default().push((&dataset.name, grant));
+            }
+        }
+    }
+    for (key, datasets) in managed.into_iter().filter(|(_, datasets)| datasets.len() > rule.value as usize) {
+        let names: Vec<&str> = datasets.iter().map(|(name, _)| *name).collect();
+        for (_, grant) in &datasets {
+            found.push(
+                grant.location.clone(),
+                format!(
+                    "`{key}` is {role} of {} datasets ({}); the most allowed is {} ({})",
+                    names.len(),
+                    names.join(", "),
+                    rule.value,
+                    rule_note("max_data_manager_datasets", &rule.location)
+                ),
+            );
+        }
+    }
+}
+
+/// `codeowners`: the committed CODEOWNERS file is the one the definitions give.
+pub fn codeowners_current(policy: &Policy, input: &PolicyInput, found: &mut Diagnostics) {
+    let Some(rule) = &policy.codeowners else { return };
+    let Some(files) = &input.codeowners else { return };
+    let problem = match files.committed {
+        None => "is missing",
+        Some(committed) if committed != files.expected => "is out of date with the definitions",
+        Some(_) => return,
+    };
+    found.push(
+        Location::file(files.path),
+        format!("{problem}; run `cpg-infra codeowners` and commit it ({})", rule_note("codeowners", &rule.location)),
+    );
+}
