@@ -33,7 +33,8 @@ pub fn generate(shape: SyntheticShape) -> BTreeMap<String, String> {
     files.insert(
         "groups/org.toml".to_owned(),
         "[organisation]\nname = \"Synthetic\"\ndomain = \"example.org\"\ngroups_domain = \"groups.example.org\"\n\
-         common_dataset = \"ds0000\"\nallowed_member_domains = [\"iam.gserviceaccount.com\"]\n"
+         common_dataset = \"ds0000\"\nallowed_member_domains = [\"iam.gserviceaccount.com\"]\n\
+         [infra]\nname_prefix = \"syn\"\n"
             .to_owned(),
     );
     files.insert("groups/roles.toml".to_owned(), ROLES_TOML.to_owned());

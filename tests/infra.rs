@@ -180,7 +180,7 @@ fn plan_json_counts_resources_and_marks_the_adopted_one() {
         .filter(|r| !r["adopt"].is_null())
         .map(|r| (r["name"].as_str().unwrap(), r["adopt"].as_str().unwrap()))
         .collect();
-    assert_eq!(adopted, [("tob-wgs-gcp-bucket-main", "tob-wgs-main")]);
+    assert_eq!(adopted, [("tob-wgs-gcp-bucket-main", "egi-tob-wgs-main")]);
     for cloud in ["gcp", "azure"] {
         assert!(resources.iter().any(|r| r["cloud"] == cloud && r["owner"] == "tob-wgs"), "tob-wgs on {cloud}");
     }

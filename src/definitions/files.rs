@@ -18,6 +18,15 @@ pub struct OrgFile {
     pub sync: Option<SyncTable>,
     #[serde(default)]
     pub providers: Option<ProvidersTable>,
+    #[serde(default)]
+    pub infra: Option<InfraTable>,
+}
+
+/// `[infra]`: settings of the cloud infrastructure.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfraTable {
+    pub name_prefix: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
