@@ -5,7 +5,7 @@
 //! organisation's prefix, that is one error at the prefix; any other bad name is an error at
 //! its source, once per owner and kind. Two owners that would create the same name are one error naming both. Pure.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::definitions::{Location, Reference};
 
@@ -19,19 +19,19 @@ pub fn check(claims: &[NameClaim], prefix: Option<&Reference>) -> Vec<InfraError
     if prefix.is_none() && claims.iter().any(|c| c.unprefixed.is_some()) {
         errors.push(InfraError::NoNamePrefix);
     }
-    let mut sorted: Vec<&NameClaim> = claims.iter().collect();
-    sorted.sort();
+    // Claims come in the driver's order, which is deterministic; hashing keeps this cheap for
+    // thousands of names.
     // Too long with the prefix is the prefix's fault when it is so for most of the two or more
     // owners with names of that kind; a few long dataset names are the datasets' fault.
-    let mut owners: BTreeMap<NameKind, (BTreeSet<&Owner>, BTreeSet<&Owner>)> = BTreeMap::new();
-    for claim in sorted.iter().filter(|c| c.unprefixed.is_some()) {
+    let mut owners: HashMap<NameKind, (HashSet<&Owner>, HashSet<&Owner>)> = HashMap::new();
+    for claim in claims.iter().filter(|c| c.unprefixed.is_some()) {
         let (all, too_long) = owners.entry(claim.kind).or_default();
         all.insert(&claim.owner);
         if prefix_fault(claim) && claim.name.len() > claim.kind.max_len() {
             too_long.insert(&claim.owner);
         }
     }
-    let long_prefix_kinds: BTreeSet<NameKind> = owners
+    let long_prefix_kinds: HashSet<NameKind> = owners
         .into_iter()
         .filter(|(_, (all, too_long))| all.len() >= 2 && too_long.len() * 2 > all.len())
         .map(|(kind, _)| kind)
@@ -40,8 +40,8 @@ pub fn check(claims: &[NameClaim], prefix: Option<&Reference>) -> Vec<InfraError
         prefix_fault(claim) && (claim.name.len() <= claim.kind.max_len() || long_prefix_kinds.contains(&claim.kind))
     };
     let mut prefix_faults: Vec<(&NameClaim, String)> = Vec::new();
-    let mut reported: BTreeSet<(&Owner, NameKind)> = BTreeSet::new();
-    for claim in &sorted {
+    let mut reported: HashSet<(&Owner, NameKind)> = HashSet::new();
+    for claim in claims {
         let Some(problem) = claim.kind.problem(&claim.name) else { continue };
         if prefix.is_some() && blame_prefix(claim) {
             prefix_faults.push((claim, problem));
@@ -64,7 +64,7 @@ pub fn check(claims: &[NameClaim], prefix: Option<&Reference>) -> Vec<InfraError
             location: prefix.location.clone(),
         });
     }
-    errors.extend(collisions(&sorted));
+    errors.extend(collisions(claims));
     errors
 }
 
@@ -92,13 +92,16 @@ fn room(prefix: &str, faults: &[(&NameClaim, String)]) -> Option<usize> {
 
 /// Names that two owners would both create, one error per pair of owners, at the later
 /// owner's source.
-fn collisions(sorted: &[&NameClaim]) -> Vec<InfraError> {
-    let mut by_name: BTreeMap<(NameKind, &str, &str), Vec<&NameClaim>> = BTreeMap::new();
-    for claim in sorted {
+fn collisions(claims: &[NameClaim]) -> Vec<InfraError> {
+    let mut by_name: HashMap<(NameKind, &str, &str), Vec<&NameClaim>> = HashMap::new();
+    for claim in claims {
         if let Some(namespace) = &claim.namespace {
             by_name.entry((claim.kind, namespace, &claim.name)).or_default().push(claim);
         }
     }
+    // Only names with two owners, sorted for the same output every time.
+    let by_name: BTreeMap<(NameKind, &str, &str), Vec<&NameClaim>> =
+        by_name.into_iter().filter(|(_, claims)| claims.iter().any(|c| c.owner != claims[0].owner)).collect();
     type Shared<'c> = BTreeMap<(NameKind, &'c str), Vec<&'c str>>;
     let mut pairs: BTreeMap<(&Owner, &Owner), (Shared, Location)> = BTreeMap::new();
     for ((kind, namespace, name), claims) in &by_name {
