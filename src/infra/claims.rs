@@ -1,9 +1,12 @@
 //! Checks every name the clouds recorded: each against its cloud's rules, and names that must
 //! be unique against each other.
 //!
-//! Owns whose fault a bad name is: when most names of a kind are invalid only because of the
-//! organisation's prefix, that is one error at the prefix; any other bad name is an error at
-//! its source, once per owner and kind. Two owners that would create the same name are one error naming both. Pure.
+//! Owns whose fault a bad name is. A name valid without the organisation's prefix but not with
+//! it is the prefix's fault when the prefix breaks a rule (`goog…`) or makes the names of most
+//! owners of that kind too long: all such problems are one error at the prefix. Any other bad
+//! name (a few long dataset names among short ones included) is an error at its source, once
+//! per owner and kind. Two owners that would create the same name are one error naming both.
+//! Pure.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -20,9 +23,8 @@ pub fn check(claims: &[NameClaim], prefix: Option<&Reference>) -> Vec<InfraError
         errors.push(InfraError::NoNamePrefix);
     }
     // Claims come in the driver's order, which is deterministic; hashing keeps this cheap for
-    // thousands of names.
-    // Too long with the prefix is the prefix's fault when it is so for most of the two or more
-    // owners with names of that kind; a few long dataset names are the datasets' fault.
+    // thousands of names. Too long with the prefix is the prefix's fault when it is so for most
+    // of the two or more owners with names of that kind.
     let mut owners: HashMap<NameKind, (HashSet<&Owner>, HashSet<&Owner>)> = HashMap::new();
     for claim in claims.iter().filter(|c| c.unprefixed.is_some()) {
         let (all, too_long) = owners.entry(claim.kind).or_default();
