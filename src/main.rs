@@ -13,7 +13,7 @@ fn main() -> ExitCode {
             // a bad command line is invalid input (3). `--help` and `--version` are not errors.
             let _ = error.print();
             let exit = if error.use_stderr() { Exit::InvalidInput } else { Exit::Success };
-            ExitCode::from(exit as u8)
+            ExitCode::from(exit.code())
         }
     }
 }

@@ -35,7 +35,8 @@ pub fn generate(shape: SyntheticShape) -> BTreeMap<String, String> {
         "[organisation]\nname = \"Synthetic\"\ndomain = \"example.org\"\ngroups_domain = \"groups.example.org\"\n\
          common_dataset = \"ds0000\"\nallowed_member_domains = [\"iam.gserviceaccount.com\"]\n\n\
          [services]\nanalysis-runner = \"analysis-runner@synthetic.iam.gserviceaccount.com\"\n\
-         web-server = \"web-server@synthetic.iam.gserviceaccount.com\"\n"
+         web-server = \"web-server@synthetic.iam.gserviceaccount.com\"\n\n\
+         [infra]\nname_prefix = \"syn\"\n"
             .to_owned(),
     );
     files.insert("groups/roles.toml".to_owned(), ROLES_TOML.to_owned());

@@ -3,10 +3,10 @@
 //! - The example organisation: the plan (text and JSON) and the rendered programs (one
 //!   project, and one per dataset) are compared with `tests/data/infra/example/`.
 //! - `tests/data/infra/cases/<case>/`: a small definitions tree each. A case with
-//!   `expected.txt` is invalid for infrastructure: `infra plan` and `infra render` exit with 3,
-//!   print exactly `expected.txt` on stderr, and write nothing. A case with `plan.txt` is valid:
-//!   `infra plan` prints exactly `plan.txt` (its rendered program is checked against the
-//!   provider packages by `tests/infra_pulumi_metadata.rs`).
+//!   `expected.txt` is invalid for infrastructure: `validate`, `infra plan` and `infra render`
+//!   exit with 3, print exactly `expected.txt` on stderr, and write nothing. A case with
+//!   `plan.txt` is valid: `infra plan` prints exactly `plan.txt` (its rendered program is
+//!   checked against the provider packages by `tests/infra_pulumi_metadata.rs`).
 //! - The driver through the dry-run cloud: the same logical design on GCP and Azure.
 //! - The resource count grows with datasets × components, never with memberships.
 //!
@@ -154,6 +154,10 @@ fn cases_report_every_problem_or_match_their_plan() {
             failures.push(format!("{name}: `infra plan` should exit with {INVALID_INPUT} and print nothing\n{plan}"));
         }
         expect_file(&case.join("expected.txt"), &plan.stderr, &mut failures);
+        let validate = cpg(case, &["validate"]);
+        if validate.code != INVALID_INPUT || validate.stderr != plan.stderr {
+            failures.push(format!("{name}: `validate` should fail like `infra plan`\n{validate}"));
+        }
         let copy = tempfile::tempdir().expect("temporary directory");
         copy_dir(case, copy.path());
         let (out, render) = render(copy.path(), false);
@@ -180,7 +184,7 @@ fn plan_json_counts_resources_and_marks_the_adopted_one() {
         .filter(|r| !r["adopt"].is_null())
         .map(|r| (r["name"].as_str().unwrap(), r["adopt"].as_str().unwrap()))
         .collect();
-    assert_eq!(adopted, [("tob-wgs-gcp-bucket-main", "tob-wgs-main")]);
+    assert_eq!(adopted, [("tob-wgs-gcp-bucket-main", "egi-tob-wgs-main")]);
     for cloud in ["gcp", "azure"] {
         assert!(resources.iter().any(|r| r["cloud"] == cloud && r["owner"] == "tob-wgs"), "tob-wgs on {cloud}");
     }

@@ -279,6 +279,33 @@ pub enum InfraCommand {
         #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
         format: DiffFormat,
     },
+    /// Render, then run `pulumi preview` on every project: what `up` would change.
+    Preview(InfraPreviewArgs),
+    /// Render, then run `pulumi up --yes` on every project (with --confirm; without it, a preview).
+    Up(InfraUpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InfraPreviewArgs {
+    /// Directory to render the Pulumi project(s) into (default: .cpg-infra/pulumi, or
+    /// .cpg-infra/pulumi-per-dataset, under --root).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// One project per dataset plus an organisation project, run organisation first.
+    #[arg(long)]
+    pub per_dataset: bool,
+    /// The Pulumi stack to use in every project (default: the one selected in each).
+    #[arg(long)]
+    pub stack: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InfraUpArgs {
+    #[command(flatten)]
+    pub project: InfraPreviewArgs,
+    /// Apply the changes; without it `up` only previews them.
+    #[arg(long)]
+    pub confirm: bool,
 }
 
 #[derive(Debug, Args)]

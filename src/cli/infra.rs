@@ -1,10 +1,13 @@
-//! `infra plan` and `infra render`: the definitions' infrastructure as a plan to read or as
-//! Pulumi YAML projects to deploy.
+//! `infra plan`, `infra render`, `infra preview` and `infra up`: the definitions'
+//! infrastructure as a plan to read, as Pulumi YAML projects, or deployed by the `pulumi` CLI.
+
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::args::{DiffFormat, GlobalArgs, InfraCommand, InfraPlanArgs, InfraRenderArgs, PlanFormat};
+use super::args::{DiffFormat, GlobalArgs, InfraCommand, InfraPlanArgs, InfraPreviewArgs, PlanFormat};
 use super::output::{emit, emit_line};
+use super::pulumi::PulumiRun;
 use super::resolve;
 use super::{Exit, InputError};
 use crate::infra::{self, Build};
@@ -17,7 +20,15 @@ pub fn run(global: &GlobalArgs, command: &InfraCommand) -> Result<Exit> {
     match command {
         InfraCommand::Access { format } => access(&expanded, *format),
         InfraCommand::Plan(args) => plan(&build, args),
-        InfraCommand::Render(args) => render(&expanded, build, args),
+        InfraCommand::Render(args) => {
+            render(&expanded, build, &args.out, args.per_dataset)?;
+            Ok(Exit::Success)
+        }
+        InfraCommand::Preview(args) => deploy(global, &expanded, build, args, Deploy::Preview),
+        InfraCommand::Up(args) => {
+            let deploy_as = if args.confirm { Deploy::Up } else { Deploy::UpWithoutConfirm };
+            deploy(global, &expanded, build, &args.project, deploy_as)
+        }
     }
 }
 
@@ -44,14 +55,15 @@ fn plan(build: &Build, args: &InfraPlanArgs) -> Result<Exit> {
 }
 
 /// `infra render`: writes `Pulumi.yaml`, or one project per dataset plus the organisation's.
-fn render(expanded: &Expanded, build: Build, args: &InfraRenderArgs) -> Result<Exit> {
+/// Returns the project directories in the order they deploy.
+fn render(expanded: &Expanded, build: Build, out: &Path, per_dataset: bool) -> Result<Vec<PathBuf>> {
     let organisation = &expanded.definitions.organisation.name;
-    let projects = if args.per_dataset {
+    let projects = if per_dataset {
         infra::per_owner(&build.program, organisation)
     } else {
         vec![infra::single(build.program, organisation)]
     };
-    let written = infra::write_projects(&args.out, &projects).map_err(|error| match error {
+    let written = infra::write_projects(out, &projects).map_err(|error| match error {
         infra::WriteError::OtherLayout { .. } => anyhow::Error::new(InputError(error.to_string())),
         other => anyhow::Error::new(other),
     })?;
@@ -67,5 +79,42 @@ fn render(expanded: &Expanded, build: Build, args: &InfraRenderArgs) -> Result<E
             path.display()
         );
     }
-    Ok(Exit::Success)
+    Ok(written.files.iter().filter_map(|(path, _)| path.parent().map(Path::to_path_buf)).collect())
+}
+
+/// What `deploy` was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deploy {
+    Preview,
+    /// `infra up` without `--confirm`: a preview that says how to apply it.
+    UpWithoutConfirm,
+    Up,
+}
+
+/// `infra preview` and `infra up`: renders, then runs pulumi in every project, organisation
+/// first: `pulumi up --yes` only for a confirmed `up`, `pulumi preview` otherwise.
+fn deploy(
+    global: &GlobalArgs,
+    expanded: &Expanded,
+    build: Build,
+    args: &InfraPreviewArgs,
+    deploy_as: Deploy,
+) -> Result<Exit> {
+    // Before writing anything: without pulumi there is nothing to render for.
+    let program = resolve::pulumi_program()?;
+    let layout = if args.per_dataset { "pulumi-per-dataset" } else { "pulumi" };
+    let out = args.out.clone().unwrap_or_else(|| global.root.join(".cpg-infra").join(layout));
+    let dirs = render(expanded, build, &out, args.per_dataset)?;
+    let mut pulumi_args: Vec<String> = match deploy_as {
+        Deploy::Up => vec!["up".into(), "--yes".into()],
+        Deploy::Preview | Deploy::UpWithoutConfirm => vec!["preview".into()],
+    };
+    if let Some(stack) = &args.stack {
+        pulumi_args.extend(["--stack".to_owned(), stack.clone()]);
+    }
+    let exit = PulumiRun { program: &program, args: pulumi_args }.run_in(&dirs)?;
+    if deploy_as == Deploy::UpWithoutConfirm && exit == Exit::Success {
+        emit_line("previewed only (no --confirm): nothing was changed; `cpg-infra infra up --confirm` applies it");
+    }
+    Ok(exit)
 }

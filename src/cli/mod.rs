@@ -13,6 +13,7 @@ mod migrate;
 mod output;
 mod policy;
 mod progress;
+mod pulumi;
 mod resolve;
 mod synthetic;
 
@@ -28,14 +29,29 @@ use args::{Cli, Command, GlobalArgs};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Done; nothing to report.
-    Success = 0,
+    Success,
     /// Differences found (`--exit-code`), no path (`why`), changes that failed or were not sent,
     /// or a directory that could not be read after retries.
-    Failure = 1,
+    Failure,
     /// A safety limit refused the plan; nothing was applied.
-    Refused = 2,
+    Refused,
     /// Bad definitions, arguments or configuration.
-    InvalidInput = 3,
+    InvalidInput,
+    /// `infra preview` and `infra up`: the status the `pulumi` CLI exited with.
+    Pulumi(u8),
+}
+
+impl Exit {
+    /// The process exit status.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Failure => 1,
+            Exit::Refused => 2,
+            Exit::InvalidInput => 3,
+            Exit::Pulumi(code) => code,
+        }
+    }
 }
 
 /// An error in what the user gave us (arguments, configuration), as opposed to a failure.
@@ -53,16 +69,16 @@ impl std::error::Error for InputError {}
 /// Runs a parsed command line and maps errors to exit statuses.
 pub fn run(cli: Cli) -> ExitCode {
     match dispatch(&cli) {
-        Ok(exit) => ExitCode::from(exit as u8),
+        Ok(exit) => ExitCode::from(exit.code()),
         Err(error) => {
             if let Some(diagnostics) = error.downcast_ref::<Diagnostics>() {
                 eprint!("{diagnostics}");
                 eprintln!("error: {} problem(s) in the definitions; nothing was changed", diagnostics.len());
-                return ExitCode::from(Exit::InvalidInput as u8);
+                return ExitCode::from(Exit::InvalidInput.code());
             }
             eprintln!("error: {error:#}");
             let input = error.downcast_ref::<InputError>().is_some();
-            ExitCode::from(if input { Exit::InvalidInput } else { Exit::Failure } as u8)
+            ExitCode::from(if input { Exit::InvalidInput } else { Exit::Failure }.code())
         }
     }
 }

@@ -247,6 +247,31 @@ fn open_repository(root: &Path) -> Result<(git2::Repository, String)> {
     Ok((repo, prefix))
 }
 
+/// The `pulumi` executable on PATH, or a configuration error saying how to install it.
+pub fn pulumi_program() -> Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).map(|dir| dir.join("pulumi")).find(|candidate| is_executable(candidate)).ok_or_else(
+        || {
+            InputError(
+                "the `pulumi` CLI is not on PATH; install it (https://www.pulumi.com/docs/install/) and run again"
+                    .to_owned(),
+            )
+            .into()
+        },
+    )
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(path: &Path) -> bool {
+    path.with_extension("exe").is_file()
+}
+
 /// The state file of the local directory: `--state`, or `sync.state_file` under `--root`.
 pub fn local_state_path(global: &GlobalArgs, explicit: Option<&Path>, configured: &str) -> PathBuf {
     explicit.map_or_else(|| global.root.join(configured), Path::to_path_buf)

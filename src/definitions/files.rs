@@ -24,6 +24,8 @@ pub struct OrgFile {
     pub cache: Option<CacheTable>,
     #[serde(default)]
     pub migration: Option<MigrationTable>,
+    #[serde(default)]
+    pub infra: Option<InfraTable>,
 }
 
 /// `[migration]`: moving off the old groups without a gap.
@@ -50,6 +52,13 @@ pub struct ServicesTable {
     pub analysis_runner: Option<Spanned<String>>,
     pub metadata_server: Option<Spanned<String>>,
     pub web_server: Option<Spanned<String>>,
+}
+
+/// `[infra]`: settings of the cloud infrastructure.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfraTable {
+    pub name_prefix: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -94,6 +94,10 @@ pub struct Organisation {
     /// Domains raw member emails may use; empty allows none.
     pub allowed_member_domains: Vec<String>,
     pub sync: SyncSettings,
+    /// `[infra] name_prefix`: put in front of every cloud name that must be unique across all
+    /// organisations (GCS buckets, Azure storage accounts, key vaults, registries) and of the
+    /// other names cpg-infra creates in a cloud. Located at the setting.
+    pub name_prefix: Option<Reference>,
     pub google: Option<ProviderSettings>,
     pub azure: Option<ProviderSettings>,
     /// `[services]`: service name (`analysis-runner`, `metadata-server`, `web-server`) → the
@@ -272,6 +276,8 @@ pub struct Dataset {
 pub struct GcpSettings {
     pub project: String,
     pub region: Option<String>,
+    /// Where `project` is written.
+    pub project_location: Location,
 }
 
 #[derive(Debug, Clone)]

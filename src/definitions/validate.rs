@@ -358,6 +358,16 @@ impl Loader<'_> {
             state_file: state_file.map_or(defaults.state_file.clone(), |f| f.get_ref().clone()),
             pinned_groups: s.pinned_groups.iter().map(|g| format!("{}{}", prefix_text, g.get_ref())).collect(),
         });
+        let name_prefix = org.infra.as_ref().and_then(|i| i.name_prefix.as_ref()).map(|p| reference(file, p));
+        if let Some(prefix) = name_prefix.as_ref().filter(|p| !is_name_prefix(&p.name)) {
+            self.error(
+                prefix.location.clone(),
+                format!(
+                    "name prefix `{}` may only use lowercase letters and digits, starting with a letter",
+                    prefix.name
+                ),
+            );
+        }
         let providers = org.providers.as_ref();
         let google = providers.and_then(|p| p.google.as_ref()).map(|p| self.convert_provider(file, p, Nesting::Native));
         let azure = providers.and_then(|p| p.azure.as_ref()).map(|p| self.convert_provider(file, p, Nesting::Flatten));
@@ -389,6 +399,7 @@ impl Loader<'_> {
                 .map(|d| d.get_ref().to_ascii_lowercase())
                 .collect(),
             sync,
+            name_prefix,
             google,
             azure,
         }
@@ -623,10 +634,11 @@ impl Loader<'_> {
             components,
             depends_on: table.depends_on.iter().map(|d| reference(file, d)).collect(),
             depends_on_readonly: table.depends_on_readonly.iter().map(|d| reference(file, d)).collect(),
-            gcp: table
-                .gcp
-                .as_ref()
-                .map(|g| GcpSettings { project: g.project.get_ref().clone(), region: g.region.clone() }),
+            gcp: table.gcp.as_ref().map(|g| GcpSettings {
+                project: g.project.get_ref().clone(),
+                region: g.region.clone(),
+                project_location: file.location(g.project.span()),
+            }),
             azure: table.azure.as_ref().map(|a| AzureSettings {
                 subscription: a.subscription.get_ref().clone(),
                 region: a.region.clone(),
@@ -903,6 +915,13 @@ fn path_outside_root(path: &str) -> Option<&'static str> {
         return Some("must stay inside the definitions root (no `..`)");
     }
     None
+}
+
+/// Cloud names join the prefix to others with `-` where they can, and without a separator
+/// where only letters and digits are allowed (Azure storage accounts), so it has neither.
+fn is_name_prefix(prefix: &str) -> bool {
+    prefix.starts_with(|c: char| c.is_ascii_lowercase())
+        && prefix.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
 
 /// Markdown files document the definitions; they are the one kind of file loading ignores.

@@ -15,7 +15,7 @@ use super::cloud::{
     AccountAccess, AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, Lifecycle,
     Outcome, Principal, ProjectAccess, RegistryAccess, RegistryId, Scope, SecretId, Unsupported,
 };
-use super::names;
+use super::names::{self, NameClaim, NameKind};
 use super::program::{Origin, Owner, Program, Ref, Resource, Value};
 
 /// The stack config value holding the first day budgets count from (Azure requires one).
@@ -205,7 +205,9 @@ impl<'a> Azure<'a> {
         if !self.homes.contains_key(scope.owner) {
             let owner = scope.owner;
             let base = Scope { component: "base", ..*scope };
-            let group_name = format!("{}{}", self.definitions.organisation.group_prefix, owner.prefix());
+            let group_name = names::prefixed(names::name_prefix(self.definitions), "-", owner.prefix());
+            let within = format!("subscription `{}`", subscription(scope.site));
+            self.claim(scope, NameKind::AzureResourceGroup, Some(within), &group_name, owner.prefix());
             let properties = Value::map([
                 ("resourceGroupName", Value::str(group_name)),
                 ("location", Value::str(region(scope.site))),
@@ -227,16 +229,25 @@ impl<'a> Azure<'a> {
         Value::output(&self.home(scope).resource_group, "name")
     }
 
-    /// A name unique across Azure, from the group prefix and the owner (and a suffix); it
-    /// starts with a letter, as key vault names must.
-    fn global_name(&self, owner: &Owner, suffix: &str, min: usize, max: usize) -> String {
-        let base = format!("{}{}{suffix}", self.definitions.organisation.group_prefix, owner.prefix());
-        let name = names::alphanumeric(&base, min, max);
-        if name.starts_with(|c: char| c.is_ascii_digit()) {
-            names::alphanumeric(&format!("x{base}"), min, max)
-        } else {
-            name
-        }
+    /// A name unique across Azure: the name prefix, the owner and a suffix, letters and digits
+    /// only (the prefix starts with a letter, as key vault names must).
+    fn global_name(&mut self, scope: &Scope, kind: NameKind, suffix: &str) -> String {
+        let base = names::alphanumeric(&format!("{}{suffix}", scope.owner.prefix()));
+        let name = names::prefixed(names::name_prefix(self.definitions), "", &base);
+        self.claim(scope, kind, Some(String::new()), &name, &base);
+        name
+    }
+
+    /// Records a name made from the owner's name, for `claims` to check.
+    fn claim(&mut self, scope: &Scope, kind: NameKind, namespace: Option<String>, name: &str, unprefixed: &str) {
+        self.program.names.push(NameClaim {
+            kind,
+            namespace,
+            name: name.to_owned(),
+            unprefixed: Some(unprefixed.to_owned()),
+            owner: scope.owner.clone(),
+            source: names::owner_source(scope.owner, scope.site),
+        });
     }
 
     /// The principal id and type of a role assignment's principal.
@@ -247,7 +258,13 @@ impl<'a> Azure<'a> {
                     &format!("azure-group-{name}"),
                     Value::Invoke {
                         function: "azuread:getGroup".to_owned(),
-                        arguments: [("displayName".to_owned(), Value::str(*name))].into(),
+                        // Display names are not unique in a tenant; the mail nickname is the
+                        // group's name, as the sync creates it.
+                        arguments: [
+                            ("mailNickname".to_owned(), Value::str(*name)),
+                            ("securityEnabled".to_owned(), Value::Bool(true)),
+                        ]
+                        .into(),
                         return_field: Some("objectId".to_owned()),
                     },
                 );
@@ -304,7 +321,7 @@ impl<'a> Azure<'a> {
         }
         let resource_group = self.resource_group_value(scope);
         let properties = Value::map([
-            ("accountName", Value::str(self.global_name(scope.owner, "", 3, 24))),
+            ("accountName", Value::str(self.global_name(scope, NameKind::AzureStorageAccount, ""))),
             ("resourceGroupName", resource_group),
             ("location", Value::str(region(scope.site))),
             ("kind", Value::str("StorageV2")),
@@ -337,7 +354,7 @@ impl<'a> Azure<'a> {
         );
         let resource_group = self.resource_group_value(scope);
         let properties = Value::map([
-            ("vaultName", Value::str(self.global_name(scope.owner, "kv", 3, 24))),
+            ("vaultName", Value::str(self.global_name(scope, NameKind::AzureKeyVault, "kv"))),
             ("resourceGroupName", resource_group),
             ("location", Value::str(region(scope.site))),
             (
@@ -444,7 +461,7 @@ impl Cloud for Azure<'_> {
         }
         self.program.outputs.insert(format!("{container}-name"), Value::output(&container, "name"));
         let prefix = format!("{}/", spec.name);
-        let rule_name = names::alphanumeric(&spec.name, 1, 256);
+        let rule_name = names::alphanumeric(&spec.name);
         for rule in &spec.lifecycle {
             let (suffix, target, action) = match *rule {
                 Lifecycle::Versioned { noncurrent_days } => {
@@ -606,7 +623,7 @@ impl Cloud for Azure<'_> {
     fn registry(&mut self, scope: &Scope, name: &str) -> Outcome<RegistryId> {
         let resource_group = self.resource_group_value(scope);
         let properties = Value::map([
-            ("registryName", Value::str(self.global_name(scope.owner, name, 5, 50))),
+            ("registryName", Value::str(self.global_name(scope, NameKind::AzureRegistry, name))),
             ("resourceGroupName", resource_group),
             ("location", Value::str(region(scope.site))),
             ("sku", Value::map([("name", Value::str("Standard"))])),

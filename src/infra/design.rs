@@ -16,7 +16,7 @@ pub const TMP_DAYS: u32 = 8;
 /// Days before objects in the archive bucket move to the archive storage class.
 pub const ARCHIVE_AFTER_DAYS: u32 = 30;
 
-/// The organisation's members-cache bucket (`<prefix>members-group-cache`).
+/// The organisation's members-cache bucket (`<name prefix>-members-group-cache`).
 pub const MEMBERS_CACHE_BUCKET: &str = "members-group-cache";
 
 /// The component label of the members cache and of keys exported to another cloud.

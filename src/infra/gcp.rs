@@ -12,7 +12,7 @@ use super::cloud::{
     AccountAccess, AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, Lifecycle,
     Outcome, Principal, ProjectAccess, RegistryAccess, RegistryId, Scope, SecretId,
 };
-use super::names;
+use super::names::{self, NameClaim, NameKind};
 use super::program::{Origin, Owner, Program, Ref, Resource, Value};
 
 /// Where buckets and registries go when `[gcp]` names no region: the US multi-region.
@@ -66,9 +66,37 @@ impl<'a> Gcp<'a> {
     fn add(&mut self, scope: &Scope, local: &str, type_token: &str, properties: Value) -> String {
         let name = Self::resource_name(scope, local);
         let site = site_description(scope.site);
-        self.program.sites.entry((scope.owner.clone(), "gcp".to_owned())).or_insert(site);
+        let first = self.program.sites.insert((scope.owner.clone(), "gcp".to_owned()), site).is_none();
+        // The organisation's resources live in the common dataset's project, which it claims.
+        if first && matches!(scope.owner, Owner::Dataset(_)) {
+            self.claim(scope, NameKind::GcpProject, None, project(scope.site), None);
+        }
         self.program.add(&name, Resource::new(type_token, Self::origin(scope), properties));
         name
+    }
+
+    /// Records a name for `claims` to check. Names unique within a project are written where
+    /// the project is; names made from the dataset, where the dataset is.
+    fn claim(
+        &mut self,
+        scope: &Scope,
+        kind: NameKind,
+        namespace: Option<String>,
+        name: &str,
+        unprefixed: Option<String>,
+    ) {
+        let source = match (&unprefixed, scope.site.gcp.as_ref()) {
+            (None, Some(gcp)) => gcp.project_location.clone(),
+            _ => names::owner_source(scope.owner, scope.site),
+        };
+        self.program.names.push(NameClaim {
+            kind,
+            namespace,
+            name: name.to_owned(),
+            unprefixed,
+            owner: scope.owner.clone(),
+            source,
+        });
     }
 
     /// The IAM member string of a principal.
@@ -87,31 +115,26 @@ impl<'a> Gcp<'a> {
         who.label(&self.definitions.organisation.group_prefix, scope.owner)
     }
 
-    fn global_name(&self, owner: &Owner, name: &str) -> String {
-        bucket_name(self.definitions, owner, name)
+    /// A bucket name, unique across GCS: `<name prefix>-<dataset>-<bucket>`.
+    fn bucket_name(&mut self, scope: &Scope, name: &str) -> String {
+        let (full, base) = gcs_bucket_name(self.definitions, scope.owner, name);
+        self.claim(scope, NameKind::GcsBucket, Some(String::new()), &full, Some(base));
+        full
     }
 }
 
-/// The GCS name of `owner`'s bucket `name` (globally unique, so prefixed).
-fn bucket_name(definitions: &Definitions, owner: &Owner, name: &str) -> String {
-    let prefix = &definitions.organisation.group_prefix;
+/// The GCS name of `owner`'s bucket `name`, and the part the owner contributes to it.
+fn gcs_bucket_name(definitions: &Definitions, owner: &Owner, name: &str) -> (String, String) {
     let base = match owner {
-        Owner::Organisation => format!("{prefix}{name}"),
-        Owner::Dataset(dataset) => format!("{prefix}{dataset}-{name}"),
+        Owner::Organisation => names::bucket_part(name),
+        Owner::Dataset(dataset) => names::bucket_part(&format!("{dataset}-{name}")),
     };
-    names::fit(
-        &base,
-        3,
-        63,
-        // Dots would make it a domain name, which GCS accepts only from verified owners.
-        |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'),
-        Some('-'),
-    )
+    (names::prefixed(names::name_prefix(definitions), "-", &base), base)
 }
 
 /// The GCS bucket the group sync writes the members cache to (Pulumi creates it).
 pub fn members_cache_bucket(definitions: &Definitions) -> String {
-    bucket_name(definitions, &Owner::Organisation, super::design::MEMBERS_CACHE_BUCKET)
+    gcs_bucket_name(definitions, &Owner::Organisation, super::design::MEMBERS_CACHE_BUCKET).0
 }
 
 /// A service account's id (the part before `@`): 6–30 lowercase letters, digits and hyphens.
@@ -231,7 +254,7 @@ impl Cloud for Gcp<'_> {
                 ])),
             }
         }
-        let bucket_name = self.global_name(scope.owner, &spec.name);
+        let bucket_name = self.bucket_name(scope, &spec.name);
         let mut properties = Value::map([
             ("name", Value::str(&bucket_name)),
             ("project", Value::str(project(scope.site))),
@@ -349,6 +372,8 @@ impl Cloud for Gcp<'_> {
 
     fn machine_account(&mut self, scope: &Scope, name: &str) -> Outcome<AccountId> {
         let account_id = service_account_id(name);
+        let within = format!("project `{}`", project(scope.site));
+        self.claim(scope, NameKind::GcpServiceAccount, Some(within), &account_id, None);
         let properties = Value::map([
             ("accountId", Value::str(account_id)),
             ("displayName", Value::str(format!("{} {name}", scope.owner))),
@@ -393,6 +418,8 @@ impl Cloud for Gcp<'_> {
     }
 
     fn secret(&mut self, scope: &Scope, name: &str) -> Outcome<SecretId> {
+        let within = format!("project `{}`", project(scope.site));
+        self.claim(scope, NameKind::GcpSecret, Some(within), name, None);
         let properties = Value::map([
             ("secretId", Value::str(name)),
             ("project", Value::str(project(scope.site))),
@@ -428,6 +455,8 @@ impl Cloud for Gcp<'_> {
     fn registry(&mut self, scope: &Scope, name: &str) -> Outcome<RegistryId> {
         let region = location(scope.site).to_ascii_lowercase();
         let project = project(scope.site).to_owned();
+        let within = format!("project `{project}`, location `{region}`");
+        self.claim(scope, NameKind::GcpRepository, Some(within), name, None);
         let properties = Value::map([
             ("repositoryId", Value::str(name)),
             ("format", Value::str("DOCKER")),

@@ -8,11 +8,13 @@
 
 mod access;
 mod azure;
+mod claims;
 mod cloud;
 mod design;
 mod driver;
 mod dry_run;
 mod gcp;
+mod imports;
 mod names;
 mod plan;
 mod program;
@@ -58,6 +60,25 @@ pub enum InfraError {
     UnknownImport { dataset: String, name: String, hint: String, location: Location },
     #[error("two resources are named `{name}`; rename the dataset whose name clashes")]
     DuplicateName { name: String },
+    #[error(
+        "datasets use a cloud, so [infra] name_prefix is needed: it goes in front of every name that must be unique across organisations (buckets, storage accounts, key vaults, registries)"
+    )]
+    NoNamePrefix,
+    #[error("{owner} gives an invalid {what}: `{name}` {problem}")]
+    InvalidName { owner: String, what: String, name: String, problem: String, location: Location },
+    #[error("name prefix `{prefix}` makes {count} cloud name(s) invalid, e.g. {example}{}", room_hint(.room))]
+    PrefixMakesNamesInvalid { prefix: String, count: usize, example: String, room: Option<usize>, location: Location },
+    #[error("{first} and {second} would both create {names}")]
+    NameCollision { first: String, second: String, names: String, location: Location },
+    #[error("dataset `{dataset}` imports `{name}` ({type_token}) as `{id}`, {problem}")]
+    ImportId { dataset: String, name: String, type_token: String, id: String, problem: String, location: Location },
+}
+
+fn room_hint(room: &Option<usize>) -> String {
+    match room {
+        Some(room) => format!("; the names here leave room for a prefix of {room} characters"),
+        None => String::new(),
+    }
 }
 
 impl InfraError {
@@ -68,8 +89,12 @@ impl InfraError {
             | InfraError::Site { location, .. }
             | InfraError::Unsupported { location, .. }
             | InfraError::Budget { location, .. }
-            | InfraError::UnknownImport { location, .. } => location.clone(),
-            InfraError::NoOrganisationHome { .. } | InfraError::DuplicateName { .. } => {
+            | InfraError::UnknownImport { location, .. }
+            | InfraError::InvalidName { location, .. }
+            | InfraError::PrefixMakesNamesInvalid { location, .. }
+            | InfraError::NameCollision { location, .. }
+            | InfraError::ImportId { location, .. } => location.clone(),
+            InfraError::NoOrganisationHome { .. } | InfraError::DuplicateName { .. } | InfraError::NoNamePrefix => {
                 Location::file("groups/org.toml")
             }
         }
@@ -104,6 +129,7 @@ pub fn build(definitions: &Definitions) -> Result<Build, Vec<InfraError>> {
     let mut errors = report.errors;
     errors.extend(adopt(&mut program, definitions));
     errors.extend(program.duplicates.iter().map(|name| InfraError::DuplicateName { name: name.clone() }));
+    errors.extend(claims::check(&program.names, definitions.organisation.name_prefix.as_ref()));
     if !errors.is_empty() {
         errors.sort();
         errors.dedup();
@@ -158,7 +184,19 @@ fn adopt(program: &mut Program, definitions: &Definitions) -> Vec<InfraError> {
         for (key, id) in &dataset.imports {
             let name = format!("{prefix}{key}");
             match program.resources.get_mut(&name) {
-                Some(resource) if resource.origin.owner == owner => resource.options.import = Some(id.name.clone()),
+                Some(resource) if resource.origin.owner == owner => {
+                    if let Some(problem) = imports::id_problem(resource, &id.name) {
+                        errors.push(InfraError::ImportId {
+                            dataset: dataset.name.clone(),
+                            name: key.clone(),
+                            type_token: resource.type_token.clone(),
+                            id: id.name.clone(),
+                            problem,
+                            location: id.location.clone(),
+                        });
+                    }
+                    resource.options.import = Some(id.name.clone());
+                }
                 _ => {
                     let known: Vec<&str> = program
                         .resources

@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use super::names::NameClaim;
+
 /// Who a resource belongs to: the organisation, or one dataset. In a per-dataset render each
 /// owner is one Pulumi project.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -43,6 +45,8 @@ pub struct Program {
     pub sites: BTreeMap<(Owner, String), String>,
     /// Logical names that were added twice (a dataset name that clashes with another name).
     pub duplicates: Vec<String>,
+    /// The cloud names the resources use, to check (not rendered).
+    pub names: Vec<NameClaim>,
 }
 
 /// One stack configuration value the program needs.
@@ -259,6 +263,7 @@ impl Program {
         self.outputs.extend(other.outputs);
         self.sites.extend(other.sites);
         self.duplicates.extend(other.duplicates);
+        self.names.extend(other.names);
     }
 
     /// The number of resources adopted with `import`.
