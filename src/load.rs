@@ -1,6 +1,6 @@
 //! The front half of every command: read definitions from a source and expand them.
 
-use crate::definitions::{self, Date, Definitions, LoadError, Source};
+use crate::definitions::{self, Date, Definitions, LoadError, ParseCache, Source};
 use crate::hierarchy::{self, Hierarchy};
 
 /// Validated definitions with their expanded hierarchy.
@@ -12,7 +12,15 @@ pub struct Expanded {
 
 /// Loads, validates and expands; nesting cycles are reported like any other definitions error.
 pub fn load_expanded(source: &dyn Source, today: Date) -> Result<Expanded, LoadError> {
-    let definitions = definitions::load(source)?;
+    expand_loaded(definitions::load(source)?, today)
+}
+
+/// Like `load_expanded`, sharing parsed files through `cache` (see `definitions::load_with_cache`).
+pub fn load_expanded_with_cache(source: &dyn Source, today: Date, cache: &ParseCache) -> Result<Expanded, LoadError> {
+    expand_loaded(definitions::load_with_cache(source, cache)?, today)
+}
+
+fn expand_loaded(definitions: Definitions, today: Date) -> Result<Expanded, LoadError> {
     let hierarchy = hierarchy::expand(&definitions, today).map_err(LoadError::Invalid)?;
     Ok(Expanded { definitions, hierarchy })
 }

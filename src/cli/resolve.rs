@@ -7,10 +7,10 @@ use anyhow::{anyhow, Context, Result};
 
 use super::args::GlobalArgs;
 use super::InputError;
-use crate::definitions::{Date, Definitions, DirSource, GitSource, ProviderSettings, Source};
+use crate::definitions::{Date, Definitions, DirSource, GitSource, ParseCache, ProviderSettings, Source};
 use crate::directory::{GoogleAuth, GoogleConfig};
 use crate::hierarchy::Hierarchy;
-use crate::load::{load_expanded, Expanded};
+use crate::load::{load_expanded, load_expanded_with_cache, Expanded};
 
 /// The date expiry is judged against: `--today`, then `$CPG_INFRA_TODAY`, then the clock.
 pub fn today(global: &GlobalArgs) -> Result<Date> {
@@ -31,18 +31,27 @@ pub enum Revision {
 
 /// Loads and expands the definitions under `--root`, at `revision`.
 pub fn load(global: &GlobalArgs, revision: &Revision) -> Result<Expanded> {
+    load_sharing(global, revision, None)
+}
+
+/// `load`, taking parsed files from `cache` when given (loads of revisions that share files).
+fn load_sharing(global: &GlobalArgs, revision: &Revision, cache: Option<&ParseCache>) -> Result<Expanded> {
     let today = today(global)?;
+    let load_from = |source: &dyn Source| match cache {
+        Some(cache) => load_expanded_with_cache(source, today, cache),
+        None => load_expanded(source, today),
+    };
     let loaded = match revision {
         Revision::WorkingTree => {
             if !global.root.is_dir() {
                 return Err(InputError(format!("{} is not a directory", global.root.display())).into());
             }
-            load_expanded(&DirSource::new(&global.root), today)
+            load_from(&DirSource::new(&global.root))
         }
         Revision::Git(rev) => {
             let (repo, prefix) = open_repository(&global.root)?;
             let source = GitSource::new(&repo, rev, &prefix).map_err(|e| InputError(e.to_string()))?;
-            load_expanded(&source, today)
+            load_from(&source)
         }
     };
     loaded.map_err(|e| match e {
@@ -53,8 +62,8 @@ pub fn load(global: &GlobalArgs, revision: &Revision) -> Result<Expanded> {
 
 /// The hierarchy at `revision` for a diff. A revision from before the definitions existed
 /// (no `groups/` and no `datasets/`) has no groups, so the first pull request that adds them
-/// diffs against nothing instead of failing.
-pub fn load_hierarchy_for_diff(global: &GlobalArgs, revision: &Revision) -> Result<Hierarchy> {
+/// diffs against nothing instead of failing. Both sides of a diff share `cache`.
+pub fn load_hierarchy_for_diff(global: &GlobalArgs, revision: &Revision, cache: &ParseCache) -> Result<Hierarchy> {
     if let Revision::Git(rev) = revision {
         let (repo, prefix) = open_repository(&global.root)?;
         let source = GitSource::new(&repo, rev, &prefix).map_err(|e| InputError(e.to_string()))?;
@@ -62,7 +71,7 @@ pub fn load_hierarchy_for_diff(global: &GlobalArgs, revision: &Revision) -> Resu
             return Ok(Hierarchy::default());
         }
     }
-    Ok(load(global, revision)?.hierarchy)
+    Ok(load_sharing(global, revision, Some(cache))?.hierarchy)
 }
 
 /// The revision `--rev` names, or the working tree.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
 /// `groups/org.toml`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrgFile {
     pub organisation: OrganisationTable,
@@ -20,7 +20,7 @@ pub struct OrgFile {
     pub providers: Option<ProvidersTable>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrganisationTable {
     pub name: String,
@@ -33,7 +33,7 @@ pub struct OrganisationTable {
     pub allowed_member_domains: Vec<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyncTable {
     pub max_removals: Option<usize>,
@@ -43,14 +43,14 @@ pub struct SyncTable {
     pub pinned_groups: Vec<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProvidersTable {
     pub google: Option<ProviderTable>,
     pub azure: Option<ProviderTable>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderTable {
     #[serde(default)]
@@ -65,14 +65,14 @@ pub struct ProviderTable {
 }
 
 /// `groups/people.toml`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeopleFile {
     #[serde(default)]
     pub people: BTreeMap<Spanned<String>, PersonTable>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PersonTable {
     pub email: Spanned<String>,
@@ -82,7 +82,7 @@ pub struct PersonTable {
 }
 
 /// `groups/roles.toml`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RolesFile {
     #[serde(default)]
@@ -91,7 +91,7 @@ pub struct RolesFile {
     pub dependencies: Option<DependenciesTable>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleTable {
     #[serde(default)]
@@ -103,7 +103,7 @@ pub struct RoleTable {
     pub requires_component: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DependenciesTable {
     /// With `depends_on`, the dependency's group for each of these roles includes ours.
@@ -115,14 +115,14 @@ pub struct DependenciesTable {
 }
 
 /// Any other `groups/*.toml`: organisation-wide groups.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupsFile {
     #[serde(default)]
     pub groups: BTreeMap<Spanned<String>, GroupTable>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupTable {
     #[serde(default)]
@@ -132,7 +132,7 @@ pub struct GroupTable {
 }
 
 /// `datasets/<name>/dataset.toml`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetFile {
     #[serde(default)]
@@ -150,21 +150,21 @@ pub struct DatasetFile {
     pub imports: BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GcpTable {
     pub project: Spanned<String>,
     pub region: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AzureTable {
     pub subscription: Spanned<String>,
     pub region: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetTable {
     pub monthly: Option<f64>,
@@ -177,11 +177,11 @@ pub struct BudgetTable {
 }
 
 /// `datasets/<name>/members.toml`: role name → members.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct MembersFile(pub BTreeMap<Spanned<String>, Vec<Spanned<MemberEntry>>>);
 
 /// One entry of a member list: `"alice"` or `{ member = "alice", expires = 2027-01-31 }`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct MemberEntry {
     pub member: String,
     pub expires: Option<toml::value::Datetime>,

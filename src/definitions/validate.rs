@@ -11,11 +11,12 @@ use toml::Spanned;
 use super::diagnostic::{Diagnostics, Location, SourceFile};
 use super::files::{self, MemberEntry};
 use super::names::{domain_allowed, group_name_problem, is_valid_email, key_problem, KNOWN_COMPONENTS};
+use super::parse_cache::ParseCache;
 use super::source::{Source, SourceError};
 use super::*;
 
-pub(super) fn load(source: &dyn Source) -> Result<Definitions, LoadError> {
-    let mut loader = Loader { source, diagnostics: Diagnostics::default(), incomplete: Incomplete::default() };
+pub(super) fn load(source: &dyn Source, cache: Option<&ParseCache>) -> Result<Definitions, LoadError> {
+    let mut loader = Loader { source, cache, diagnostics: Diagnostics::default(), incomplete: Incomplete::default() };
     let raw = loader.read_all()?;
     let definitions = loader.convert(raw);
     let diagnostics = loader.diagnostics.finish();
@@ -43,6 +44,7 @@ struct RawDataset {
 
 struct Loader<'a> {
     source: &'a dyn Source,
+    cache: Option<&'a ParseCache>,
     diagnostics: Diagnostics,
     incomplete: Incomplete,
 }
@@ -125,7 +127,7 @@ impl Loader<'_> {
     }
 
     /// Parses one file; a missing required file or a syntax error becomes a diagnostic.
-    fn parse<T: DeserializeOwned>(
+    fn parse<T: DeserializeOwned + Clone + Send + Sync + 'static>(
         &mut self,
         path: &str,
         required: bool,
@@ -137,7 +139,11 @@ impl Loader<'_> {
             return Ok(None);
         };
         let file = SourceFile::new(path, text);
-        match toml::from_str::<T>(&file.text) {
+        let parsed = match self.cache {
+            Some(cache) => cache.parse::<T>(&file.text),
+            None => toml::from_str::<T>(&file.text),
+        };
+        match parsed {
             Ok(value) => Ok(Some((file, value))),
             Err(error) => {
                 let location = file.location(error.span().unwrap_or(0..0));
