@@ -2,7 +2,9 @@
 //!
 //! Opening takes an exclusive lock on `<state>.lock` that is held until the value is dropped,
 //! so two syncs cannot interleave. Changes stay in memory until `flush`, which writes a new
-//! file and renames it over the old one, so a crash never leaves a half-written state.
+//! file and renames it over the old one, so a crash never leaves a half-written state. A flush
+//! with nothing changed writes nothing: a no-op sync of a large organisation costs no rewrite
+//! and no fsync of its state file.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
@@ -26,9 +28,13 @@ pub struct LocalDirectory {
     lock: Option<File>,
 }
 
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
     groups: BTreeMap<String, StoredGroup>,
+    /// Whether the file must be written: something changed since it was read or written, or
+    /// there is no file yet.
+    #[serde(skip)]
+    unsaved: bool,
 }
 
 impl State {
@@ -42,7 +48,7 @@ impl State {
                 (email.to_ascii_lowercase(), group)
             })
             .collect();
-        State { groups }
+        State { groups, unsaved: self.unsaved }
     }
 }
 
@@ -99,18 +105,22 @@ impl LocalDirectory {
         self.state()
     }
 
-    /// Runs `change` on an owned group, under the state lock.
-    fn with_owned_group<T>(
+    /// Runs `change` on an owned group, under the state lock; `change` says whether it
+    /// changed anything.
+    fn with_owned_group(
         &self,
         group_email: &str,
-        change: impl FnOnce(&mut StoredGroup) -> T,
-    ) -> Result<T, DirectoryError> {
+        change: impl FnOnce(&mut StoredGroup) -> bool,
+    ) -> Result<(), DirectoryError> {
         let mut state = self.writable_state()?;
         let group = find_group(&mut state, group_email)?;
         if group.managed_by.as_deref() != Some(OWNER) {
             return Err(DirectoryError::NotOwned(group_email.to_owned()));
         }
-        Ok(change(group))
+        if change(group) {
+            state.unsaved = true;
+        }
+        Ok(())
     }
 }
 
@@ -123,7 +133,7 @@ fn read_state(path: &Path) -> Result<State, DirectoryError> {
         Ok(text) => Ok(serde_json::from_str::<State>(&text)
             .map_err(|e| DirectoryError::Storage(format!("{} is not a valid state file: {e}", path.display())))?
             .normalised()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State { unsaved: true, ..State::default() }),
         Err(e) => Err(storage(path, e)),
     }
 }
@@ -159,8 +169,11 @@ impl Directory for LocalDirectory {
     fn adopt_group(&self, group_email: &str, description: &str) -> Result<(), DirectoryError> {
         let mut state = self.writable_state()?;
         let group = find_group(&mut state, group_email)?;
-        group.managed_by = Some(OWNER.to_owned());
-        group.description = description.to_owned();
+        if group.managed_by.as_deref() != Some(OWNER) || group.description != description {
+            group.managed_by = Some(OWNER.to_owned());
+            group.description = description.to_owned();
+            state.unsaved = true;
+        }
         Ok(())
     }
 
@@ -181,20 +194,17 @@ impl Directory for LocalDirectory {
                 members: BTreeSet::new(),
             },
         );
+        state.unsaved = true;
         Ok(())
     }
 
     /// Expiry is not stored: the next sync after the date removes the member.
     fn add_member(&self, group_email: &str, member_email: &str, _expires: Option<Date>) -> Result<(), DirectoryError> {
-        self.with_owned_group(group_email, |group| {
-            group.members.insert(member_email.to_ascii_lowercase());
-        })
+        self.with_owned_group(group_email, |group| group.members.insert(member_email.to_ascii_lowercase()))
     }
 
     fn remove_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError> {
-        self.with_owned_group(group_email, |group| {
-            group.members.remove(&member_email.to_ascii_lowercase());
-        })
+        self.with_owned_group(group_email, |group| group.members.remove(&member_email.to_ascii_lowercase()))
     }
 
     fn delete_group(&self, group_email: &str) -> Result<(), DirectoryError> {
@@ -204,18 +214,24 @@ impl Directory for LocalDirectory {
             return Err(DirectoryError::NotOwned(group_email.to_owned()));
         }
         state.groups.remove(group_email);
+        state.unsaved = true;
         Ok(())
     }
 
     fn flush(&self) -> Result<(), DirectoryError> {
-        let state = self.writable_state()?.clone();
-        let mut json = serde_json::to_string_pretty(&state).map_err(|e| DirectoryError::Storage(e.to_string()))?;
+        let mut state = self.writable_state()?;
+        if !state.unsaved {
+            return Ok(());
+        }
+        let mut json = serde_json::to_string_pretty(&*state).map_err(|e| DirectoryError::Storage(e.to_string()))?;
         json.push('\n');
         let temporary = self.path.with_extension("json.tmp");
         let mut file = File::create(&temporary).map_err(|e| storage(&temporary, e))?;
         file.write_all(json.as_bytes()).map_err(|e| storage(&temporary, e))?;
         file.sync_all().map_err(|e| storage(&temporary, e))?;
-        fs::rename(&temporary, &self.path).map_err(|e| storage(&self.path, e))
+        fs::rename(&temporary, &self.path).map_err(|e| storage(&self.path, e))?;
+        state.unsaved = false;
+        Ok(())
     }
 }
 
@@ -267,5 +283,41 @@ mod tests {
         let owned: Vec<(String, bool)> =
             directory.list_groups().unwrap().into_iter().map(|g| (g.name, g.owned)).collect();
         assert_eq!(owned, [("a".to_owned(), true), ("hand".to_owned(), false)]);
+    }
+
+    #[test]
+    fn a_flush_without_changes_leaves_the_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("directory.json");
+        // Compact, as no flush writes it: a rewrite would show.
+        let text =
+            r#"{"groups":{"a@g.org":{"name":"a","description":"d","managed_by":"cpg-infra","members":["x@o.org"]}}}"#;
+        fs::write(&path, text).unwrap();
+        let directory = LocalDirectory::open(&path).unwrap();
+        let group = NewGroup { name: "a".into(), email: "a@g.org".into(), description: "d".into() };
+        directory.create_group(&group).unwrap();
+        directory.adopt_group("a@g.org", "d").unwrap();
+        directory.add_member("a@g.org", "X@o.org", None).unwrap();
+        directory.remove_member("a@g.org", "absent@o.org").unwrap();
+        directory.flush().unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), text);
+        assert!(!dir.path().join("directory.json.tmp").exists());
+
+        directory.add_member("a@g.org", "y@o.org", None).unwrap();
+        directory.flush().unwrap();
+        assert_ne!(fs::read_to_string(&path).unwrap(), text);
+        assert_eq!(
+            LocalDirectory::open_read_only(&path).unwrap().list_members("a@g.org").unwrap(),
+            ["x@o.org", "y@o.org"]
+        );
+    }
+
+    #[test]
+    fn the_first_flush_writes_the_file_even_without_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("directory.json");
+        LocalDirectory::open(&path).unwrap().flush().unwrap();
+        assert!(LocalDirectory::open_read_only(&path).unwrap().list_groups().unwrap().is_empty());
+        assert!(path.exists());
     }
 }
