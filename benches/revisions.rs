@@ -10,6 +10,9 @@
 //!   (the command loads the two sides in parallel).
 //!
 //! Targets: `validate-rev-head` ≤ 1.2× and `diff-one-file` ≤ 1.3× `validate-working-tree`.
+//! On a shared machine wall times drift by tens of percent between runs; to compare revisions,
+//! count instructions of the commands instead (`cpg-infra synthetic DIR --datasets 2000`, commit
+//! it twice, then `valgrind --tool=callgrind cpg-infra --root DIR groups diff HEAD~1 HEAD`).
 
 use std::path::Path;
 
