@@ -17,6 +17,13 @@ fn state_path(root: &Path) -> PathBuf {
     root.join(".cpg-infra/directory.json")
 }
 
+/// The file's device and inode: a write through a temporary file and a rename changes them.
+fn file_identity(path: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = fs::metadata(path).expect("state file exists");
+    (metadata.dev(), metadata.ino())
+}
+
 fn read_state(root: &Path) -> Value {
     let text = fs::read_to_string(state_path(root)).expect("state file exists");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("state file is not JSON: {e}\n{text}"))
@@ -251,13 +258,15 @@ fn sync_dry_run_then_confirm_then_nothing_to_do() {
     assert!(applied.stdout.contains("applied: "), "{applied}");
     let json = read_state(root);
     assert!(json["groups"]["tob-wgs-analysis@groups.example.org"].is_object());
+    let written = file_identity(&state);
 
     let again = cpg(root, &["groups", "sync", "--confirm"]);
     again.expect_code(SUCCESS);
     assert!(again.stdout.contains(EMPTY_PLAN), "{again}");
     assert!(change_lines(&again.stdout).is_empty(), "{again}");
-    // Still valid JSON, and unchanged in content.
+    // Still valid JSON, unchanged in content, and not rewritten: a flush replaces the file.
     assert_eq!(read_state(root), json);
+    assert_eq!(file_identity(&state), written, "a sync with nothing to do rewrote the state file");
 
     let dry = cpg(root, &["groups", "sync"]);
     dry.expect_code(SUCCESS);

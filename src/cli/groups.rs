@@ -11,7 +11,7 @@ use super::{progress, Exit, InputError};
 
 /// Requests in flight at once when neither --concurrency nor the provider's settings say.
 const DEFAULT_CONCURRENCY: usize = 8;
-use crate::definitions::Nesting;
+use crate::definitions::{Nesting, ParseCache};
 use crate::diff::{diff_hierarchies, render_json, render_markdown, render_text};
 use crate::directory::{Directory, DirectoryError, GoogleDirectory, LocalDirectory};
 use crate::hierarchy::{self, Hierarchy};
@@ -105,10 +105,12 @@ fn why(global: &GlobalArgs, person: &str, group: &str) -> Result<Exit> {
 fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<Exit> {
     let base = Revision::Git(args.base.clone().unwrap_or_else(|| "HEAD".to_owned()));
     let head = args.head.clone().map_or(Revision::WorkingTree, Revision::Git);
-    // The two revisions load independently (each opens its own repository), so in parallel.
+    // The two revisions load in parallel (each opens its own repository); a file both hold is
+    // parsed once, by whichever side reaches it first.
+    let cache = ParseCache::new();
     let (base, head) = std::thread::scope(|scope| {
-        let base = scope.spawn(|| resolve::load_hierarchy_for_diff(global, &base));
-        let head = resolve::load_hierarchy_for_diff(global, &head);
+        let base = scope.spawn(|| resolve::load_hierarchy_for_diff(global, &base, &cache));
+        let head = resolve::load_hierarchy_for_diff(global, &head, &cache);
         (base.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), head)
     });
     let (base, head) = (base?, head?);

@@ -11,12 +11,12 @@ use super::InputError;
 use crate::cache::{CacheStore, GcsStore, LocalStore};
 use crate::codeowners::CODEOWNERS_FILE;
 use crate::definitions::{
-    CacheDestination, Date, Definitions, DirSource, GitSource, OverlaySource, ProviderSettings, Source,
+    CacheDestination, Date, Definitions, DirSource, GitSource, OverlaySource, ParseCache, ProviderSettings, Source,
 };
 use crate::directory::{GoogleAuth, GoogleConfig};
 use crate::hierarchy::Hierarchy;
 use crate::infra;
-use crate::load::{load_expanded, Expanded};
+use crate::load::{load_expanded, load_expanded_with_cache, Expanded};
 use crate::migrate::SecretReader;
 
 /// The date expiry is judged against: `--today`, then `$CPG_INFRA_TODAY`, then the clock.
@@ -66,7 +66,17 @@ pub fn load_with_changes(global: &GlobalArgs, changes: &BTreeMap<String, String>
 /// Loads and expands with the definitions' own checks only: for `groups diff`, which compares
 /// revisions as they are, and for `infra`, which builds the design itself.
 pub fn load_groups(global: &GlobalArgs, revision: &Revision) -> Result<Expanded> {
+    load_sharing(global, revision, None)
+}
+
+/// `load_groups`, taking parsed files from `cache` when given (loads of revisions that share
+/// files, as both sides of a diff do).
+fn load_sharing(global: &GlobalArgs, revision: &Revision, cache: Option<&ParseCache>) -> Result<Expanded> {
     let today = today(global)?;
+    let load_from = |source: &dyn Source| match cache {
+        Some(cache) => load_expanded_with_cache(source, today, cache),
+        None => load_expanded(source, today),
+    };
     let loaded = match revision {
         Revision::WorkingTree => {
             if !global.root.is_dir() {
@@ -74,13 +84,13 @@ pub fn load_groups(global: &GlobalArgs, revision: &Revision) -> Result<Expanded>
             }
             let source = DirSource::new(&global.root);
             require_definitions(&source, &global.root.display().to_string())?;
-            load_expanded(&source, today)
+            load_from(&source)
         }
         Revision::Git(rev) => {
             let (repo, prefix) = open_repository(&global.root)?;
             let source = GitSource::new(&repo, rev, &prefix).map_err(|e| InputError(e.to_string()))?;
             require_definitions(&source, &format!("revision `{rev}`"))?;
-            load_expanded(&source, today)
+            load_from(&source)
         }
     };
     loaded.map_err(|e| match e {
@@ -104,8 +114,8 @@ fn require_definitions(source: &dyn Source, what: &str) -> Result<()> {
 
 /// The hierarchy at `revision` for a diff. A revision from before the definitions existed
 /// (no `groups/` and no `datasets/`) has no groups, so the first pull request that adds them
-/// diffs against nothing instead of failing.
-pub fn load_hierarchy_for_diff(global: &GlobalArgs, revision: &Revision) -> Result<Hierarchy> {
+/// diffs against nothing instead of failing. Both sides of a diff share `cache`.
+pub fn load_hierarchy_for_diff(global: &GlobalArgs, revision: &Revision, cache: &ParseCache) -> Result<Hierarchy> {
     if let Revision::Git(rev) = revision {
         let (repo, prefix) = open_repository(&global.root)?;
         let source = GitSource::new(&repo, rev, &prefix).map_err(|e| InputError(e.to_string()))?;
@@ -113,7 +123,7 @@ pub fn load_hierarchy_for_diff(global: &GlobalArgs, revision: &Revision) -> Resu
             return Ok(Hierarchy::default());
         }
     }
-    Ok(load_groups(global, revision)?.hierarchy)
+    Ok(load_sharing(global, revision, Some(cache))?.hierarchy)
 }
 
 /// The text of one definitions file at `revision`, or `None` when it does not exist.

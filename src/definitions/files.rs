@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
 /// `groups/org.toml`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrgFile {
     pub organisation: OrganisationTable,
@@ -29,7 +29,7 @@ pub struct OrgFile {
 }
 
 /// `[migration]`: moving off the old groups without a gap.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MigrationTable {
     /// The import mapping; while set, each mapped old group is nested into its new group.
@@ -37,7 +37,7 @@ pub struct MigrationTable {
 }
 
 /// `[cache]`: where `groups sync` writes the members cache.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheTable {
     pub destinations: Option<Vec<Spanned<String>>>,
@@ -46,7 +46,7 @@ pub struct CacheTable {
 
 /// `[services]`: the organisation's own services' accounts, which the infrastructure grants
 /// access to (the members cache, web buckets).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ServicesTable {
     pub analysis_runner: Option<Spanned<String>>,
@@ -55,13 +55,13 @@ pub struct ServicesTable {
 }
 
 /// `[infra]`: settings of the cloud infrastructure.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InfraTable {
     pub name_prefix: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrganisationTable {
     pub name: String,
@@ -74,7 +74,7 @@ pub struct OrganisationTable {
     pub allowed_member_domains: Vec<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyncTable {
     pub max_removals: Option<usize>,
@@ -85,14 +85,14 @@ pub struct SyncTable {
     pub pinned_groups: Vec<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProvidersTable {
     pub google: Option<ProviderTable>,
     pub azure: Option<ProviderTable>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderTable {
     #[serde(default)]
@@ -107,14 +107,14 @@ pub struct ProviderTable {
 }
 
 /// `groups/people.toml`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeopleFile {
     #[serde(default)]
     pub people: BTreeMap<Spanned<String>, PersonTable>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PersonTable {
     pub email: Spanned<String>,
@@ -125,7 +125,7 @@ pub struct PersonTable {
 }
 
 /// `groups/roles.toml`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RolesFile {
     #[serde(default)]
@@ -134,7 +134,7 @@ pub struct RolesFile {
     pub dependencies: Option<DependenciesTable>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleTable {
     #[serde(default)]
@@ -146,7 +146,7 @@ pub struct RoleTable {
     pub requires_component: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DependenciesTable {
     /// With `depends_on`, the dependency's group for each of these roles includes ours.
@@ -158,14 +158,14 @@ pub struct DependenciesTable {
 }
 
 /// Any other `groups/*.toml`: organisation-wide groups.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupsFile {
     #[serde(default)]
     pub groups: BTreeMap<Spanned<String>, GroupTable>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupTable {
     #[serde(default)]
@@ -175,7 +175,7 @@ pub struct GroupTable {
 }
 
 /// `datasets/<name>/dataset.toml`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetFile {
     #[serde(default)]
@@ -193,14 +193,14 @@ pub struct DatasetFile {
     pub imports: BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GcpTable {
     pub project: Spanned<String>,
     pub region: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AzureTable {
     pub subscription: Spanned<String>,
@@ -209,7 +209,7 @@ pub struct AzureTable {
     pub billing_currency: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetTable {
     pub monthly: Option<Spanned<f64>>,
@@ -226,7 +226,7 @@ pub struct BudgetTable {
 }
 
 /// `[budget.gcp]`, `[budget.azure]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CloudBudgetTable {
     pub monthly: Option<Spanned<f64>>,
@@ -237,11 +237,11 @@ pub struct CloudBudgetTable {
 }
 
 /// `datasets/<name>/members.toml`: role name → members.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct MembersFile(pub BTreeMap<Spanned<String>, Vec<Spanned<MemberEntry>>>);
 
 /// One entry of a member list: `"alice"` or `{ member = "alice", expires = 2027-01-31 }`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct MemberEntry {
     pub member: String,
     pub expires: Option<toml::value::Datetime>,

@@ -7,6 +7,7 @@
 mod diagnostic;
 mod files;
 mod names;
+mod parse_cache;
 mod source;
 mod validate;
 mod wording;
@@ -15,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub use diagnostic::{Diagnostic, Diagnostics, Location};
 pub use names::{domain_allowed, github_handle_problem, group_name_problem, is_valid_email, KNOWN_COMPONENTS};
+pub use parse_cache::ParseCache;
 pub use source::{decode_utf8, DirSource, Entry, EntryKind, GitSource, OverlaySource, Source, SourceError};
 pub use wording::unknown;
 
@@ -31,7 +33,13 @@ pub enum LoadError {
 
 /// Reads and validates every definitions file under `source`.
 pub fn load(source: &dyn Source) -> Result<Definitions, LoadError> {
-    validate::load(source)
+    validate::load(source, None)
+}
+
+/// Like `load`, taking files already parsed from `cache` and keeping the ones it parses
+/// there; for loading several revisions that share most of their files.
+pub fn load_with_cache(source: &dyn Source, cache: &ParseCache) -> Result<Definitions, LoadError> {
+    validate::load(source, Some(cache))
 }
 
 /// The whole validated organisation.

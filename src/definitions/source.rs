@@ -3,8 +3,10 @@
 //! Git sources read blobs straight from the object database (no checkout), so they
 //! work in bare repositories and never touch the working tree.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use thiserror::Error;
 
@@ -170,10 +172,28 @@ fn io_problem(path: &str, error: &std::io::Error) -> SourceError {
 }
 
 /// Definitions in the tree of one Git commit, optionally under a subdirectory of the repository.
+///
+/// Each directory is read from the object database once and its listing kept: a file is found
+/// in its directory's listing, never by walking the tree from the root again (libgit2 does not
+/// cache trees over 4 KiB, so a `datasets/` tree of a few hundred entries would be re-read and
+/// re-inflated for every file).
 pub struct GitSource<'repo> {
     repo: &'repo git2::Repository,
-    tree: git2::Tree<'repo>,
-    prefix: String,
+    /// The tree at the definitions root; `None` if the revision has nothing at the prefix.
+    root: Option<git2::Tree<'repo>>,
+    /// Directories already read, by path relative to the root; `None` when absent.
+    listings: RefCell<HashMap<String, Option<Rc<Listing>>>>,
+}
+
+/// One directory's entries with their object ids, sorted by name for lookups.
+struct Listing {
+    entries: Vec<GitEntry>,
+}
+
+struct GitEntry {
+    name: String,
+    id: git2::Oid,
+    kind: EntryKind,
 }
 
 impl<'repo> GitSource<'repo> {
@@ -184,52 +204,83 @@ impl<'repo> GitSource<'repo> {
             .revparse_single(rev)
             .map_err(|e| SourceError::Missing(format!("unknown revision `{rev}`: {}", e.message())))?;
         let tree = object.peel_to_tree()?;
-        let prefix = prefix.trim_matches('/').to_owned();
-        Ok(GitSource { repo, tree, prefix })
+        let prefix = prefix.trim_matches('/');
+        let root = if prefix.is_empty() {
+            Some(tree)
+        } else {
+            match tree.get_path(Path::new(prefix)) {
+                Ok(entry) if entry.kind() == Some(git2::ObjectType::Tree) => Some(repo.find_tree(entry.id())?),
+                _ => None,
+            }
+        };
+        Ok(GitSource { repo, root, listings: RefCell::default() })
     }
 
-    fn full_path(&self, path: &str) -> String {
-        match (self.prefix.is_empty(), path.is_empty()) {
-            (true, _) => path.to_owned(),
-            (false, true) => self.prefix.clone(),
-            (false, false) => format!("{}/{}", self.prefix, path),
+    /// The listing of `dir`, read through its parent's listing the first time it is asked for.
+    fn listing(&self, dir: &str) -> Result<Option<Rc<Listing>>, SourceError> {
+        let dir = dir.trim_matches('/');
+        if let Some(known) = self.listings.borrow().get(dir) {
+            return Ok(known.clone());
         }
+        let tree = if dir.is_empty() {
+            self.root.clone()
+        } else {
+            let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
+            match self.listing(parent)?.and_then(|listing| listing.find(name).map(|e| (e.id, e.kind.clone()))) {
+                Some((id, EntryKind::Dir)) => Some(self.repo.find_tree(id)?),
+                _ => None,
+            }
+        };
+        let listing = tree.map(|tree| Rc::new(Listing::of(&tree)));
+        self.listings.borrow_mut().insert(dir.to_owned(), listing.clone());
+        Ok(listing)
+    }
+}
+
+impl Listing {
+    fn of(tree: &git2::Tree) -> Listing {
+        let mut entries: Vec<GitEntry> = tree
+            .iter()
+            .map(|entry| {
+                let Entry { name, kind } = git_entry(&entry);
+                GitEntry { name, id: entry.id(), kind }
+            })
+            .collect();
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Listing { entries }
     }
 
-    fn entry(&self, path: &str) -> Option<git2::TreeEntry<'static>> {
-        let full = self.full_path(path);
-        if full.is_empty() {
-            return None;
-        }
-        self.tree.get_path(Path::new(&full)).ok()
+    fn find(&self, name: &str) -> Option<&GitEntry> {
+        let index = self.entries.binary_search_by(|e| e.name.as_str().cmp(name)).ok()?;
+        Some(&self.entries[index])
     }
 }
 
 impl Source for GitSource<'_> {
     fn list(&self, dir: &str) -> Result<Vec<Entry>, SourceError> {
-        let tree = if self.full_path(dir).is_empty() {
-            self.tree.clone()
-        } else {
-            match self.entry(dir) {
-                Some(entry) if entry.kind() == Some(git2::ObjectType::Tree) => self.repo.find_tree(entry.id())?,
-                _ => return Ok(Vec::new()),
-            }
+        let Some(listing) = self.listing(dir)? else {
+            return Ok(Vec::new());
         };
-        let mut entries: Vec<Entry> = tree.iter().map(|entry| git_entry(&entry)).collect();
+        let mut entries: Vec<Entry> =
+            listing.entries.iter().map(|e| Entry { name: e.name.clone(), kind: e.kind.clone() }).collect();
         entries.sort();
         Ok(entries)
     }
 
     fn read(&self, path: &str) -> Result<Option<String>, SourceError> {
-        let Some(entry) = self.entry(path) else {
+        let (dir, name) = path.trim_matches('/').rsplit_once('/').unwrap_or(("", path));
+        let Some(listing) = self.listing(dir)? else {
             return Ok(None);
         };
-        match git_entry(&entry).kind {
+        let Some(entry) = listing.find(name) else {
+            return Ok(None);
+        };
+        match &entry.kind {
             EntryKind::File => {}
             EntryKind::Dir => return Err(SourceError::unreadable(path, "is a directory, not a file")),
-            EntryKind::Unusable(problem) => return Err(SourceError::unreadable(path, problem)),
+            EntryKind::Unusable(problem) => return Err(SourceError::unreadable(path, problem.clone())),
         }
-        let blob = self.repo.find_blob(entry.id())?;
+        let blob = self.repo.find_blob(entry.id)?;
         decode_utf8(path, blob.content().to_vec()).map(Some)
     }
 }
@@ -309,5 +360,63 @@ mod tests {
         assert_eq!(names, ["dataset.toml", "members.toml"]);
         let names: Vec<String> = overlay.list("datasets").unwrap().into_iter().map(|e| e.name).collect();
         assert_eq!(names, ["a"]);
+    }
+
+    /// A repository whose one commit holds `files` under `defs/`, with the same files on disk.
+    fn repository(files: &[(&str, &str)]) -> (tempfile::TempDir, git2::Repository) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        for (path, text) in files {
+            let path = dir.path().join("defs").join(path);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("create directories");
+            std::fs::write(path, text).expect("write file");
+        }
+        let repo = git2::Repository::init(dir.path()).expect("git init");
+        {
+            let mut index = repo.index().expect("index");
+            index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).expect("git add");
+            let tree = repo.find_tree(index.write_tree().expect("write tree")).expect("tree");
+            let signature = git2::Signature::now("tests", "tests@example.org").expect("signature");
+            repo.commit(Some("HEAD"), &signature, &signature, "files", &tree, &[]).expect("commit");
+        }
+        (dir, repo)
+    }
+
+    #[test]
+    fn git_source_answers_like_the_directory_it_was_committed_from() {
+        let files = [
+            ("groups/org.toml", "org"),
+            ("groups/teams.toml", "teams"),
+            ("datasets/b/dataset.toml", "b"),
+            ("datasets/a/members.toml", "a members"),
+            ("datasets/a/dataset.toml", "a"),
+            ("datasets/a/nested/deep.toml", "deep"),
+        ];
+        let (dir, repo) = repository(&files);
+        let git = GitSource::new(&repo, "HEAD", "defs/").expect("revision");
+        let disk = DirSource::new(dir.path().join("defs"));
+        let dirs = ["", "groups", "datasets", "datasets/a", "datasets/a/nested", "datasets/b", "datasets/c"];
+        for dir in dirs.into_iter().chain(["missing/deeper"]) {
+            assert_eq!(git.list(dir).expect("list"), disk.list(dir).expect("list"), "listing {dir:?}");
+        }
+        let paths = files.iter().map(|(path, _)| *path).chain(["datasets/c/dataset.toml", "nothing"]);
+        for path in paths {
+            assert_eq!(git.read(path).expect("read"), disk.read(path).expect("read"), "reading {path:?}");
+        }
+        assert_eq!(git.read("datasets/a/nested/deep.toml").expect("read").as_deref(), Some("deep"));
+        assert!(git.list("groups/org.toml").expect("a file lists as nothing").is_empty());
+        assert!(git.read("datasets/a").is_err(), "a directory where a file belongs is an error");
+        assert!(disk.read("datasets/a").is_err(), "on disk too");
+    }
+
+    #[test]
+    fn git_source_under_a_missing_prefix_is_empty() {
+        let (_dir, repo) = repository(&[("groups/org.toml", "org")]);
+        let git = GitSource::new(&repo, "HEAD", "elsewhere").expect("revision");
+        assert!(git.list("").expect("list").is_empty());
+        assert!(git.list("groups").expect("list").is_empty());
+        assert_eq!(git.read("groups/org.toml").expect("read"), None);
+        let top = GitSource::new(&repo, "HEAD", "").expect("revision");
+        assert_eq!(top.list("").expect("list"), vec![Entry { name: "defs".into(), kind: EntryKind::Dir }]);
+        assert_eq!(top.read("defs/groups/org.toml").expect("read").as_deref(), Some("org"));
     }
 }

@@ -14,13 +14,15 @@ use super::names::{
     domain_allowed, github_handle_problem, group_name_problem, is_valid_email, key_problem, KNOWN_COMPONENTS,
     MAX_GROUP_NAME_LEN,
 };
+use super::parse_cache::ParseCache;
 use super::source::{Entry, EntryKind, Source, SourceError};
 use super::wording;
 use super::*;
 
-pub(super) fn load(source: &dyn Source) -> Result<Definitions, LoadError> {
+pub(super) fn load(source: &dyn Source, cache: Option<&ParseCache>) -> Result<Definitions, LoadError> {
     let mut loader = Loader {
         source,
+        cache,
         diagnostics: Diagnostics::default(),
         incomplete: Incomplete::default(),
         too_long_for_prefix: None,
@@ -52,6 +54,7 @@ struct RawDataset {
 
 struct Loader<'a> {
     source: &'a dyn Source,
+    cache: Option<&'a ParseCache>,
     diagnostics: Diagnostics,
     incomplete: Incomplete,
     /// The longest group name that is valid on its own but not with the group prefix.
@@ -173,7 +176,7 @@ impl Loader<'_> {
 
     /// Parses one file; a missing required file, an unreadable file or a syntax error becomes a
     /// diagnostic.
-    fn parse<T: DeserializeOwned>(
+    fn parse<T: DeserializeOwned + Clone + Send + Sync + 'static>(
         &mut self,
         path: &str,
         required: bool,
@@ -196,7 +199,11 @@ impl Loader<'_> {
             }
             return Ok(None);
         }
-        match toml::from_str::<T>(&file.text) {
+        let parsed = match self.cache {
+            Some(cache) => cache.parse::<T>(&file.text),
+            None => toml::from_str::<T>(&file.text),
+        };
+        match parsed {
             Ok(value) => Ok(Some((file, value))),
             Err(error) => {
                 let worded = wording::parse_error(&file, &error);

@@ -2,7 +2,9 @@
 //!
 //! Opening takes an exclusive lock on `<state>.lock` that is held until the value is dropped,
 //! so two syncs cannot interleave. Changes stay in memory until `flush`, which writes a new
-//! file and renames it over the old one, so a crash never leaves a half-written state.
+//! file and renames it over the old one, so a crash never leaves a half-written state. A flush
+//! with nothing changed writes nothing: a no-op sync of a large organisation costs no rewrite
+//! and no fsync of its state file.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
@@ -26,9 +28,13 @@ pub struct LocalDirectory {
     lock: Option<File>,
 }
 
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
     groups: BTreeMap<String, StoredGroup>,
+    /// Whether the file must be written: something changed since it was read or written, or
+    /// there is no file yet.
+    #[serde(skip)]
+    unsaved: bool,
 }
 
 impl State {
@@ -43,7 +49,7 @@ impl State {
                 (email.to_ascii_lowercase(), group)
             })
             .collect();
-        State { groups }
+        State { groups, unsaved: self.unsaved }
     }
 }
 
@@ -103,18 +109,22 @@ impl LocalDirectory {
         self.state()
     }
 
-    /// Runs `change` on an owned group, under the state lock.
-    fn with_owned_group<T>(
+    /// Runs `change` on an owned group, under the state lock; `change` says whether it
+    /// changed anything.
+    fn with_owned_group(
         &self,
         group_email: &str,
-        change: impl FnOnce(&mut StoredGroup) -> T,
-    ) -> Result<T, DirectoryError> {
+        change: impl FnOnce(&mut StoredGroup) -> Result<bool, DirectoryError>,
+    ) -> Result<(), DirectoryError> {
         let mut state = self.writable_state()?;
         let group = find_group(&mut state, group_email)?;
         if group.managed_by.as_deref() != Some(OWNER) {
             return Err(DirectoryError::NotOwned(group_email.to_owned()));
         }
-        Ok(change(group))
+        if change(group)? {
+            state.unsaved = true;
+        }
+        Ok(())
     }
 }
 
@@ -122,11 +132,12 @@ fn find_group<'s>(state: &'s mut State, group_email: &str) -> Result<&'s mut Sto
     state.groups.get_mut(group_email).ok_or_else(|| DirectoryError::GroupNotFound(group_email.to_owned()))
 }
 
-fn set_or_clear(expires: &mut BTreeMap<String, Date>, member: &str, date: Option<Date>) {
+/// Sets or clears a member's expiry; whether that changed anything.
+fn set_or_clear(expires: &mut BTreeMap<String, Date>, member: &str, date: Option<Date>) -> bool {
     match date {
-        Some(date) => expires.insert(member.to_owned(), date),
-        None => expires.remove(member),
-    };
+        Some(date) => expires.insert(member.to_owned(), date) != Some(date),
+        None => expires.remove(member).is_some(),
+    }
 }
 
 fn read_state(path: &Path) -> Result<State, DirectoryError> {
@@ -134,7 +145,7 @@ fn read_state(path: &Path) -> Result<State, DirectoryError> {
         Ok(text) => Ok(serde_json::from_str::<State>(&text)
             .map_err(|e| DirectoryError::Storage(format!("{} is not a valid state file: {e}", path.display())))?
             .normalised()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State { unsaved: true, ..State::default() }),
         Err(e) => Err(storage(path, e)),
     }
 }
@@ -182,8 +193,11 @@ impl Directory for LocalDirectory {
     fn adopt_group(&self, group_email: &str, description: &str) -> Result<(), DirectoryError> {
         let mut state = self.writable_state()?;
         let group = find_group(&mut state, group_email)?;
-        group.managed_by = Some(OWNER.to_owned());
-        group.description = description.to_owned();
+        if group.managed_by.as_deref() != Some(OWNER) || group.description != description {
+            group.managed_by = Some(OWNER.to_owned());
+            group.description = description.to_owned();
+            state.unsaved = true;
+        }
         Ok(())
     }
 
@@ -205,6 +219,7 @@ impl Directory for LocalDirectory {
                 expires: BTreeMap::new(),
             },
         );
+        state.unsaved = true;
         Ok(())
     }
 
@@ -212,8 +227,8 @@ impl Directory for LocalDirectory {
     fn add_member(&self, group_email: &str, member_email: &str, expires: Option<Date>) -> Result<(), DirectoryError> {
         self.with_owned_group(group_email, |group| {
             let member = member_email.to_ascii_lowercase();
-            set_or_clear(&mut group.expires, &member, expires);
-            group.members.insert(member);
+            let expiry_changed = set_or_clear(&mut group.expires, &member, expires);
+            Ok(group.members.insert(member) || expiry_changed)
         })
     }
 
@@ -223,16 +238,15 @@ impl Directory for LocalDirectory {
             if !group.members.contains(&member) {
                 return Err(DirectoryError::Rejected(format!("{member} is not a member of {group_email}")));
             }
-            set_or_clear(&mut group.expires, &member, expires);
-            Ok(())
-        })?
+            Ok(set_or_clear(&mut group.expires, &member, expires))
+        })
     }
 
     fn remove_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError> {
         self.with_owned_group(group_email, |group| {
             let member = member_email.to_ascii_lowercase();
-            group.expires.remove(&member);
-            group.members.remove(&member);
+            let expiry_changed = group.expires.remove(&member).is_some();
+            Ok(group.members.remove(&member) || expiry_changed)
         })
     }
 
@@ -243,18 +257,24 @@ impl Directory for LocalDirectory {
             return Err(DirectoryError::NotOwned(group_email.to_owned()));
         }
         state.groups.remove(group_email);
+        state.unsaved = true;
         Ok(())
     }
 
     fn flush(&self) -> Result<(), DirectoryError> {
-        let state = self.writable_state()?.clone();
-        let mut json = serde_json::to_string_pretty(&state).map_err(|e| DirectoryError::Storage(e.to_string()))?;
+        let mut state = self.writable_state()?;
+        if !state.unsaved {
+            return Ok(());
+        }
+        let mut json = serde_json::to_string_pretty(&*state).map_err(|e| DirectoryError::Storage(e.to_string()))?;
         json.push('\n');
         let temporary = self.path.with_extension("json.tmp");
         let mut file = File::create(&temporary).map_err(|e| storage(&temporary, e))?;
         file.write_all(json.as_bytes()).map_err(|e| storage(&temporary, e))?;
         file.sync_all().map_err(|e| storage(&temporary, e))?;
-        fs::rename(&temporary, &self.path).map_err(|e| storage(&self.path, e))
+        fs::rename(&temporary, &self.path).map_err(|e| storage(&self.path, e))?;
+        state.unsaved = false;
+        Ok(())
     }
 }
 
@@ -342,5 +362,40 @@ mod tests {
         let owned: Vec<(String, bool)> =
             directory.list_groups().unwrap().into_iter().map(|g| (g.name, g.owned)).collect();
         assert_eq!(owned, [("a".to_owned(), true), ("hand".to_owned(), false)]);
+    }
+
+    #[test]
+    fn a_flush_without_changes_leaves_the_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("directory.json");
+        // Compact, as no flush writes it: a rewrite would show.
+        let text =
+            r#"{"groups":{"a@g.org":{"name":"a","description":"d","managed_by":"cpg-infra","members":["x@o.org"]}}}"#;
+        fs::write(&path, text).unwrap();
+        let directory = LocalDirectory::open(&path).unwrap();
+        let group = NewGroup { name: "a".into(), email: "a@g.org".into(), description: "d".into() };
+        directory.create_group(&group).unwrap();
+        directory.adopt_group("a@g.org", "d").unwrap();
+        directory.add_member("a@g.org", "X@o.org", None).unwrap();
+        directory.remove_member("a@g.org", "absent@o.org").unwrap();
+        directory.flush().unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), text);
+        assert!(!dir.path().join("directory.json.tmp").exists());
+
+        directory.add_member("a@g.org", "y@o.org", None).unwrap();
+        directory.flush().unwrap();
+        assert_ne!(fs::read_to_string(&path).unwrap(), text);
+        let listed = LocalDirectory::open_read_only(&path).unwrap().list_members("a@g.org").unwrap();
+        let emails: Vec<String> = listed.into_iter().map(|m| m.email).collect();
+        assert_eq!(emails, ["x@o.org", "y@o.org"]);
+    }
+
+    #[test]
+    fn the_first_flush_writes_the_file_even_without_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("directory.json");
+        LocalDirectory::open(&path).unwrap().flush().unwrap();
+        assert!(LocalDirectory::open_read_only(&path).unwrap().list_groups().unwrap().is_empty());
+        assert!(path.exists());
     }
 }
