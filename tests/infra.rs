@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use common::{copy_dir, cpg, example_org, fixture_org_dir, manifest_dir, INVALID_INPUT, SUCCESS};
 use cpg_infra::definitions::{Date, DirSource};
-use cpg_infra::infra::{self, drive, Azure, Call, DryRun, Gcp, Owner, Value};
+use cpg_infra::infra::{self, drive, Azure, Call, DryRun, Gcp, Owner, Ref, Value};
 use cpg_infra::load::{load_expanded, Expanded};
 use cpg_infra::synthetic::{generate, MemorySource, SyntheticShape};
 
@@ -278,12 +278,21 @@ fn an_azure_key_vault_secret_holds_the_gcp_hail_key() {
         Value::map([("value", Value::output("tob-wgs-gcp-account-hail-test-key", "privateKey"))])
     );
     assert_eq!(build.program.resources["tob-wgs-gcp-account-hail-test-key"].type_token, "gcp:serviceaccount:Key");
-    // Split per dataset, both ends stay in the dataset's project; the members-cache bucket is
-    // the organisation's, and its files are the sync's (no Pulumi object writes them).
+    // Split per dataset, both ends stay in the dataset's project; the dataset's storage config
+    // goes into the organisation's config bucket through a stack reference. The members-cache
+    // files are the sync's: no Pulumi object writes them.
     let projects = infra::per_owner(&build.program, "Example");
     let tob_wgs = projects.iter().find(|p| p.dir == "datasets/tob-wgs").expect("a tob-wgs project");
     assert!(tob_wgs.program.resources.contains_key("tob-wgs-gcp-account-hail-test-key"));
-    assert!(!build.program.resources.values().any(|r| r.type_token == "gcp:storage:BucketObject"));
+    let config = &tob_wgs.program.resources["tob-wgs-gcp-blob-storage-config"];
+    let mut roots = Vec::new();
+    config.visit_refs(&mut |r: &Ref| roots.push(r.root.clone()));
+    assert!(roots.contains(&"organisation-stack".to_owned()), "{roots:?}");
+    assert!(roots.contains(&"tob-wgs-gcp-bucket-main".to_owned()), "{roots:?}");
+    assert_eq!(tob_wgs.program.resources["organisation-stack"].type_token, "pulumi:pulumi:StackReference");
+    assert!(tob_wgs.program.outputs.contains_key("tob-wgs-gcp-blob-storage-config-content"));
+    let objects = build.program.resources.values().filter(|r| r.type_token == "gcp:storage:BucketObject");
+    assert!(objects.clone().all(|r| r.origin.component == "config"), "only storage configs are objects");
     let organisation = projects.iter().find(|p| p.dir == "organisation").expect("an organisation project");
     assert!(organisation.program.outputs.contains_key("organisation-gcp-bucket-members-group-cache-name"));
 }

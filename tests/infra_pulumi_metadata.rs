@@ -203,7 +203,7 @@ fn exercise(cloud: &mut dyn Cloud, scope: &Scope) -> Vec<String> {
         };
         note(cloud.budget(scope, &spec));
     }
-    let blob = BlobSpec { name: "everything".into(), path: "everything.txt".into(), content: "a@b.org\n".into() };
+    let blob = BlobSpec { name: "everything".into(), path: "everything.txt".into(), content: Value::str("a@b.org\n") };
     note(cloud.blob(scope, &bucket, &blob));
     unsupported.sort();
     unsupported.dedup();

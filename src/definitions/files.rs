@@ -198,6 +198,9 @@ pub struct DatasetFile {
 pub struct GcpTable {
     pub project: Spanned<String>,
     pub region: Option<String>,
+    /// Let GCS move objects between storage classes by how often they are read.
+    #[serde(default)]
+    pub autoclass: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -286,6 +286,8 @@ pub struct GcpSettings {
     pub region: Option<String>,
     /// Where `project` is written.
     pub project_location: Location,
+    /// GCS Autoclass on the dataset's long-lived buckets.
+    pub autoclass: bool,
 }
 
 #[derive(Debug, Clone)]

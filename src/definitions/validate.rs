@@ -645,6 +645,7 @@ impl Loader<'_> {
                 project: g.project.get_ref().clone(),
                 region: g.region.clone(),
                 project_location: file.location(g.project.span()),
+                autoclass: g.autoclass,
             }),
             azure: table.azure.as_ref().map(|a| AzureSettings {
                 subscription: a.subscription.get_ref().clone(),

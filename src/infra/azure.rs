@@ -16,7 +16,7 @@ use super::cloud::{
     Outcome, Principal, ProjectAccess, RegistryAccess, RegistryId, Scope, SecretId, Unsupported,
 };
 use super::names::{self, NameClaim, NameKind};
-use super::program::{Origin, Owner, Program, Ref, Resource, Value};
+use super::program::{Origin, Owner, Piece, Program, Ref, Resource, Value};
 
 /// The stack config value holding the first day budgets count from (Azure requires one).
 pub const BUDGET_START_CONFIG: &str = "azureBudgetStartDate";
@@ -734,9 +734,22 @@ impl Cloud for Azure<'_> {
             ("containerName", Value::output(&target.container, "name")),
             ("blobName", Value::str(&spec.path)),
             ("contentType", Value::str("text/plain")),
-            ("source", Value::StringAsset(Box::new(Value::str(&spec.content)))),
+            ("source", Value::StringAsset(Box::new(spec.content.clone()))),
         ]);
-        self.add_on(scope, &target.site, &format!("blob-{}", spec.name), "azure-native:storage:Blob", properties);
+        let name =
+            self.add_on(scope, &target.site, &format!("blob-{}", spec.name), "azure-native:storage:Blob", properties);
+        self.program.outputs.insert(format!("{name}-content"), spec.content.clone());
         Ok(())
+    }
+
+    fn bucket_address(&self, bucket: &BucketId) -> Value {
+        let Some(target) = self.buckets.get(bucket) else {
+            return Value::str(bucket.as_str());
+        };
+        Value::Interpolation(vec![
+            Piece::Text("https://".to_owned()),
+            Piece::Ref(Ref::field(&target.storage_account, "name")),
+            Piece::Text(format!(".blob.core.windows.net/{}", bucket.name())),
+        ])
     }
 }

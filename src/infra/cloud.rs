@@ -94,7 +94,13 @@ pub trait Cloud {
     fn budget(&mut self, scope: &Scope, spec: &BudgetSpec) -> Outcome<()>;
 
     /// A file in a bucket, e.g. a members-cache file.
+    /// Writes a small object; its content is also a stack output (`<resource>-content`).
     fn blob(&mut self, scope: &Scope, bucket: &BucketId, spec: &BlobSpec) -> Outcome<()>;
+
+    /// How tools address a bucket made by this cloud (`gs://…`, `https://….blob.core.windows.net/…`).
+    fn bucket_address(&self, bucket: &BucketId) -> Value {
+        Value::str(bucket.as_str())
+    }
 }
 
 /// The result of a design call.
@@ -286,13 +292,14 @@ impl BudgetPeriod {
 }
 
 /// A file to store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlobSpec {
     /// The design name, unique within the owner, e.g. `members-cache-analysis`.
     pub name: String,
     /// The object name in the bucket, e.g. `tob-wgs-analysis-members.txt`.
     pub path: String,
-    pub content: String,
+    /// Text, possibly with references to other resources' outputs (bucket names).
+    pub content: Value,
 }
 
 /// Handles tie design calls together: `<owner>/<design name>`, valid with the cloud that made

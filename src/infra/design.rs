@@ -336,6 +336,52 @@ pub const CACHED_ROLES: &[(&str, Option<&str>)] = &[
     ("metadata-write", Some("metamist")),
 ];
 
+/// The organisation's config bucket: what other tools read (each dataset's storage config).
+pub const CONFIG_BUCKET: &str = "config";
+/// The component label of the config bucket and the storage configs.
+pub const CONFIG: &str = "config";
+pub const CONFIG_READERS: &[(Service, BucketAccess)] =
+    &[(Service::AnalysisRunner, Read), (Service::MetadataServer, Read), (Service::WebServer, Read)];
+
+/// Each dataset's `storage.toml`: per access level, the address of each bucket kind. The
+/// standard and full levels use the main buckets, the test level the test buckets.
+pub const STORAGE_CONFIG: &[(&str, &[(&str, &str)])] = &[
+    (
+        "test",
+        &[
+            ("default", "test"),
+            ("analysis", "test-analysis"),
+            ("tmp", "test-tmp"),
+            ("web", "test-web"),
+            ("upload", "test-upload"),
+        ],
+    ),
+    (
+        "standard",
+        &[
+            ("default", "main"),
+            ("analysis", "main-analysis"),
+            ("tmp", "main-tmp"),
+            ("web", "main-web"),
+            ("upload", "upload"),
+            ("hail", "hail"),
+        ],
+    ),
+    (
+        "full",
+        &[
+            ("default", "main"),
+            ("analysis", "main-analysis"),
+            ("tmp", "main-tmp"),
+            ("web", "main-web"),
+            ("upload", "upload"),
+            ("archive", "archive"),
+            ("release", "release"),
+            ("hail", "hail"),
+        ],
+    ),
+];
+
 /// Who reads a stored machine-account key besides the dataset's hail account of the same
 /// access level.
 pub const STORED_KEY_SERVICES: &[Service] = &[Service::AnalysisRunner];

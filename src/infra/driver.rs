@@ -11,15 +11,15 @@ use std::collections::BTreeMap;
 use crate::definitions::{Dataset, Definitions};
 
 use super::cloud::{
-    AccountId, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, Outcome, Principal, Scope,
-    Unsupported,
+    AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, Outcome, Principal,
+    Scope, Unsupported,
 };
 use super::design::{
-    AccountDesign, BucketDesign, Service, ACCOUNTS, BUCKETS, BUDGET_CONTACT_ROLE, CROSS_CLOUD, MEMBERS_CACHE,
-    MEMBERS_CACHE_BUCKET, MEMBERS_CACHE_LIFECYCLE, MEMBERS_CACHE_READERS, ON_REQUEST, PROJECT_GRANTS, REGISTRIES,
-    STORED_KEY_SERVICES,
+    AccountDesign, BucketDesign, Service, ACCOUNTS, BUCKETS, BUDGET_CONTACT_ROLE, CONFIG, CONFIG_BUCKET,
+    CONFIG_READERS, CROSS_CLOUD, MEMBERS_CACHE, MEMBERS_CACHE_BUCKET, MEMBERS_CACHE_LIFECYCLE, MEMBERS_CACHE_READERS,
+    ON_REQUEST, PROJECT_GRANTS, REGISTRIES, STORAGE_CONFIG, STORED_KEY_SERVICES,
 };
-use super::program::Owner;
+use super::program::{Owner, Piece, Value};
 use super::InfraError;
 
 /// What the driver found besides the calls it made.
@@ -35,15 +35,13 @@ pub struct Report {
 pub fn drive(definitions: &Definitions, clouds: &mut [&mut dyn Cloud]) -> Report {
     let mut driver = Driver { definitions, report: Report::default() };
     driver.check_datasets(clouds);
-    // The members-cache bucket; its files are written by the group sync, not by Pulumi.
-    for cloud in clouds.iter_mut() {
-        driver.organisation(&mut **cloud);
-    }
+    // The members-cache bucket (its files are the group sync's) and the config bucket.
+    let configs: Vec<Option<BucketId>> = clouds.iter_mut().map(|cloud| driver.organisation(&mut **cloud)).collect();
     for dataset in definitions.datasets.values() {
         let mut placed = Vec::new();
         for (index, cloud) in clouds.iter_mut().enumerate() {
             if cloud.hosts(dataset) && cloud.site_problem(dataset).is_none() {
-                let accounts = driver.dataset(&mut **cloud, dataset);
+                let accounts = driver.dataset(&mut **cloud, dataset, configs[index].as_ref());
                 placed.push((index, accounts));
             }
         }
@@ -179,9 +177,59 @@ impl<'a> Driver<'a> {
             requester_pays: false,
         };
         let outcome = cloud.bucket(&scope, &spec);
-        let bucket = self.check(cloud.name(), &scope, outcome)?;
-        self.grant_services(cloud, &scope, &bucket, MEMBERS_CACHE_READERS);
-        Some(bucket)
+        if let Some(bucket) = self.check(cloud.name(), &scope, outcome) {
+            self.grant_services(cloud, &scope, &bucket, MEMBERS_CACHE_READERS);
+        }
+        let scope = Scope { component: CONFIG, ..scope };
+        let spec = BucketSpec {
+            name: CONFIG_BUCKET.to_owned(),
+            lifecycle: MEMBERS_CACHE_LIFECYCLE.to_vec(),
+            requester_pays: false,
+        };
+        let outcome = cloud.bucket(&scope, &spec);
+        let config = self.check(cloud.name(), &scope, outcome)?;
+        self.grant_services(cloud, &scope, &config, CONFIG_READERS);
+        Some(config)
+    }
+
+    /// `<dataset>/storage.toml` in the config bucket: the address of each bucket per access
+    /// level, for the tools that run analyses (also a stack output).
+    fn storage_config(
+        &mut self,
+        cloud: &mut dyn Cloud,
+        dataset: &Dataset,
+        owner: &Owner,
+        config: &BucketId,
+        buckets: &[(&'static BucketDesign, BucketId)],
+    ) {
+        let mut pieces = vec![Piece::Text(format!("# Storage of dataset {}, written by cpg-infra.\n", dataset.name))];
+        for (level, entries) in STORAGE_CONFIG {
+            let present: Vec<(&str, &BucketId)> = entries
+                .iter()
+                .filter_map(|(key, name)| buckets.iter().find(|(d, _)| d.name == *name).map(|(_, id)| (*key, id)))
+                .collect();
+            if present.is_empty() {
+                continue;
+            }
+            pieces.push(Piece::Text(format!("\n[{level}]\n")));
+            for (key, bucket) in present {
+                pieces.push(Piece::Text(format!("{key} = \"")));
+                match cloud.bucket_address(bucket) {
+                    Value::Interpolation(parts) => pieces.extend(parts),
+                    Value::String(text) => pieces.push(Piece::Text(text)),
+                    other => pieces.push(Piece::Text(format!("{other:?}"))),
+                }
+                pieces.push(Piece::Text("\"\n".to_owned()));
+            }
+        }
+        let scope = Scope { owner, site: dataset, component: CONFIG };
+        let spec = BlobSpec {
+            name: "storage-config".to_owned(),
+            path: format!("{}/storage.toml", dataset.name),
+            content: Value::Interpolation(pieces),
+        };
+        let outcome = cloud.blob(&scope, config, &spec);
+        self.check(cloud.name(), &scope, outcome);
     }
 
     /// Grants the organisation's services (`[services]`) their access to a bucket; a service
@@ -202,7 +250,12 @@ impl<'a> Driver<'a> {
     }
 
     /// Everything a dataset gets on one cloud; returns its machine accounts.
-    fn dataset(&mut self, cloud: &mut dyn Cloud, dataset: &Dataset) -> Vec<(&'static AccountDesign, AccountId)> {
+    fn dataset(
+        &mut self,
+        cloud: &mut dyn Cloud,
+        dataset: &Dataset,
+        config: Option<&BucketId>,
+    ) -> Vec<(&'static AccountDesign, AccountId)> {
         let owner = Owner::Dataset(dataset.name.clone());
         let has = |component: &str| dataset.components.contains(component);
         for component in &dataset.components {
@@ -272,6 +325,9 @@ impl<'a> Driver<'a> {
             accounts.push((design, account));
         }
         self.stored_keys(cloud, dataset, &owner, &accounts);
+        if let (Some(config), false) = (config, buckets.is_empty()) {
+            self.storage_config(cloud, dataset, &owner, config, &buckets);
+        }
 
         for design in REGISTRIES.iter().filter(|r| has(r.component)) {
             let scope = Scope { owner: &owner, site: dataset, component: design.component };

@@ -262,9 +262,15 @@ impl Cloud for DryRun<'_> {
     }
 
     fn blob(&mut self, scope: &Scope, bucket: &BucketId, spec: &BlobSpec) -> Outcome<()> {
-        let action =
-            format!("blob {} in bucket {} ({} lines)", spec.path, bucket.as_str(), spec.content.lines().count());
+        let action = format!("blob {} in bucket {}", spec.path, bucket.as_str());
         let outcome = self.inner.as_mut().map_or(Ok(()), |inner| inner.blob(scope, bucket, spec));
         self.record(scope, action, outcome)
+    }
+
+    fn bucket_address(&self, bucket: &BucketId) -> Value {
+        match &self.inner {
+            Some(inner) => inner.bucket_address(bucket),
+            None => Value::str(bucket.as_str()),
+        }
     }
 }

@@ -274,6 +274,15 @@ impl Cloud for Gcp<'_> {
             if spec.requester_pays {
                 map.insert("requesterPays".to_owned(), Value::Bool(true));
             }
+            // Autoclass picks storage classes itself: not with buckets whose lifecycle deletes
+            // or archives objects by age.
+            let by_age = spec
+                .lifecycle
+                .iter()
+                .any(|r| matches!(r, Lifecycle::DeleteAfter { .. } | Lifecycle::ArchiveAfter { .. }));
+            if scope.site.gcp.as_ref().is_some_and(|g| g.autoclass) && !by_age {
+                map.insert("autoclass".to_owned(), Value::map([("enabled", Value::Bool(true))]));
+            }
         }
         let name = self.add(scope, &format!("bucket-{}", spec.name), "gcp:storage:Bucket", properties);
         if let Some(resource) = self.program.resources.get_mut(&name) {
@@ -575,10 +584,16 @@ impl Cloud for Gcp<'_> {
         let properties = Value::map([
             ("bucket", Value::output(&resource, "name")),
             ("name", Value::str(&spec.path)),
-            ("source", Value::StringAsset(Box::new(Value::str(&spec.content)))),
+            ("source", Value::StringAsset(Box::new(spec.content.clone()))),
             ("contentType", Value::str("text/plain")),
         ]);
-        self.add(scope, &format!("blob-{}", spec.name), "gcp:storage:BucketObject", properties);
+        let name = self.add(scope, &format!("blob-{}", spec.name), "gcp:storage:BucketObject", properties);
+        self.program.outputs.insert(format!("{name}-content"), spec.content.clone());
         Ok(())
+    }
+
+    fn bucket_address(&self, bucket: &BucketId) -> Value {
+        let resource = self.buckets.get(bucket).cloned().unwrap_or_default();
+        Value::prefixed("gs://", Ref::field(&resource, "name"))
     }
 }
