@@ -201,6 +201,9 @@ pub struct GcpTable {
     /// Let GCS move objects between storage classes by how often they are read.
     #[serde(default)]
     pub autoclass: bool,
+    /// Create the project itself under this folder or organisation (`folders/…`,
+    /// `organizations/…`); without it the project must exist.
+    pub create_in: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -288,6 +288,8 @@ pub struct GcpSettings {
     pub project_location: Location,
     /// GCS Autoclass on the dataset's long-lived buckets.
     pub autoclass: bool,
+    /// `folders/<id>` or `organizations/<id>` to create the project in; `None`: it exists.
+    pub create_in: Option<String>,
 }
 
 #[derive(Debug, Clone)]

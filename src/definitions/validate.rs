@@ -646,6 +646,7 @@ impl Loader<'_> {
                 region: g.region.clone(),
                 project_location: file.location(g.project.span()),
                 autoclass: g.autoclass,
+                create_in: g.create_in.as_ref().and_then(|parent| self.project_parent(file, parent)),
             }),
             azure: table.azure.as_ref().map(|a| AzureSettings {
                 subscription: a.subscription.get_ref().clone(),
@@ -848,6 +849,18 @@ impl Loader<'_> {
             budgets.insert(cloud.to_owned(), budget);
         }
         budgets
+    }
+
+    /// `folders/<digits>` or `organizations/<digits>`, or an error at its location.
+    fn project_parent(&mut self, file: &SourceFile, parent: &Spanned<String>) -> Option<String> {
+        let text = parent.get_ref();
+        let id = text.strip_prefix("folders/").or_else(|| text.strip_prefix("organizations/"));
+        if id.is_some_and(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit())) {
+            return Some(text.clone());
+        }
+        let message = format!("create_in must be `folders/<number>` or `organizations/<number>`, not `{text}`");
+        self.error(file.location(parent.span()), message);
+        None
     }
 
     /// A finite number above zero, or an error at its location (`nan`, `inf` and negative

@@ -115,6 +115,37 @@ impl<'a> Gcp<'a> {
         who.label(&self.definitions.organisation.group_prefix, scope.owner)
     }
 
+    /// The dataset's project itself, when `[gcp] create_in` asks for it: created once, billed
+    /// to the stack's billing account, and never deleted by Pulumi (it holds the data).
+    fn project_resource(&mut self, scope: &Scope) {
+        let Some(gcp) = scope.site.gcp.as_ref() else { return };
+        let Some(parent) = &gcp.create_in else { return };
+        let site_scope =
+            Scope { owner: &Owner::Dataset(scope.site.name.clone()), site: scope.site, component: "project" };
+        if self.program.resources.contains_key(&Self::resource_name(&site_scope, "project")) {
+            return;
+        }
+        let billing = self.program.config(BILLING_ACCOUNT_CONFIG, "The billing account budgets are created under");
+        let (key, id) = match parent.split_once('/') {
+            Some(("folders", id)) => ("folderId", id),
+            Some((_, id)) => ("orgId", id),
+            None => ("orgId", parent.as_str()),
+        };
+        let properties = Value::map([
+            ("projectId", Value::str(&gcp.project)),
+            ("name", Value::str(&gcp.project)),
+            (key, Value::str(id)),
+            ("billingAccount", Value::reference(billing)),
+            ("autoCreateNetwork", Value::Bool(false)),
+            ("deletionPolicy", Value::str("PREVENT")),
+            ("labels", labels(site_scope.owner)),
+        ]);
+        let name = self.add(&site_scope, "project", "gcp:organizations:Project", properties);
+        if let Some(resource) = self.program.resources.get_mut(&name) {
+            resource.options.retain_on_delete = true;
+        }
+    }
+
     /// A bucket name, unique across GCS: `<name prefix>-<dataset>-<bucket>`.
     fn bucket_name(&mut self, scope: &Scope, name: &str) -> String {
         let (full, base) = gcs_bucket_name(self.definitions, scope.owner, name);
@@ -206,6 +237,7 @@ impl Cloud for Gcp<'_> {
     }
 
     fn prepare(&mut self, scope: &Scope) -> Outcome<()> {
+        self.project_resource(scope);
         for api in apis(scope.component) {
             let short = api.split('.').next().unwrap_or(api);
             let properties = Value::map([
@@ -223,6 +255,7 @@ impl Cloud for Gcp<'_> {
     }
 
     fn bucket(&mut self, scope: &Scope, spec: &BucketSpec) -> Outcome<BucketId> {
+        self.project_resource(scope);
         let mut versioned = false;
         let mut rules = Vec::new();
         for rule in &spec.lifecycle {
