@@ -16,17 +16,9 @@ use crate::sync::{with_retries, RetryPolicy};
 /// Reads the sources the mapping names, plans the import, prints it, and (unless a dry run)
 /// writes it; the edited definitions must validate, or every file is put back.
 pub fn import(global: &GlobalArgs, args: &ImportArgs) -> Result<Exit> {
-    let expanded = resolve::load_groups(global, &Revision::WorkingTree)?;
+    let OldSide { expanded, mapping, directory, live: live_emails } = old_side(global, &args.mapping, args.provider)?;
     let definitions = &expanded.definitions;
-    let label = args.mapping.display().to_string();
-    let text = std::fs::read_to_string(&args.mapping)
-        .map_err(|e| InputError(format!("cannot read the mapping {label}: {e}")))?;
-    let mapping = migrate::load_mapping(&label, &text, definitions).map_err(|d| anyhow!(d))?;
-    let directory = old_directory(global, args.provider, definitions)?;
     let retry = RetryPolicy::default();
-    let (groups, _) = with_retries(&retry, || directory.list_groups());
-    let groups = groups.map_err(read_error)?;
-    let live_emails: BTreeSet<String> = groups.iter().filter(|g| !g.owned).map(|g| g.email.clone()).collect();
     let reader = if mapping.caches.is_empty() { None } else { Some(resolve::secret_reader()?) };
 
     let mut sources: Vec<RoleSources> = Vec::new();
@@ -85,17 +77,9 @@ pub fn import(global: &GlobalArgs, args: &ImportArgs) -> Result<Exit> {
 
 /// `migrate plan`: who would lose access when the old groups give way to the new hierarchy.
 pub fn plan(global: &GlobalArgs, args: &MigratePlanArgs) -> Result<Exit> {
-    let expanded = resolve::load_groups(global, &Revision::WorkingTree)?;
+    let OldSide { expanded, mapping, directory, live } = old_side(global, &args.mapping, args.provider)?;
     let definitions = &expanded.definitions;
-    let label = args.mapping.display().to_string();
-    let text = std::fs::read_to_string(&args.mapping)
-        .map_err(|e| InputError(format!("cannot read the mapping {label}: {e}")))?;
-    let mapping = migrate::load_mapping(&label, &text, definitions).map_err(|d| anyhow!(d))?;
-    let directory = old_directory(global, args.provider, definitions)?;
     let retry = RetryPolicy::default();
-    let (groups, _) = with_retries(&retry, || directory.list_groups());
-    let live: BTreeSet<String> =
-        groups.map_err(read_error)?.into_iter().filter(|g| !g.owned).map(|g| g.email).collect();
     let mut old_groups = Vec::new();
     for dataset in definitions.datasets.values() {
         for (pattern, role) in mapping.groups.iter().filter(|(_, role)| definitions.dataset_has_role(dataset, role)) {
@@ -115,6 +99,27 @@ pub fn plan(global: &GlobalArgs, args: &MigratePlanArgs) -> Result<Exit> {
         DiffFormat::Json => migrate::render_gaps_json(&gaps),
     });
     Ok(if gaps.is_empty() { Exit::Success } else { Exit::Failure })
+}
+
+/// The definitions, the checked mapping, the directory holding the old groups, and the emails
+/// of the groups there that are not cpg-infra's.
+struct OldSide {
+    expanded: crate::load::Expanded,
+    mapping: Mapping,
+    directory: Box<dyn Directory>,
+    live: BTreeSet<String>,
+}
+
+fn old_side(global: &GlobalArgs, mapping_path: &std::path::Path, provider: ProviderName) -> Result<OldSide> {
+    let expanded = resolve::load_groups(global, &Revision::WorkingTree)?;
+    let label = mapping_path.display().to_string();
+    let text = std::fs::read_to_string(mapping_path)
+        .map_err(|e| InputError(format!("cannot read the mapping {label}: {e}")))?;
+    let mapping = migrate::load_mapping(&label, &text, &expanded.definitions).map_err(|d| anyhow!(d))?;
+    let directory = old_directory(global, provider, &expanded.definitions)?;
+    let (groups, _) = with_retries(&RetryPolicy::default(), || directory.list_groups());
+    let live = groups.map_err(read_error)?.into_iter().filter(|g| !g.owned).map(|g| g.email).collect();
+    Ok(OldSide { expanded, mapping, directory, live })
 }
 
 /// The transition: each mapped old group that exists (and is not ours) becomes a member of its
