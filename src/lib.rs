@@ -3,6 +3,7 @@
 //! Stages connect only by values: `definitions` (files → validated types) → `hierarchy`
 //! (expanded groups, pure) → `diff` / `sync` (plan against a `directory`, then apply).
 
+pub mod apps;
 pub mod cache;
 pub mod cli;
 pub mod codeowners;
@@ -11,9 +12,9 @@ pub mod diff;
 pub mod directory;
 pub mod edit;
 pub mod emulator;
-pub mod google_api;
 pub mod graph;
 pub mod hierarchy;
+pub mod http_api;
 pub mod infra;
 pub mod load;
 pub mod migrate;

@@ -9,20 +9,20 @@ use hyper::{Method, StatusCode};
 
 use super::{CacheStore, Md5Digest, SUFFIX};
 use crate::directory::{DirectoryError, GoogleAuth};
-use crate::google_api::GoogleApi;
+use crate::http_api::ApiClient;
 
 const PRODUCTION_ENDPOINT: &str = "https://storage.googleapis.com/";
 
 /// A bucket's `*-members.txt` objects.
 pub struct GcsStore {
-    api: GoogleApi,
+    api: ApiClient,
     bucket: String,
 }
 
 impl GcsStore {
     /// Connects lazily: nothing is sent before the first call.
     pub fn connect(bucket: &str, endpoint: Option<&str>, auth: &GoogleAuth) -> Result<GcsStore, DirectoryError> {
-        let api = GoogleApi::connect(endpoint.unwrap_or(PRODUCTION_ENDPOINT), auth)?;
+        let api = ApiClient::connect(endpoint.unwrap_or(PRODUCTION_ENDPOINT), auth)?;
         Ok(GcsStore { api, bucket: bucket.to_owned() })
     }
 }

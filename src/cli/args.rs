@@ -214,6 +214,8 @@ pub enum ProviderName {
     Local,
     /// Google Cloud Identity ([providers.google] in groups/org.toml).
     Google,
+    /// Hail Batch billing projects ([providers.hail]).
+    Hail,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -336,6 +338,15 @@ pub enum EmulatorCommand {
         customer: String,
         #[command(flatten)]
         faults: EmulatorFaultArgs,
+    },
+    /// A fake Hail Batch billing-projects API.
+    Hail {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 8090)]
+        port: u16,
+        /// The bearer token every request must carry.
+        #[arg(long, default_value = "hail-token")]
+        token: String,
     },
 }
 

@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use super::args::{EmulatorCommand, EmulatorFaultArgs};
 use super::Exit;
 use crate::emulator::google::{EmulatorOptions, FaultPlan, GoogleEmulator};
+use crate::emulator::hail::HailEmulator;
 
 /// Runs one emulator in the foreground: prints `listening on <base URL>` and serves until the
 /// process is killed (Ctrl-C).
@@ -15,12 +16,22 @@ pub fn run(command: &EmulatorCommand) -> Result<Exit> {
             let emulator =
                 GoogleEmulator::start(options).with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
             emulator.set_faults(fault_plan(faults));
-            println!("listening on {}", emulator.base_url());
-            // The server runs on its own thread; this one only keeps the process alive.
-            loop {
-                std::thread::park();
-            }
+            serve(&emulator.base_url())
         }
+        EmulatorCommand::Hail { port, token } => {
+            let emulator =
+                HailEmulator::start(*port, token).with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
+            serve(&emulator.base_url())
+        }
+    }
+}
+
+/// Says where the emulator listens, then keeps the process alive: the server runs on its own
+/// thread.
+fn serve(base_url: &str) -> ! {
+    println!("listening on {base_url}");
+    loop {
+        std::thread::park();
     }
 }
 

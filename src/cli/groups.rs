@@ -13,7 +13,7 @@ use super::{progress, Exit, InputError};
 const DEFAULT_CONCURRENCY: usize = 8;
 use crate::definitions::{Nesting, ParseCache};
 use crate::diff::{diff_hierarchies, render_json, render_markdown, render_text};
-use crate::directory::{Directory, DirectoryError, GoogleDirectory, LocalDirectory};
+use crate::directory::{Directory, DirectoryError, GoogleDirectory, HailDirectory, LocalDirectory};
 use crate::hierarchy::{self, Hierarchy};
 use crate::load::Expanded;
 use crate::sync::{self, ApplyOptions, ApplyOutcome, PlanOptions, RemovalLimits, RetryPolicy};
@@ -259,6 +259,21 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
                 nesting: provider.nesting,
                 concurrency: provider.concurrency,
                 desired: expanded.hierarchy.with_member_aliases(&aliases),
+            })
+        }
+        ProviderName::Hail => {
+            let (endpoint, token, settings) = resolve::hail_config(definitions)?;
+            let desired = crate::apps::hail::desired(definitions, &expanded.hierarchy, &settings);
+            for (dataset, email) in &desired.without_username {
+                eprintln!("skipped: {email} analyses {dataset} but has no hail_batch username in people.toml");
+            }
+            let ours = desired.projects.groups.keys().cloned().collect();
+            let directory = HailDirectory::connect(&endpoint, &token, ours).map_err(|e| InputError(e.to_string()))?;
+            Ok(Target {
+                directory: Box::new(directory),
+                nesting: Nesting::Native,
+                concurrency: None,
+                desired: desired.projects,
             })
         }
     }

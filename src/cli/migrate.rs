@@ -193,6 +193,12 @@ fn old_directory(
             let (config, _) = resolve::google_config(definitions)?;
             Box::new(GoogleDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?)
         }
+        ProviderName::Hail => {
+            return Err(InputError(
+                "the old groups live in a group directory (local or google), not in Hail Batch".into(),
+            )
+            .into())
+        }
     })
 }
 

@@ -337,6 +337,23 @@ fn google_auth() -> Result<GoogleAuth> {
     }
 }
 
+/// Hail Batch: `[providers.hail]` (enabled, endpoint; `CPG_INFRA_HAIL_ENDPOINT` overrides) and
+/// the bearer token in `CPG_INFRA_HAIL_TOKEN`.
+pub fn hail_config(definitions: &Definitions) -> Result<(String, String, crate::definitions::HailSettings)> {
+    let Some(settings) = definitions.organisation.hail.clone().filter(|s| s.enabled) else {
+        return Err(InputError(
+            "the hail provider is not enabled: set [providers.hail] enabled = true in groups/org.toml".into(),
+        )
+        .into());
+    };
+    let endpoint = env("CPG_INFRA_HAIL_ENDPOINT").or(settings.endpoint.clone()).ok_or_else(|| {
+        InputError("no Hail Batch endpoint: set [providers.hail] endpoint or CPG_INFRA_HAIL_ENDPOINT".into())
+    })?;
+    let token = env("CPG_INFRA_HAIL_TOKEN")
+        .ok_or_else(|| InputError("no Hail Batch token: set CPG_INFRA_HAIL_TOKEN".into()))?;
+    Ok((endpoint, token, settings))
+}
+
 /// The old members caches' reader: Secret Manager (endpoint override
 /// `CPG_INFRA_SECRETMANAGER_ENDPOINT`) with the Google credentials.
 pub fn secret_reader() -> Result<SecretReader> {

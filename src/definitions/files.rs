@@ -90,6 +90,21 @@ pub struct SyncTable {
 pub struct ProvidersTable {
     pub google: Option<ProviderTable>,
     pub azure: Option<ProviderTable>,
+    pub hail: Option<HailTable>,
+}
+
+/// `[providers.hail]`: Hail Batch billing projects as a directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HailTable {
+    #[serde(default)]
+    pub enabled: bool,
+    pub endpoint: Option<String>,
+    /// A user added to every billing project (the billing aggregator).
+    pub aggregator: Option<String>,
+    /// The Hail Batch user of each dataset's hail machine account per access level
+    /// (`{dataset}`, `{level}`); default `{dataset}-{level}`.
+    pub account_usernames: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -122,6 +137,8 @@ pub struct PersonTable {
     pub google: Option<Spanned<String>>,
     pub azure: Option<String>,
     pub github: Option<Spanned<String>>,
+    /// Hail Batch username, for the billing projects of the datasets they analyse.
+    pub hail_batch: Option<String>,
 }
 
 /// `groups/roles.toml`.

@@ -108,6 +108,7 @@ pub struct Organisation {
     pub name_prefix: Option<Reference>,
     pub google: Option<ProviderSettings>,
     pub azure: Option<ProviderSettings>,
+    pub hail: Option<HailSettings>,
     /// `[services]`: service name (`analysis-runner`, `metadata-server`, `web-server`) → the
     /// lowercased email of its Google service account.
     pub services: BTreeMap<String, String>,
@@ -174,6 +175,16 @@ pub enum Nesting {
     Flatten,
 }
 
+/// `[providers.hail]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HailSettings {
+    pub enabled: bool,
+    pub endpoint: Option<String>,
+    pub aggregator: Option<String>,
+    /// `{dataset}` and `{level}` are replaced.
+    pub account_usernames: String,
+}
+
 /// One directory provider's settings.
 #[derive(Debug, Clone)]
 pub struct ProviderSettings {
@@ -200,6 +211,8 @@ pub struct Person {
     pub azure: Option<String>,
     /// GitHub user name, without `@` (for CODEOWNERS).
     pub github: Option<String>,
+    /// Hail Batch username.
+    pub hail_batch: Option<String>,
 }
 
 /// A role of the per-dataset template in `groups/roles.toml`.

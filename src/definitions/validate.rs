@@ -378,6 +378,12 @@ impl Loader<'_> {
         let providers = org.providers.as_ref();
         let google = providers.and_then(|p| p.google.as_ref()).map(|p| self.convert_provider(file, p, Nesting::Native));
         let azure = providers.and_then(|p| p.azure.as_ref()).map(|p| self.convert_provider(file, p, Nesting::Flatten));
+        let hail = providers.and_then(|p| p.hail.as_ref()).map(|h| HailSettings {
+            enabled: h.enabled,
+            endpoint: h.endpoint.clone(),
+            aggregator: h.aggregator.clone(),
+            account_usernames: h.account_usernames.clone().unwrap_or_else(|| "{dataset}-{level}".to_owned()),
+        });
         let services = org.services.as_ref().map(|t| self.convert_services(file, t)).unwrap_or_default();
         let cache = org.cache.as_ref().map(|t| self.convert_cache(file, t)).unwrap_or_default();
         let transition = org.migration.as_ref().and_then(|m| m.transition.as_ref());
@@ -409,6 +415,7 @@ impl Loader<'_> {
             name_prefix,
             google,
             azure,
+            hail,
         }
     }
 
@@ -520,6 +527,7 @@ impl Loader<'_> {
                 google: table.google.as_ref().map(|g| g.get_ref().to_ascii_lowercase()),
                 azure: table.azure.clone(),
                 github: table.github.as_ref().map(|g| g.get_ref().trim_start_matches('@').to_owned()),
+                hail_batch: table.hail_batch.clone(),
             };
             converted.insert(person.key.clone(), person);
         }

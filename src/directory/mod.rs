@@ -5,6 +5,7 @@
 //! list and mutate, and they only report groups as owned when they carry the owner marker.
 
 mod google;
+mod hail;
 mod local;
 
 use std::fmt;
@@ -17,6 +18,7 @@ use crate::definitions::Date;
 
 pub(crate) use google::credentials_file_authenticator;
 pub use google::{check_endpoint, GoogleAuth, GoogleConfig, GoogleDirectory};
+pub use hail::HailDirectory;
 pub use local::LocalDirectory;
 
 /// Written into the description (or equivalent) of every group the tool creates. Groups

@@ -4,4 +4,5 @@
 //! inject latency and faults per request. Nothing here reaches the network beyond loopback.
 
 pub mod google;
+pub mod hail;
 mod server;

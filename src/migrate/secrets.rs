@@ -8,18 +8,18 @@ use base64::Engine as _;
 use hyper::{Method, StatusCode};
 
 use crate::directory::{DirectoryError, GoogleAuth};
-use crate::google_api::GoogleApi;
+use crate::http_api::ApiClient;
 
 const PRODUCTION_ENDPOINT: &str = "https://secretmanager.googleapis.com/";
 
 /// Reads secrets' latest versions.
 pub struct SecretReader {
-    api: GoogleApi,
+    api: ApiClient,
 }
 
 impl SecretReader {
     pub fn connect(endpoint: Option<&str>, auth: &GoogleAuth) -> Result<SecretReader, DirectoryError> {
-        Ok(SecretReader { api: GoogleApi::connect(endpoint.unwrap_or(PRODUCTION_ENDPOINT), auth)? })
+        Ok(SecretReader { api: ApiClient::connect(endpoint.unwrap_or(PRODUCTION_ENDPOINT), auth)? })
     }
 
     /// The emails in the secret's latest version; `None` when the secret does not exist.

@@ -111,6 +111,8 @@ fn run_binary(root: &Path, today: &str, args: &[&str], env: &[(&str, &str)]) -> 
         "CPG_INFRA_GOOGLE_ENDPOINT",
         "CPG_INFRA_GOOGLE_CUSTOMER_ID",
         "CPG_INFRA_GCS_ENDPOINT",
+        "CPG_INFRA_HAIL_ENDPOINT",
+        "CPG_INFRA_HAIL_TOKEN",
     ] {
         command.env_remove(name);
     }

@@ -1,5 +1,5 @@
-//! Authenticated HTTP calls to Google APIs that the tree has no client crate for (Cloud
-//! Storage objects, Secret Manager): a bearer token or Application Default Credentials, and
+//! Authenticated HTTP calls to APIs the tree has no client crate for (Cloud
+//! Storage objects, Secret Manager, Hail Batch): a bearer token or Google Application Default Credentials, and
 //! statuses mapped onto the errors the sync retries (429, 5xx, transport) or reports (401/403
 //! as rejected configuration). Plain HTTP only to loopback, for the emulator.
 
@@ -21,7 +21,7 @@ const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 type Authenticator = google_cloudidentity1::yup_oauth2::authenticator::Authenticator<HttpsConnector<HttpConnector>>;
 
 /// One API's endpoint with credentials; counts its requests.
-pub struct GoogleApi {
+pub struct ApiClient {
     runtime: tokio::runtime::Runtime,
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     /// Ends with `/`.
@@ -31,9 +31,9 @@ pub struct GoogleApi {
     calls: AtomicU64,
 }
 
-impl GoogleApi {
+impl ApiClient {
     /// Connects lazily: nothing is sent before the first call.
-    pub fn connect(endpoint: &str, auth: &GoogleAuth) -> Result<GoogleApi, DirectoryError> {
+    pub fn connect(endpoint: &str, auth: &GoogleAuth) -> Result<ApiClient, DirectoryError> {
         check_endpoint(endpoint)?;
         let endpoint = if endpoint.ends_with('/') { endpoint.to_owned() } else { format!("{endpoint}/") };
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -57,7 +57,7 @@ impl GoogleApi {
                 (None, Some(authenticator))
             }
         };
-        Ok(GoogleApi { runtime, client, endpoint, token, authenticator, calls: AtomicU64::new(0) })
+        Ok(ApiClient { runtime, client, endpoint, token, authenticator, calls: AtomicU64::new(0) })
     }
 
     /// The endpoint, ending with `/`.

@@ -1,0 +1,60 @@
+//! Hail Batch billing projects: one per dataset with the `hail` component, named after the
+//! dataset. Its users are the dataset's hail machine accounts per access level, the people of
+//! the dataset's analysis group who have a Hail Batch username, and the billing aggregator.
+//! Pure: definitions and hierarchy in, a desired hierarchy out.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::definitions::{Definitions, HailSettings};
+use crate::hierarchy::{Group, GroupKind, Hierarchy};
+
+/// The access levels whose hail accounts use a dataset's billing project.
+const LEVELS: &[&str] = &["test", "standard", "full"];
+
+/// What each billing project should hold, and the people left out (no Hail Batch username).
+pub struct HailDesired {
+    pub projects: Hierarchy,
+    /// (dataset, email) of analysts without a `hail_batch` username in people.toml.
+    pub without_username: Vec<(String, String)>,
+}
+
+/// The billing projects and their users.
+pub fn desired(definitions: &Definitions, hierarchy: &Hierarchy, settings: &HailSettings) -> HailDesired {
+    let username_by_email: BTreeMap<&str, &str> =
+        definitions.people.values().filter_map(|p| p.hail_batch.as_deref().map(|u| (p.email.as_str(), u))).collect();
+    let mut groups = BTreeMap::new();
+    let mut without_username = Vec::new();
+    for dataset in definitions.datasets.values().filter(|d| d.components.contains("hail")) {
+        let mut users: BTreeSet<String> = settings.aggregator.iter().cloned().collect();
+        for level in LEVELS {
+            users.insert(settings.account_usernames.replace("{dataset}", &dataset.name).replace("{level}", level));
+        }
+        let analysis = definitions.dataset_group_name(&dataset.name, "analysis");
+        for email in hierarchy.effective_members(&analysis) {
+            match username_by_email.get(email) {
+                Some(username) => {
+                    users.insert((*username).to_owned());
+                }
+                None if definitions.find_person(email).is_some() => {
+                    without_username.push((dataset.name.clone(), email.to_owned()));
+                }
+                // Machine accounts and raw emails have no Hail Batch user.
+                None => {}
+            }
+        }
+        let group = Group {
+            name: dataset.name.clone(),
+            email: dataset.name.clone(),
+            description: format!("Hail Batch billing project of {}", dataset.name),
+            kind: GroupKind::Dataset { dataset: dataset.name.clone(), role: "hail-batch".to_owned() },
+            members: users,
+            groups: BTreeSet::new(),
+            expires: BTreeMap::new(),
+            pinned: false,
+            external_groups: BTreeSet::new(),
+        };
+        groups.insert(dataset.name.clone(), group);
+    }
+    without_username.sort();
+    HailDesired { projects: Hierarchy { groups }, without_username }
+}

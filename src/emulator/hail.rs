@@ -1,0 +1,176 @@
+//! A fake Hail Batch billing-projects API on 127.0.0.1: `GET /api/v1alpha/billing_projects`
+//! (every project with its users and status), `GET …/billing_projects/{bp}`,
+//! `POST …/billing_projects/{bp}/create|reopen|close`, `POST …/{bp}/users/{user}/add|remove`.
+//! Requests are counted per method and need the bearer token; with `fault_each_request_once`
+//! every distinct request is first answered 503 (a faulted request changes nothing).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::body::Body;
+use axum::http::{header, Method, StatusCode};
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::server::{ConnectionKiller, Request, Server};
+
+/// One billing project.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BillingProject {
+    pub users: BTreeSet<String>,
+    /// `open` or `closed`.
+    pub status: String,
+}
+
+/// A running fake Hail Batch; dropping it stops the server.
+pub struct HailEmulator {
+    server: Server,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    token: String,
+    projects: Mutex<BTreeMap<String, BillingProject>>,
+    calls: Mutex<BTreeMap<String, u64>>,
+    fault_each_request_once: Mutex<bool>,
+    faulted: Mutex<BTreeSet<String>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl HailEmulator {
+    /// Serves on 127.0.0.1:`port` (0 picks one); every request needs `Bearer <token>`.
+    pub fn start(port: u16, token: &str) -> io::Result<HailEmulator> {
+        let shared = Arc::new(Shared {
+            token: token.to_owned(),
+            projects: Mutex::new(BTreeMap::new()),
+            calls: Mutex::new(BTreeMap::new()),
+            fault_each_request_once: Mutex::new(false),
+            faulted: Mutex::new(BTreeSet::new()),
+        });
+        let for_server = Arc::clone(&shared);
+        let server = Server::start(port, "hail-emulator", move |request, killer| {
+            handle(Arc::clone(&for_server), request, killer)
+        })?;
+        Ok(HailEmulator { server, shared })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}/", self.server.address())
+    }
+
+    /// Puts a project in place without a request.
+    pub fn insert_project(&self, name: &str, users: &[&str], status: &str) {
+        let project =
+            BillingProject { users: users.iter().map(|u| (*u).to_owned()).collect(), status: status.to_owned() };
+        lock(&self.shared.projects).insert(name.to_owned(), project);
+    }
+
+    pub fn projects(&self) -> BTreeMap<String, BillingProject> {
+        lock(&self.shared.projects).clone()
+    }
+
+    /// Requests per method (`billing_projects.list`, `users.add`...).
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        lock(&self.shared.calls).clone()
+    }
+
+    pub fn reset_calls(&self) {
+        lock(&self.shared.calls).clear();
+    }
+
+    /// Answers every distinct request 503 once before serving it.
+    pub fn fault_each_request_once(&self, on: bool) {
+        *lock(&self.shared.fault_each_request_once) = on;
+    }
+}
+
+async fn handle(shared: Arc<Shared>, request: Request, _killer: ConnectionKiller) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let authorised = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.strip_prefix("Bearer ") == Some(shared.token.as_str()));
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let call = match (&method, segments.as_slice()) {
+        (&Method::GET, ["api", "v1alpha", "billing_projects"]) => "billing_projects.list",
+        (&Method::GET, ["api", "v1alpha", "billing_projects", _]) => "billing_projects.get",
+        (&Method::POST, ["api", "v1alpha", "billing_projects", _, "create"]) => "billing_projects.create",
+        (&Method::POST, ["api", "v1alpha", "billing_projects", _, "reopen"]) => "billing_projects.reopen",
+        (&Method::POST, ["api", "v1alpha", "billing_projects", _, "close"]) => "billing_projects.close",
+        (&Method::POST, ["api", "v1alpha", "billing_projects", _, "users", _, "add"]) => "users.add",
+        (&Method::POST, ["api", "v1alpha", "billing_projects", _, "users", _, "remove"]) => "users.remove",
+        _ => "unknown",
+    };
+    *lock(&shared.calls).entry(call.to_owned()).or_default() += 1;
+    if !authorised {
+        return answer(StatusCode::UNAUTHORIZED, json!({"message": "not authenticated"}));
+    }
+    if *lock(&shared.fault_each_request_once) && lock(&shared.faulted).insert(format!("{method} {path}")) {
+        return answer(StatusCode::SERVICE_UNAVAILABLE, json!({"message": "try again"}));
+    }
+    let mut projects = lock(&shared.projects);
+    let project = segments.get(3).map(|s| (*s).to_owned()).unwrap_or_default();
+    match call {
+        "billing_projects.list" => {
+            let all: Vec<Value> = projects.iter().map(|(name, p)| project_json(name, p)).collect();
+            answer(StatusCode::OK, Value::Array(all))
+        }
+        "billing_projects.get" => match projects.get(&project) {
+            Some(p) => answer(StatusCode::OK, project_json(&project, p)),
+            None => not_found(&project),
+        },
+        "billing_projects.create" => {
+            if projects.contains_key(&project) {
+                return answer(
+                    StatusCode::FORBIDDEN,
+                    json!({"message": format!("billing project {project} already exists")}),
+                );
+            }
+            projects.insert(project, BillingProject { users: BTreeSet::new(), status: "open".to_owned() });
+            answer(StatusCode::OK, Value::Null)
+        }
+        "billing_projects.reopen" | "billing_projects.close" => match projects.get_mut(&project) {
+            Some(p) => {
+                p.status = if call.ends_with("reopen") { "open" } else { "closed" }.to_owned();
+                answer(StatusCode::OK, Value::Null)
+            }
+            None => not_found(&project),
+        },
+        "users.add" | "users.remove" => {
+            let user = segments.get(5).map(|s| (*s).to_owned()).unwrap_or_default();
+            match projects.get_mut(&project).filter(|p| p.status == "open") {
+                Some(p) => {
+                    if call == "users.add" {
+                        p.users.insert(user);
+                    } else if !p.users.remove(&user) {
+                        return not_found(&user);
+                    }
+                    answer(StatusCode::OK, Value::Null)
+                }
+                None => not_found(&project),
+            }
+        }
+        _ => not_found(&path),
+    }
+}
+
+fn project_json(name: &str, project: &BillingProject) -> Value {
+    json!({"billing_project": name, "users": project.users, "status": project.status, "accrued_cost": 0.0, "limit": null})
+}
+
+fn not_found(what: &str) -> Response {
+    answer(StatusCode::NOT_FOUND, json!({"message": format!("{what} not found")}))
+}
+
+fn answer(status: StatusCode, body: Value) -> Response {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response
+}
