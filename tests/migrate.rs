@@ -210,3 +210,51 @@ fn old_groups_stay_nested_in_their_new_groups_until_retired() {
         serde_json::json!(["zoe.new@partner.org"])
     );
 }
+
+#[test]
+fn a_malformed_cache_payload_is_an_error_naming_the_secret() {
+    let org = google_org();
+    let root = org.path();
+    let emulator = emulator(200);
+    seed_old_structure(&emulator);
+    emulator.add_secret_version(
+        "example-tob-wgs",
+        "tob-wgs-access-members-cache",
+        b"[\"amara.okafor@example.org\", 7]",
+    );
+    let people = fs::read(root.join("groups/people.toml")).unwrap();
+    let run = import(root, &emulator, &[]);
+    run.expect_code(common::INVALID_INPUT);
+    assert!(
+        run.stderr.contains("secret projects/example-tob-wgs/secrets/tob-wgs-access-members-cache: the payload starts like a JSON list but is not a list of strings"),
+        "{run}"
+    );
+    assert_eq!(fs::read(root.join("groups/people.toml")).unwrap(), people, "nothing was written");
+}
+
+/// After the import, syncing the new structure into the same directory only creates and fills
+/// the new groups: nobody's access is removed, and the old groups are left as they are.
+#[test]
+fn after_the_import_a_sync_adds_the_new_structure_and_removes_nobody() {
+    let org = google_org();
+    let root = org.path();
+    let emulator = emulator(200);
+    seed_old_structure(&emulator);
+    import(root, &emulator, &[]).expect_code(SUCCESS);
+    let base = emulator.base_url();
+    let env = [
+        ("CPG_INFRA_GOOGLE_ENDPOINT", base.as_str()),
+        ("CPG_INFRA_GOOGLE_ACCESS_TOKEN", TOKEN),
+        ("CPG_INFRA_GOOGLE_CUSTOMER_ID", CUSTOMER),
+    ];
+    let plan = cpg_with_env(root, &["groups", "sync", "--provider", "google", "--no-cache"], &env);
+    plan.expect_code(SUCCESS);
+    assert!(plan.stdout.contains(" 0 to remove"), "{plan}");
+    assert!(!plan.stdout.lines().any(|l| l.starts_with("- ")), "no removal is planned:\n{plan}");
+    cpg_with_env(root, &["groups", "sync", "--provider", "google", "--no-cache", "--confirm"], &env)
+        .expect_code(SUCCESS);
+    let old = &emulator.groups()["tob-wgs-access@groups.example.org"];
+    assert_eq!(old.members.len(), 3, "the old group is untouched");
+    let analysis = &emulator.groups()["tob-wgs-analysis@groups.example.org"];
+    assert!(analysis.members.contains_key("zoe.new@partner.org"), "the imported person has the new group");
+}

@@ -36,7 +36,10 @@ impl SecretReader {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(data)
             .map_err(|e| DirectoryError::Storage(format!("{call}: payload is not base64: {e}")))?;
-        Ok(Some(parse_payload(&String::from_utf8_lossy(&bytes))))
+        let text = String::from_utf8_lossy(&bytes);
+        parse_payload(&text).map(Some).map_err(|problem| {
+            DirectoryError::Rejected(format!("secret projects/{project}/secrets/{secret}: {problem}"))
+        })
     }
 
     pub fn calls(&self) -> u64 {
@@ -45,15 +48,21 @@ impl SecretReader {
 }
 
 /// Emails from a cache payload: a JSON list of strings, or entries separated by commas or new
-/// lines; lowercased, blanks dropped.
-pub fn parse_payload(payload: &str) -> BTreeSet<String> {
+/// lines; lowercased, blanks dropped. Anything else is not a cache: an error saying why.
+pub fn parse_payload(payload: &str) -> Result<BTreeSet<String>, String> {
     let trimmed = payload.trim();
-    if trimmed.starts_with('[') {
-        if let Ok(list) = serde_json::from_str::<Vec<String>>(trimmed) {
-            return list.iter().map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty()).collect();
-        }
+    let entries: Vec<String> = if trimmed.starts_with('[') {
+        serde_json::from_str::<Vec<String>>(trimmed)
+            .map_err(|e| format!("the payload starts like a JSON list but is not a list of strings ({e})"))?
+    } else {
+        trimmed.split([',', '\n']).map(str::to_owned).collect()
+    };
+    let emails: BTreeSet<String> =
+        entries.iter().map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty()).collect();
+    match emails.iter().find(|e| !crate::definitions::is_valid_email(e)) {
+        Some(bad) => Err(format!("the payload holds `{bad}`, which is not an email; expected emails separated by commas or lines, or a JSON list")),
+        None => Ok(emails),
     }
-    trimmed.split([',', '\n']).map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty()).collect()
 }
 
 #[cfg(test)]
@@ -63,10 +72,12 @@ mod tests {
     #[test]
     fn payloads_in_every_old_format_give_the_same_emails() {
         let expected: BTreeSet<String> = ["a@example.org".to_owned(), "b@example.org".to_owned()].into();
-        assert_eq!(parse_payload("a@example.org,B@example.org"), expected);
-        assert_eq!(parse_payload("a@example.org\nb@example.org\n"), expected);
-        assert_eq!(parse_payload(r#"["a@example.org", "b@example.org"]"#), expected);
-        assert_eq!(parse_payload(" a@example.org , \n b@example.org ,"), expected);
-        assert!(parse_payload("").is_empty());
+        assert_eq!(parse_payload("a@example.org,B@example.org").unwrap(), expected);
+        assert_eq!(parse_payload("a@example.org\nb@example.org\n").unwrap(), expected);
+        assert_eq!(parse_payload(r#"["a@example.org", "b@example.org"]"#).unwrap(), expected);
+        assert_eq!(parse_payload(" a@example.org , \n b@example.org ,").unwrap(), expected);
+        assert!(parse_payload("").unwrap().is_empty());
+        assert!(parse_payload(r#"["a@example.org", 3]"#).unwrap_err().contains("not a list of strings"));
+        assert!(parse_payload("a@example.org;b@example.org").unwrap_err().contains("`a@example.org;b@example.org`"));
     }
 }
