@@ -511,3 +511,29 @@ fn a_moved_expiry_date_and_a_new_time_limited_grant_are_differences() {
     );
     fixture.run(&["groups", "diff", &third, &third, "--exit-code"]).expect_code(SUCCESS);
 }
+
+/// `--resources`: each access change said on cloud resources, per person with their name.
+#[test]
+fn the_diff_says_what_access_changes_mean_on_cloud_resources() {
+    let (fixture, first) = Fixture::new("");
+    edit_file(
+        &fixture.root.join(TOB_WGS_MEMBERS),
+        "web-access = [\"david\"]",
+        "web-access = [\"david\"]\nmain-list = [\"wei\"]",
+    );
+    let second = fixture.commit("wei lists tob-wgs main");
+    let text = fixture.run(&["groups", "diff", &first, &second, "--resources"]);
+    text.expect_code(SUCCESS);
+    assert!(text.stdout.contains("resource access:\n  Wei Chen <wei.chen@example.org>\n"), "{text}");
+    assert!(text.stdout.contains("    gains LIST on tob-wgs bucket main (through tob-wgs-main-list)\n"), "{text}");
+    assert!(!text.stdout.contains("READ on tob-wgs bucket main "), "listing is not reading: {text}");
+    let markdown = fixture.run(&["groups", "diff", &first, &second, "--resources", "--format", "markdown"]);
+    assert!(markdown.stdout.contains("### Resource access\n\n- **Wei Chen <wei.chen@example.org>**\n"), "{markdown}");
+    let json = fixture.run(&["groups", "diff", &first, &second, "--resources", "--format", "json"]);
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(value["resources"][0]["member"], "wei.chen@example.org");
+    assert_eq!(value["resources"][0]["changes"][0]["change"], "gains");
+    // The reverse is a loss, looked up in the base revision.
+    let back = fixture.run(&["groups", "diff", &second, &first, "--resources"]);
+    assert!(back.stdout.contains("    loses LIST on tob-wgs bucket main (through tob-wgs-main-list)\n"), "{back}");
+}

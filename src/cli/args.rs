@@ -206,6 +206,10 @@ pub struct DiffArgs {
     /// Exit with 1 when there are differences, like `git diff --exit-code`.
     #[arg(long)]
     pub exit_code: bool,
+    /// Also say what each access change means on cloud resources, per person (from the
+    /// access matrix of `infra access`).
+    #[arg(long)]
+    pub resources: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -109,16 +109,36 @@ fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<Exit> {
     // parsed once, by whichever side reaches it first.
     let cache = ParseCache::new();
     let (base, head) = std::thread::scope(|scope| {
-        let base = scope.spawn(|| resolve::load_hierarchy_for_diff(global, &base, &cache));
-        let head = resolve::load_hierarchy_for_diff(global, &head, &cache);
+        let base = scope.spawn(|| resolve::load_for_diff(global, &base, &cache));
+        let head = resolve::load_for_diff(global, &head, &cache);
         (base.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), head)
     });
     let (base, head) = (base?, head?);
-    let diff = diff_hierarchies(&base, &head);
-    let output = match args.format {
-        DiffFormat::Text => render_text(&diff),
-        DiffFormat::Markdown => render_markdown(&diff),
-        DiffFormat::Json => render_json(&diff),
+    let hierarchy = |side: &Option<Expanded>| side.as_ref().map(|e| e.hierarchy.clone()).unwrap_or_default();
+    let diff = diff_hierarchies(&hierarchy(&base), &hierarchy(&head));
+    let resources = args.resources.then(|| {
+        let matrix = |side: &Option<Expanded>| {
+            side.as_ref().map(|e| crate::infra::access_matrix(&e.definitions)).unwrap_or_default()
+        };
+        let names = [&base, &head]
+            .into_iter()
+            .flatten()
+            .flat_map(|e| e.definitions.people.values())
+            .filter_map(|p| p.name.clone().map(|name| (p.email.clone(), name)))
+            .collect();
+        crate::diff::resource_changes(&diff, &matrix(&base), &matrix(&head), &names)
+    });
+    let output = match (args.format, &resources) {
+        (DiffFormat::Text, None) => render_text(&diff),
+        (DiffFormat::Text, Some(people)) => render_text(&diff) + &crate::diff::render_resources_text(people),
+        (DiffFormat::Markdown, None) => render_markdown(&diff),
+        (DiffFormat::Markdown, Some(people)) => {
+            render_markdown(&diff) + &crate::diff::render_resources_markdown(people)
+        }
+        (DiffFormat::Json, None) => render_json(&diff),
+        (DiffFormat::Json, Some(people)) => {
+            serde_json::to_string_pretty(&serde_json::json!({ "diff": diff, "resources": people }))? + "\n"
+        }
     };
     emit(&output);
     Ok(if args.exit_code && !diff.is_empty() { Exit::Failure } else { Exit::Success })

@@ -14,7 +14,6 @@ use crate::definitions::{
     CacheDestination, Date, Definitions, DirSource, GitSource, OverlaySource, ParseCache, ProviderSettings, Source,
 };
 use crate::directory::{GoogleAuth, GoogleConfig};
-use crate::hierarchy::Hierarchy;
 use crate::infra;
 use crate::load::{load_expanded, load_expanded_with_cache, Expanded};
 use crate::migrate::SecretReader;
@@ -112,18 +111,17 @@ fn require_definitions(source: &dyn Source, what: &str) -> Result<()> {
     .into())
 }
 
-/// The hierarchy at `revision` for a diff. A revision from before the definitions existed
-/// (no `groups/` and no `datasets/`) has no groups, so the first pull request that adds them
-/// diffs against nothing instead of failing. Both sides of a diff share `cache`.
-pub fn load_hierarchy_for_diff(global: &GlobalArgs, revision: &Revision, cache: &ParseCache) -> Result<Hierarchy> {
+/// The definitions and hierarchy at `revision` for a diff; `None` for a revision from before
+/// the definitions existed. Both sides of a diff share `cache`.
+pub fn load_for_diff(global: &GlobalArgs, revision: &Revision, cache: &ParseCache) -> Result<Option<Expanded>> {
     if let Revision::Git(rev) = revision {
         let (repo, prefix) = open_repository(&global.root)?;
         let source = GitSource::new(&repo, rev, &prefix).map_err(|e| InputError(e.to_string()))?;
         if source.list("groups")?.is_empty() && source.list("datasets")?.is_empty() {
-            return Ok(Hierarchy::default());
+            return Ok(None);
         }
     }
-    Ok(load_sharing(global, revision, Some(cache))?.hierarchy)
+    Ok(Some(load_sharing(global, revision, Some(cache))?))
 }
 
 /// The text of one definitions file at `revision`, or `None` when it does not exist.

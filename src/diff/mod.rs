@@ -5,6 +5,7 @@
 //! desired and live state) and render the result.
 
 mod render;
+mod resources;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
@@ -14,6 +15,9 @@ use crate::definitions::Date;
 use crate::hierarchy::{Group, Hierarchy};
 
 pub use render::{render_json, render_markdown, render_text, MARKDOWN_COLLAPSE_LINES};
+pub use resources::{
+    render_resources_markdown, render_resources_text, resource_changes, PersonResources, ResourceChange,
+};
 
 /// Everything that differs between a base and a head hierarchy, sorted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
