@@ -239,9 +239,20 @@ pub enum EmulatorCommand {
         #[command(flatten)]
         faults: EmulatorFaultArgs,
     },
+    /// A fake Microsoft Graph v1.0 (users, groups, members, $batch).
+    Azure {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 8090)]
+        port: u16,
+        /// A user to create, by user principal name (also its mail; repeatable).
+        #[arg(long = "user", value_name = "UPN")]
+        users: Vec<String>,
+        #[command(flatten)]
+        faults: EmulatorFaultArgs,
+    },
 }
 
-/// Faults the Google emulator reproduces, to try a sync against a directory that misbehaves.
+/// Faults the emulators reproduce, to try a sync against a directory that misbehaves.
 #[derive(Debug, Clone, Default, Args)]
 pub struct EmulatorFaultArgs {
     /// A group created through the API is missing from this many following groups.list requests.
@@ -253,7 +264,7 @@ pub struct EmulatorFaultArgs {
     /// A membership created through the API is missing from this many following listings of its group.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub membership_listing_lag: u32,
-    /// Refuse to create this group (repeatable).
+    /// Refuse to create this group (Azure: its mailNickname; repeatable).
     #[arg(long = "reject-group", value_name = "EMAIL")]
     pub reject_groups: Vec<String>,
     /// Refuse to add this member to any group (repeatable).

@@ -3,5 +3,9 @@
 //! Each emulator keeps its state in memory, runs its own runtime on its own thread, and can
 //! inject latency and faults per request. Nothing here reaches the network beyond loopback.
 
+pub mod azure;
+mod faults;
 pub mod google;
 mod server;
+
+pub use faults::FaultPlan;
