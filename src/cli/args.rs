@@ -147,6 +147,8 @@ pub enum ProviderName {
     Local,
     /// Google Cloud Identity ([providers.google] in groups/org.toml).
     Google,
+    /// Azure AD / Entra ID through Microsoft Graph ([providers.azure] in groups/org.toml).
+    Azure,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -13,7 +13,7 @@ use super::{progress, Exit, InputError};
 const DEFAULT_CONCURRENCY: usize = 8;
 use crate::definitions::Nesting;
 use crate::diff::{diff_hierarchies, render_json, render_markdown, render_text};
-use crate::directory::{Directory, DirectoryError, GoogleDirectory, LocalDirectory};
+use crate::directory::{AzureDirectory, Directory, DirectoryError, GoogleDirectory, LocalDirectory};
 use crate::hierarchy::{self, Hierarchy};
 use crate::load::Expanded;
 use crate::sync::{self, ApplyOptions, ApplyOutcome, PlanOptions, RemovalLimits, RetryPolicy};
@@ -244,6 +244,17 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
                 nesting: provider.nesting,
                 concurrency: provider.concurrency,
                 desired: expanded.hierarchy.with_member_aliases(&aliases),
+            })
+        }
+        ProviderName::Azure => {
+            let (config, provider) = resolve::azure_config(definitions)?;
+            let directory = AzureDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?;
+            Ok(Target {
+                directory: Box::new(directory),
+                nesting: provider.nesting,
+                concurrency: provider.concurrency,
+                // Graph keeps no expiry with a membership; people are matched by email.
+                desired: expanded.hierarchy.without_expiry(),
             })
         }
     }

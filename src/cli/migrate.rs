@@ -9,7 +9,7 @@ use super::args::{DiffFormat, GlobalArgs, ImportArgs, MigratePlanArgs, ProviderN
 use super::output::{emit, emit_line};
 use super::resolve::{self, Revision};
 use super::{Exit, InputError};
-use crate::directory::{Directory, DirectoryError, GoogleDirectory, LocalDirectory};
+use crate::directory::{AzureDirectory, Directory, DirectoryError, GoogleDirectory, LocalDirectory};
 use crate::migrate::{self, Mapping, Observed, OldGroup, RoleSources};
 use crate::sync::{with_retries, RetryPolicy};
 
@@ -159,6 +159,10 @@ fn old_directory(
         ProviderName::Google => {
             let (config, _) = resolve::google_config(definitions)?;
             Box::new(GoogleDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?)
+        }
+        ProviderName::Azure => {
+            let (config, _) = resolve::azure_config(definitions)?;
+            Box::new(AzureDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?)
         }
     })
 }

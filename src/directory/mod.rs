@@ -4,6 +4,7 @@
 //! `sync` work unchanged over every provider. Providers never decide what to change; they only
 //! list and mutate, and they only report groups as owned when they carry the owner marker.
 
+mod azure;
 mod google;
 mod local;
 
@@ -15,6 +16,7 @@ use thiserror::Error;
 
 use crate::definitions::Date;
 
+pub use azure::{AzureAuth, AzureConfig, AzureDirectory, AZURE_BATCH_SIZE};
 pub(crate) use google::credentials_file_authenticator;
 pub use google::{check_endpoint, GoogleAuth, GoogleConfig, GoogleDirectory};
 pub use local::LocalDirectory;
@@ -131,6 +133,21 @@ pub trait Directory: Sync {
     /// Sets (or with `None` clears) the last day of access of an existing membership.
     fn set_expiry(&self, group_email: &str, member_email: &str, expires: Option<Date>) -> Result<(), DirectoryError>;
     fn remove_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError>;
+    /// Most members `add_members` and `remove_members` take in one call; 1 means the provider
+    /// has no batched calls and `apply` sends one change at a time.
+    fn batch_size(&self) -> usize {
+        1
+    }
+    /// Adds up to `batch_size` members to one group; one result per member, in order, so one
+    /// refused member fails alone. Default: one `add_member` call each.
+    fn add_members(&self, group_email: &str, members: &[(String, Option<Date>)]) -> Vec<Result<(), DirectoryError>> {
+        members.iter().map(|(member, expires)| self.add_member(group_email, member, *expires)).collect()
+    }
+    /// Removes up to `batch_size` members from one group; one result per member, in order.
+    /// Default: one `remove_member` call each.
+    fn remove_members(&self, group_email: &str, members: &[String]) -> Vec<Result<(), DirectoryError>> {
+        members.iter().map(|member| self.remove_member(group_email, member)).collect()
+    }
     fn delete_group(&self, group_email: &str) -> Result<(), DirectoryError>;
     /// HTTP requests sent so far (retries included), for providers that make them.
     fn api_calls(&self) -> Option<u64> {
