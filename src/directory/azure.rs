@@ -120,6 +120,16 @@ impl AzureDirectory {
         let url =
             Url::parse(&api_root).map_err(|e| DirectoryError::Rejected(format!("azure endpoint `{endpoint}`: {e}")))?;
         let microsoft = url.host_str() == Some("graph.microsoft.com");
+        if let AzureAuth::ClientSecret { client_id, source, .. }
+        | AzureAuth::ClientAssertion { client_id, source, .. } = &config.auth
+        {
+            // The client library would quietly use the nil id for anything that is not a GUID.
+            if !looks_like_object_id(client_id) {
+                return Err(DirectoryError::Rejected(format!(
+                    "the client id `{client_id}` from {source} is not an application (client) id GUID"
+                )));
+            }
+        }
         let configuration = GraphClientConfiguration::new()
             .https_only(!url.scheme().eq_ignore_ascii_case("http"))
             .timeout(Duration::from_secs(60))
@@ -346,7 +356,7 @@ impl AzureDirectory {
 
     /// Classifies a failed call about `subject`.
     fn error(&self, error: CallError, method: &str, subject: &str) -> DirectoryError {
-        let call = format!("{method} {subject}");
+        let call = if subject.is_empty() { method.to_owned() } else { format!("{method} {subject}") };
         match error.status {
             None => DirectoryError::Unavailable(format!("{call}: {}", error.message)),
             Some(429) => DirectoryError::Throttled { call, retry_after: error.retry_after },
@@ -627,11 +637,14 @@ impl CallError {
     }
 }
 
-/// A transport failure (connection, timeout) is an outage; a token endpoint that answered no is
-/// about the credentials.
+/// A token endpoint that refused the credentials is about the credentials; anything else that
+/// kept a request from being answered (connection, timeout, dropped answer) is an outage.
 fn transport_error(error: GraphFailure) -> CallError {
-    let unreachable = matches!(&error, GraphFailure::ReqwestError(e) if e.is_connect() || e.is_timeout() || e.is_request() || e.is_body());
-    let status = if unreachable { None } else { Some(401) };
+    let credentials = matches!(
+        error,
+        GraphFailure::SilentTokenAuth { .. } | GraphFailure::PreFlightError { .. } | GraphFailure::JsonWebToken(_)
+    );
+    let status = credentials.then_some(401);
     CallError { status, code: String::new(), message: error.to_string(), retry_after: None }
 }
 
