@@ -220,3 +220,57 @@ fn faults_credentials_and_lag_look_like_graph() {
     assert_eq!(send(graph.group(&id).get_group()).unwrap().0, 200);
     assert_eq!(send(graph.groups().list_group()).unwrap().2["value"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn delta_rounds_report_only_what_changed_and_links_expire() {
+    let emulator = emulator(2);
+    let ids = users(&emulator, 3);
+    let members: Vec<String> = (0..2).map(|i| format!("u{i:02}@example.org")).collect();
+    emulator.insert_group(SeedGroup {
+        display_name: "a".into(),
+        mail_nickname: "a".into(),
+        members,
+        ..SeedGroup::default()
+    });
+    let b = emulator.insert_group(SeedGroup {
+        display_name: "b".into(),
+        mail_nickname: "b".into(),
+        ..SeedGroup::default()
+    });
+    emulator.insert_group(SeedGroup { display_name: "c".into(), mail_nickname: "c".into(), ..SeedGroup::default() });
+    let graph = client(&emulator, TOKEN);
+    let get = |url: &str| {
+        let mut request = graph.custom(graph_rs_sdk::http::Method::GET, None);
+        *request.as_mut() = Url::parse(url).unwrap();
+        send(request).unwrap()
+    };
+
+    // The first round: every group with its members, two to a page, then a delta link.
+    let (status, _, page) = send(graph.groups().delta().select(&["displayName", "members"])).unwrap();
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["value"][0]["members@delta"].as_array().unwrap().len(), 2, "{page}");
+    let (_, _, last) = get(page["@odata.nextLink"].as_str().expect("a next link"));
+    let link = last["@odata.deltaLink"].as_str().expect("a delta link").to_owned();
+
+    // Nothing changed: an empty page.
+    let (_, _, quiet) = get(&link);
+    assert_eq!(quiet["value"].as_array().unwrap().len(), 0, "{quiet}");
+    assert_eq!(quiet["@odata.deltaLink"].as_str(), Some(link.as_str()));
+
+    // One member joins b, one leaves a: only those groups, with only those members.
+    emulator.add_member_directly("b", "u02@example.org");
+    emulator.remove_member_directly("a", "u00@example.org");
+    let (_, _, changed) = get(&link);
+    let groups = changed["value"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "{changed}");
+    let b_entry = groups.iter().find(|g| g["id"] == b.as_str()).unwrap();
+    assert_eq!(b_entry["members@delta"], json!([{ "@odata.type": "#microsoft.graph.user", "id": ids[2] }]));
+    let a_entry = groups.iter().find(|g| g["id"] != b.as_str()).unwrap();
+    assert_eq!(a_entry["members@delta"][0]["id"], ids[0].as_str());
+    assert!(a_entry["members@delta"][0].get("@removed").is_some(), "{a_entry}");
+
+    emulator.expire_delta_links();
+    let (status, _, error) = get(&link);
+    assert_eq!(status, 410);
+    assert_eq!(error["error"]["code"], "syncStateNotFound");
+}

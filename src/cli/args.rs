@@ -175,9 +175,13 @@ pub struct SyncArgs {
     /// as conflicts and leave them alone).
     #[arg(long)]
     pub adopt: bool,
-    /// The local directory's state file (default: sync.state_file under --root).
+    /// The state file: the local directory's (default: sync.state_file under --root), or what
+    /// Azure's change feed last saw (default: .cpg-infra/azure-delta.json under --root).
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// Azure: read every group and member again instead of only what changed since the last run.
+    #[arg(long)]
+    pub full_read: bool,
     /// Requests in flight at once (default: the provider's `concurrency` setting, else 8).
     #[arg(long)]
     pub concurrency: Option<usize>,

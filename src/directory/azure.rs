@@ -21,7 +21,10 @@ use graph_rs_sdk::identity::ConfidentialClientApplication;
 use graph_rs_sdk::{GraphClient, GraphClientConfiguration, GraphFailure, ODataQuery};
 use serde_json::{json, Value};
 
-use super::{check_endpoint, Directory, DirectoryError, LiveGroup, LiveMember, MemberKind, NewGroup, OWNER_MARKER};
+use super::{
+    check_endpoint, DeltaGroup, DeltaMember, DeltaState, Directory, DirectoryError, LiveGroup, LiveMember, MemberKind,
+    NewGroup, OWNER_MARKER,
+};
 use crate::definitions::Date;
 
 /// Graph takes at most 20 references per `members@odata.bind` and 20 requests per `$batch`.
@@ -31,6 +34,8 @@ const PRODUCTION_ENDPOINT: &str = "https://graph.microsoft.com";
 const PAGE_SIZE: &str = "999";
 const GROUP_FIELDS: &[&str] = &["id", "displayName", "description", "mailNickname"];
 const MEMBER_FIELDS: &[&str] = &["id", "displayName", "userPrincipalName", "mail", "mailNickname"];
+/// What a delta round asks for: the group fields we keep, and members as `members@delta`.
+const DELTA_FIELDS: &str = "displayName,description,mailNickname,securityEnabled,members";
 /// What bind URLs point at; Graph reads only the object id at the end.
 const DIRECTORY_OBJECTS: &str = "https://graph.microsoft.com/v1.0/directoryObjects/";
 
@@ -394,6 +399,163 @@ impl AzureDirectory {
     }
 }
 
+/// A group while a delta round is being applied, keyed by object id.
+#[derive(Debug, Clone, Default)]
+struct DeltaWork {
+    nickname: Option<String>,
+    name: String,
+    description: String,
+    security: bool,
+    /// Member object id → what it is (`None`: not known yet), and its `@odata.type`.
+    members: BTreeMap<String, (Option<DeltaMember>, String)>,
+}
+
+impl AzureDirectory {
+    /// One delta round from `since` (or from scratch), applied to `since`.
+    fn delta_round(&self, since: Option<&DeltaState>) -> Result<DeltaState, DirectoryError> {
+        let mut work: BTreeMap<String, DeltaWork> = BTreeMap::new();
+        if let Some(since) = since {
+            for (email, group) in &since.groups {
+                let nickname = email.strip_suffix(&self.domain_suffix).map(str::to_owned);
+                let members =
+                    group.members.iter().map(|(id, m)| (id.clone(), (Some(m.clone()), String::new()))).collect();
+                let entry = DeltaWork {
+                    nickname,
+                    name: group.name.clone(),
+                    description: group.description.clone(),
+                    security: true,
+                    members,
+                };
+                work.insert(group.id.clone(), entry);
+            }
+        }
+        let first = match since {
+            Some(since) => since.link.clone(),
+            None => format!("{}/groups/delta?$select={DELTA_FIELDS}", self.api_root),
+        };
+        let mut url = first;
+        let link = loop {
+            let request = self.request_to(Method::GET, &url, None).map_err(|e| self.error(e, "groups.delta", ""))?;
+            let page = match self.call(request) {
+                Ok(page) => page,
+                Err(error)
+                    if error.status == Some(410)
+                        || error.code == "syncStateNotFound"
+                        || error.code == "resyncRequired" =>
+                {
+                    return Err(DirectoryError::DeltaExpired(format!(
+                        "groups.delta ({} {})",
+                        error.code, error.message
+                    )))
+                }
+                Err(error) => return Err(self.error(error, "groups.delta", "")),
+            };
+            for item in page["value"].as_array().into_iter().flatten() {
+                let Some(id) = item["id"].as_str() else { continue };
+                if item.get("@removed").is_some() {
+                    work.remove(id);
+                    continue;
+                }
+                let entry = work.entry(id.to_owned()).or_default();
+                if let Some(nickname) = item["mailNickname"].as_str() {
+                    entry.nickname = Some(nickname.to_ascii_lowercase());
+                }
+                if let Some(name) = item["displayName"].as_str() {
+                    entry.name = name.to_owned();
+                }
+                if let Some(description) = item.get("description") {
+                    entry.description = description.as_str().unwrap_or_default().to_owned();
+                }
+                if let Some(security) = item["securityEnabled"].as_bool() {
+                    entry.security = security;
+                }
+                for member in item["members@delta"].as_array().into_iter().flatten() {
+                    let Some(member_id) = member["id"].as_str() else { continue };
+                    if member.get("@removed").is_some() {
+                        entry.members.remove(member_id);
+                    } else {
+                        let kind = member["@odata.type"].as_str().unwrap_or_default().to_owned();
+                        entry.members.entry(member_id.to_owned()).or_insert((None, kind));
+                    }
+                }
+            }
+            if let Some(next) = page["@odata.nextLink"].as_str() {
+                url = next.to_owned();
+            } else if let Some(delta) = page["@odata.deltaLink"].as_str() {
+                break delta.to_owned();
+            } else {
+                return Err(DirectoryError::Unavailable(
+                    "groups.delta: a page with neither next nor delta link".into(),
+                ));
+            }
+        };
+        // Groups of the domain by id, so that nested groups are named without a request.
+        let group_emails: HashMap<String, String> = work
+            .iter()
+            .filter(|(_, g)| g.security)
+            .filter_map(|(id, g)| g.nickname.as_ref().map(|n| (id.clone(), self.email_of_nickname(n))))
+            .collect();
+        // Everyone this run resolved or added, by object id: no request to name them again.
+        let known_ids: HashMap<String, String> =
+            lock(&self.objects).iter().filter_map(|(email, id)| id.clone().map(|id| (id, email.clone()))).collect();
+        let mut groups = BTreeMap::new();
+        for (id, group) in work {
+            let Some(email) = group_emails.get(&id).cloned() else { continue };
+            let mut members = BTreeMap::new();
+            for (member_id, (known, kind)) in group.members {
+                let member = match known {
+                    Some(member) => member,
+                    None => self.delta_member(&member_id, &kind, &group_emails, &known_ids)?,
+                };
+                lock(&self.objects).entry(member.email.clone()).or_insert_with(|| Some(member_id.clone()));
+                members.insert(member_id, member);
+            }
+            let owned = group.description.contains(OWNER_MARKER);
+            self.remember_group(&email, KnownGroup { id: id.clone(), owned });
+            let delta = DeltaGroup { id, name: group.name, description: group.description, owned, members };
+            groups.insert(email, delta);
+        }
+        Ok(DeltaState { link, groups })
+    }
+
+    /// Names a member a delta round reported by id only: a group of the round, a person this run
+    /// or `people.toml` knows, else the user's own principal name or mail (one request).
+    fn delta_member(
+        &self,
+        id: &str,
+        kind: &str,
+        group_emails: &HashMap<String, String>,
+        known_ids: &HashMap<String, String>,
+    ) -> Result<DeltaMember, DirectoryError> {
+        if let Some(email) = group_emails.get(id) {
+            return Ok(DeltaMember { email: email.clone(), kind: MemberKind::Group });
+        }
+        if kind == "#microsoft.graph.group" {
+            return Ok(DeltaMember { email: id.to_owned(), kind: MemberKind::Other });
+        }
+        let known = lock(&self.user_emails).get(id).cloned().or_else(|| known_ids.get(id).cloned());
+        let known = known.or_else(|| {
+            self.people.iter().find(|(_, azure)| azure.eq_ignore_ascii_case(id)).map(|(email, _)| email.clone())
+        });
+        if let Some(email) = known {
+            return Ok(DeltaMember { email, kind: MemberKind::Account });
+        }
+        let url = format!("{}/users/{id}?$select=id,userPrincipalName,mail", self.api_root);
+        let request = self.request_to(Method::GET, &url, None).map_err(|e| self.error(e, "users.get", id))?;
+        match self.call(request) {
+            Ok(user) => {
+                let email = self.user_email(id, &user).unwrap_or_else(|| id.to_owned());
+                Ok(DeltaMember { email, kind: MemberKind::Account })
+            }
+            // Not a user: a device, service principal or contact; never desired.
+            Err(error) if error.status == Some(404) => {
+                Ok(DeltaMember { email: id.to_owned(), kind: MemberKind::Other })
+            }
+            Err(error) => Err(self.error(error, "users.get", id)),
+        }
+    }
+}
+
 impl Directory for AzureDirectory {
     fn describe(&self) -> String {
         format!("Azure AD tenant {} at {}", self.tenant_id, self.api_root)
@@ -610,6 +772,10 @@ impl Directory for AzureDirectory {
                 })
             })
             .collect()
+    }
+
+    fn read_delta(&self, since: Option<&DeltaState>) -> Option<Result<DeltaState, DirectoryError>> {
+        Some(self.delta_round(since))
     }
 
     fn api_calls(&self) -> Option<u64> {

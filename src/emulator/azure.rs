@@ -18,7 +18,7 @@
 //! `POST /$batch` takes at most 20 requests and answers them in a shuffled order, each with its
 //! own status, headers and body; errors are `{"error":{"code":"…","message":"…"}}`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -152,7 +152,7 @@ impl AzureEmulator {
         let id = tenant.new_group(&group.display_name, &group.mail_nickname, &group.description, 0, 0);
         for member in &group.members {
             let member = tenant.object_named(member).unwrap_or_else(|| panic!("no object named {member}"));
-            tenant.groups.get_mut(&id).expect("just created").members.insert(member);
+            tenant.set_member(&id, &member, true);
         }
         id
     }
@@ -178,6 +178,14 @@ impl AzureEmulator {
             .collect()
     }
 
+    /// Makes every delta link handed out so far expire (410 `syncStateNotFound`).
+    pub fn expire_delta_links(&self) {
+        let mut tenant = lock(&self.shared.tenant);
+        // Links carry the change they saw; the next link handed out is the first valid one.
+        tenant.version += 1;
+        tenant.oldest_delta = tenant.version;
+    }
+
     /// Adds a member by hand: no request counted.
     ///
     /// # Panics
@@ -186,7 +194,7 @@ impl AzureEmulator {
         let mut tenant = lock(&self.shared.tenant);
         let member = tenant.object_named(member).expect("unknown member");
         let group = tenant.group_id_by_nickname(group_nickname).expect("unknown group");
-        tenant.groups.get_mut(&group).expect("known").members.insert(member);
+        tenant.set_member(&group, &member, true);
     }
 
     /// Removes a member by hand; absent members are ignored.
@@ -197,7 +205,7 @@ impl AzureEmulator {
         let mut tenant = lock(&self.shared.tenant);
         let member = tenant.object_named(member).expect("unknown member");
         let group = tenant.group_id_by_nickname(group_nickname).expect("unknown group");
-        tenant.groups.get_mut(&group).expect("known").members.remove(&member);
+        tenant.set_member(&group, &member, false);
     }
 }
 
@@ -446,6 +454,7 @@ enum Route {
     UpdateGroup(String),
     DeleteGroup(String),
     ListMembers(String),
+    GroupsDelta,
     AddMember(String),
     RemoveMember(String, String),
     Batch,
@@ -460,6 +469,7 @@ impl Route {
             (&Method::GET, ["users"]) => Route::ListUsers,
             (&Method::GET, ["users", _]) => Route::GetUser(id(1)),
             (&Method::GET, ["groups"]) => Route::ListGroups,
+            (&Method::GET, ["groups", "delta" | "delta()"]) => Route::GroupsDelta,
             (&Method::POST, ["groups"]) => Route::CreateGroup,
             (&Method::GET, ["groups", _]) => Route::GetGroup(id(1)),
             (&Method::PATCH, ["groups", _]) => Route::UpdateGroup(id(1)),
@@ -482,6 +492,7 @@ impl Route {
             Route::UpdateGroup(_) => "groups.update",
             Route::DeleteGroup(_) => "groups.delete",
             Route::ListMembers(_) => "groups.members.list",
+            Route::GroupsDelta => "groups.delta",
             Route::AddMember(_) => "groups.members.add",
             Route::RemoveMember(..) => "groups.members.remove",
             Route::Batch => "$batch",
@@ -609,6 +620,23 @@ fn matches_clause(item: &Value, clause: &str) -> Result<bool, GraphError> {
     }
 }
 
+fn invalid_token() -> GraphError {
+    GraphError::bad_request("Invalid delta or skip token.")
+}
+
+/// The literals of a filter made only of `userPrincipalName eq '…'` / `mail eq '…'` clauses
+/// joined by `or`; `None` for any other filter.
+fn name_literals(filter: &str) -> Option<Vec<String>> {
+    filter
+        .split(" or ")
+        .map(|clause| {
+            let (property, literal) = clause.trim().split_once(" eq ")?;
+            ["userPrincipalName", "mail"].contains(&property.trim()).then_some(())?;
+            string_literal(literal.trim())
+        })
+        .collect()
+}
+
 /// `'it''s'` → `it's`, lowercased.
 fn string_literal(literal: &str) -> Option<String> {
     let inner = literal.strip_prefix('\'')?.strip_suffix('\'')?;
@@ -629,7 +657,16 @@ struct Tenant {
     users: BTreeMap<String, User>,
     /// Object id → group.
     groups: BTreeMap<String, Group>,
+    /// Lowercased principal name, mail or mailNickname → object id, so look-ups stay cheap in
+    /// a large tenant.
+    names: HashMap<String, String>,
     created: u64,
+    /// Counts every change to groups and memberships; delta links carry the count they saw.
+    version: u64,
+    /// Groups deleted: (change, id).
+    deleted: Vec<(u64, String)>,
+    /// Delta links from before this change have expired.
+    oldest_delta: u64,
 }
 
 struct User {
@@ -652,6 +689,10 @@ struct Group {
     listing_lag: u32,
     /// Direct reads that will still answer 404.
     read_lag: u32,
+    /// The change (see `Tenant::version`) that last touched its properties or made it.
+    changed: u64,
+    /// Membership changes: (change, member id, added).
+    member_log: Vec<(u64, String, bool)>,
 }
 
 impl Tenant {
@@ -662,6 +703,10 @@ impl Tenant {
 
     fn insert_user(&mut self, user: SeedUser) -> String {
         let id = self.next_id(1);
+        self.names.insert(user.user_principal_name.to_lowercase(), id.clone());
+        if let Some(mail) = &user.mail {
+            self.names.insert(mail.to_lowercase(), id.clone());
+        }
         let record = User {
             id: id.clone(),
             user_principal_name: user.user_principal_name,
@@ -681,7 +726,11 @@ impl Tenant {
         read_lag: u32,
     ) -> String {
         let id = self.next_id(2);
+        self.names.insert(mail_nickname.to_lowercase(), id.clone());
+        self.version += 1;
         let group = Group {
+            changed: self.version,
+            member_log: Vec::new(),
             id: id.clone(),
             display_name: display_name.to_owned(),
             mail_nickname: mail_nickname.to_owned(),
@@ -696,17 +745,109 @@ impl Tenant {
         id
     }
 
+    /// Adds or removes a member, recording the change for delta queries.
+    fn set_member(&mut self, group_id: &str, member: &str, added: bool) {
+        self.version += 1;
+        let version = self.version;
+        if let Some(group) = self.groups.get_mut(group_id) {
+            let changed = if added { group.members.insert(member.to_owned()) } else { group.members.remove(member) };
+            if changed {
+                group.member_log.push((version, member.to_owned(), added));
+            }
+        }
+    }
+
+    /// `GET /groups/delta`: every group with `members@delta` on the first round, then only what
+    /// changed after the `$deltatoken`; pages carry `$skiptoken=<since>.<start>.<offset>` and
+    /// the last one a `@odata.deltaLink` from the change the round started at. An expired token
+    /// answers 410 `syncStateNotFound`.
+    fn delta(&self, context: &Context) -> Result<Answer, GraphError> {
+        let (since, start, offset) = match (context.param("$deltatoken"), context.param("$skiptoken")) {
+            (Some(token), _) => (Some(token.parse::<u64>().map_err(|_| invalid_token())?), self.version, 0),
+            (None, Some(skip)) => {
+                let parts: Vec<&str> = skip.split('.').collect();
+                let [since, start, offset] = parts.as_slice() else { return Err(invalid_token()) };
+                let since = if since.is_empty() { None } else { Some(since.parse().map_err(|_| invalid_token())?) };
+                (since, start.parse().map_err(|_| invalid_token())?, offset.parse().map_err(|_| invalid_token())?)
+            }
+            (None, None) => (None, self.version, 0),
+        };
+        if since.is_some_and(|since| since < self.oldest_delta) {
+            return Err(GraphError::new(
+                StatusCode::GONE,
+                "syncStateNotFound",
+                "The sync state generation is not found: the delta token has expired. Start a new round.",
+            ));
+        }
+        let mut items: Vec<Value> = Vec::new();
+        for group in self.groups.values() {
+            let after = since.unwrap_or(0);
+            let members: Vec<Value> = match since {
+                None => group.members.iter().filter_map(|m| self.delta_member(m, true)).collect(),
+                Some(since) => {
+                    let mut last: BTreeMap<&str, bool> = BTreeMap::new();
+                    for (version, member, added) in &group.member_log {
+                        if *version > since {
+                            last.insert(member, *added);
+                        }
+                    }
+                    last.into_iter().filter_map(|(member, added)| self.delta_member(member, added)).collect()
+                }
+            };
+            if since.is_some() && group.changed <= after && members.is_empty() {
+                continue;
+            }
+            let mut item = Tenant::group_json(group);
+            item.as_object_mut().expect("an object").remove("@odata.type");
+            item["members@delta"] = Value::Array(members);
+            items.push(item);
+        }
+        if let Some(since) = since {
+            for (version, id) in &self.deleted {
+                if *version > since {
+                    items.push(json!({ "id": id, "@removed": { "reason": "changed" } }));
+                }
+            }
+        }
+        let top = context.max_page_size.clamp(1, MAX_TOP);
+        let page: Vec<Value> = items.iter().skip(offset).take(top).cloned().collect();
+        let mut body = json!({ "value": page });
+        let link = format!("{}/v1.0/groups/delta", context.base);
+        if offset + top < items.len() {
+            let since = since.map(|s| s.to_string()).unwrap_or_default();
+            body["@odata.nextLink"] = Value::String(format!("{link}?$skiptoken={since}.{start}.{}", offset + top));
+        } else {
+            body["@odata.deltaLink"] = Value::String(format!("{link}?$deltatoken={start}"));
+        }
+        Ok(Answer::json(StatusCode::OK, body))
+    }
+
+    /// A `members@delta` entry: the object's type and id, and `@removed` when it left.
+    fn delta_member(&self, id: &str, added: bool) -> Option<Value> {
+        let kind = if self.groups.contains_key(id) {
+            GROUP_TYPE
+        } else if self.users.contains_key(id) {
+            USER_TYPE
+        } else if added {
+            return None;
+        } else {
+            // A deleted object: its type no longer matters.
+            "#microsoft.graph.directoryObject"
+        };
+        let mut entry = json!({ "@odata.type": kind, "id": id });
+        if !added {
+            entry["@removed"] = json!({ "reason": "deleted" });
+        }
+        Some(entry)
+    }
+
     /// A user by UPN or mail, or a group by mailNickname.
     fn object_named(&self, name: &str) -> Option<String> {
-        let name = name.to_lowercase();
-        let user = self.users.values().find(|u| {
-            u.user_principal_name.to_lowercase() == name || u.mail.as_deref().is_some_and(|m| m.to_lowercase() == name)
-        });
-        user.map(|u| u.id.clone()).or_else(|| self.group_id_by_nickname(&name))
+        self.names.get(&name.to_lowercase()).cloned()
     }
 
     fn group_id_by_nickname(&self, nickname: &str) -> Option<String> {
-        self.groups.values().find(|g| g.mail_nickname.eq_ignore_ascii_case(nickname)).map(|g| g.id.clone())
+        self.object_named(nickname).filter(|id| self.groups.contains_key(id))
     }
 
     /// What `EmulatedGroup::members` and `reject_members` call an object.
@@ -760,8 +901,16 @@ impl Tenant {
     fn route(&mut self, route: &Route, context: &Context) -> Result<Answer, GraphError> {
         match route {
             Route::ListUsers => {
-                let users = self.users.values().map(Tenant::user_json);
-                context.page(filtered(users, context.param("$filter"))?)
+                let filter = context.param("$filter");
+                let users: Vec<Value> = match filter.and_then(name_literals) {
+                    // Only names asked for: look them up instead of scanning the tenant.
+                    Some(names) => {
+                        let ids: BTreeSet<String> = names.iter().filter_map(|n| self.object_named(n)).collect();
+                        ids.iter().filter_map(|id| self.users.get(id)).map(Tenant::user_json).collect()
+                    }
+                    None => self.users.values().map(Tenant::user_json).collect(),
+                };
+                context.page(filtered(users.into_iter(), filter)?)
             }
             Route::GetUser(key) => {
                 let key = key.to_lowercase();
@@ -781,6 +930,7 @@ impl Tenant {
                 page
             }
             Route::CreateGroup => self.create_group(context),
+            Route::GroupsDelta => self.delta(context),
             Route::GetGroup(id) => {
                 self.read_lagging(id)?;
                 let group = self.groups.get(id).ok_or_else(|| GraphError::not_found(id))?;
@@ -788,10 +938,15 @@ impl Tenant {
             }
             Route::UpdateGroup(id) => self.update_group(id, context),
             Route::DeleteGroup(id) => {
-                self.groups.remove(id).ok_or_else(|| GraphError::not_found(id))?;
-                for group in self.groups.values_mut() {
-                    group.members.remove(id);
+                let group = self.groups.remove(id).ok_or_else(|| GraphError::not_found(id))?;
+                self.names.remove(&group.mail_nickname.to_lowercase());
+                let containing: Vec<String> =
+                    self.groups.values().filter(|g| g.members.contains(id)).map(|g| g.id.clone()).collect();
+                for parent in containing {
+                    self.set_member(&parent, id, false);
                 }
+                self.version += 1;
+                self.deleted.push((self.version, id.clone()));
                 Ok(Answer::no_content())
             }
             Route::ListMembers(id) => {
@@ -810,10 +965,11 @@ impl Tenant {
                 Ok(Answer::no_content())
             }
             Route::RemoveMember(id, member) => {
-                let group = self.groups.get_mut(id).ok_or_else(|| GraphError::not_found(id))?;
-                if !group.members.remove(member) {
+                let group = self.groups.get(id).ok_or_else(|| GraphError::not_found(id))?;
+                if !group.members.contains(member) {
                     return Err(GraphError::not_found(member));
                 }
+                self.set_member(id, member, false);
                 Ok(Answer::no_content())
             }
             Route::Batch | Route::Unknown => Err(GraphError::new(
@@ -891,12 +1047,16 @@ impl Tenant {
             }
             self.add_members(id, &members, context.faults)?;
         }
+        self.version += 1;
+        let version = self.version;
         let group = self.groups.get_mut(id).expect("checked");
         if let Some(description) = body.get("description").and_then(Value::as_str) {
             group.description = description.to_owned();
+            group.changed = version;
         }
         if let Some(name) = body.get("displayName").and_then(Value::as_str) {
             group.display_name = name.to_owned();
+            group.changed = version;
         }
         Ok(Answer::no_content())
     }
@@ -919,7 +1079,9 @@ impl Tenant {
                 ));
             }
         }
-        self.groups.get_mut(group_id).expect("checked").members.extend(members.iter().cloned());
+        for member in members {
+            self.set_member(group_id, member, true);
+        }
         Ok(())
     }
 }
