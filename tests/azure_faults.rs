@@ -67,6 +67,7 @@ fn removals_converge_when_batches_and_their_sub_requests_fault_once() {
     let directory = connect(&emulator, TOKEN);
     let removal = plan(&directory, &after);
     assert_eq!(removal.counts().removed, 20);
+    emulator.reset_calls();
     let report = applied(apply(&directory, &removal));
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert_eq!(report.removed, 20);

@@ -237,9 +237,11 @@ fn an_unresolvable_person_fails_only_their_memberships() {
         assert!(error.contains("no user in the tenant"), "{error}");
     }
     assert_eq!(report.added, 5);
-    // Looked up once for the run, not once per group.
-    let filters = emulator.calls().get("users.list").copied();
-    assert_eq!(filters, Some(6), "5 people and the ghost, each once");
+    // Looked up once for the run, not once per group, and up to 20 to a $batch.
+    let calls = emulator.calls();
+    let lookups = calls.get("users.list").unwrap_or(&0) + calls.get("$batch/users.list").unwrap_or(&0);
+    assert_eq!(lookups, 6, "5 people and the ghost, each once: {calls:?}");
+    assert_eq!(calls.get("$batch"), Some(&2), "one batch of look-ups per group: {calls:?}");
     assert_eq!(emulator_state(&emulator, &no_aliases()), expected_state(&desired));
 }
 

@@ -320,6 +320,55 @@ impl AzureDirectory {
         found.ok_or_else(|| unresolvable(member_email))
     }
 
+    /// Looks up the people among `member_emails` this run has not resolved yet with one `$batch`
+    /// per 20, so a chunk of new people costs one request rather than twenty. Anyone whose
+    /// look-up failed is left for `object_id`, which reports or retries it on its own.
+    fn prefetch_people(&self, member_emails: &[&str]) {
+        let mut wanted: Vec<(String, String)> = member_emails
+            .iter()
+            .filter(|email| !email.ends_with(&self.domain_suffix) && !lock(&self.objects).contains_key(**email))
+            .map(|email| (email.to_string(), self.people.get(*email).cloned().unwrap_or_else(|| email.to_string())))
+            .filter(|(_, key)| !looks_like_object_id(key))
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        if wanted.len() < 2 {
+            return;
+        }
+        // Hold every person's look-up lock (in sorted order, so two batches never wait on each
+        // other), so nobody is looked up twice at once.
+        let locks: Vec<Arc<Mutex<()>>> =
+            wanted.iter().map(|(email, _)| Arc::clone(lock(&self.lookups).entry(email.clone()).or_default())).collect();
+        let _held: Vec<_> = locks.iter().map(|l| lock(l)).collect();
+        wanted.retain(|(email, _)| !lock(&self.objects).contains_key(email));
+        for chunk in wanted.chunks(AZURE_BATCH_SIZE) {
+            let requests: Vec<Value> = chunk
+                .iter()
+                .enumerate()
+                .map(|(index, (_, key))| {
+                    let quoted = key.replace('\'', "''");
+                    let filter = encode_query(&format!("userPrincipalName eq '{quoted}' or mail eq '{quoted}'"));
+                    let url = format!("/users?$filter={filter}&$select=id,userPrincipalName,mail");
+                    json!({ "id": index.to_string(), "method": "GET", "url": url })
+                })
+                .collect();
+            let Ok(answer) = self.call(self.client.batch(&json!({ "requests": requests }))) else { continue };
+            for response in answer["responses"].as_array().into_iter().flatten() {
+                let Some(index) = response["id"].as_str().and_then(|id| id.parse::<usize>().ok()) else { continue };
+                let (Some((email, _)), Some(200)) = (chunk.get(index), response["status"].as_u64()) else { continue };
+                let found = response["body"]["value"]
+                    .as_array()
+                    .and_then(|users| users.first())
+                    .and_then(|user| user["id"].as_str())
+                    .map(str::to_owned);
+                if let Some(id) = &found {
+                    lock(&self.user_emails).insert(id.clone(), email.clone());
+                }
+                lock(&self.objects).insert(email.clone(), found);
+            }
+        }
+    }
+
     /// A listed member as our types see it, learning its object id on the way.
     fn live_member(&self, object: &Value) -> Option<LiveMember> {
         let id = object["id"].as_str()?;
@@ -674,6 +723,7 @@ impl Directory for AzureDirectory {
             Err(error) => return vec![Err(error); members.len()],
         };
         let mut results: Vec<Option<Result<(), DirectoryError>>> = vec![None; members.len()];
+        self.prefetch_people(&members.iter().map(|(member, _)| member.as_str()).collect::<Vec<_>>());
         let mut resolved = Vec::new();
         for (index, (member, _)) in members.iter().enumerate() {
             match self.object_id(member) {
@@ -812,6 +862,19 @@ fn transport_error(error: GraphFailure) -> CallError {
     );
     let status = credentials.then_some(401);
     CallError { status, code: String::new(), message: error.to_string(), retry_after: None }
+}
+
+/// Percent-encodes a query value for a `$batch` sub-request URL.
+fn encode_query(value: &str) -> String {
+    let mut encoded = String::new();
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
 }
 
 /// Object ids are GUIDs; anything else in `people.toml`'s `azure` field is a principal name.
