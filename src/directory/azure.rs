@@ -287,19 +287,24 @@ impl AzureDirectory {
     /// The directory object a member email stands for: a known group, else the person's
     /// `azure` id, else a user whose principal name or mail is the email (or the `azure` name).
     fn object_id(&self, member_email: &str) -> Result<String, DirectoryError> {
+        self.find_object(member_email)?.ok_or_else(|| unresolvable(member_email))
+    }
+
+    /// `object_id`, with `None` for nobody in the tenant by that name.
+    fn find_object(&self, member_email: &str) -> Result<Option<String>, DirectoryError> {
         if let Some(known) = lock(&self.objects).get(member_email).cloned() {
-            return known.ok_or_else(|| unresolvable(member_email));
+            return Ok(known);
         }
         let in_flight = Arc::clone(lock(&self.lookups).entry(member_email.to_owned()).or_default());
         let _only_one = lock(&in_flight);
         // Another thread may have finished the same look-up while this one waited.
         if let Some(known) = lock(&self.objects).get(member_email).cloned() {
-            return known.ok_or_else(|| unresolvable(member_email));
+            return Ok(known);
         }
         if member_email.ends_with(&self.domain_suffix) {
             if let Some(group) = self.fetch_group(member_email)? {
                 self.remember_group(member_email, group.clone());
-                return Ok(group.id);
+                return Ok(Some(group.id));
             }
         }
         let key = self.people.get(member_email).cloned().unwrap_or_else(|| member_email.to_owned());
@@ -317,7 +322,7 @@ impl AzureDirectory {
             lock(&self.user_emails).insert(id.clone(), member_email.to_owned());
         }
         lock(&self.objects).insert(member_email.to_owned(), found.clone());
-        found.ok_or_else(|| unresolvable(member_email))
+        Ok(found)
     }
 
     /// Looks up the people among `member_emails` this run has not resolved yet with one `$batch`
@@ -766,14 +771,14 @@ impl Directory for AzureDirectory {
         let mut results: Vec<Option<Result<(), DirectoryError>>> = vec![None; members.len()];
         let mut requests = Vec::new();
         for (index, member) in members.iter().enumerate() {
-            match self.object_id(member) {
-                Ok(id) => requests.push(json!({
+            match self.find_object(member) {
+                Ok(Some(id)) => requests.push(json!({
                     "id": index.to_string(),
                     "method": "DELETE",
                     "url": format!("/groups/{group_id}/members/{id}/$ref"),
                 })),
                 // Nobody in the tenant by that name: nobody to remove.
-                Err(DirectoryError::Rejected(_)) => results[index] = Some(Ok(())),
+                Ok(None) => results[index] = Some(Ok(())),
                 Err(error) => results[index] = Some(Err(error)),
             }
         }
