@@ -156,3 +156,30 @@ fn a_group_that_cannot_be_created_is_never_added_elsewhere() {
     assert!(report.failed[1..].iter().all(|(_, e)| e == "not sent: creating inner@groups.example.org failed"));
     assert_eq!(emulator.groups()["outer"].members.len(), 2);
 }
+
+#[test]
+fn change_feed_rounds_converge_when_every_request_faults_once() {
+    let emulator = emulator(2);
+    let desired = hierarchy(&[("g1", people("a", 5), &[]), ("g2", people("b", 3), &["g1"]), ("g3", vec![], &["g2"])]);
+    seed_people(&emulator, &desired, &Default::default());
+    sync_to(&connect(&emulator, TOKEN), &desired);
+    emulator.set_faults(every_request_faults_once(5));
+
+    // From scratch: three pages of two groups, each page faulted once; every member named by
+    // a look-up of its own (this directory has seen nobody yet), each faulted once too.
+    let directory = connect(&emulator, TOKEN);
+    let first = sync::read_live_state_delta(&directory, &FAST_RETRY, None).expect("a feed").expect("read");
+    assert!(!first.restarted);
+    assert!(sync::plan(&desired, &first.read.state, &plan_options()).is_empty());
+
+    // A change by hand, then a round from the stored state sees it.
+    emulator.remove_member_directly("g1", "a000@example.org");
+    let fresh = connect(&emulator, TOKEN);
+    let next = sync::read_live_state_delta(&fresh, &FAST_RETRY, Some(&first.state)).expect("a feed").expect("read");
+    let plan = sync::plan(&desired, &next.read.state, &plan_options());
+    assert_eq!(
+        plan.changes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["+ add    a000@example.org to g1@groups.example.org"]
+    );
+    assert!(next.read.retries > 0);
+}

@@ -161,6 +161,18 @@ fn batches_answer_each_request_on_its_own_in_a_shuffled_order() {
     assert!(emulator.groups()["g"].members.is_empty());
     assert_eq!(emulator.calls().get("$batch/groups.members.remove"), Some(&20));
 
+    // A request whose dependency failed is not run.
+    let chained = json!({"requests": [
+        {"id": "1", "method": "DELETE", "url": format!("/groups/{group}/members/{}/$ref", ids[0])},
+        {"id": "2", "method": "DELETE", "url": format!("/groups/{group}/$ref-nothing"), "dependsOn": ["1"]},
+        {"id": "3", "method": "DELETE", "url": format!("/groups/{group}"), "dependsOn": ["2"]},
+    ]});
+    let (_, _, answer) = send(graph.batch(&chained)).unwrap();
+    let status =
+        |id: &str| answer["responses"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap()["status"].clone();
+    assert_eq!((status("1"), status("3")), (json!(404), json!(424)), "{answer}");
+    assert!(emulator.groups().contains_key("g"), "a request after a failed dependency ran");
+
     let too_many: Vec<Value> =
         (0..21).map(|i| json!({"id": i.to_string(), "method": "GET", "url": "/groups"})).collect();
     assert_eq!(send(graph.batch(&json!({ "requests": too_many }))).unwrap().0, 400);

@@ -10,7 +10,7 @@
 //! without the owner marker in its description. Graph has no membership expiry: a grant ends
 //! when the sync after its last day removes it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -552,6 +552,19 @@ impl AzureDirectory {
         // Everyone this run resolved or added, by object id: no request to name them again.
         let known_ids: HashMap<String, String> =
             lock(&self.objects).iter().filter_map(|(email, id)| id.clone().map(|id| (id, email.clone()))).collect();
+        let unknown: BTreeSet<String> = work
+            .values()
+            .filter(|g| g.security && g.nickname.is_some())
+            .flat_map(|g| g.members.iter())
+            .filter(|(id, (known, kind))| {
+                known.is_none()
+                    && kind != "#microsoft.graph.group"
+                    && !group_emails.contains_key(*id)
+                    && !known_ids.contains_key(*id)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        self.name_users(&unknown)?;
         let mut groups = BTreeMap::new();
         for (id, group) in work {
             let Some(email) = group_emails.get(&id).cloned() else { continue };
@@ -570,6 +583,50 @@ impl AzureDirectory {
             groups.insert(email, delta);
         }
         Ok(DeltaState { link, groups })
+    }
+
+    /// Names users known only by object id, 20 to a `$batch` of `GET /users/{id}`; what each
+    /// is called lands in the run's caches. A sub-request that fails fails the round, which the
+    /// sync retries without asking again for those already named.
+    fn name_users(&self, ids: &BTreeSet<String>) -> Result<(), DirectoryError> {
+        let unnamed: Vec<&String> = ids.iter().filter(|id| !lock(&self.user_emails).contains_key(*id)).collect();
+        for chunk in unnamed.chunks(AZURE_BATCH_SIZE) {
+            let requests: Vec<Value> = chunk
+                .iter()
+                .enumerate()
+                .map(|(index, id)| {
+                    let url = format!("/users/{id}?$select=id,userPrincipalName,mail");
+                    json!({ "id": index.to_string(), "method": "GET", "url": url })
+                })
+                .collect();
+            let answer = self
+                .call(self.client.batch(&json!({ "requests": requests })))
+                .map_err(|e| self.error(e, "$batch users.get", ""))?;
+            for response in answer["responses"].as_array().into_iter().flatten() {
+                let Some(id) = response["id"].as_str().and_then(|i| i.parse::<usize>().ok()).and_then(|i| chunk.get(i))
+                else {
+                    continue;
+                };
+                match response["status"].as_u64().unwrap_or(0) {
+                    200 => {
+                        if let Some(email) = self.user_email(id, &response["body"]) {
+                            lock(&self.objects).entry(email).or_insert_with(|| Some(id.to_string()));
+                        }
+                    }
+                    // Not a user (a device, a service principal): named by its id when met.
+                    404 => {}
+                    status => {
+                        let retry_after = response["headers"]["Retry-After"]
+                            .as_str()
+                            .and_then(|v| v.parse().ok())
+                            .map(Duration::from_secs);
+                        let error = CallError::from_answer(status as u16, &response["body"], retry_after);
+                        return Err(self.error(error, "$batch users.get", id));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Names a member a delta round reported by id only: a group of the round, a person this run

@@ -16,7 +16,8 @@
 //! member fails the whole request with 400 and adds nobody); `POST …/members/$ref` answers 204,
 //! 400 for an existing member; `DELETE …/members/{id}/$ref` answers 204, 404 for a non-member;
 //! `POST /$batch` takes at most 20 requests and answers them in a shuffled order, each with its
-//! own status, headers and body; errors are `{"error":{"code":"…","message":"…"}}`.
+//! own status, headers and body (run in order; one whose `dependsOn` failed answers 424);
+//! errors are `{"error":{"code":"…","message":"…"}}`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
@@ -293,9 +294,19 @@ fn batch(shared: &Shared, body: &[u8], base: &str) -> Answer {
         .into();
     }
     let mut responses = Vec::new();
+    let mut failed: BTreeSet<String> = BTreeSet::new();
     let mut shuffle = 0u64;
     for request in requests {
         let id = request.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+        // Requests run in the order given; one whose `dependsOn` failed is not run.
+        let depends_on = request.get("dependsOn").and_then(Value::as_array).into_iter().flatten();
+        if depends_on.filter_map(Value::as_str).any(|dependency| failed.contains(dependency)) {
+            failed.insert(id.clone());
+            let error =
+                GraphError::new(StatusCode::FAILED_DEPENDENCY, "FailedDependency", "A request it depends on failed.");
+            responses.push(sub_response(&id, error.into()));
+            continue;
+        }
         let method = request.get("method").and_then(Value::as_str).unwrap_or_default();
         let url = request.get("url").and_then(Value::as_str).unwrap_or_default();
         let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
@@ -324,6 +335,9 @@ fn batch(shared: &Shared, body: &[u8], base: &str) -> Answer {
                 Err(error) => error.into(),
             },
         };
+        if answer.status.as_u16() >= 400 {
+            failed.insert(id.clone());
+        }
         responses.push(sub_response(&id, answer));
     }
     // Graph answers in whatever order the requests finished.
