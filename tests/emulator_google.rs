@@ -6,7 +6,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cpg_infra::emulator::google::{EmulatorOptions, FaultPlan, GoogleEmulator, MemberInfo, SeedGroup};
+use cpg_infra::emulator::google::{EmulatorOptions, GoogleEmulator, MemberInfo, SeedGroup};
+use cpg_infra::emulator::FaultPlan;
 use google_cloudidentity1::api::{
     EntityKey, ExpiryDetail, Group, Membership, MembershipRole, ModifyMembershipRolesRequest, Operation,
     UpdateMembershipRolesParams,

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use cpg_infra::definitions::Date;
 use cpg_infra::directory::{DirectoryError, GoogleAuth, GoogleConfig, GoogleDirectory};
-use cpg_infra::emulator::google::{FaultPlan, GoogleEmulator};
+use cpg_infra::emulator::google::GoogleEmulator;
+use cpg_infra::emulator::FaultPlan;
 use cpg_infra::hierarchy::Hierarchy;
 use cpg_infra::sync::{self, Change, ReadError};
 

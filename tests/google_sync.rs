@@ -7,7 +7,8 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use cpg_infra::directory::{Directory, DirectoryError};
-use cpg_infra::emulator::google::{FaultPlan, SeedGroup};
+use cpg_infra::emulator::google::SeedGroup;
+use cpg_infra::emulator::FaultPlan;
 use cpg_infra::sync::{self, ApplyOutcome};
 
 use common::google::{

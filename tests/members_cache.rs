@@ -13,7 +13,8 @@ use common::google::{emulator, TOKEN};
 use common::{cpg, cpg_with_env, example_org, REFUSED, SUCCESS};
 use cpg_infra::cache::desired_files;
 use cpg_infra::definitions::{Date, DirSource};
-use cpg_infra::emulator::google::{FaultPlan, GoogleEmulator};
+use cpg_infra::emulator::google::GoogleEmulator;
+use cpg_infra::emulator::FaultPlan;
 use cpg_infra::load::load_expanded;
 
 const TODAY: Date = Date { year: 2026, month: 11, day: 26 };

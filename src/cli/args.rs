@@ -220,6 +220,8 @@ pub enum ProviderName {
     Google,
     /// Hail Batch billing projects ([providers.hail]).
     Hail,
+    /// Azure AD / Entra ID through Microsoft Graph ([providers.azure] in groups/org.toml).
+    Azure,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -246,9 +248,13 @@ pub struct SyncArgs {
     /// as conflicts and leave them alone).
     #[arg(long)]
     pub adopt: bool,
-    /// The local directory's state file (default: sync.state_file under --root).
+    /// The state file: the local directory's (default: sync.state_file under --root), or what
+    /// Azure's change feed last saw (default: .cpg-infra/azure-delta.json under --root).
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// Azure: read every group and member again instead of only what changed since the last run.
+    #[arg(long)]
+    pub full_read: bool,
     /// Requests in flight at once (default: the provider's `concurrency` setting, else 8).
     #[arg(long)]
     pub concurrency: Option<usize>,
@@ -346,15 +352,26 @@ pub enum EmulatorCommand {
     /// A fake Hail Batch billing-projects API.
     Hail {
         /// Port on 127.0.0.1 (0 picks a free one).
-        #[arg(long, default_value_t = 8090)]
+        #[arg(long, default_value_t = 8091)]
         port: u16,
         /// The bearer token every request must carry.
         #[arg(long, default_value = "hail-token")]
         token: String,
     },
+    /// A fake Microsoft Graph v1.0 (users, groups, members, $batch).
+    Azure {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 8090)]
+        port: u16,
+        /// A user to create, by user principal name (also its mail; repeatable).
+        #[arg(long = "user", value_name = "UPN")]
+        users: Vec<String>,
+        #[command(flatten)]
+        faults: EmulatorFaultArgs,
+    },
 }
 
-/// Faults the Google emulator reproduces, to try a sync against a directory that misbehaves.
+/// Faults the emulators reproduce, to try a sync against a directory that misbehaves.
 #[derive(Debug, Clone, Default, Args)]
 pub struct EmulatorFaultArgs {
     /// A group created through the API is missing from this many following groups.list requests.
@@ -366,7 +383,7 @@ pub struct EmulatorFaultArgs {
     /// A membership created through the API is missing from this many following listings of its group.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub membership_listing_lag: u32,
-    /// Refuse to create this group (repeatable).
+    /// Refuse to create this group (Azure: its mailNickname; repeatable).
     #[arg(long = "reject-group", value_name = "EMAIL")]
     pub reject_groups: Vec<String>,
     /// Refuse to add this member to any group (repeatable).

@@ -4,8 +4,10 @@ use anyhow::{Context, Result};
 
 use super::args::{EmulatorCommand, EmulatorFaultArgs};
 use super::Exit;
-use crate::emulator::google::{EmulatorOptions, FaultPlan, GoogleEmulator};
+use crate::emulator::azure::{AzureEmulator, AzureEmulatorOptions, SeedUser};
+use crate::emulator::google::{EmulatorOptions, GoogleEmulator};
 use crate::emulator::hail::HailEmulator;
+use crate::emulator::FaultPlan;
 
 /// Runs one emulator in the foreground: prints `listening on <base URL>` and serves until the
 /// process is killed (Ctrl-C).
@@ -16,20 +18,36 @@ pub fn run(command: &EmulatorCommand) -> Result<Exit> {
             let emulator =
                 GoogleEmulator::start(options).with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
             emulator.set_faults(fault_plan(faults));
-            serve(&emulator.base_url())
+            println!("listening on {}", emulator.base_url());
+            serve_forever()
+        }
+        EmulatorCommand::Azure { port, users, faults } => {
+            let options = AzureEmulatorOptions { port: *port, ..AzureEmulatorOptions::default() };
+            let emulator =
+                AzureEmulator::start(options).with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
+            for upn in users {
+                let display_name = upn.split('@').next().unwrap_or(upn).to_owned();
+                emulator.insert_user(SeedUser {
+                    user_principal_name: upn.clone(),
+                    mail: Some(upn.clone()),
+                    display_name,
+                });
+            }
+            emulator.set_faults(fault_plan(faults));
+            println!("listening on {}", emulator.base_url());
+            serve_forever()
         }
         EmulatorCommand::Hail { port, token } => {
             let emulator =
                 HailEmulator::start(*port, token).with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
-            serve(&emulator.base_url())
+            println!("listening on {}", emulator.base_url());
+            serve_forever()
         }
     }
 }
 
-/// Says where the emulator listens, then keeps the process alive: the server runs on its own
-/// thread.
-fn serve(base_url: &str) -> ! {
-    println!("listening on {base_url}");
+/// The server runs on its own thread; this one only keeps the process alive.
+fn serve_forever() -> ! {
     loop {
         std::thread::park();
     }

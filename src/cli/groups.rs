@@ -13,7 +13,9 @@ use super::{progress, Exit, InputError};
 const DEFAULT_CONCURRENCY: usize = 8;
 use crate::definitions::{Nesting, ParseCache};
 use crate::diff::{diff_hierarchies, render_json, render_markdown, render_text};
-use crate::directory::{Directory, DirectoryError, GoogleDirectory, HailDirectory, LocalDirectory};
+use crate::directory::{
+    AzureDirectory, DeltaState, Directory, DirectoryError, GoogleDirectory, HailDirectory, LocalDirectory,
+};
 use crate::hierarchy::{self, Hierarchy};
 use crate::load::Expanded;
 use crate::sync::{self, ApplyOptions, ApplyOutcome, PlanOptions, RemovalLimits, RetryPolicy};
@@ -147,7 +149,7 @@ fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<Exit> {
 fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
     let expanded = resolve::load(global, &resolve::default_revision(global))?;
     let settings = &expanded.definitions.organisation.sync;
-    let Target { directory, nesting, concurrency, desired } = target(global, args, &expanded)?;
+    let Target { directory, nesting, concurrency, desired, delta_state } = target(global, args, &expanded)?;
     let concurrency = args.concurrency.or(concurrency).unwrap_or(DEFAULT_CONCURRENCY);
     let retry = RetryPolicy::default();
     let adoptable: BTreeSet<String> = if args.adopt {
@@ -155,7 +157,15 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
     } else {
         BTreeSet::new()
     };
-    let read = sync::read_live_state(directory.as_ref(), concurrency, &retry, &adoptable).map_err(|error| {
+    let mut feed = None;
+    let read = match &delta_state {
+        Some(path) => read_through_delta(directory.as_ref(), &retry, path, args.full_read).map(|(read, state)| {
+            feed = state.map(|state| (path.clone(), state));
+            read
+        }),
+        None => sync::read_live_state(directory.as_ref(), concurrency, &retry, &adoptable),
+    };
+    let read = read.map_err(|error| {
         match error.directory_error() {
             // The directory refused to be read: credentials, customer id or permissions. Lag and
             // outages stay failures (exit 1): nothing the user wrote is wrong.
@@ -191,6 +201,9 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
         PlanFormat::Json => emit_line(&serde_json::to_string_pretty(&plan)?),
     }
     if !args.confirm {
+        if let Some((path, state)) = feed.take() {
+            save_delta(directory.as_ref(), &retry, &path, state, false);
+        }
         let refused = !plan.refusals.is_empty() && !args.allow_mass_removal;
         if refused {
             eprintln!(
@@ -205,7 +218,12 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
         return refresh_cache(global, args, &expanded, Exit::Success);
     }
     let apply_options = ApplyOptions { concurrency, retry, allow_mass_removal: args.allow_mass_removal };
-    match sync::apply(directory.as_ref(), &plan, &apply_options, progress::for_terminal().as_ref()) {
+    let outcome = sync::apply(directory.as_ref(), &plan, &apply_options, progress::for_terminal().as_ref());
+    if let Some((path, state)) = feed.take() {
+        let applied = matches!(outcome, ApplyOutcome::Applied(_)) && !plan.is_empty();
+        save_delta(directory.as_ref(), &retry, &path, state, applied);
+    }
+    match outcome {
         ApplyOutcome::Refused(reasons) => {
             for reason in reasons {
                 eprintln!("refused: {reason}");
@@ -229,6 +247,66 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
     }
 }
 
+/// Reads through the directory's change feed from the state in `path` (unless `full_read`, or
+/// the file is missing or unreadable, which starts over and says so). Returns the feed's new
+/// state too, which the caller stores once it has applied its changes.
+fn read_through_delta(
+    directory: &dyn Directory,
+    retry: &RetryPolicy,
+    path: &std::path::Path,
+    full_read: bool,
+) -> Result<(sync::LiveRead, Option<DeltaState>), sync::ReadError> {
+    let since = if full_read {
+        None
+    } else {
+        match std::fs::read_to_string(path) {
+            Ok(text) => match serde_json::from_str(&text) {
+                Ok(state) => Some(state),
+                Err(error) => {
+                    eprintln!("{}: not a delta state ({error}); reading everything", path.display());
+                    None
+                }
+            },
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => {
+                eprintln!("{}: {error}; reading everything", path.display());
+                None
+            }
+        }
+    };
+    let delta = match sync::read_live_state_delta(directory, retry, since.as_ref()) {
+        Some(delta) => delta?,
+        None => return Ok((sync::read_live_state(directory, 1, retry, &BTreeSet::new())?, None)),
+    };
+    if delta.restarted {
+        eprintln!("the stored delta link has expired; read everything again");
+    }
+    Ok((delta.read, Some(delta.state)))
+}
+
+/// Stores where the change feed stands after this run: one more round from `state` takes in
+/// the changes just applied (whose objects the directory already knows), so the next run only
+/// reads what others change. If that round fails, `state` is stored and the next run catches up.
+fn save_delta(
+    directory: &dyn Directory,
+    retry: &RetryPolicy,
+    path: &std::path::Path,
+    state: DeltaState,
+    applied: bool,
+) {
+    let state = match applied.then(|| sync::read_live_state_delta(directory, retry, Some(&state))).flatten() {
+        Some(Ok(after)) => after.state,
+        _ => state,
+    };
+    let saved = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(path, serde_json::to_string(&state).unwrap_or_default()));
+    if let Err(error) = saved {
+        eprintln!("cannot save the delta state {}: {error}; the next run reads everything", path.display());
+    }
+}
+
 /// The members-cache step after the groups: same dry run or confirmation; the worse exit wins.
 fn refresh_cache(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded, groups: Exit) -> Result<Exit> {
     if args.no_cache {
@@ -247,7 +325,12 @@ struct Target {
     concurrency: Option<usize>,
     /// The hierarchy with member emails as this directory knows them.
     desired: Hierarchy,
+    /// Where the directory's change feed state is kept, for directories that have one.
+    delta_state: Option<std::path::PathBuf>,
 }
+
+/// Where Azure's change-feed state is kept, under --root.
+const AZURE_DELTA_STATE: &str = ".cpg-infra/azure-delta.json";
 
 fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Target> {
     let definitions = &expanded.definitions;
@@ -263,6 +346,7 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
                 nesting: Nesting::Native,
                 concurrency: None,
                 desired: expanded.hierarchy.clone(),
+                delta_state: None,
             })
         }
         ProviderName::Google => {
@@ -279,6 +363,19 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
                 nesting: provider.nesting,
                 concurrency: provider.concurrency,
                 desired: expanded.hierarchy.with_member_aliases(&aliases),
+                delta_state: None,
+            })
+        }
+        ProviderName::Azure => {
+            let (config, provider) = resolve::azure_config(definitions)?;
+            let directory = AzureDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?;
+            Ok(Target {
+                directory: Box::new(directory),
+                nesting: provider.nesting,
+                concurrency: provider.concurrency,
+                // Graph keeps no expiry with a membership; people are matched by email.
+                desired: expanded.hierarchy.without_expiry(),
+                delta_state: Some(resolve::local_state_path(global, args.state.as_deref(), AZURE_DELTA_STATE)),
             })
         }
         ProviderName::Hail => {
@@ -294,6 +391,7 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
                 nesting: Nesting::Native,
                 concurrency: None,
                 desired: desired.projects,
+                delta_state: None,
             })
         }
     }

@@ -9,7 +9,7 @@ use super::args::{DiffFormat, GlobalArgs, ImportArgs, MigratePlanArgs, ProviderN
 use super::output::{emit, emit_line};
 use super::resolve::{self, Revision};
 use super::{Exit, InputError};
-use crate::directory::{Directory, DirectoryError, GoogleDirectory, LocalDirectory};
+use crate::directory::{AzureDirectory, Directory, DirectoryError, GoogleDirectory, LocalDirectory};
 use crate::migrate::{self, Mapping, Observed, OldGroup, RoleSources};
 use crate::sync::{with_retries, RetryPolicy};
 
@@ -193,9 +193,13 @@ fn old_directory(
             let (config, _) = resolve::google_config(definitions)?;
             Box::new(GoogleDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?)
         }
+        ProviderName::Azure => {
+            let (config, _) = resolve::azure_config(definitions)?;
+            Box::new(AzureDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?)
+        }
         ProviderName::Hail => {
             return Err(InputError(
-                "the old groups live in a group directory (local or google), not in Hail Batch".into(),
+                "the old groups live in a group directory (local, google or azure), not in Hail Batch".into(),
             )
             .into())
         }

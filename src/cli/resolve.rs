@@ -13,7 +13,7 @@ use crate::codeowners::CODEOWNERS_FILE;
 use crate::definitions::{
     CacheDestination, Date, Definitions, DirSource, GitSource, OverlaySource, ParseCache, ProviderSettings, Source,
 };
-use crate::directory::{GoogleAuth, GoogleConfig};
+use crate::directory::{AzureAuth, AzureConfig, GoogleAuth, GoogleConfig};
 use crate::infra;
 use crate::load::{load_expanded, load_expanded_with_cache, Expanded};
 use crate::migrate::SecretReader;
@@ -310,6 +310,69 @@ pub fn google_config(definitions: &Definitions) -> Result<(GoogleConfig, Provide
         security_groups: settings.security_groups,
     };
     Ok((config, settings))
+}
+
+/// The Azure provider's settings and credentials: `[providers.azure]` (tenant id, endpoint),
+/// overridable by `CPG_INFRA_AZURE_TENANT_ID` and `CPG_INFRA_AZURE_ENDPOINT`.
+pub fn azure_config(definitions: &Definitions) -> Result<(AzureConfig, ProviderSettings)> {
+    let organisation = &definitions.organisation;
+    let Some(settings) = organisation.azure.clone().filter(|s| s.enabled) else {
+        return Err(InputError(
+            "the azure provider is not enabled: set [providers.azure] enabled = true in groups/org.toml".into(),
+        )
+        .into());
+    };
+    let tenant_id = env("CPG_INFRA_AZURE_TENANT_ID").or(settings.tenant_id.clone()).ok_or_else(|| {
+        InputError("no Azure tenant id: set [providers.azure] tenant_id or CPG_INFRA_AZURE_TENANT_ID".into())
+    })?;
+    let endpoint = env("CPG_INFRA_AZURE_ENDPOINT").or(settings.endpoint.clone());
+    let people =
+        definitions.people.values().filter_map(|p| p.azure.clone().map(|azure| (p.email.clone(), azure))).collect();
+    let config = AzureConfig {
+        tenant_id,
+        groups_domain: organisation.groups_domain.clone(),
+        endpoint,
+        auth: azure_auth()?,
+        people,
+    };
+    Ok((config, settings))
+}
+
+/// Azure credentials: `CPG_INFRA_AZURE_ACCESS_TOKEN`, else an app registration's
+/// `AZURE_CLIENT_ID` with `AZURE_CLIENT_SECRET`, else with GitHub's OIDC token for a federated
+/// credential (`ACTIONS_ID_TOKEN_REQUEST_TOKEN`, fetched before the sync by the workflow into
+/// `AZURE_FEDERATED_TOKEN`, or a file named by `AZURE_FEDERATED_TOKEN_FILE`).
+fn azure_auth() -> Result<AzureAuth> {
+    if let Some(token) = env("CPG_INFRA_AZURE_ACCESS_TOKEN") {
+        return Ok(AzureAuth::AccessToken { token, source: "CPG_INFRA_AZURE_ACCESS_TOKEN".to_owned() });
+    }
+    let client_id = env("AZURE_CLIENT_ID");
+    if let (Some(client_id), Some(secret)) = (client_id.clone(), env("AZURE_CLIENT_SECRET")) {
+        return Ok(AzureAuth::ClientSecret {
+            client_id,
+            secret,
+            source: "AZURE_CLIENT_ID and AZURE_CLIENT_SECRET".to_owned(),
+        });
+    }
+    if let Some(client_id) = client_id {
+        if let Some(assertion) = env("AZURE_FEDERATED_TOKEN") {
+            let source = "AZURE_CLIENT_ID and AZURE_FEDERATED_TOKEN".to_owned();
+            return Ok(AzureAuth::ClientAssertion { client_id, assertion, source });
+        }
+        if let Some(path) = env("AZURE_FEDERATED_TOKEN_FILE") {
+            let assertion = std::fs::read_to_string(&path)
+                .map_err(|e| InputError(format!("AZURE_FEDERATED_TOKEN_FILE {path}: {e}")))?
+                .trim()
+                .to_owned();
+            let source = format!("AZURE_CLIENT_ID and AZURE_FEDERATED_TOKEN_FILE ({path})");
+            return Ok(AzureAuth::ClientAssertion { client_id, assertion, source });
+        }
+    }
+    Err(InputError(
+        "no Azure credentials: set CPG_INFRA_AZURE_ACCESS_TOKEN (e.g. to `az account get-access-token --resource https://graph.microsoft.com --query accessToken -o tsv`), or AZURE_CLIENT_ID with AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN(_FILE)"
+            .into(),
+    )
+    .into())
 }
 
 fn env(name: &str) -> Option<String> {

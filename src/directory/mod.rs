@@ -4,6 +4,7 @@
 //! `sync` work unchanged over every provider. Providers never decide what to change; they only
 //! list and mutate, and they only report groups as owned when they carry the owner marker.
 
+mod azure;
 mod google;
 mod hail;
 mod local;
@@ -11,11 +12,14 @@ mod local;
 use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::definitions::Date;
 
+pub use azure::{AzureAuth, AzureConfig, AzureDirectory, AZURE_BATCH_SIZE};
 pub(crate) use google::credentials_file_authenticator;
 pub use google::{check_endpoint, GoogleAuth, GoogleConfig, GoogleDirectory};
 pub use hail::HailDirectory;
@@ -49,7 +53,7 @@ pub struct LiveMember {
 }
 
 /// How a directory records a member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MemberKind {
     /// A person or a machine account.
@@ -68,6 +72,33 @@ impl fmt::Display for MemberKind {
             MemberKind::Other => "something else",
         })
     }
+}
+
+/// Where a directory's change feed left off: the link that asks for what changed since, and
+/// every group as it was then, with object ids so that changes can be applied to it. Kept in
+/// a state file between runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeltaState {
+    pub link: String,
+    /// Group email → group.
+    pub groups: BTreeMap<String, DeltaGroup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeltaGroup {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub owned: bool,
+    /// Member object id → member.
+    pub members: BTreeMap<String, DeltaMember>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeltaMember {
+    /// Lowercased.
+    pub email: String,
+    pub kind: MemberKind,
 }
 
 /// What is needed to create a group.
@@ -95,6 +126,9 @@ pub enum DirectoryError {
     Storage(String),
     #[error("another sync holds the lock {0}")]
     Locked(String),
+    /// The stored change-feed link is no longer accepted; only a full read helps.
+    #[error("{0}: the stored delta link has expired")]
+    DeltaExpired(String),
 }
 
 impl DirectoryError {
@@ -133,7 +167,28 @@ pub trait Directory: Sync {
     /// Sets (or with `None` clears) the last day of access of an existing membership.
     fn set_expiry(&self, group_email: &str, member_email: &str, expires: Option<Date>) -> Result<(), DirectoryError>;
     fn remove_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError>;
+    /// Most members `add_members` and `remove_members` take in one call; 1 means the provider
+    /// has no batched calls and `apply` sends one change at a time.
+    fn batch_size(&self) -> usize {
+        1
+    }
+    /// Adds up to `batch_size` members to one group; one result per member, in order, so one
+    /// refused member fails alone. Default: one `add_member` call each.
+    fn add_members(&self, group_email: &str, members: &[(String, Option<Date>)]) -> Vec<Result<(), DirectoryError>> {
+        members.iter().map(|(member, expires)| self.add_member(group_email, member, *expires)).collect()
+    }
+    /// Removes up to `batch_size` members from one group; one result per member, in order.
+    /// Default: one `remove_member` call each.
+    fn remove_members(&self, group_email: &str, members: &[String]) -> Vec<Result<(), DirectoryError>> {
+        members.iter().map(|member| self.remove_member(group_email, member)).collect()
+    }
     fn delete_group(&self, group_email: &str) -> Result<(), DirectoryError>;
+    /// Every group and its direct members through the directory's change feed: everything
+    /// when `since` is `None`, else only what changed after it, applied to it. `None` for
+    /// directories without a change feed.
+    fn read_delta(&self, _since: Option<&DeltaState>) -> Option<Result<DeltaState, DirectoryError>> {
+        None
+    }
     /// HTTP requests sent so far (retries included), for providers that make them.
     fn api_calls(&self) -> Option<u64> {
         None

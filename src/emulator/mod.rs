@@ -3,6 +3,10 @@
 //! Each emulator keeps its state in memory, runs its own runtime on its own thread, and can
 //! inject latency and faults per request. Nothing here reaches the network beyond loopback.
 
+pub mod azure;
+mod faults;
 pub mod google;
 pub mod hail;
 mod server;
+
+pub use faults::FaultPlan;

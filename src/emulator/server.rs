@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use axum::http::{header, HeaderMap};
 use axum::response::Response;
 // The HTTP engine is the one the Cloud Identity client already brings (axum's `http1` and
 // `tokio` features turn on its server side); the client crate re-exports it.
@@ -125,4 +126,13 @@ where
         // Dropping the connection closes the socket without writing anything.
         _ = kill.notified() => {}
     }
+}
+
+/// Whether a request carries `Authorization: Bearer <expected>`.
+pub(crate) fn has_bearer(headers: &HeaderMap, expected: &str) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .is_some_and(|token| token == expected)
 }

@@ -87,6 +87,21 @@ impl Hierarchy {
         Hierarchy { groups }
     }
 
+    /// The same groups without expiry dates, for directories that keep none with a membership
+    /// (grants still end: expired ones are not in the hierarchy).
+    pub fn without_expiry(&self) -> Hierarchy {
+        let groups = self
+            .groups
+            .iter()
+            .map(|(name, group)| {
+                let mut group = group.clone();
+                group.expires.clear();
+                (name.clone(), group)
+            })
+            .collect();
+        Hierarchy { groups }
+    }
+
     /// Number of direct memberships (people and nested groups).
     pub fn membership_count(&self) -> usize {
         self.groups.values().map(|g| g.members.len() + g.groups.len()).sum()

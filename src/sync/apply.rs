@@ -2,7 +2,7 @@
 //! failures, and every failure collected rather than stopping the run. A change that needs a
 //! group whose creation failed in this run is not sent and counts as failed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -133,12 +133,19 @@ pub fn apply(directory: &dyn Directory, plan: &Plan, options: &ApplyOptions, pro
                 None => changes.push(change),
             }
         }
-        let results = run_parallel(&changes, options.concurrency, |change| {
-            let (result, attempts) = apply_with_retries(directory, change, &options.retry);
+        let units = batch_units(&changes, directory.batch_size());
+        let results: Vec<Result<(), DirectoryError>> = run_parallel(&units, options.concurrency, |unit| {
+            let (results, attempts) = apply_unit_with_retries(directory, unit, &options.retry);
             retries.fetch_add(attempts.saturating_sub(1), Ordering::Relaxed);
-            progress.advance();
-            result
-        });
+            for _ in unit.changes() {
+                progress.advance();
+            }
+            results
+        })
+        .into_iter()
+        .flatten()
+        .collect();
+        let changes: Vec<&Change> = units.iter().flat_map(Unit::changes).collect();
         for (change, result) in changes.into_iter().zip(results) {
             match result {
                 Ok(()) => match change {
@@ -164,6 +171,107 @@ pub fn apply(directory: &dyn Directory, plan: &Plan, options: &ApplyOptions, pro
     report.retries = retries.into_inner();
     report.seconds = started.elapsed().as_secs_f64();
     ApplyOutcome::Applied(report)
+}
+
+/// What one worker sends at once: a single change, or several additions or removals of one
+/// group that the directory takes in one batched call.
+enum Unit<'a> {
+    One(&'a Change),
+    Additions(&'a str, Vec<&'a Change>),
+    Removals(&'a str, Vec<&'a Change>),
+}
+
+impl<'a> Unit<'a> {
+    fn changes(&self) -> Vec<&'a Change> {
+        match self {
+            Unit::One(change) => vec![*change],
+            Unit::Additions(_, changes) | Unit::Removals(_, changes) => changes.clone(),
+        }
+    }
+}
+
+/// Cuts a phase's changes into units: plain additions and removals of the same group in
+/// chunks of `batch_size` (when the directory batches), everything else one by one.
+fn batch_units<'a>(changes: &[&'a Change], batch_size: usize) -> Vec<Unit<'a>> {
+    if batch_size <= 1 {
+        return changes.iter().map(|change| Unit::One(change)).collect();
+    }
+    let mut additions: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
+    let mut removals: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
+    let mut units = Vec::new();
+    for change in changes {
+        match change {
+            Change::AddMember { group, .. } => additions.entry(group.as_str()).or_default().push(change),
+            Change::RemoveMember { group, .. } => removals.entry(group.as_str()).or_default().push(change),
+            other => units.push(Unit::One(other)),
+        }
+    }
+    for (group, changes) in additions {
+        units.extend(changes.chunks(batch_size).map(|chunk| Unit::Additions(group, chunk.to_vec())));
+    }
+    for (group, changes) in removals {
+        units.extend(changes.chunks(batch_size).map(|chunk| Unit::Removals(group, chunk.to_vec())));
+    }
+    units
+}
+
+/// Applies one unit, retrying only the members whose result was transient; returns one result
+/// per change and the attempts made (the most any member needed).
+fn apply_unit_with_retries(
+    directory: &dyn Directory,
+    unit: &Unit,
+    policy: &RetryPolicy,
+) -> (Vec<Result<(), DirectoryError>>, usize) {
+    let (group, changes, adding) = match unit {
+        Unit::One(change) => {
+            let (result, attempts) = apply_with_retries(directory, change, policy);
+            return (vec![result], attempts);
+        }
+        Unit::Additions(group, changes) => (*group, changes, true),
+        Unit::Removals(group, changes) => (*group, changes, false),
+    };
+    let mut results: Vec<Option<Result<(), DirectoryError>>> = vec![None; changes.len()];
+    let mut pending: Vec<usize> = (0..changes.len()).collect();
+    let mut attempt: u32 = 0;
+    loop {
+        attempt += 1;
+        let answers = if adding {
+            let members: Vec<(String, Option<crate::definitions::Date>)> = pending
+                .iter()
+                .filter_map(|&index| match changes[index] {
+                    Change::AddMember { member, expires, .. } => Some((member.clone(), *expires)),
+                    _ => None,
+                })
+                .collect();
+            directory.add_members(group, &members)
+        } else {
+            let members: Vec<String> = pending
+                .iter()
+                .filter_map(|&index| match changes[index] {
+                    Change::RemoveMember { member, .. } => Some(member.clone()),
+                    _ => None,
+                })
+                .collect();
+            directory.remove_members(group, &members)
+        };
+        let mut still_pending = Vec::new();
+        let mut wait = None;
+        for (index, answer) in pending.iter().copied().zip(answers) {
+            match answer {
+                Err(error) if error.is_retryable() && attempt < policy.max_attempts => {
+                    wait = wait.max(Some(error.retry_after()));
+                    still_pending.push(index);
+                }
+                answer => results[index] = Some(answer),
+            }
+        }
+        if still_pending.is_empty() {
+            let missing = || Err(DirectoryError::Storage("the directory gave no result for this change".to_owned()));
+            return (results.into_iter().map(|r| r.unwrap_or_else(missing)).collect(), attempt as usize);
+        }
+        std::thread::sleep(backoff(policy, attempt, wait.flatten()));
+        pending = still_pending;
+    }
 }
 
 /// The group whose failed creation this change depends on: the group it changes, or the group
@@ -313,6 +421,49 @@ mod tests {
         assert!(first >= Duration::from_millis(100) && first <= Duration::from_millis(200), "{first:?}");
         assert!(backoff(&policy, 9, None) <= Duration::from_secs(1));
         assert_eq!(backoff(&policy, 1, Some(Duration::from_secs(7))), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn batched_directories_get_additions_and_removals_per_group_in_chunks() {
+        let add = |group: &str, i: usize| Change::AddMember {
+            group: group.to_owned(),
+            member: format!("p{i}@example.org"),
+            expires: None,
+        };
+        let remove = |i: usize| Change::RemoveMember { group: "g2".to_owned(), member: format!("p{i}@example.org") };
+        let mut changes: Vec<Change> = (0..45).map(|i| add("g1", i)).collect();
+        changes.extend((0..3).map(|i| add("g2", i)));
+        changes.extend((0..21).map(remove));
+        changes.push(Change::SetExpiry {
+            group: "g1".to_owned(),
+            member: "x@example.org".to_owned(),
+            expires: None,
+            previous: None,
+        });
+        let refs: Vec<&Change> = changes.iter().collect();
+        let sizes = |units: &[Unit]| {
+            units
+                .iter()
+                .map(|unit| match unit {
+                    Unit::One(_) => ("one", 1),
+                    Unit::Additions(group, chunk) => (if *group == "g1" { "add g1" } else { "add g2" }, chunk.len()),
+                    Unit::Removals(_, chunk) => ("remove g2", chunk.len()),
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            sizes(&batch_units(&refs, 20)),
+            [
+                ("one", 1),
+                ("add g1", 20),
+                ("add g1", 20),
+                ("add g1", 5),
+                ("add g2", 3),
+                ("remove g2", 20),
+                ("remove g2", 1)
+            ]
+        );
+        assert!(batch_units(&refs, 1).iter().all(|unit| matches!(unit, Unit::One(_))));
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! Observing a directory: one group listing, then one member listing per owned group.
+//! Observing a directory: one group listing, then one member listing per owned group; or,
+//! for a directory with a change feed, what changed since the last stored read.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use thiserror::Error;
 
 use super::apply::{run_parallel, with_retries, RetryPolicy};
-use crate::directory::{Directory, DirectoryError, LiveGroup, LiveMember};
+use crate::directory::{DeltaState, Directory, DirectoryError, LiveGroup, LiveMember};
 
 /// What a directory holds now, keyed by lowercased group email.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,4 +88,65 @@ pub fn read_live_state(
         })
         .collect();
     Ok(LiveRead { state: LiveState { groups }, retries })
+}
+
+/// A read through a directory's change feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaRead {
+    pub read: LiveRead,
+    /// What to store for the next run.
+    pub state: DeltaState,
+    /// The stored link had expired, so everything was read again.
+    pub restarted: bool,
+}
+
+/// Reads through the directory's change feed from `since` (everything when `None`), retried
+/// like a listing; an expired link starts the feed over. `None` when the directory has no feed.
+pub fn read_live_state_delta(
+    directory: &dyn Directory,
+    retry: &RetryPolicy,
+    since: Option<&DeltaState>,
+) -> Option<Result<DeltaRead, ReadError>> {
+    let mut retries = 0;
+    let mut read = |since: Option<&DeltaState>| -> Option<Result<DeltaState, DirectoryError>> {
+        // The first answer also tells whether there is a feed at all.
+        let mut first = Some(directory.read_delta(since)?);
+        let (result, attempts) = with_retries(retry, || {
+            first.take().unwrap_or_else(|| directory.read_delta(since).unwrap_or_else(|| Ok(DeltaState::default())))
+        });
+        retries += attempts - 1;
+        Some(result)
+    };
+    let (state, restarted) = match read(since)? {
+        Err(DirectoryError::DeltaExpired(_)) if since.is_some() => (read(None)?, true),
+        other => (other, false),
+    };
+    let state = match state {
+        Ok(state) => state,
+        Err(error) => return Some(Err(ReadError::Groups(error))),
+    };
+    Some(Ok(DeltaRead { read: LiveRead { state: live_state_of(&state), retries }, state, restarted }))
+}
+
+/// The live state a change feed's groups describe.
+pub fn live_state_of(delta: &DeltaState) -> LiveState {
+    let groups = delta
+        .groups
+        .iter()
+        .map(|(email, group)| {
+            let members = group
+                .members
+                .values()
+                .map(|m| (m.email.clone(), LiveMember { email: m.email.clone(), kind: m.kind, expires: None }))
+                .collect();
+            let live = LiveGroup {
+                name: group.name.clone(),
+                email: email.clone(),
+                description: group.description.clone(),
+                owned: group.owned,
+            };
+            (email.clone(), LiveGroupState { group: live, members })
+        })
+        .collect();
+    LiveState { groups }
 }

@@ -9,5 +9,5 @@ mod plan;
 
 pub(crate) use apply::with_retries;
 pub use apply::{apply, ApplyOptions, ApplyOutcome, ApplyReport, NoProgress, Progress, RetryPolicy};
-pub use live::{read_live_state, LiveGroupState, LiveRead, LiveState, ReadError};
+pub use live::{read_live_state, read_live_state_delta, DeltaRead, LiveGroupState, LiveRead, LiveState, ReadError};
 pub use plan::{plan, Change, Conflict, Plan, PlanCounts, PlanOptions, RemovalLimits};

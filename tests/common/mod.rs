@@ -7,6 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod azure;
 pub mod git;
 pub mod google;
 
@@ -113,6 +114,13 @@ fn run_binary(root: &Path, today: &str, args: &[&str], env: &[(&str, &str)]) -> 
         "CPG_INFRA_GCS_ENDPOINT",
         "CPG_INFRA_HAIL_ENDPOINT",
         "CPG_INFRA_HAIL_TOKEN",
+        "CPG_INFRA_AZURE_ACCESS_TOKEN",
+        "CPG_INFRA_AZURE_ENDPOINT",
+        "CPG_INFRA_AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_FEDERATED_TOKEN",
+        "AZURE_FEDERATED_TOKEN_FILE",
     ] {
         command.env_remove(name);
     }

@@ -17,26 +17,23 @@
 //! everything. Page sizes default to 200 (`BASIC`) or 50 (`FULL`), are capped at 1000 / 500 like
 //! the real API, and further at `EmulatorOptions::max_page_size`.
 
-mod faults;
 mod objects;
 mod store;
 
 use std::collections::BTreeMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Query;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::server::{ConnectionKiller, Request, Server};
-pub use faults::FaultPlan;
-use faults::{Fault, FaultState};
+use super::faults::{request_identity, Fault, FaultPlan, FaultState};
+use super::server::{has_bearer, ConnectionKiller, Request, Server};
 use store::{Directory, NewMember};
 
 /// A running fake Cloud Identity API. Dropping it shuts the server down.
@@ -250,7 +247,7 @@ async fn handle(shared: Arc<Shared>, request: Request, killer: ConnectionKiller)
     };
     match fault {
         Some(Fault::Drop) => return killer.drop_connection().await,
-        Some(fault) => return fault.into_response(),
+        Some(fault) => return fault_response(fault),
         None => {}
     }
     let query = match Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
@@ -280,20 +277,22 @@ async fn handle(shared: Arc<Shared>, request: Request, killer: ConnectionKiller)
     }
 }
 
-/// What makes two requests the same request: a retry sends the same method, path, query and
-/// body.
-fn request_identity(method: &Method, uri: &axum::http::Uri, body: &[u8]) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    (method.as_str(), uri.to_string(), body).hash(&mut hasher);
-    hasher.finish()
-}
-
-fn has_bearer(headers: &HeaderMap, expected: &str) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .is_some_and(|token| token == expected)
+/// A Cloud Identity error body for an injected fault.
+fn fault_response(fault: Fault) -> Response {
+    let (code, message) = match fault {
+        Fault::TooManyRequests(_) => (
+            Code::ResourceExhausted,
+            "Quota exceeded for quota metric 'Requests' and limit 'Requests per minute' of service \
+             'cloudidentity.googleapis.com'.",
+        ),
+        Fault::Unavailable => (Code::Unavailable, "The service is currently unavailable."),
+        Fault::Internal | Fault::Drop => (Code::Internal, "Internal error encountered."),
+    };
+    let mut response = ApiError { code, message: message.to_owned() }.into_response();
+    if let Fault::TooManyRequests(Some(retry_after)) = fault {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs()));
+    }
+    response
 }
 
 fn unauthenticated() -> Response {

@@ -787,8 +787,8 @@ fn rfc3339(time: SystemTime) -> String {
 mod tests {
     use std::time::Duration;
 
-    use super::super::FaultPlan;
     use super::*;
+    use crate::emulator::FaultPlan;
 
     fn context<'a>(query: &'a [(String, String)], body: &'a [u8], faults: &'a FaultPlan) -> Context<'a> {
         Context { query, body, faults }

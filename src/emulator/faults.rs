@@ -1,16 +1,15 @@
-//! What the Cloud Identity emulator gets wrong on purpose: seeded transport faults (429, 5xx,
-//! dropped connections), permanent refusals, and replication lag counted in requests.
+//! What the emulators get wrong on purpose: seeded transport faults (429, 5xx, dropped
+//! connections), permanent refusals, and replication lag counted in requests. Shared by every
+//! emulator; each turns a `Fault` into its own API's error body.
 //!
 //! Lag is counted in requests, never in time, so a test that reproduces it does not depend on
 //! how fast threads run. A faulted request never changes state.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
-use axum::http::{header, HeaderValue};
-use axum::response::Response;
-
-use super::{ApiError, Code};
+use axum::http::{Method, Uri};
 
 /// Which requests fail, and how. Decisions come from a generator seeded with `seed`, one draw
 /// per request that faults may apply to, in arrival order: the same seed and the same requests
@@ -18,26 +17,30 @@ use super::{ApiError, Code};
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FaultPlan {
     pub seed: u64,
-    /// Share of requests answered 429 RESOURCE_EXHAUSTED with a `Retry-After` header.
+    /// Share of requests answered 429 (Google: RESOURCE_EXHAUSTED) with a `Retry-After` header.
     pub rate_429: f64,
     /// The `Retry-After` value sent with 429, in whole seconds (may be 0).
     pub retry_after: Duration,
+    /// Send 429 without a `Retry-After` header (the client falls back to its own backoff).
+    pub omit_retry_after: bool,
     /// Share of requests answered 503 UNAVAILABLE.
     pub rate_503: f64,
     /// Share of requests answered 500 INTERNAL.
     pub rate_500: f64,
     /// Share of requests whose connection is closed without a response.
     pub rate_drop: f64,
-    /// API method names (`groups.memberships.create`, …) faults apply to; `None` means all.
+    /// API method names (`groups.memberships.create`, `groups.members.remove`, …) faults apply
+    /// to; `None` means all.
     pub methods: Option<BTreeSet<String>>,
     /// Stop injecting faults after this many.
     pub max_faults: Option<u64>,
     /// Fault one request (same method, path, query and body) at most this many times, so a
     /// client that retries more often than this always gets through, whatever the timing.
     pub max_faults_per_request: Option<u32>,
-    /// Member emails that `memberships.create` always refuses with 400 INVALID_ARGUMENT.
+    /// Member emails that additions always refuse with 400 (Cloud Identity `memberships.create`;
+    /// Graph `members/$ref` and the whole `members@odata.bind` PATCH that names one).
     pub reject_members: BTreeSet<String>,
-    /// Group emails that `groups.create` always refuses with 400 INVALID_ARGUMENT.
+    /// Group emails (Graph: mailNicknames) that group creation always refuses with 400.
     pub reject_groups: BTreeSet<String>,
     /// A membership created through the API is missing from this many following
     /// `memberships.list` requests of its group (a stale read).
@@ -45,36 +48,37 @@ pub struct FaultPlan {
     /// A group created through the API is missing from this many following `groups.list`
     /// requests.
     pub group_listing_lag: u32,
-    /// A group created through the API answers 404 NOT_FOUND to this many following direct
-    /// reads (`groups.lookup`, `groups.get`, `memberships.list`, `memberships.lookup`,
-    /// `memberships.get`); writes see it at once.
+    /// A group created through the API answers 404 to this many following direct reads
+    /// (Cloud Identity `groups.lookup`, `groups.get`, `memberships.*` reads; Graph `groups.get`,
+    /// `groups.members.list`); writes see it at once.
     pub group_read_lag: u32,
 }
 
 /// The fault plan and where its generator stands.
-pub(super) struct FaultState {
-    pub(super) plan: FaultPlan,
+pub(crate) struct FaultState {
+    pub(crate) plan: FaultPlan,
     random: SplitMix64,
     injected: u64,
     /// Faults injected per request identity, for `max_faults_per_request`.
     per_request: HashMap<u64, u32>,
 }
 
-pub(super) enum Fault {
-    TooManyRequests(Duration),
+pub(crate) enum Fault {
+    /// 429, with the `Retry-After` to send if any.
+    TooManyRequests(Option<Duration>),
     Unavailable,
     Internal,
     Drop,
 }
 
 impl FaultState {
-    pub(super) fn new(plan: FaultPlan) -> FaultState {
+    pub(crate) fn new(plan: FaultPlan) -> FaultState {
         FaultState { random: SplitMix64(plan.seed), plan, injected: 0, per_request: HashMap::new() }
     }
 
     /// Draws once for a request to `method` (identified by `request`, a hash of what it sends)
     /// if faults apply to it.
-    pub(super) fn next_fault(&mut self, method: &str, request: u64) -> Option<Fault> {
+    pub(crate) fn next_fault(&mut self, method: &str, request: u64) -> Option<Fault> {
         let plan = &self.plan;
         let rates = [plan.rate_429, plan.rate_503, plan.rate_500, plan.rate_drop];
         let faulted_before = self.per_request.get(&request).copied().unwrap_or(0);
@@ -85,7 +89,7 @@ impl FaultState {
         {
             return None;
         }
-        let retry_after = plan.retry_after;
+        let retry_after = (!plan.omit_retry_after).then_some(plan.retry_after);
         let draw = self.random.next_f64();
         let mut threshold = 0.0;
         let faults = [Fault::TooManyRequests(retry_after), Fault::Unavailable, Fault::Internal, Fault::Drop];
@@ -101,23 +105,12 @@ impl FaultState {
     }
 }
 
-impl Fault {
-    pub(super) fn into_response(self) -> Response {
-        let (code, message) = match self {
-            Fault::TooManyRequests(_) => (
-                Code::ResourceExhausted,
-                "Quota exceeded for quota metric 'Requests' and limit 'Requests per minute' of service \
-                 'cloudidentity.googleapis.com'.",
-            ),
-            Fault::Unavailable => (Code::Unavailable, "The service is currently unavailable."),
-            Fault::Internal | Fault::Drop => (Code::Internal, "Internal error encountered."),
-        };
-        let mut response = ApiError { code, message: message.to_owned() }.into_response();
-        if let Fault::TooManyRequests(retry_after) = self {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs()));
-        }
-        response
-    }
+/// What makes two requests the same request: a retry sends the same method, path, query and
+/// body.
+pub(crate) fn request_identity(method: &Method, uri: &Uri, body: &[u8]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    (method.as_str(), uri.to_string(), body).hash(&mut hasher);
+    hasher.finish()
 }
 
 /// SplitMix64: a tiny, well-mixed, seedable generator; enough to spread faults.

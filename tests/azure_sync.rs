@@ -1,0 +1,369 @@
+//! The Azure provider and the sync engine against the Graph emulator, over real HTTP with the
+//! real client crate: convergence, call counts, batching, paging, drift, ownership, safety
+//! limits, people that cannot be resolved, nesting modes and credentials.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cpg_infra::definitions::Nesting;
+use cpg_infra::directory::{Directory, DirectoryError};
+use cpg_infra::emulator::azure::{SeedGroup, SeedUser};
+use cpg_infra::emulator::FaultPlan;
+use cpg_infra::sync::{self, ApplyOutcome};
+
+use common::azure::{
+    connect, connect_with_people, emulator, emulator_state, example, flattened_state, plan, plan_with, seed_people,
+};
+use common::google::{applied, apply, expected_state, hierarchy, people, sync_to, DOMAIN, FAST_RETRY, TOKEN};
+use common::{copy_example_org, cpg_with_env, FAILURE, INVALID_INPUT, SUCCESS};
+
+fn no_aliases() -> BTreeMap<String, String> {
+    BTreeMap::new()
+}
+
+#[test]
+fn first_sync_creates_security_groups_and_the_second_is_a_no_op_with_one_list_per_group() {
+    let emulator = emulator(999);
+    let (desired, aliases) = example();
+    seed_people(&emulator, &desired, &aliases);
+    let directory = connect_with_people(&emulator, TOKEN, aliases.clone());
+
+    let first = plan(&directory, &desired);
+    let counts = first.counts();
+    assert_eq!(counts.created, desired.groups.len());
+    assert_eq!(counts.added, desired.membership_count());
+    let report = applied(apply(&directory, &first));
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(emulator_state(&emulator, &aliases), expected_state(&desired));
+    for (nickname, group) in emulator.groups() {
+        assert!(group.description.contains("managed-by: cpg-infra"), "{group:?}");
+        assert!(group.security_enabled && !group.mail_enabled, "{group:?}");
+        assert_eq!(group.display_name, nickname);
+    }
+    // Additions went in PATCHes of up to 20, never one request per member.
+    let calls = emulator.calls();
+    let patches = calls.get("groups.update").copied().unwrap_or(0);
+    let most = desired.groups.values().map(|g| (g.members.len() + g.groups.len()).div_ceil(20) as u64).sum::<u64>();
+    assert!(patches <= most, "{patches} PATCHes for {most} chunks: {calls:?}");
+    assert_eq!(calls.get("groups.members.add"), None, "{calls:?}");
+
+    // A fresh provider plans nothing with one group listing and one member listing per group.
+    let fresh = connect_with_people(&emulator, TOKEN, aliases.clone());
+    emulator.reset_calls();
+    let second = plan(&fresh, &desired);
+    assert!(second.is_empty(), "{second}");
+    let calls = emulator.calls();
+    assert_eq!(calls.get("groups.list"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("groups.members.list"), Some(&(desired.groups.len() as u64)), "{calls:?}");
+    assert_eq!(emulator.total_calls(), 1 + desired.groups.len() as u64, "{calls:?}");
+    assert_eq!(fresh.api_calls(), Some(emulator.total_calls()));
+}
+
+#[test]
+fn additions_go_twenty_to_a_patch_and_removals_twenty_to_a_batch() {
+    let emulator = emulator(999);
+    let desired = hierarchy(&[("big", people("p", 45), &[])]);
+    seed_people(&emulator, &desired, &no_aliases());
+    let directory = connect(&emulator, TOKEN);
+    let report = sync_to(&directory, &desired);
+    assert_eq!(report.added, 45);
+    let calls = emulator.calls();
+    assert_eq!(calls.get("groups.update"), Some(&3), "45 additions = 3 PATCHes: {calls:?}");
+    assert_eq!(emulator.groups()["big"].members.len(), 45);
+
+    let smaller = hierarchy(&[("big", people("p", 45).into_iter().take(4).collect(), &[])]);
+    let removal = plan(&directory, &smaller);
+    assert_eq!(removal.counts().removed, 41);
+    emulator.reset_calls();
+    let options = sync::ApplyOptions { concurrency: 8, retry: FAST_RETRY, allow_mass_removal: true };
+    let ApplyOutcome::Applied(report) = sync::apply(&directory, &removal, &options, &sync::NoProgress) else {
+        panic!("refused")
+    };
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.removed, 41);
+    let calls = emulator.calls();
+    assert_eq!(calls.get("$batch"), Some(&3), "41 removals = 3 batches: {calls:?}");
+    assert_eq!(calls.get("$batch/groups.members.remove"), Some(&41), "{calls:?}");
+    assert_eq!(emulator.groups()["big"].members.len(), 4);
+}
+
+#[test]
+fn listings_follow_next_links() {
+    let emulator = emulator(3);
+    let mut groups: Vec<(&str, Vec<String>, &[&str])> = vec![("big", people("p", 70), &[])];
+    for name in ["g1", "g2", "g3", "g4", "g5", "g6"] {
+        groups.push((name, people(name, 2), &["big"]));
+    }
+    let desired = hierarchy(&groups);
+    seed_people(&emulator, &desired, &no_aliases());
+    sync_to(&connect(&emulator, TOKEN), &desired);
+    assert_eq!(emulator_state(&emulator, &no_aliases()), expected_state(&desired));
+
+    let fresh = connect(&emulator, TOKEN);
+    emulator.reset_calls();
+    assert!(plan(&fresh, &desired).is_empty());
+    let calls = emulator.calls();
+    assert_eq!(calls.get("groups.list"), Some(&3), "{calls:?}");
+    assert_eq!(calls.get("groups.members.list"), Some(&(24 + 6)), "{calls:?}");
+}
+
+#[test]
+fn drift_is_reverted() {
+    let emulator = emulator(999);
+    let (desired, aliases) = example();
+    seed_people(&emulator, &desired, &aliases);
+    emulator.insert_user(SeedUser {
+        user_principal_name: "stranger@elsewhere.example.com".to_owned(),
+        mail: None,
+        display_name: "Stranger".to_owned(),
+    });
+    sync_to(&connect_with_people(&emulator, TOKEN, aliases.clone()), &desired);
+
+    let web = &desired.groups["tob-wgs-web-access"];
+    let removed_by_hand = web.members.iter().next().expect("a member").clone();
+    let principal = aliases.get(&removed_by_hand).unwrap_or(&removed_by_hand);
+    emulator.add_member_directly("tob-wgs-analysis", "stranger@elsewhere.example.com");
+    emulator.remove_member_directly("tob-wgs-web-access", principal);
+
+    let fresh = connect_with_people(&emulator, TOKEN, aliases.clone());
+    let drift = plan(&fresh, &desired);
+    let lines: Vec<String> = drift.changes.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            format!("+ add    {removed_by_hand} to tob-wgs-web-access@{DOMAIN}"),
+            format!("- remove stranger@elsewhere.example.com from tob-wgs-analysis@{DOMAIN}")
+        ]
+    );
+    let report = applied(apply(&fresh, &drift));
+    assert_eq!((report.added, report.removed, report.failed.len()), (1, 1, 0));
+    assert_eq!(emulator_state(&emulator, &aliases), expected_state(&desired));
+    assert!(plan(&connect_with_people(&emulator, TOKEN, aliases), &desired).is_empty());
+}
+
+#[test]
+fn groups_without_the_marker_are_conflicts_and_untouched() {
+    let emulator = emulator(999);
+    let desired = hierarchy(&[("g1", people("a", 2), &[]), ("g2", people("b", 2), &[])]);
+    seed_people(&emulator, &desired, &no_aliases());
+    emulator.insert_group(SeedGroup {
+        display_name: "g1".to_owned(),
+        mail_nickname: "g1".to_owned(),
+        description: "made by hand".to_owned(),
+        members: vec!["a000@example.org".to_owned()],
+    });
+    let directory = connect(&emulator, TOKEN);
+    let plan = plan(&directory, &desired);
+    assert_eq!(plan.conflicts.len(), 1, "{plan}");
+    assert_eq!(plan.conflicts[0].group, format!("g1@{DOMAIN}"));
+    applied(apply(&directory, &plan));
+    let groups = emulator.groups();
+    assert_eq!(groups["g1"].members, BTreeSet::from(["a000@example.org".to_owned()]));
+    assert_eq!(groups["g1"].description, "made by hand");
+    assert_eq!(groups["g2"].members.len(), 2);
+    let not_owned = Err(DirectoryError::NotOwned(format!("g1@{DOMAIN}")));
+    assert_eq!(directory.add_member(&format!("g1@{DOMAIN}"), "a001@example.org", None), not_owned);
+    assert_eq!(directory.remove_member(&format!("g1@{DOMAIN}"), "a000@example.org"), not_owned);
+
+    // --adopt takes it over: marker written, members brought in line.
+    let read = sync::read_live_state(&directory, 8, &FAST_RETRY, &BTreeSet::from([format!("g1@{DOMAIN}")])).unwrap();
+    let options = sync::PlanOptions { adopt: true, ..common::google::plan_options() };
+    let adopt = sync::plan(&desired, &read.state, &options);
+    assert_eq!(adopt.counts().created, 1, "{adopt}");
+    let report = applied(apply(&directory, &adopt));
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert!(emulator.groups()["g1"].description.contains("managed-by: cpg-infra"));
+    assert_eq!(emulator_state(&emulator, &no_aliases()), expected_state(&desired));
+}
+
+#[test]
+fn a_plan_over_the_removal_limit_applies_nothing() {
+    let emulator = emulator(999);
+    let before = hierarchy(&[("g1", people("a", 10), &[]), ("g2", people("b", 4), &[])]);
+    seed_people(&emulator, &before, &no_aliases());
+    let directory = connect(&emulator, TOKEN);
+    sync_to(&directory, &before);
+    let snapshot = emulator_state(&emulator, &no_aliases());
+    let after = hierarchy(&[("g1", people("a", 2), &[]), ("g2", vec![], &[])]);
+    let plan = plan(&directory, &after);
+    assert_eq!(plan.refusals.len(), 2, "{plan}");
+    emulator.reset_calls();
+    assert!(matches!(apply(&directory, &plan), ApplyOutcome::Refused(_)));
+    assert_eq!(emulator.total_calls(), 0, "a refused plan sent requests");
+    assert_eq!(emulator_state(&emulator, &no_aliases()), snapshot);
+}
+
+#[test]
+fn one_rejected_member_in_a_chunk_fails_alone() {
+    let emulator = emulator(999);
+    let mut members = people("a", 12);
+    members.push("bad@example.org".to_owned());
+    let desired = hierarchy(&[("g1", members, &[]), ("g2", people("b", 3), &[])]);
+    seed_people(&emulator, &desired, &no_aliases());
+    emulator.set_faults(FaultPlan {
+        reject_members: BTreeSet::from(["bad@example.org".to_owned()]),
+        ..FaultPlan::default()
+    });
+    let directory = connect(&emulator, TOKEN);
+    let report = applied(apply(&directory, &plan(&directory, &desired)));
+    assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+    assert!(report.failed[0].0.to_string().contains("bad@example.org"), "{:?}", report.failed);
+    assert_eq!(report.added, 15);
+    assert_eq!(report.retries, 0, "a rejection is permanent and must not be retried");
+    let groups = emulator.groups();
+    assert_eq!(groups["g1"].members.len(), 12);
+    assert_eq!(groups["g2"].members.len(), 3);
+    // The refused PATCH fell back to one reference per member of that chunk only.
+    let calls = emulator.calls();
+    assert_eq!(calls.get("groups.update"), Some(&2), "{calls:?}");
+    assert_eq!(calls.get("groups.members.add"), Some(&13), "{calls:?}");
+}
+
+#[test]
+fn an_unresolvable_person_fails_only_their_memberships() {
+    let emulator = emulator(999);
+    let desired = hierarchy(&[("g1", people("a", 3), &[]), ("g2", people("b", 2), &[])]);
+    seed_people(&emulator, &desired, &no_aliases());
+    let mut with_ghost = desired.clone();
+    for group in with_ghost.groups.values_mut() {
+        group.members.insert("ghost@example.org".to_owned());
+    }
+    let directory = connect(&emulator, TOKEN);
+    let report = applied(apply(&directory, &plan(&directory, &with_ghost)));
+    assert_eq!(report.failed.len(), 2, "{:?}", report.failed);
+    for (change, error) in &report.failed {
+        assert!(change.to_string().contains("ghost@example.org"), "{change}");
+        assert!(error.contains("no user in the tenant"), "{error}");
+    }
+    assert_eq!(report.added, 5);
+    // Looked up once for the run, not once per group, and up to 20 to a $batch.
+    let calls = emulator.calls();
+    let lookups = calls.get("users.list").unwrap_or(&0) + calls.get("$batch/users.list").unwrap_or(&0);
+    assert_eq!(lookups, 6, "5 people and the ghost, each once: {calls:?}");
+    assert_eq!(calls.get("$batch"), Some(&2), "one batch of look-ups per group: {calls:?}");
+    assert_eq!(emulator_state(&emulator, &no_aliases()), expected_state(&desired));
+}
+
+#[test]
+fn people_resolve_by_their_azure_principal_name() {
+    let emulator = emulator(999);
+    let (desired, aliases) = example();
+    assert!(aliases.values().any(|upn| upn.contains("onmicrosoft.com")), "the fixture has an alias");
+    seed_people(&emulator, &desired, &aliases);
+    let directory = connect_with_people(&emulator, TOKEN, aliases.clone());
+    sync_to(&directory, &desired);
+    let amara = "amara.okafor@examplegenomics.onmicrosoft.com";
+    assert!(emulator.groups().values().any(|g| g.members.contains(amara)));
+    assert!(plan(&connect_with_people(&emulator, TOKEN, aliases), &desired).is_empty());
+}
+
+#[test]
+fn flatten_writes_transitive_people_and_native_writes_groups() {
+    let desired = hierarchy(&[
+        ("leaf", people("l", 2), &[]),
+        ("middle", people("m", 1), &["leaf"]),
+        ("top", people("t", 1), &["middle"]),
+    ]);
+
+    let flat = emulator(999);
+    seed_people(&flat, &desired, &no_aliases());
+    let directory = connect(&flat, TOKEN);
+    let report = applied(apply(&directory, &plan_with(&directory, &desired, Nesting::Flatten)));
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(emulator_state(&flat, &no_aliases()), flattened_state(&desired));
+    assert_eq!(flat.groups()["top"].members.len(), 4, "top lists its four people and no group");
+    assert!(plan_with(&connect(&flat, TOKEN), &desired, Nesting::Flatten).is_empty());
+
+    let native = emulator(999);
+    seed_people(&native, &desired, &no_aliases());
+    let directory = connect(&native, TOKEN);
+    sync_to(&directory, &desired);
+    assert_eq!(emulator_state(&native, &no_aliases()), expected_state(&desired));
+    assert!(native.groups()["top"].members.contains("middle"));
+    assert!(plan(&connect(&native, TOKEN), &desired).is_empty());
+}
+
+#[test]
+fn bad_credentials_give_a_clear_error_naming_the_source() {
+    let emulator = emulator(999);
+    let directory = connect(&emulator, "wrong-token");
+    let error = sync::read_live_state(&directory, 8, &FAST_RETRY, &BTreeSet::new()).expect_err("401");
+    assert!(error.to_string().contains("authentication failed"), "{error}");
+    assert!(error.to_string().contains("the test token"), "{error}");
+}
+
+/// A copy of the frozen organisation with the Azure provider enabled.
+fn azure_org() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_example_org(dir.path());
+    let org = dir.path().join("groups/org.toml");
+    let text = std::fs::read_to_string(&org).unwrap();
+    let section = text.find("[providers.azure]").expect("a [providers.azure] section");
+    let flag = section + text[section..].find("enabled = false").expect("azure disabled in the example");
+    let enabled = format!("{}enabled = true{}", &text[..flag], &text[flag + "enabled = false".len()..]);
+    std::fs::write(&org, enabled).unwrap();
+    dir
+}
+
+#[test]
+fn the_cli_syncs_to_azure_and_exit_codes_say_what_happened() {
+    let emulator = emulator(999);
+    let (desired, aliases) = example();
+    seed_people(&emulator, &desired, &aliases);
+    let org = azure_org();
+    let endpoint = emulator.base_url();
+    let env = [("CPG_INFRA_AZURE_ENDPOINT", endpoint.as_str()), ("CPG_INFRA_AZURE_ACCESS_TOKEN", TOKEN)];
+    let args = ["groups", "sync", "--provider", "azure", "--no-cache"];
+
+    let dry = cpg_with_env(org.path(), &args, &env);
+    dry.expect_code(SUCCESS);
+    assert!(dry.stdout.contains("+ create group tob-wgs-analysis@groups.example.org"), "{dry}");
+    assert!(!dry.stdout.contains("(until"), "Graph keeps no expiry: {dry}");
+    assert!(emulator.groups().is_empty(), "a dry run changed the directory");
+
+    let confirm = [&args[..], &["--confirm"]].concat();
+    let run = cpg_with_env(org.path(), &confirm, &env);
+    run.expect_code(SUCCESS);
+    // The example organisation flattens for Azure.
+    assert_eq!(emulator_state(&emulator, &aliases), flattened_state(&desired));
+    let again = cpg_with_env(org.path(), &confirm, &env);
+    again.expect_code(SUCCESS);
+    assert!(again.stdout.contains("plan: 0 group(s) to create, 0 member(s) to add, 0 to remove"), "{again}");
+
+    // A rejected member makes the exit code 1.
+    let victim = desired.effective_members("tob-wgs-analysis").into_iter().next().unwrap().to_owned();
+    let principal = aliases.get(&victim).unwrap_or(&victim).to_lowercase();
+    emulator.remove_member_directly("tob-wgs-analysis", &principal);
+    emulator.set_faults(FaultPlan { reject_members: BTreeSet::from([principal]), ..FaultPlan::default() });
+    let failed = cpg_with_env(org.path(), &confirm, &env);
+    failed.expect_code(FAILURE);
+    assert!(failed.stderr.contains(&format!("failed: + add    {victim}")), "{failed}");
+
+    // Wrong credentials are a configuration error naming where they came from.
+    let bad = [("CPG_INFRA_AZURE_ENDPOINT", endpoint.as_str()), ("CPG_INFRA_AZURE_ACCESS_TOKEN", "wrong")];
+    let run = cpg_with_env(org.path(), &args, &bad);
+    run.expect_code(INVALID_INPUT);
+    assert!(run.stderr.contains("authentication failed"), "{run}");
+    assert!(run.stderr.contains("CPG_INFRA_AZURE_ACCESS_TOKEN"), "{run}");
+
+    // Plain HTTP to anything but loopback is refused before any request.
+    let remote = [("CPG_INFRA_AZURE_ENDPOINT", "http://203.0.113.9"), ("CPG_INFRA_AZURE_ACCESS_TOKEN", TOKEN)];
+    let run = cpg_with_env(org.path(), &args, &remote);
+    run.expect_code(INVALID_INPUT);
+    assert!(run.stderr.contains("only on loopback"), "{run}");
+
+    let none = [("CPG_INFRA_AZURE_ENDPOINT", endpoint.as_str())];
+    let run = cpg_with_env(org.path(), &args, &none);
+    run.expect_code(INVALID_INPUT);
+    assert!(run.stderr.contains("no Azure credentials"), "{run}");
+}
+
+#[test]
+fn the_azure_provider_must_be_enabled() {
+    let org = tempfile::tempdir().unwrap();
+    copy_example_org(org.path());
+    let run = cpg_with_env(org.path(), &["groups", "sync", "--provider", "azure"], &[]);
+    run.expect_code(INVALID_INPUT);
+    assert!(run.stderr.contains("not enabled"), "{run}");
+}
