@@ -367,3 +367,48 @@ fn the_azure_provider_must_be_enabled() {
     run.expect_code(INVALID_INPUT);
     assert!(run.stderr.contains("not enabled"), "{run}");
 }
+
+/// In a GitHub job, the federated credential's assertion is fetched from the job's OIDC
+/// endpoint with its request token and Entra ID's token-exchange audience.
+#[test]
+fn a_github_job_fetches_its_oidc_token_for_the_federated_credential() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("a request");
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("read");
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            head.push(line.trim_end().to_owned());
+        }
+        let body = r#"{"value":"the-job-oidc-token"}"#;
+        let mut stream = stream;
+        write!(stream, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())
+            .expect("answer");
+        head
+    });
+    let org = azure_org();
+    let emulator = emulator(100);
+    let endpoint = emulator.base_url();
+    let url = format!("http://{address}/token?api-version=2.0");
+    let env = [
+        ("CPG_INFRA_AZURE_ENDPOINT", endpoint.as_str()),
+        ("AZURE_CLIENT_ID", "00000000-0000-4000-8000-00000000c11e"),
+        ("ACTIONS_ID_TOKEN_REQUEST_URL", url.as_str()),
+        ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "job-request-token"),
+    ];
+    let run = cpg_with_env(org.path(), &["groups", "sync", "--provider", "azure"], &env);
+    let head = server.join().expect("the OIDC endpoint was asked");
+    assert!(head[0].starts_with("GET /token?api-version=2.0&audience=api%3A%2F%2FAzureADTokenExchange "), "{head:?}");
+    assert!(head.iter().any(|h| h.eq_ignore_ascii_case("authorization: Bearer job-request-token")), "{head:?}");
+    // The assertion is then exchanged at Entra ID's token endpoint, which a test cannot reach:
+    // an outage (exit 1), never mistaken for a rejected credential.
+    assert_eq!(run.code, FAILURE, "{run}");
+    assert!(run.stderr.contains("/oauth2/v2.0/token"), "{run}");
+}

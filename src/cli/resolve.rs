@@ -338,10 +338,31 @@ pub fn azure_config(definitions: &Definitions) -> Result<(AzureConfig, ProviderS
     Ok((config, settings))
 }
 
+/// The Actions job's OIDC token for Entra ID's token exchange (the audience a federated
+/// credential expects), from the URL and request token GitHub gives a job with `id-token: write`.
+fn github_oidc_token(url: &str, request_token: &str) -> Result<String> {
+    let bad = |problem: String| InputError(format!("GitHub OIDC token (ACTIONS_ID_TOKEN_REQUEST_URL): {problem}"));
+    let scheme_end = url.find("://").map(|i| i + 3).ok_or_else(|| bad(format!("`{url}` is not a URL")))?;
+    let path_start = url[scheme_end..].find('/').map_or(url.len(), |i| scheme_end + i);
+    let (endpoint, path) = (&url[..path_start], url[path_start..].trim_start_matches('/'));
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let path = format!("{path}{separator}audience=api%3A%2F%2FAzureADTokenExchange");
+    let api = crate::http_api::ApiClient::connect(endpoint, &GoogleAuth::AccessToken(request_token.to_owned()))
+        .map_err(|e| bad(e.to_string()))?;
+    let (status, body) =
+        api.send(hyper::Method::GET, &path, Vec::new(), "GitHub OIDC token").map_err(|e| bad(e.to_string()))?;
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    match answer["value"].as_str() {
+        Some(token) if status.is_success() => Ok(token.to_owned()),
+        _ => Err(bad(format!("{status}: no token in the answer")).into()),
+    }
+}
+
 /// Azure credentials: `CPG_INFRA_AZURE_ACCESS_TOKEN`, else an app registration's
 /// `AZURE_CLIENT_ID` with `AZURE_CLIENT_SECRET`, else with GitHub's OIDC token for a federated
-/// credential (`ACTIONS_ID_TOKEN_REQUEST_TOKEN`, fetched before the sync by the workflow into
-/// `AZURE_FEDERATED_TOKEN`, or a file named by `AZURE_FEDERATED_TOKEN_FILE`).
+/// credential (fetched from `ACTIONS_ID_TOKEN_REQUEST_URL` with `ACTIONS_ID_TOKEN_REQUEST_TOKEN`
+/// in a GitHub job, or given in `AZURE_FEDERATED_TOKEN` or a file named by
+/// `AZURE_FEDERATED_TOKEN_FILE`).
 fn azure_auth() -> Result<AzureAuth> {
     if let Some(token) = env("CPG_INFRA_AZURE_ACCESS_TOKEN") {
         return Ok(AzureAuth::AccessToken { token, source: "CPG_INFRA_AZURE_ACCESS_TOKEN".to_owned() });
@@ -357,6 +378,13 @@ fn azure_auth() -> Result<AzureAuth> {
     if let Some(client_id) = client_id {
         if let Some(assertion) = env("AZURE_FEDERATED_TOKEN") {
             let source = "AZURE_CLIENT_ID and AZURE_FEDERATED_TOKEN".to_owned();
+            return Ok(AzureAuth::ClientAssertion { client_id, assertion, source });
+        }
+        if let (Some(url), Some(request_token)) =
+            (env("ACTIONS_ID_TOKEN_REQUEST_URL"), env("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
+        {
+            let assertion = github_oidc_token(&url, &request_token)?;
+            let source = "AZURE_CLIENT_ID and GitHub's OIDC token (ACTIONS_ID_TOKEN_REQUEST_URL)".to_owned();
             return Ok(AzureAuth::ClientAssertion { client_id, assertion, source });
         }
         if let Some(path) = env("AZURE_FEDERATED_TOKEN_FILE") {

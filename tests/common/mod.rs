@@ -121,6 +121,8 @@ fn run_binary(root: &Path, today: &str, args: &[&str], env: &[(&str, &str)]) -> 
         "AZURE_CLIENT_SECRET",
         "AZURE_FEDERATED_TOKEN",
         "AZURE_FEDERATED_TOKEN_FILE",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
     ] {
         command.env_remove(name);
     }
