@@ -78,6 +78,18 @@ impl ApiClient {
         body: Vec<u8>,
         call: &str,
     ) -> Result<(StatusCode, Bytes), DirectoryError> {
+        self.send_with(method, path, body, call, &[])
+    }
+
+    /// `send` with extra request headers (e.g. Azure Storage's `x-ms-version`).
+    pub fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        call: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(StatusCode, Bytes), DirectoryError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let url = format!("{}{path}", self.endpoint);
         self.runtime.block_on(async {
@@ -92,11 +104,15 @@ impl ApiClient {
                 }
                 (None, None) => String::new(),
             };
-            let request = hyper::Request::builder()
+            let mut request = hyper::Request::builder()
                 .method(method)
                 .uri(url)
                 .header("authorization", format!("Bearer {token}"))
-                .header("content-type", "text/plain; charset=utf-8")
+                .header("content-type", "text/plain; charset=utf-8");
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            let request = request
                 .body(Full::new(Bytes::from(body)))
                 .map_err(|e| DirectoryError::Storage(format!("{call}: {e}")))?;
             let response =

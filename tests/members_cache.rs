@@ -174,3 +174,42 @@ fn the_sync_writes_the_local_cache_and_leaves_it_alone_when_refused() {
     let analysts = fs::read_to_string(dir.join("acute-care-analysis-members.txt")).unwrap();
     assert!(!analysts.contains("sofia"), "{analysts}");
 }
+
+/// The same cache in an Azure Blob container, through the Blob service REST API.
+#[test]
+fn the_azure_container_holds_exactly_the_cache_and_a_no_op_only_lists() {
+    use cpg_infra::emulator::blob::BlobEmulator;
+    let org = example_org();
+    let root = org.path();
+    let org_toml = root.join("groups/org.toml");
+    let text = fs::read_to_string(&org_toml).unwrap();
+    fs::write(&org_toml, format!("{text}\n[cache]\ndestinations = [\"azure-blob\"]\n")).unwrap();
+    let emulator = BlobEmulator::start(0, "storage-token", 5).expect("emulator");
+    let expanded = load_expanded(&DirSource::new(root), TODAY).expect("valid");
+    let (_, container) = cpg_infra::infra::members_cache_container(&expanded.definitions);
+    emulator.create_container(&container);
+    emulator.put_directly(&container, "README", b"not a cache file\n");
+    emulator.put_directly(&container, "retired-analysis-members.txt", b"x@example.org\n");
+    emulator.fault_each_request_once(true);
+    let base = emulator.base_url();
+    let env = [("CPG_INFRA_AZURE_BLOB_ENDPOINT", base.as_str()), ("CPG_INFRA_AZURE_STORAGE_TOKEN", "storage-token")];
+    let run = cpg_with_env(root, &["groups", "cache", "--confirm"], &env);
+    run.expect_code(SUCCESS);
+    let expected = expected_files(root);
+    let mut held = emulator.blobs(&container);
+    assert_eq!(held.remove("README").as_deref(), Some(&b"not a cache file\n"[..]), "other blobs are left alone");
+    assert_eq!(held, expected, "{run}");
+
+    // No change: List Blobs only, one request per page (pages of 5 here).
+    emulator.fault_each_request_once(false);
+    emulator.reset_calls();
+    cpg_with_env(root, &["groups", "cache", "--confirm"], &env).expect_code(SUCCESS);
+    let pages = (expected.len() + 1).div_ceil(5) as u64;
+    assert_eq!(emulator.calls(), BTreeMap::from([("List Blobs".to_owned(), pages)]));
+    // One blob changed by hand: one Put Blob.
+    emulator.put_directly(&container, "tob-wgs-analysis-members.txt", b"intruder@example.org\n");
+    emulator.reset_calls();
+    cpg_with_env(root, &["groups", "cache", "--confirm"], &env).expect_code(SUCCESS);
+    assert_eq!(emulator.calls().get("Put Blob"), Some(&1));
+    assert_eq!(emulator.blobs(&container)["tob-wgs-analysis-members.txt"], expected["tob-wgs-analysis-members.txt"]);
+}

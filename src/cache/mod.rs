@@ -8,6 +8,7 @@
 //! store belongs to cpg-infra (the bucket is the organisation's own); nothing else in it is
 //! ever touched.
 
+mod azure_blob;
 mod gcs;
 mod local;
 
@@ -21,6 +22,7 @@ use crate::directory::DirectoryError;
 use crate::hierarchy::Hierarchy;
 use crate::sync::RetryPolicy;
 
+pub use azure_blob::AzureBlobStore;
 pub use gcs::GcsStore;
 pub use local::LocalStore;
 

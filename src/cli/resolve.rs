@@ -8,7 +8,7 @@ use anyhow::{anyhow, Context, Result};
 
 use super::args::GlobalArgs;
 use super::InputError;
-use crate::cache::{CacheStore, GcsStore, LocalStore};
+use crate::cache::{AzureBlobStore, CacheStore, GcsStore, LocalStore};
 use crate::codeowners::CODEOWNERS_FILE;
 use crate::definitions::{
     CacheDestination, Date, Definitions, DirSource, GitSource, OverlaySource, ParseCache, ProviderSettings, Source,
@@ -465,6 +465,16 @@ pub fn cache_stores(global: &GlobalArgs, definitions: &Definitions) -> Result<Ve
                 let endpoint = env("CPG_INFRA_GCS_ENDPOINT");
                 let store =
                     GcsStore::connect(&bucket, endpoint.as_deref(), &auth).map_err(|e| InputError(e.to_string()))?;
+                stores.push(Box::new(store));
+            }
+            CacheDestination::AzureBlob => {
+                let token = env("CPG_INFRA_AZURE_STORAGE_TOKEN").ok_or_else(|| {
+                    InputError("no Azure Storage token: set CPG_INFRA_AZURE_STORAGE_TOKEN (e.g. to `az account get-access-token --resource https://storage.azure.com/ --query accessToken -o tsv`)".into())
+                })?;
+                let (account, container) = infra::members_cache_container(definitions);
+                let endpoint = env("CPG_INFRA_AZURE_BLOB_ENDPOINT");
+                let store = AzureBlobStore::connect(&account, &container, endpoint.as_deref(), &token)
+                    .map_err(|e| InputError(e.to_string()))?;
                 stores.push(Box::new(store));
             }
         }

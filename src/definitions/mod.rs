@@ -139,6 +139,8 @@ pub enum CacheDestination {
     Local,
     /// The organisation's members-cache bucket on Google Cloud Storage.
     Gcs,
+    /// The organisation's members-cache container in Azure Blob storage.
+    AzureBlob,
 }
 
 /// Safety settings of `groups sync`; the defaults live here and nowhere else.

@@ -445,9 +445,10 @@ impl Loader<'_> {
                 match destination.get_ref().as_str() {
                     "local" => settings.destinations.push(CacheDestination::Local),
                     "gcs" => settings.destinations.push(CacheDestination::Gcs),
+                    "azure-blob" => settings.destinations.push(CacheDestination::AzureBlob),
                     other => self.error(
                         file.location(destination.span()),
-                        format!("unknown cache destination `{other}`; use `local` or `gcs`"),
+                        format!("unknown cache destination `{other}`; use `local`, `gcs` or `azure-blob`"),
                     ),
                 }
             }

@@ -4,6 +4,7 @@
 //! inject latency and faults per request. Nothing here reaches the network beyond loopback.
 
 pub mod azure;
+pub mod blob;
 mod faults;
 pub mod google;
 pub mod hail;

@@ -232,8 +232,7 @@ impl<'a> Azure<'a> {
     /// A name unique across Azure: the name prefix, the owner and a suffix, letters and digits
     /// only (the prefix starts with a letter, as key vault names must).
     fn global_name(&mut self, scope: &Scope, kind: NameKind, suffix: &str) -> String {
-        let base = names::alphanumeric(&format!("{}{suffix}", scope.owner.prefix()));
-        let name = names::prefixed(names::name_prefix(self.definitions), "", &base);
+        let (name, base) = storage_global_name(self.definitions, scope.owner, suffix);
         self.claim(scope, kind, Some(String::new()), &name, &base);
         name
     }
@@ -404,6 +403,19 @@ fn insert(map: &mut Value, key: &str, value: Value) {
     if let Value::Map(map) = map {
         map.insert(key.to_owned(), value);
     }
+}
+
+/// A name unique across Azure (storage account, key vault, registry): the name prefix glued to
+/// the owner's name and `suffix`, letters and digits only; and the part before the prefix.
+fn storage_global_name(definitions: &Definitions, owner: &Owner, suffix: &str) -> (String, String) {
+    let base = names::alphanumeric(&format!("{}{suffix}", owner.prefix()));
+    (names::prefixed(names::name_prefix(definitions), "", &base), base)
+}
+
+/// The storage account and container the group sync writes the members cache to on Azure.
+pub fn members_cache_container(definitions: &Definitions) -> (String, String) {
+    let (account, _) = storage_global_name(definitions, &Owner::Organisation, "");
+    (account, super::design::MEMBERS_CACHE_BUCKET.to_owned())
 }
 
 fn no_identity_keys() -> Unsupported {

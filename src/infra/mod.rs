@@ -29,7 +29,7 @@ use thiserror::Error;
 use crate::definitions::{Definitions, Diagnostic, Diagnostics, Location};
 
 pub use access::{access_matrix, AccessGrant, AccessMatrix};
-pub use azure::{Azure, BUDGET_START_CONFIG};
+pub use azure::{members_cache_container, Azure, BUDGET_START_CONFIG};
 pub use cloud::{
     AccountAccess, AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, Lifecycle,
     Outcome, Principal, ProjectAccess, RegistryAccess, RegistryId, Scope, SecretId, Unsupported,

@@ -122,6 +122,8 @@ fn run_binary(root: &Path, today: &str, args: &[&str], env: &[(&str, &str)]) -> 
         "AZURE_FEDERATED_TOKEN",
         "AZURE_FEDERATED_TOKEN_FILE",
         "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "CPG_INFRA_AZURE_STORAGE_TOKEN",
+        "CPG_INFRA_AZURE_BLOB_ENDPOINT",
         "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
     ] {
         command.env_remove(name);
