@@ -8,21 +8,13 @@ use cpg_infra::emulator::azure::{AzureEmulator, SeedUser};
 
 use common::azure::{emulator, emulator_state, example, flattened_state, seed_people};
 use common::google::TOKEN;
-use common::{copy_example_org, cpg_with_env, Run, SUCCESS};
+use common::{cpg_with_env, Run, SUCCESS};
 
 const NO_OP: &str = "plan: 0 group(s) to create, 0 member(s) to add, 0 to remove";
 
 /// A copy of the frozen organisation with the Azure provider enabled.
 fn azure_org() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_example_org(dir.path());
-    let org = dir.path().join("groups/org.toml");
-    let text = std::fs::read_to_string(&org).unwrap();
-    let section = text.find("[providers.azure]").expect("a [providers.azure] section");
-    let flag = section + text[section..].find("enabled = false").expect("azure disabled in the example");
-    std::fs::write(&org, format!("{}enabled = true{}", &text[..flag], &text[flag + "enabled = false".len()..]))
-        .unwrap();
-    dir
+    common::org_with_provider("azure")
 }
 
 struct Setup {

@@ -295,15 +295,7 @@ fn bad_credentials_give_a_clear_error_naming_the_source() {
 
 /// A copy of the frozen organisation with the Azure provider enabled.
 fn azure_org() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_example_org(dir.path());
-    let org = dir.path().join("groups/org.toml");
-    let text = std::fs::read_to_string(&org).unwrap();
-    let section = text.find("[providers.azure]").expect("a [providers.azure] section");
-    let flag = section + text[section..].find("enabled = false").expect("azure disabled in the example");
-    let enabled = format!("{}enabled = true{}", &text[..flag], &text[flag + "enabled = false".len()..]);
-    std::fs::write(&org, enabled).unwrap();
-    dir
+    common::org_with_provider("azure")
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! and `x-ms-version`, and are counted per operation; with `fault_each_request_once` every
 //! distinct request is first answered 503 (a faulted request changes nothing).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -14,6 +14,7 @@ use axum::http::{header, Method, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
 
+use super::requests::RequestLog;
 use super::server::{ConnectionKiller, Request, Server};
 
 /// A running fake Blob service; dropping it stops the server.
@@ -26,9 +27,7 @@ struct Shared {
     token: String,
     page_size: usize,
     containers: Mutex<BTreeMap<String, BTreeMap<String, Vec<u8>>>>,
-    calls: Mutex<BTreeMap<String, u64>>,
-    fault_each_request_once: Mutex<bool>,
-    faulted: Mutex<BTreeSet<String>>,
+    requests: RequestLog,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -42,9 +41,7 @@ impl BlobEmulator {
             token: token.to_owned(),
             page_size: page_size.max(1),
             containers: Mutex::new(BTreeMap::new()),
-            calls: Mutex::new(BTreeMap::new()),
-            fault_each_request_once: Mutex::new(false),
-            faulted: Mutex::new(BTreeSet::new()),
+            requests: RequestLog::default(),
         });
         let for_server = Arc::clone(&shared);
         let server = Server::start(port, "blob-emulator", move |request, killer| {
@@ -71,15 +68,15 @@ impl BlobEmulator {
     }
 
     pub fn calls(&self) -> BTreeMap<String, u64> {
-        lock(&self.shared.calls).clone()
+        self.shared.requests.calls()
     }
 
     pub fn reset_calls(&self) {
-        lock(&self.shared.calls).clear();
+        self.shared.requests.reset();
     }
 
     pub fn fault_each_request_once(&self, on: bool) {
-        *lock(&self.shared.fault_each_request_once) = on;
+        self.shared.requests.fault_each_request_once(on);
     }
 }
 
@@ -102,7 +99,7 @@ async fn handle(shared: Arc<Shared>, request: Request, _killer: ConnectionKiller
         (&Method::DELETE, Some(_)) => "Delete Blob",
         _ => "unknown",
     };
-    *lock(&shared.calls).entry(operation.to_owned()).or_default() += 1;
+    shared.requests.count(operation);
     let header_value =
         |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     if header_value("authorization").strip_prefix("Bearer ") != Some(shared.token.as_str()) {
@@ -111,8 +108,7 @@ async fn handle(shared: Arc<Shared>, request: Request, _killer: ConnectionKiller
     if header_value("x-ms-version").is_empty() {
         return error(StatusCode::BAD_REQUEST, "MissingRequiredHeader");
     }
-    if *lock(&shared.fault_each_request_once) && lock(&shared.faulted).insert(format!("{} {}", parts.method, parts.uri))
-    {
+    if shared.requests.should_fault(&format!("{} {}", parts.method, parts.uri)) {
         return error(StatusCode::SERVICE_UNAVAILABLE, "ServerBusy");
     }
     let mut containers = lock(&shared.containers);

@@ -13,6 +13,7 @@ use axum::http::{header, Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
+use super::requests::RequestLog;
 use super::server::{ConnectionKiller, Request, Server};
 
 /// One billing project.
@@ -32,9 +33,7 @@ pub struct HailEmulator {
 struct Shared {
     token: String,
     projects: Mutex<BTreeMap<String, BillingProject>>,
-    calls: Mutex<BTreeMap<String, u64>>,
-    fault_each_request_once: Mutex<bool>,
-    faulted: Mutex<BTreeSet<String>>,
+    requests: RequestLog,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -47,9 +46,7 @@ impl HailEmulator {
         let shared = Arc::new(Shared {
             token: token.to_owned(),
             projects: Mutex::new(BTreeMap::new()),
-            calls: Mutex::new(BTreeMap::new()),
-            fault_each_request_once: Mutex::new(false),
-            faulted: Mutex::new(BTreeSet::new()),
+            requests: RequestLog::default(),
         });
         let for_server = Arc::clone(&shared);
         let server = Server::start(port, "hail-emulator", move |request, killer| {
@@ -75,16 +72,16 @@ impl HailEmulator {
 
     /// Requests per method (`billing_projects.list`, `users.add`...).
     pub fn calls(&self) -> BTreeMap<String, u64> {
-        lock(&self.shared.calls).clone()
+        self.shared.requests.calls()
     }
 
     pub fn reset_calls(&self) {
-        lock(&self.shared.calls).clear();
+        self.shared.requests.reset();
     }
 
     /// Answers every distinct request 503 once before serving it.
     pub fn fault_each_request_once(&self, on: bool) {
-        *lock(&self.shared.fault_each_request_once) = on;
+        self.shared.requests.fault_each_request_once(on);
     }
 }
 
@@ -107,11 +104,11 @@ async fn handle(shared: Arc<Shared>, request: Request, _killer: ConnectionKiller
         (&Method::POST, ["api", "v1alpha", "billing_projects", _, "users", _, "remove"]) => "users.remove",
         _ => "unknown",
     };
-    *lock(&shared.calls).entry(call.to_owned()).or_default() += 1;
+    shared.requests.count(call);
     if !authorised {
         return answer(StatusCode::UNAUTHORIZED, json!({"message": "not authenticated"}));
     }
-    if *lock(&shared.fault_each_request_once) && lock(&shared.faulted).insert(format!("{method} {path}")) {
+    if shared.requests.should_fault(&format!("{method} {path}")) {
         return answer(StatusCode::SERVICE_UNAVAILABLE, json!({"message": "try again"}));
     }
     let mut projects = lock(&shared.projects);

@@ -8,6 +8,7 @@ pub mod blob;
 mod faults;
 pub mod google;
 pub mod hail;
+mod requests;
 mod server;
 
 pub use faults::FaultPlan;

@@ -13,7 +13,7 @@ use cpg_infra::sync::{
     self, ApplyOptions, ApplyOutcome, ApplyReport, NoProgress, Plan, PlanOptions, RemovalLimits, RetryPolicy,
 };
 
-use super::{copy_example_org, fixture_org_dir};
+use super::fixture_org_dir;
 
 pub const TOKEN: &str = "test-token";
 pub const CUSTOMER: &str = "C03example";
@@ -130,13 +130,5 @@ pub fn emulator_state(emulator: &GoogleEmulator) -> BTreeMap<String, BTreeSet<St
 
 /// A temporary copy of the example organisation with the Google provider enabled.
 pub fn google_org() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_example_org(dir.path());
-    let org = dir.path().join("groups/org.toml");
-    let text = std::fs::read_to_string(&org).unwrap();
-    let section = text.find("[providers.google]").expect("a [providers.google] section");
-    let flag = section + text[section..].find("enabled = false").expect("google disabled in the example");
-    let enabled = format!("{}enabled = true{}", &text[..flag], &text[flag + "enabled = false".len()..]);
-    std::fs::write(&org, enabled).unwrap();
-    dir
+    super::org_with_provider("google")
 }

@@ -56,6 +56,18 @@ pub fn copy_example_org(root: &Path) {
     copy_dir(&source.join("datasets"), &root.join("datasets"));
 }
 
+/// A copy of the frozen test organisation with `[providers.<provider>]` enabled.
+pub fn org_with_provider(provider: &str) -> tempfile::TempDir {
+    let dir = example_org();
+    let org = dir.path().join("groups/org.toml");
+    let text = fs::read_to_string(&org).unwrap();
+    let header = format!("[providers.{provider}]");
+    let section = text.find(&header).unwrap_or_else(|| panic!("a {header} section"));
+    let flag = section + text[section..].find("enabled = false").expect("the provider disabled in the fixture");
+    fs::write(&org, format!("{}enabled = true{}", &text[..flag], &text[flag + "enabled = false".len()..])).unwrap();
+    dir
+}
+
 /// A temporary directory holding a copy of the frozen test organisation.
 pub fn example_org() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temporary directory");
