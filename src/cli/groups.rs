@@ -373,8 +373,12 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
                 directory: Box::new(directory),
                 nesting: provider.nesting,
                 concurrency: provider.concurrency,
-                // Graph keeps no expiry with a membership; people are matched by email.
-                desired: expanded.hierarchy.without_expiry(),
+                // Graph keeps no expiry with a membership; people are matched by email. The GCP
+                // machine accounts of the access-level groups have no Entra ID identity.
+                desired: expanded
+                    .hierarchy
+                    .without_expiry()
+                    .without_members(crate::infra::machine_account_memberships(definitions)),
                 delta_state: Some(resolve::local_state_path(global, args.state.as_deref(), AZURE_DELTA_STATE)),
             })
         }

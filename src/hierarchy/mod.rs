@@ -124,6 +124,18 @@ impl Hierarchy {
         members
     }
 
+    /// The same hierarchy without these direct members (group name, email), e.g. for a
+    /// directory where they have no identity.
+    pub fn without_members(mut self, removals: impl IntoIterator<Item = (String, String)>) -> Hierarchy {
+        for (group, email) in removals {
+            if let Some(group) = self.groups.get_mut(&group) {
+                group.members.remove(&email.to_ascii_lowercase());
+                group.expires.remove(&email.to_ascii_lowercase());
+            }
+        }
+        self
+    }
+
     /// Adds direct members (group name, email) decided outside the definitions, e.g. machine
     /// accounts; pairs naming a group that does not exist are ignored.
     pub fn add_members(&mut self, additions: impl IntoIterator<Item = (String, String)>) {

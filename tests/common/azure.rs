@@ -46,7 +46,8 @@ pub fn connect_with_people(emulator: &AzureEmulator, token: &str, people: BTreeM
     .expect("connect")
 }
 
-/// The frozen organisation's hierarchy without expiry (Graph keeps none), and its people's
+/// The frozen organisation's hierarchy as the Azure directory wants it: without expiry (Graph
+/// keeps none) and without the GCP machine accounts (no Entra ID identity); and its people's
 /// `azure` aliases.
 pub fn example() -> (Hierarchy, BTreeMap<String, String>) {
     let today = "2026-11-26".parse().unwrap();
@@ -57,7 +58,8 @@ pub fn example() -> (Hierarchy, BTreeMap<String, String>) {
         .values()
         .filter_map(|p| p.azure.clone().map(|azure| (p.email.clone(), azure)))
         .collect();
-    (expanded.hierarchy.without_expiry(), aliases)
+    let machine_accounts = cpg_infra::infra::machine_account_memberships(&expanded.definitions);
+    (expanded.hierarchy.without_expiry().without_members(machine_accounts), aliases)
 }
 
 pub fn plan_with(directory: &dyn Directory, desired: &Hierarchy, nesting: Nesting) -> Plan {
