@@ -108,3 +108,25 @@ fn a_rejected_token_is_configuration() {
     run.expect_code(common::INVALID_INPUT);
     assert!(emulator.projects().is_empty());
 }
+
+/// `--provider all` runs every enabled provider (here only Hail Batch) and refreshes the
+/// members cache once, after the last; with none enabled it is a configuration error.
+#[test]
+fn all_providers_run_each_enabled_one_then_the_cache() {
+    let org = hail_org();
+    let root = org.path();
+    let emulator = HailEmulator::start(0, TOKEN).expect("emulator");
+    let base = emulator.base_url();
+    let env = [("CPG_INFRA_HAIL_ENDPOINT", base.as_str()), ("CPG_INFRA_HAIL_TOKEN", TOKEN)];
+    let run = cpg_with_env(root, &["groups", "sync", "--provider", "all", "--confirm"], &env);
+    run.expect_code(SUCCESS);
+    assert!(run.stderr.contains("== Hail"), "{run}");
+    assert!(!run.stderr.contains("== Google"), "google is not enabled: {run}");
+    assert_eq!(emulator.projects()["tob-wgs"].users.len(), 5, "{run}");
+    assert!(root.join(".cpg-infra/members-cache/tob-wgs-analysis-members.txt").is_file(), "{run}");
+
+    let none = common::example_org();
+    let run = cpg_with_env(none.path(), &["groups", "sync", "--provider", "all"], &[]);
+    run.expect_code(common::INVALID_INPUT);
+    assert!(run.stderr.contains("no provider is enabled"), "{run}");
+}

@@ -220,6 +220,9 @@ pub enum ProviderName {
     Google,
     /// Hail Batch billing projects ([providers.hail]).
     Hail,
+    /// Every enabled provider in turn: the directories (google, azure), then the applications
+    /// whose members follow them (hail); each reports on its own, the worst exit wins.
+    All,
     /// Azure AD / Entra ID through Microsoft Graph ([providers.azure] in groups/org.toml).
     Azure,
 }
@@ -230,7 +233,7 @@ pub enum PlanFormat {
     Json,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct SyncArgs {
     /// Which directory to sync.
     #[arg(long, value_enum, default_value_t = ProviderName::Local)]

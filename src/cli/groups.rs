@@ -26,6 +26,7 @@ pub fn run(global: &GlobalArgs, command: &GroupsCommand) -> Result<Exit> {
         GroupsCommand::Expand { format } => expand(global, *format),
         GroupsCommand::Why { person, group } => why(global, person, group),
         GroupsCommand::Diff(args) => diff(global, args),
+        GroupsCommand::Sync(args) if args.provider == ProviderName::All => sync_all(global, args),
         GroupsCommand::Sync(args) => sync(global, args),
         GroupsCommand::Cache { confirm } => {
             let expanded = resolve::load(global, &resolve::default_revision(global))?;
@@ -144,6 +145,59 @@ fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<Exit> {
     };
     emit(&output);
     Ok(if args.exit_code && !diff.is_empty() { Exit::Failure } else { Exit::Success })
+}
+
+/// `--provider all`: each enabled provider in dependency order, the members cache once at the
+/// end. A provider that fails or is refused does not stop the others; the worst exit wins.
+fn sync_all(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
+    let expanded = resolve::load(global, &resolve::default_revision(global))?;
+    let organisation = &expanded.definitions.organisation;
+    let enabled = |settings: Option<bool>| settings.unwrap_or(false);
+    let providers: Vec<ProviderName> = [
+        (ProviderName::Google, enabled(organisation.google.as_ref().map(|p| p.enabled))),
+        (ProviderName::Azure, enabled(organisation.azure.as_ref().map(|p| p.enabled))),
+        (ProviderName::Hail, enabled(organisation.hail.as_ref().map(|p| p.enabled))),
+    ]
+    .into_iter()
+    .filter_map(|(provider, on)| on.then_some(provider))
+    .collect();
+    if providers.is_empty() {
+        return Err(InputError(
+            "no provider is enabled in groups/org.toml ([providers.google|azure|hail] enabled = true)".into(),
+        )
+        .into());
+    }
+    let mut worst = Exit::Success;
+    for (index, provider) in providers.iter().enumerate() {
+        let last = index + 1 == providers.len();
+        let one = SyncArgs { provider: *provider, no_cache: args.no_cache || !last, ..args.clone() };
+        eprintln!("== {provider:?}");
+        let exit = match sync(global, &one) {
+            Ok(exit) => exit,
+            Err(error) => {
+                eprintln!("error: {provider:?}: {error:#}");
+                Exit::Failure
+            }
+        };
+        worst = worse(worst, exit);
+    }
+    Ok(worst)
+}
+
+/// Of two outcomes, the one that needs more attention: invalid input, then refusal, then failure.
+fn worse(a: Exit, b: Exit) -> Exit {
+    let rank = |exit: Exit| match exit {
+        Exit::Success => 0,
+        Exit::Failure => 1,
+        Exit::Refused => 2,
+        Exit::InvalidInput => 3,
+        Exit::Pulumi(_) => 1,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
 }
 
 fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
@@ -382,6 +436,8 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
                 delta_state: Some(resolve::local_state_path(global, args.state.as_deref(), AZURE_DELTA_STATE)),
             })
         }
+        // `sync_all` runs each provider on its own.
+        ProviderName::All => Err(InputError("--provider all is run provider by provider".into()).into()),
         ProviderName::Hail => {
             let (endpoint, token, settings) = resolve::hail_config(definitions)?;
             let desired = crate::apps::hail::desired(definitions, &expanded.hierarchy, &settings);
