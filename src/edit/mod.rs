@@ -10,7 +10,7 @@ mod members;
 mod people;
 
 pub use members::{add_grant, has_entry, remove_grant, NewGrant};
-pub use people::add_person;
+pub use people::{add_person, add_person_with_note};
 
 use thiserror::Error;
 

@@ -6,6 +6,17 @@ use super::EditError;
 
 /// Appends `[people.<key>] email = "..."` at the end of the file, leaving the rest as it is.
 pub fn add_person(path: &str, text: &str, key: &str, email: &str) -> Result<String, EditError> {
+    add_person_with_note(path, text, key, email, None)
+}
+
+/// `add_person`, with a comment line above the new table (e.g. that it needs a review).
+pub fn add_person_with_note(
+    path: &str,
+    text: &str,
+    key: &str,
+    email: &str,
+    note: Option<&str>,
+) -> Result<String, EditError> {
     let document = text
         .parse::<DocumentMut>()
         .map_err(|e| EditError::Unparsable { path: path.to_owned(), problem: e.message().to_owned() })?;
@@ -21,6 +32,9 @@ pub fn add_person(path: &str, text: &str, key: &str, email: &str) -> Result<Stri
     }
     let key = Key::new(key).display_repr().into_owned();
     let email = Value::from(email).to_string();
+    if let Some(note) = note {
+        out.push_str(&format!("# {note}\n"));
+    }
     out.push_str(&format!("[people.{key}]\nemail = {email}\n"));
     Ok(out)
 }
