@@ -27,7 +27,10 @@ pub fn run(global: &GlobalArgs, command: &GroupsCommand) -> Result<Exit> {
         GroupsCommand::Why { person, group } => why(global, person, group),
         GroupsCommand::Diff(args) => diff(global, args),
         GroupsCommand::Sync(args) if args.provider == ProviderName::All => sync_all(global, args),
-        GroupsCommand::Sync(args) => sync(global, args),
+        GroupsCommand::Sync(args) => {
+            let expanded = resolve::load(global, &resolve::default_revision(global))?;
+            sync(global, args, &expanded)
+        }
         GroupsCommand::Cache { confirm } => {
             let expanded = resolve::load(global, &resolve::default_revision(global))?;
             super::cache::refresh(global, &expanded, *confirm, false)
@@ -172,7 +175,7 @@ fn sync_all(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
         let last = index + 1 == providers.len();
         let one = SyncArgs { provider: *provider, no_cache: args.no_cache || !last, ..args.clone() };
         eprintln!("== {provider:?}");
-        let exit = match sync(global, &one) {
+        let exit = match sync(global, &one, &expanded) {
             Ok(exit) => exit,
             Err(error) => {
                 eprintln!("error: {provider:?}: {error:#}");
@@ -200,10 +203,10 @@ fn worse(a: Exit, b: Exit) -> Exit {
     }
 }
 
-fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
-    let expanded = resolve::load(global, &resolve::default_revision(global))?;
+/// One provider's sync, on definitions already loaded (once, however many providers run).
+fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exit> {
     let settings = &expanded.definitions.organisation.sync;
-    let Target { directory, nesting, concurrency, desired, delta_state } = target(global, args, &expanded)?;
+    let Target { directory, nesting, concurrency, desired, delta_state } = target(global, args, expanded)?;
     let concurrency = args.concurrency.or(concurrency).unwrap_or(DEFAULT_CONCURRENCY);
     let retry = RetryPolicy::default();
     let adoptable: BTreeSet<String> = if args.adopt {
@@ -238,7 +241,7 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
     };
     let desired = match &expanded.definitions.organisation.transition_mapping {
         Some(mapping) if !args.retire_old_groups => {
-            let (desired, nested) = super::migrate::nest_old_groups(global, &expanded, mapping, &read.state, desired)?;
+            let (desired, nested) = super::migrate::nest_old_groups(global, expanded, mapping, &read.state, desired)?;
             eprintln!(
                 "transition: {nested} old group(s) nested into their new groups; end it with --retire-old-groups"
             );
@@ -269,7 +272,7 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
         if refused {
             return Ok(Exit::Refused);
         }
-        return refresh_cache(global, args, &expanded, Exit::Success);
+        return refresh_cache(global, args, expanded, Exit::Success);
     }
     let apply_options = ApplyOptions { concurrency, retry, allow_mass_removal: args.allow_mass_removal };
     let outcome = sync::apply(directory.as_ref(), &plan, &apply_options, progress::for_terminal().as_ref());
@@ -296,7 +299,7 @@ fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
             }
             emit_line(&report.summary());
             let exit = if report.succeeded() { Exit::Success } else { Exit::Failure };
-            refresh_cache(global, args, &expanded, exit)
+            refresh_cache(global, args, expanded, exit)
         }
     }
 }
