@@ -1,5 +1,5 @@
 //! Authenticated HTTP calls to APIs the tree has no client crate for (Cloud
-//! Storage objects, Secret Manager, Hail Batch): a bearer token or Google Application Default Credentials, and
+//! Storage objects, Secret Manager, Hail Batch, Metamist): a bearer token or Google Application Default Credentials, and
 //! statuses mapped onto the errors the sync retries (429, 5xx, transport) or reports (401/403
 //! as rejected configuration). Plain HTTP only to loopback, for the emulator.
 
@@ -90,6 +90,21 @@ impl ApiClient {
         call: &str,
         headers: &[(&str, &str)],
     ) -> Result<(StatusCode, Bytes), DirectoryError> {
+        self.send_answering(method, path, body, call, headers, &[])
+    }
+
+    /// `send_with` where the statuses in `answers` (e.g. 409 for a create that finds the
+    /// object already there) come back as answers instead of errors. A `content-type` among
+    /// `headers` replaces the plain-text default.
+    pub fn send_answering(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        call: &str,
+        headers: &[(&str, &str)],
+        answers: &[StatusCode],
+    ) -> Result<(StatusCode, Bytes), DirectoryError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let url = format!("{}{path}", self.endpoint);
         self.runtime.block_on(async {
@@ -104,11 +119,11 @@ impl ApiClient {
                 }
                 (None, None) => String::new(),
             };
-            let mut request = hyper::Request::builder()
-                .method(method)
-                .uri(url)
-                .header("authorization", format!("Bearer {token}"))
-                .header("content-type", "text/plain; charset=utf-8");
+            let mut request =
+                hyper::Request::builder().method(method).uri(url).header("authorization", format!("Bearer {token}"));
+            if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
+                request = request.header("content-type", "text/plain; charset=utf-8");
+            }
             for (name, value) in headers {
                 request = request.header(*name, *value);
             }
@@ -132,6 +147,7 @@ impl ApiClient {
                 .to_bytes();
             let text = || String::from_utf8_lossy(&bytes).trim().to_owned();
             match status.as_u16() {
+                _ if answers.contains(&status) => Ok((status, bytes.clone())),
                 200..=299 | 404 => Ok((status, bytes.clone())),
                 429 => Err(DirectoryError::Throttled { call: call.to_owned(), retry_after }),
                 401 | 403 => Err(DirectoryError::Rejected(format!("{call}: {status}: {}", text()))),
@@ -139,5 +155,65 @@ impl ApiClient {
                 _ => Err(DirectoryError::Storage(format!("{call}: {status}: {}", text()))),
             }
         })
+    }
+}
+
+/// A Google identity token for `audience` from the metadata server at `host` (Cloud Run,
+/// GCE, GKE): plain HTTP to a link-local address by design, answered in well under a second
+/// there, so a short timeout tells "not on Google Cloud" quickly.
+pub fn identity_token(host: &str, audience: &str) -> Result<String, DirectoryError> {
+    let url = format!(
+        "http://{host}/computeMetadata/v1/instance/service-accounts/default/identity?audience={}&format=full",
+        percent_encode(audience)
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| DirectoryError::Storage(format!("cannot start the HTTP runtime: {e}")))?;
+    runtime.block_on(async {
+        let client: Client<HttpConnector, Full<Bytes>> =
+            Client::builder(hyper_util::rt::TokioExecutor::new()).build(HttpConnector::new());
+        let request = hyper::Request::get(url)
+            .header("metadata-flavor", "Google")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| DirectoryError::Storage(e.to_string()))?;
+        let response = tokio::time::timeout(Duration::from_secs(3), client.request(request))
+            .await
+            .map_err(|_| DirectoryError::Unavailable(format!("metadata server {host}: no answer")))?
+            .map_err(|e| DirectoryError::Unavailable(format!("metadata server {host}: {e}")))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| DirectoryError::Unavailable(format!("metadata server {host}: {e}")))?
+            .to_bytes();
+        let token = String::from_utf8_lossy(&body).trim().to_owned();
+        if status.is_success() && !token.is_empty() {
+            Ok(token)
+        } else {
+            Err(DirectoryError::Rejected(format!("metadata server {host}: {status}")))
+        }
+    })
+}
+
+/// Query-string encoding of everything but unreserved characters (RFC 3986).
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_encode;
+
+    #[test]
+    fn audiences_are_encoded_for_the_query_string() {
+        assert_eq!(percent_encode("https://metamist.example.org/"), "https%3A%2F%2Fmetamist.example.org%2F");
+        assert_eq!(percent_encode("plain-name_1.~"), "plain-name_1.~");
     }
 }

@@ -3,3 +3,4 @@
 //! plan, apply, limits, retries and dry run as the group directories.
 
 pub mod hail;
+pub mod metamist;

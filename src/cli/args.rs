@@ -220,8 +220,10 @@ pub enum ProviderName {
     Google,
     /// Hail Batch billing projects ([providers.hail]).
     Hail,
+    /// Metamist projects and their `-test` projects ([providers.metamist]).
+    Metamist,
     /// Every enabled provider in turn: the directories (google, azure), then the applications
-    /// whose members follow them (hail); each reports on its own, the worst exit wins.
+    /// whose members follow them (hail, metamist); each reports on its own, the worst exit wins.
     All,
     /// Azure AD / Entra ID through Microsoft Graph ([providers.azure] in groups/org.toml).
     Azure,
@@ -359,6 +361,15 @@ pub enum EmulatorCommand {
         port: u16,
         /// The bearer token every request must carry.
         #[arg(long, default_value = "hail-token")]
+        token: String,
+    },
+    /// A fake Metamist project API (projects and their member lists).
+    Metamist {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 8092)]
+        port: u16,
+        /// The bearer token every request must carry.
+        #[arg(long, default_value = "metamist-token")]
         token: String,
     },
     /// A fake Microsoft Graph v1.0 (users, groups, members, $batch).

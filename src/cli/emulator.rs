@@ -1,4 +1,4 @@
-//! `emulator google`: serves a fake directory API until interrupted.
+//! `emulator google|azure|hail|metamist`: serves a fake API until interrupted.
 
 use anyhow::{Context, Result};
 
@@ -7,6 +7,7 @@ use super::Exit;
 use crate::emulator::azure::{AzureEmulator, AzureEmulatorOptions, SeedUser};
 use crate::emulator::google::{EmulatorOptions, GoogleEmulator};
 use crate::emulator::hail::HailEmulator;
+use crate::emulator::metamist::MetamistEmulator;
 use crate::emulator::FaultPlan;
 
 /// Runs one emulator in the foreground: prints `listening on <base URL>` and serves until the
@@ -40,6 +41,12 @@ pub fn run(command: &EmulatorCommand) -> Result<Exit> {
         EmulatorCommand::Hail { port, token } => {
             let emulator =
                 HailEmulator::start(*port, token).with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
+            println!("listening on {}", emulator.base_url());
+            serve_forever()
+        }
+        EmulatorCommand::Metamist { port, token } => {
+            let emulator =
+                MetamistEmulator::start(*port, token).with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
             println!("listening on {}", emulator.base_url());
             serve_forever()
         }

@@ -15,6 +15,7 @@ use crate::definitions::{Nesting, ParseCache};
 use crate::diff::{diff_hierarchies, render_json, render_markdown, render_text};
 use crate::directory::{
     AzureDirectory, DeltaState, Directory, DirectoryError, GoogleDirectory, HailDirectory, LocalDirectory,
+    MetamistDirectory,
 };
 use crate::hierarchy::{self, Hierarchy};
 use crate::load::Expanded;
@@ -160,13 +161,14 @@ fn sync_all(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
         (ProviderName::Google, enabled(organisation.google.as_ref().map(|p| p.enabled))),
         (ProviderName::Azure, enabled(organisation.azure.as_ref().map(|p| p.enabled))),
         (ProviderName::Hail, enabled(organisation.hail.as_ref().map(|p| p.enabled))),
+        (ProviderName::Metamist, enabled(organisation.metamist.as_ref().map(|p| p.enabled))),
     ]
     .into_iter()
     .filter_map(|(provider, on)| on.then_some(provider))
     .collect();
     if providers.is_empty() {
         return Err(InputError(
-            "no provider is enabled in groups/org.toml ([providers.google|azure|hail] enabled = true)".into(),
+            "no provider is enabled in groups/org.toml ([providers.google|azure|hail|metamist] enabled = true)".into(),
         )
         .into());
     }
@@ -454,6 +456,30 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
                 nesting: Nesting::Native,
                 concurrency: None,
                 desired: desired.projects,
+                delta_state: None,
+            })
+        }
+        ProviderName::Metamist => {
+            let (endpoint, token, settings) = resolve::metamist_config(definitions)?;
+            // People sign in to Metamist with their Google account.
+            let aliases = definitions
+                .people
+                .values()
+                .filter_map(|p| p.google.clone().map(|google| (p.email.clone(), google)))
+                .collect();
+            let desired = crate::apps::metamist::desired(definitions, &expanded.hierarchy, &settings)
+                .with_member_aliases(&aliases);
+            let ours = crate::apps::metamist::projects(definitions)
+                .into_iter()
+                .map(|(project, dataset, _)| (project, dataset))
+                .collect();
+            let directory =
+                MetamistDirectory::connect(&endpoint, &token, ours).map_err(|e| InputError(e.to_string()))?;
+            Ok(Target {
+                directory: Box::new(directory),
+                nesting: Nesting::Native,
+                concurrency: None,
+                desired,
                 delta_state: None,
             })
         }

@@ -197,9 +197,10 @@ fn old_directory(
             let (config, _) = resolve::azure_config(definitions)?;
             Box::new(AzureDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?)
         }
-        ProviderName::Hail | ProviderName::All => {
+        ProviderName::Hail | ProviderName::Metamist | ProviderName::All => {
             return Err(InputError(
-                "the old groups live in a group directory (local, google or azure), not in Hail Batch".into(),
+                "the old groups live in a group directory (local, google or azure), not in Hail Batch or Metamist"
+                    .into(),
             )
             .into())
         }

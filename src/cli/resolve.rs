@@ -443,6 +443,34 @@ pub fn hail_config(definitions: &Definitions) -> Result<(String, String, crate::
     Ok((endpoint, token, settings))
 }
 
+/// Metamist: `[providers.metamist]` (enabled, endpoint; `CPG_INFRA_METAMIST_ENDPOINT`
+/// overrides) and a bearer token: `CPG_INFRA_METAMIST_TOKEN`, else a Google identity token
+/// for the endpoint (or `audience`) from the metadata server, as Metamist on Cloud Run takes.
+pub fn metamist_config(definitions: &Definitions) -> Result<(String, String, crate::definitions::MetamistSettings)> {
+    let Some(settings) = definitions.organisation.metamist.clone().filter(|s| s.enabled) else {
+        return Err(InputError(
+            "the metamist provider is not enabled: set [providers.metamist] enabled = true in groups/org.toml".into(),
+        )
+        .into());
+    };
+    let endpoint = env("CPG_INFRA_METAMIST_ENDPOINT").or(settings.endpoint.clone()).ok_or_else(|| {
+        InputError("no Metamist endpoint: set [providers.metamist] endpoint or CPG_INFRA_METAMIST_ENDPOINT".into())
+    })?;
+    let token = match env("CPG_INFRA_METAMIST_TOKEN") {
+        Some(token) => token,
+        None => {
+            let audience = settings.audience.clone().unwrap_or_else(|| endpoint.trim_end_matches('/').to_owned());
+            let host = env("GCE_METADATA_HOST").unwrap_or_else(|| "metadata.google.internal".to_owned());
+            crate::http_api::identity_token(&host, &audience).map_err(|e| {
+                InputError(format!(
+                    "no Metamist token: set CPG_INFRA_METAMIST_TOKEN, or run where the metadata server gives identity tokens ({e})"
+                ))
+            })?
+        }
+    };
+    Ok((endpoint, token, settings))
+}
+
 /// The old members caches' reader: Secret Manager (endpoint override
 /// `CPG_INFRA_SECRETMANAGER_ENDPOINT`) with the Google credentials.
 pub fn secret_reader() -> Result<SecretReader> {

@@ -91,6 +91,31 @@ pub struct ProvidersTable {
     pub google: Option<ProviderTable>,
     pub azure: Option<ProviderTable>,
     pub hail: Option<HailTable>,
+    pub metamist: Option<MetamistTable>,
+}
+
+/// `[providers.metamist]`: Metamist projects (a dataset's and its `-test` project) as a directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetamistTable {
+    #[serde(default)]
+    pub enabled: bool,
+    pub endpoint: Option<String>,
+    /// The audience of the Google identity token sent when no bearer token is given
+    /// (Metamist on Cloud Run); default: the endpoint.
+    pub audience: Option<String>,
+    /// Project role → the dataset roles whose members hold it, for the dataset's project.
+    pub main: Option<MetamistRolesTable>,
+    /// The same for the dataset's `-test` project.
+    pub test: Option<MetamistRolesTable>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetamistRolesTable {
+    pub reader: Option<Vec<Spanned<String>>>,
+    pub contributor: Option<Vec<Spanned<String>>>,
+    pub writer: Option<Vec<Spanned<String>>>,
 }
 
 /// `[providers.hail]`: Hail Batch billing projects as a directory.

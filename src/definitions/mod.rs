@@ -109,6 +109,7 @@ pub struct Organisation {
     pub google: Option<ProviderSettings>,
     pub azure: Option<ProviderSettings>,
     pub hail: Option<HailSettings>,
+    pub metamist: Option<MetamistSettings>,
     /// `[services]`: service name (`analysis-runner`, `metadata-server`, `web-server`) → the
     /// lowercased email of its Google service account.
     pub services: BTreeMap<String, String>,
@@ -185,6 +186,42 @@ pub struct HailSettings {
     pub aggregator: Option<String>,
     /// `{dataset}` and `{level}` are replaced.
     pub account_usernames: String,
+}
+
+/// `[providers.metamist]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetamistSettings {
+    pub enabled: bool,
+    pub endpoint: Option<String>,
+    pub audience: Option<String>,
+    /// The dataset's project: Metamist role → dataset roles whose effective members hold it.
+    pub main: BTreeMap<String, Vec<String>>,
+    /// The dataset's `-test` project, the same way.
+    pub test: BTreeMap<String, Vec<String>>,
+}
+
+/// The project roles the sync manages; any other role a member holds is kept as it is.
+pub const METAMIST_ROLES: [&str; 3] = ["reader", "contributor", "writer"];
+
+impl MetamistSettings {
+    /// The old system's mapping: people with metadata access read the project and write
+    /// its test project; machine accounts that create main data write the main project.
+    pub fn default_roles(test: bool) -> BTreeMap<String, Vec<String>> {
+        let roles: [(&str, &[&str]); 3] = if test {
+            [
+                ("reader", &["metadata-access", "test-read"]),
+                ("contributor", &["metadata-contribute"]),
+                ("writer", &["metadata-access", "test-full"]),
+            ]
+        } else {
+            [
+                ("reader", &["metadata-access", "main-read"]),
+                ("contributor", &["metadata-contribute"]),
+                ("writer", &["metadata-write", "main-create"]),
+            ]
+        };
+        roles.iter().map(|(role, from)| ((*role).to_owned(), from.iter().map(|r| (*r).to_owned()).collect())).collect()
+    }
 }
 
 /// One directory provider's settings.

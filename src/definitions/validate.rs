@@ -256,6 +256,9 @@ impl Loader<'_> {
                 }
             }
         }
+        if let Some((file, org)) = &raw.org {
+            self.check_metamist_roles(file, org, &definitions);
+        }
         let resolver = MemberResolver {
             people: &definitions.people,
             people_by_email: definitions.people.values().map(|p| (p.email.as_str(), p.key.as_str())).collect(),
@@ -384,6 +387,13 @@ impl Loader<'_> {
             aggregator: h.aggregator.clone(),
             account_usernames: h.account_usernames.clone().unwrap_or_else(|| "{dataset}-{level}".to_owned()),
         });
+        let metamist = providers.and_then(|p| p.metamist.as_ref()).map(|m| MetamistSettings {
+            enabled: m.enabled,
+            endpoint: m.endpoint.clone(),
+            audience: m.audience.clone(),
+            main: metamist_roles(m.main.as_ref(), false),
+            test: metamist_roles(m.test.as_ref(), true),
+        });
         let services = org.services.as_ref().map(|t| self.convert_services(file, t)).unwrap_or_default();
         let cache = org.cache.as_ref().map(|t| self.convert_cache(file, t)).unwrap_or_default();
         let transition = org.migration.as_ref().and_then(|m| m.transition.as_ref());
@@ -416,6 +426,23 @@ impl Loader<'_> {
             google,
             azure,
             hail,
+            metamist,
+        }
+    }
+
+    /// Every dataset role `[providers.metamist.main|test]` names must be in roles.toml.
+    fn check_metamist_roles(&mut self, file: &SourceFile, org: &files::OrgFile, definitions: &Definitions) {
+        if self.incomplete.roles {
+            return;
+        }
+        let Some(metamist) = org.providers.as_ref().and_then(|p| p.metamist.as_ref()) else { return };
+        for table in [&metamist.main, &metamist.test] {
+            for (_, listed) in metamist_role_lists(table.as_ref()) {
+                for role in listed.iter().filter(|r| !definitions.roles.contains_key(r.get_ref())) {
+                    let known = definitions.roles.keys().map(String::as_str);
+                    self.error(file.location(role.span()), wording::unknown("role", role.get_ref(), known, true));
+                }
+            }
         }
     }
 
@@ -936,6 +963,23 @@ impl Loader<'_> {
 }
 
 /// Why a path written in the definitions could leave the definitions root, if it could.
+/// A project's role mapping: each role the table lists replaces its default.
+fn metamist_roles(table: Option<&files::MetamistRolesTable>, test: bool) -> BTreeMap<String, Vec<String>> {
+    let mut roles = MetamistSettings::default_roles(test);
+    for (role, listed) in metamist_role_lists(table) {
+        roles.insert(role.to_owned(), listed.iter().map(|r| r.get_ref().clone()).collect());
+    }
+    roles
+}
+
+fn metamist_role_lists(table: Option<&files::MetamistRolesTable>) -> Vec<(&'static str, &Vec<Spanned<String>>)> {
+    let Some(table) = table else { return Vec::new() };
+    [("reader", &table.reader), ("contributor", &table.contributor), ("writer", &table.writer)]
+        .into_iter()
+        .filter_map(|(role, listed)| listed.as_ref().map(|l| (role, l)))
+        .collect()
+}
+
 fn path_outside_root(path: &str) -> Option<&'static str> {
     let path = std::path::Path::new(path);
     if path.has_root() || path.is_absolute() {

@@ -8,6 +8,7 @@ mod azure;
 mod google;
 mod hail;
 mod local;
+mod metamist;
 
 use std::fmt;
 use std::time::Duration;
@@ -24,6 +25,7 @@ pub(crate) use google::credentials_file_authenticator;
 pub use google::{check_endpoint, GoogleAuth, GoogleConfig, GoogleDirectory};
 pub use hail::HailDirectory;
 pub use local::LocalDirectory;
+pub use metamist::{MetamistDirectory, ProjectMember};
 
 /// Written into the description (or equivalent) of every group the tool creates. Groups
 /// without it are never modified.

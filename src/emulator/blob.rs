@@ -7,14 +7,14 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{header, Method, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
 
-use super::requests::RequestLog;
+use super::requests::{lock, RequestLog};
 use super::server::{ConnectionKiller, Request, Server};
 
 /// A running fake Blob service; dropping it stops the server.
@@ -28,10 +28,6 @@ struct Shared {
     page_size: usize,
     containers: Mutex<BTreeMap<String, BTreeMap<String, Vec<u8>>>>,
     requests: RequestLog,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl BlobEmulator {

@@ -6,14 +6,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
-use axum::http::{header, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::requests::RequestLog;
+use super::requests::{bearer_is, json_answer as answer, lock, RequestLog};
 use super::server::{ConnectionKiller, Request, Server};
 
 /// One billing project.
@@ -34,10 +33,6 @@ struct Shared {
     token: String,
     projects: Mutex<BTreeMap<String, BillingProject>>,
     requests: RequestLog,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl HailEmulator {
@@ -88,11 +83,7 @@ impl HailEmulator {
 async fn handle(shared: Arc<Shared>, request: Request, _killer: ConnectionKiller) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let authorised = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.strip_prefix("Bearer ") == Some(shared.token.as_str()));
+    let authorised = bearer_is(&request, &shared.token);
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let call = match (&method, segments.as_slice()) {
         (&Method::GET, ["api", "v1alpha", "billing_projects"]) => "billing_projects.list",
@@ -163,11 +154,4 @@ fn project_json(name: &str, project: &BillingProject) -> Value {
 
 fn not_found(what: &str) -> Response {
     answer(StatusCode::NOT_FOUND, json!({"message": format!("{what} not found")}))
-}
-
-fn answer(status: StatusCode, body: Value) -> Response {
-    let mut response = Response::new(Body::from(body.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
-    response
 }

@@ -8,6 +8,7 @@ pub mod blob;
 mod faults;
 pub mod google;
 pub mod hail;
+pub mod metamist;
 mod requests;
 mod server;
 

@@ -1,8 +1,16 @@
-//! What the small emulators (Hail Batch, Blob service) share: per-operation request counts
-//! and the switch that answers every distinct request 503 once before serving it.
+//! What the small emulators (Hail Batch, Metamist, Blob service) share: per-operation request
+//! counts, the switch that answers every distinct request 503 once before serving it, the
+//! bearer-token check and JSON answers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
+
+use axum::body::Body;
+use axum::http::{header, StatusCode};
+use axum::response::Response;
+use serde_json::Value;
+
+use super::server::Request;
 
 #[derive(Default)]
 pub(crate) struct RequestLog {
@@ -11,8 +19,25 @@ pub(crate) struct RequestLog {
     faulted: Mutex<BTreeSet<String>>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether the request carries `Authorization: Bearer <token>`.
+pub(crate) fn bearer_is(request: &Request, token: &str) -> bool {
+    request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.strip_prefix("Bearer ") == Some(token))
+}
+
+/// A JSON response.
+pub(crate) fn json_answer(status: StatusCode, body: Value) -> Response {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response
 }
 
 impl RequestLog {

@@ -166,7 +166,10 @@ pub fn apply(directory: &dyn Directory, plan: &Plan, options: &ApplyOptions, pro
         }
     }
     progress.finish();
-    report.flush_error = directory.flush().err().map(|e| e.to_string());
+    // Directories that write at flush (one call per changed project) get the same retries.
+    let (flushed, attempts) = with_retries(&options.retry, || directory.flush());
+    retries.fetch_add(attempts.saturating_sub(1), Ordering::Relaxed);
+    report.flush_error = flushed.err().map(|e| e.to_string());
     report.api_calls = directory.api_calls();
     report.retries = retries.into_inner();
     report.seconds = started.elapsed().as_secs_f64();
