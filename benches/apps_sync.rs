@@ -1,0 +1,127 @@
+//! Hail Batch billing projects and Metamist projects of the synthetic organisation (every
+//! dataset with both components), synced against their emulators: a first sync, a no-op and
+//! one changed member. Each figure is checked against its bound: a no-op reads one listing and
+//! one member list per project and writes nothing; Metamist writes each changed project once.
+//!
+//! `cargo bench --bench apps_sync`; scale with BENCH_DATASETS (500) and BENCH_CONCURRENCY (16).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use cpg_infra::apps;
+use cpg_infra::definitions::{Date, HailSettings, MetamistSettings, Nesting};
+use cpg_infra::directory::{Directory, HailDirectory, MetamistDirectory};
+use cpg_infra::emulator::hail::HailEmulator;
+use cpg_infra::emulator::metamist::MetamistEmulator;
+use cpg_infra::hierarchy::Hierarchy;
+use cpg_infra::load::{load_expanded, Expanded};
+use cpg_infra::sync::{self, ApplyOptions, ApplyOutcome, NoProgress, PlanOptions, RemovalLimits, RetryPolicy};
+use cpg_infra::synthetic::{generate, MemorySource, SyntheticShape};
+
+const TODAY: Date = Date { year: 2026, month: 11, day: 26 };
+const TOKEN: &str = "bench";
+
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The synthetic organisation with the hail and metamist components on every dataset.
+fn organisation(datasets: usize) -> Expanded {
+    let mut files = generate(SyntheticShape { datasets, ..SyntheticShape::large() });
+    for (path, text) in files.iter_mut() {
+        if path.ends_with("/dataset.toml") {
+            *text = text.replacen("components = [", "components = [\"hail\", \"metamist\", ", 1);
+        }
+    }
+    load_expanded(&MemorySource::new(files), TODAY).expect("valid")
+}
+
+struct Outcome {
+    changes: usize,
+    calls: u64,
+    took: Duration,
+}
+
+/// Reads, plans and applies `desired`; the calls the directory sent.
+fn sync_once(directory: &dyn Directory, desired: &Hierarchy, concurrency: usize) -> Outcome {
+    let started = Instant::now();
+    let before = directory.api_calls().unwrap_or(0);
+    let retry = RetryPolicy::default();
+    let read = sync::read_live_state(directory, concurrency, &retry, &BTreeSet::new()).expect("read");
+    let options = PlanOptions {
+        nesting: Nesting::Native,
+        delete_groups: false,
+        adopt: false,
+        limits: RemovalLimits { max_removals: usize::MAX, max_removal_percent: 100 },
+    };
+    let plan = sync::plan(desired, &read.state, &options);
+    let apply = ApplyOptions { concurrency, retry, allow_mass_removal: false };
+    match sync::apply(directory, &plan, &apply, &NoProgress) {
+        ApplyOutcome::Applied(report) => assert!(report.succeeded(), "{report:?}"),
+        ApplyOutcome::Refused(refusals) => panic!("refused: {refusals:?}"),
+    }
+    Outcome { changes: plan.changes.len(), calls: directory.api_calls().unwrap_or(0) - before, took: started.elapsed() }
+}
+
+/// The same hierarchy with one member taken out of its first non-empty group.
+fn one_member_fewer(desired: &Hierarchy) -> Hierarchy {
+    let mut changed = desired.clone();
+    let group = changed.groups.values_mut().find(|g| !g.members.is_empty()).expect("a group with members");
+    let member = group.members.iter().next().cloned().expect("a member");
+    group.members.remove(&member);
+    changed
+}
+
+fn report(app: &str, step: &str, outcome: &Outcome) {
+    println!("{app} {step}: {} change(s), {} call(s), {:.2?}", outcome.changes, outcome.calls, outcome.took);
+}
+
+fn main() {
+    let datasets = setting("BENCH_DATASETS", 500) as usize;
+    let concurrency = setting("BENCH_CONCURRENCY", 16) as usize;
+    let started = Instant::now();
+    let expanded = organisation(datasets);
+    println!("{datasets} datasets loaded in {:.2?}", started.elapsed());
+
+    let hail = HailSettings {
+        enabled: true,
+        endpoint: None,
+        aggregator: Some("billing-aggregator".to_owned()),
+        account_usernames: "{dataset}-{level}".to_owned(),
+    };
+    let desired = apps::hail::desired(&expanded.definitions, &expanded.hierarchy, &hail).projects;
+    let projects = desired.groups.len() as u64;
+    let emulator = HailEmulator::start(0, TOKEN).expect("hail emulator");
+    let ours = desired.groups.keys().cloned().collect();
+    let directory = HailDirectory::connect(&emulator.base_url(), TOKEN, ours).expect("connect");
+    report("hail", "first sync", &sync_once(&directory, &desired, concurrency));
+    let noop = sync_once(&directory, &desired, concurrency);
+    report("hail", "no-op", &noop);
+    assert_eq!((noop.changes, noop.calls), (0, 1 + projects), "one listing and one read per project");
+    let one = sync_once(&directory, &one_member_fewer(&desired), concurrency);
+    report("hail", "one removal", &one);
+    assert_eq!((one.changes, one.calls), (1, 2 + projects), "the reads and one removal");
+
+    let metamist = MetamistSettings {
+        enabled: true,
+        endpoint: None,
+        audience: None,
+        main: MetamistSettings::default_roles(false),
+        test: MetamistSettings::default_roles(true),
+    };
+    let desired = apps::metamist::desired(&expanded.definitions, &expanded.hierarchy, &metamist);
+    let ours: BTreeMap<String, String> =
+        apps::metamist::projects(&expanded.definitions).into_iter().map(|(p, d, _)| (p, d)).collect();
+    let projects = ours.len() as u64;
+    let emulator = MetamistEmulator::start(0, TOKEN).expect("metamist emulator");
+    let connect = || MetamistDirectory::connect(&emulator.base_url(), TOKEN, ours.clone()).expect("connect");
+    let first = sync_once(&connect(), &desired, concurrency);
+    report("metamist", "first sync", &first);
+    assert_eq!(first.calls, 1 + 2 * projects, "one listing, one creation and one write per project");
+    let noop = sync_once(&connect(), &desired, concurrency);
+    report("metamist", "no-op", &noop);
+    assert_eq!((noop.changes, noop.calls), (0, 1 + projects), "one listing and one read per project");
+    let one = sync_once(&connect(), &one_member_fewer(&desired), concurrency);
+    report("metamist", "one removal", &one);
+    assert_eq!((one.changes, one.calls), (1, 2 + projects), "the reads and one write");
+}
