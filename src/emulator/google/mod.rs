@@ -14,7 +14,7 @@
 //! A membership's type (`USER`, `GROUP`, `SERVICE_ACCOUNT`) is fixed when it is created: adding
 //! a group's email before the group exists makes a `USER` member, as with the real API.
 //! Group settings (the Groups Settings API): `GET` and `PATCH groups/v1/groups/{email}` with
-//! `alt=json` (the default; `atom` is refused), `404` for a group the customer does not have;
+//! `alt=json` (required: the API's own default is Atom, which the emulator does not speak), `404` for a group the customer does not have;
 //! every group starts with the settings `store::DEFAULT_SETTINGS`, and a PATCH changes the fields
 //! it carries only (values are checked against the API's).
 //! Views: `BASIC` (the default) leaves out timestamps and membership expiry details, `FULL` has

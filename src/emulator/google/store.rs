@@ -546,12 +546,14 @@ impl Directory {
     }
 
     /// The id of the group a settings request names; 404 for a group the customer does not
-    /// have, 400 for a format other than JSON.
+    /// have, 400 unless the request asks for JSON.
     fn settings_group(&self, email: &str, context: &Context) -> Result<String, ApiError> {
+        // The API's own default format is Atom; clients ask for JSON.
         match context.param("alt") {
-            None | Some("json") => {}
-            Some(other) => {
-                return Err(ApiError::invalid(&format!("the emulator answers alt=json only, not `{other}`")))
+            Some("json") => {}
+            other => {
+                let asked = other.unwrap_or("atom (the default)");
+                return Err(ApiError::invalid(&format!("the emulator answers alt=json only, not {asked}")));
             }
         }
         self.groups
