@@ -692,3 +692,58 @@ async fn the_cli_serves_until_killed() {
     assert!(lagging.expect("groups.list").1.groups.is_none());
     assert_eq!(caught_up.expect("groups.list").1.groups.map(|g| g.len()), Some(1));
 }
+
+/// The Groups Settings client exactly as the provider builds it, pointed at the emulator.
+fn connect_settings(base_url: &str) -> google_groupssettings1::Groupssettings<HttpsConnector<HttpConnector>> {
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .expect("TLS root certificates")
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
+    let mut hub = google_groupssettings1::Groupssettings::new(client, TOKEN.to_owned());
+    hub.base_url(format!("{base_url}groups/v1/groups/"));
+    hub.root_url(base_url.to_owned());
+    hub
+}
+
+#[tokio::test]
+async fn group_settings_start_at_the_defaults_and_a_patch_changes_only_its_fields() {
+    use google_groupssettings1::api::Groups;
+    let emulator = emulator();
+    seed(&emulator, "team@groups.example.org", &[]);
+    let hub = connect_settings(&emulator.base_url());
+
+    let (_, read) = hub.groups().get("team@groups.example.org").doit().await.expect("get");
+    assert_eq!(read.email.as_deref(), Some("team@groups.example.org"));
+    assert_eq!(read.who_can_join.as_deref(), Some("CAN_REQUEST_TO_JOIN"));
+    assert_eq!(read.is_archived.as_deref(), Some("false"));
+
+    let patch = Groups { who_can_join: Some("INVITED_CAN_JOIN".to_owned()), ..Groups::default() };
+    let (_, patched) = hub.groups().patch(patch, "team@groups.example.org").doit().await.expect("patch");
+    assert_eq!(patched.who_can_join.as_deref(), Some("INVITED_CAN_JOIN"));
+    let mut expected = emulator.settings("team@groups.example.org");
+    assert_eq!(expected.remove("whoCanJoin").as_deref(), Some("INVITED_CAN_JOIN"));
+    assert_eq!(expected.get("whoCanPostMessage").map(String::as_str), Some("ANYONE_CAN_POST"), "{expected:?}");
+
+    // Values the API does not take, and unknown groups, change nothing.
+    let bad = Groups { who_can_join: Some("EVERYONE".to_owned()), ..Groups::default() };
+    assert_eq!(
+        api_error(hub.groups().patch(bad, "team@groups.example.org").doit().await),
+        (400, "INVALID_ARGUMENT".into())
+    );
+    assert_eq!(emulator.settings("team@groups.example.org")["whoCanJoin"], "INVITED_CAN_JOIN");
+    assert_eq!(api_error(hub.groups().get("nobody@groups.example.org").doit().await), (404, "NOT_FOUND".into()));
+    let patch = Groups { is_archived: Some("true".to_owned()), ..Groups::default() };
+    assert_eq!(
+        api_error(hub.groups().patch(patch, "nobody@groups.example.org").doit().await),
+        (404, "NOT_FOUND".into())
+    );
+
+    // Counted per method like every other call; a hand edit is not a request.
+    emulator.set_setting_directly("team@groups.example.org", "isArchived", "true");
+    let expected =
+        BTreeMap::from([("groupsSettings.groups.get".to_owned(), 2), ("groupsSettings.groups.patch".to_owned(), 3)]);
+    assert_eq!(emulator.calls(), expected);
+}

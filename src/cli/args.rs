@@ -343,7 +343,7 @@ pub struct InfraRenderArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum EmulatorCommand {
-    /// A fake Cloud Identity v1 API.
+    /// A fake Cloud Identity v1 API, with the Groups Settings API beside it.
     Google {
         /// Port on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 8089)]

@@ -1,6 +1,6 @@
 //! `validate` and `groups …`: expand, why, diff and sync.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 
@@ -11,7 +11,7 @@ use super::{progress, Exit, InputError};
 
 /// Requests in flight at once when neither --concurrency nor the provider's settings say.
 const DEFAULT_CONCURRENCY: usize = 8;
-use crate::definitions::{Nesting, ParseCache};
+use crate::definitions::{GoogleGroupSettings, Nesting, ParseCache};
 use crate::diff::{diff_hierarchies, render_json, render_markdown, render_text};
 use crate::directory::{
     AzureDirectory, DeltaState, Directory, DirectoryError, GoogleDirectory, HailDirectory, LocalDirectory,
@@ -252,6 +252,36 @@ fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exi
         _ => desired,
     };
     let plan = sync::plan(&desired, &read.state, &options);
+    // Google group settings, for the groups that are ours; none configured, none read.
+    let wanted_settings = match args.provider {
+        ProviderName::Google => sync::desired_settings(&expanded.definitions, &desired),
+        _ => BTreeMap::new(),
+    };
+    let owned: BTreeSet<String> =
+        read.state.groups.iter().filter(|(_, g)| g.group.owned).map(|(email, _)| email.clone()).collect();
+    let taken_over: BTreeSet<String> = plan
+        .changes
+        .iter()
+        .filter_map(|change| match change {
+            sync::Change::CreateGroup { email, .. } => Some(email.clone()),
+            sync::Change::AdoptGroup { group, .. } => Some(group.clone()),
+            _ => None,
+        })
+        .collect();
+    let settings_step = |owned: &BTreeSet<String>, new_groups: &BTreeSet<String>, confirm: bool| {
+        group_settings(
+            directory.as_ref(),
+            &SettingsStep {
+                desired: &wanted_settings,
+                owned,
+                new_groups,
+                concurrency,
+                retry: &retry,
+                confirm,
+                to_stderr: matches!(args.format, PlanFormat::Json),
+            },
+        )
+    };
     match args.format {
         PlanFormat::Text => {
             emit_line(&directory.describe());
@@ -264,17 +294,19 @@ fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exi
             save_delta(directory.as_ref(), &retry, &path, state, false);
         }
         let refused = !plan.refusals.is_empty() && !args.allow_mass_removal;
+        let settings = if refused { SettingsOutcome::default() } else { settings_step(&owned, &taken_over, false) };
         if refused {
             eprintln!(
                 "dry run: nothing was changed; a safety limit refuses this plan: applying it needs --confirm --allow-mass-removal"
             );
-        } else if !plan.is_empty() {
+        } else if !plan.is_empty() || settings.pending {
             eprintln!("dry run: nothing was changed; run again with --confirm to apply");
         }
         if refused {
             return Ok(Exit::Refused);
         }
-        return refresh_cache(global, args, expanded, Exit::Success);
+        let exit = if settings.succeeded { Exit::Success } else { Exit::Failure };
+        return refresh_cache(global, args, expanded, exit);
     }
     let apply_options = ApplyOptions { concurrency, retry, allow_mass_removal: args.allow_mass_removal };
     let outcome = sync::apply(directory.as_ref(), &plan, &apply_options, progress::for_terminal().as_ref());
@@ -300,10 +332,96 @@ fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exi
                 eprintln!("failed to save: {error}");
             }
             emit_line(&report.summary());
-            let exit = if report.succeeded() { Exit::Success } else { Exit::Failure };
+            // Groups created or adopted in this run are ours now; those that failed are not.
+            let failed: BTreeSet<String> = report
+                .failed
+                .iter()
+                .filter_map(|(change, _)| match change {
+                    sync::Change::CreateGroup { email, .. } => Some(email.clone()),
+                    sync::Change::AdoptGroup { group, .. } => Some(group.clone()),
+                    _ => None,
+                })
+                .collect();
+            let ours: BTreeSet<String> = owned.iter().chain(taken_over.difference(&failed)).cloned().collect();
+            let settings = settings_step(&ours, &BTreeSet::new(), true);
+            let exit = if report.succeeded() && settings.succeeded { Exit::Success } else { Exit::Failure };
             refresh_cache(global, args, expanded, exit)
         }
     }
+}
+
+/// What the group-settings step is given.
+struct SettingsStep<'a> {
+    /// Email → settings, for the groups that have any.
+    desired: &'a BTreeMap<String, GoogleGroupSettings>,
+    /// Groups that are ours, whose settings are read.
+    owned: &'a BTreeSet<String>,
+    /// Groups the dry run would create or adopt: not readable yet, every setting is shown.
+    new_groups: &'a BTreeSet<String>,
+    concurrency: usize,
+    retry: &'a RetryPolicy,
+    /// Update the groups; otherwise only say what would change.
+    confirm: bool,
+    /// Print the changes on stderr (stdout holds the JSON plan).
+    to_stderr: bool,
+}
+
+/// What the group-settings step did.
+struct SettingsOutcome {
+    /// Some group's settings differ and were not updated (a dry run).
+    pending: bool,
+    /// Every read and update went through.
+    succeeded: bool,
+}
+
+impl Default for SettingsOutcome {
+    fn default() -> Self {
+        SettingsOutcome { pending: false, succeeded: true }
+    }
+}
+
+/// Group settings after the memberships: each owned group that has settings is read once, and
+/// only the fields that differ are sent, in one update per group. Nothing when the directory
+/// has no settings or none are configured.
+fn group_settings(directory: &dyn Directory, step: &SettingsStep) -> SettingsOutcome {
+    let Some(settings) = directory.group_settings().filter(|_| !step.desired.is_empty()) else {
+        return SettingsOutcome::default();
+    };
+    let say = |line: &str| if step.to_stderr { eprintln!("{line}") } else { emit_line(line) };
+    let groups: Vec<String> = step.desired.keys().filter(|email| step.owned.contains(*email)).cloned().collect();
+    let read = sync::read_settings(settings, &groups, step.concurrency, step.retry);
+    for (group, error) in &read.failed {
+        eprintln!("failed: reading the settings of {group}: {error}");
+    }
+    let changes = sync::plan_settings(step.desired, &read.live, step.new_groups);
+    for change in &changes {
+        say(&change.to_string());
+    }
+    let mut outcome = SettingsOutcome { pending: false, succeeded: read.failed.is_empty() };
+    if !step.confirm {
+        outcome.pending = !changes.is_empty();
+        say(&format!(
+            "settings: {} group(s) read, {} to update; {} failed; {} retried",
+            read.live.len(),
+            changes.len(),
+            read.failed.len(),
+            read.retries
+        ));
+        return outcome;
+    }
+    let report = sync::apply_settings(settings, &changes, step.concurrency, step.retry);
+    for (group, error) in &report.failed {
+        eprintln!("failed: updating the settings of {group}: {error}");
+    }
+    outcome.succeeded &= report.failed.is_empty();
+    say(&format!(
+        "settings: {} group(s) read, {} updated; {} failed; {} retried",
+        read.live.len(),
+        report.updated,
+        read.failed.len() + report.failed.len(),
+        read.retries + report.retries
+    ));
+    outcome
 }
 
 /// Reads through the directory's change feed from the state in `path` (unless `full_read`, or

@@ -144,6 +144,20 @@ pub struct ProviderTable {
     pub concurrency: Option<usize>,
     #[serde(default)]
     pub security_groups: bool,
+    /// Google only: settings every owned group gets (`[providers.google.group_settings]`).
+    pub group_settings: Option<Spanned<GoogleSettingsTable>>,
+}
+
+/// Google group settings: `[providers.google.group_settings]` for every owned group, or
+/// `google_settings` of one organisation group or role, which wins field by field.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleSettingsTable {
+    pub who_can_view_membership: Option<Spanned<String>>,
+    pub who_can_join: Option<Spanned<String>>,
+    pub who_can_post_message: Option<Spanned<String>>,
+    pub allow_external_members: Option<bool>,
+    pub is_archived: Option<bool>,
 }
 
 /// `groups/people.toml`.
@@ -186,6 +200,8 @@ pub struct RoleTable {
     #[serde(default)]
     pub members: Vec<Spanned<MemberEntry>>,
     pub requires_component: Option<Spanned<String>>,
+    /// Google group settings of this role's group in every dataset.
+    pub google_settings: Option<GoogleSettingsTable>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -214,6 +230,8 @@ pub struct GroupTable {
     pub description: String,
     #[serde(default)]
     pub members: Vec<Spanned<MemberEntry>>,
+    /// Google group settings of this group.
+    pub google_settings: Option<GoogleSettingsTable>,
 }
 
 /// `datasets/<name>/dataset.toml`.

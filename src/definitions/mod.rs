@@ -6,6 +6,7 @@
 
 mod diagnostic;
 mod files;
+mod group_settings;
 mod names;
 mod parse_cache;
 mod source;
@@ -15,6 +16,7 @@ mod wording;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use diagnostic::{Diagnostic, Diagnostics, Location};
+pub use group_settings::{GoogleGroupSettings, SettingSpec, GOOGLE_GROUP_SETTINGS};
 pub use names::{domain_allowed, github_handle_problem, group_name_problem, is_valid_email, KNOWN_COMPONENTS};
 pub use parse_cache::ParseCache;
 pub use source::{decode_utf8, DirSource, Entry, EntryKind, GitSource, OverlaySource, Source, SourceError};
@@ -235,6 +237,9 @@ pub struct ProviderSettings {
     pub concurrency: Option<usize>,
     /// Google: label created groups as security groups too (usable in IAM conditions).
     pub security_groups: bool,
+    /// Google: `[providers.google.group_settings]`, the settings of every owned group unless
+    /// the group's own `google_settings` says otherwise; empty when not configured.
+    pub group_settings: GoogleGroupSettings,
 }
 
 /// A person from `groups/people.toml`.
@@ -265,6 +270,8 @@ pub struct Role {
     pub members: Vec<Grant>,
     /// The role exists only for datasets with this component.
     pub requires_component: Option<String>,
+    /// Google group settings of this role's group in every dataset, over the organisation's.
+    pub google_settings: GoogleGroupSettings,
     pub location: Location,
 }
 
@@ -309,6 +316,8 @@ pub struct OrgGroup {
     pub name: String,
     pub description: String,
     pub members: Vec<Grant>,
+    /// Google group settings of this group, over the organisation's.
+    pub google_settings: GoogleGroupSettings,
     pub location: Location,
 }
 

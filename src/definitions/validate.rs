@@ -273,10 +273,13 @@ impl Loader<'_> {
         for (file, groups_file) in &raw.groups {
             for (name, table) in &groups_file.groups {
                 let members = self.resolve_grants(&resolver, file, &table.members);
+                let google_settings =
+                    table.google_settings.as_ref().map(|t| self.google_settings(file, t)).unwrap_or_default();
                 let group = OrgGroup {
                     name: name.get_ref().clone(),
                     description: table.description.clone(),
                     members,
+                    google_settings,
                     location: file.location(name.span()),
                 };
                 groups.entry(group.name.clone()).or_insert(group);
@@ -379,8 +382,11 @@ impl Loader<'_> {
             );
         }
         let providers = org.providers.as_ref();
-        let google = providers.and_then(|p| p.google.as_ref()).map(|p| self.convert_provider(file, p, Nesting::Native));
-        let azure = providers.and_then(|p| p.azure.as_ref()).map(|p| self.convert_provider(file, p, Nesting::Flatten));
+        let google = providers
+            .and_then(|p| p.google.as_ref())
+            .map(|p| self.convert_provider(file, p, "google", Nesting::Native));
+        let azure =
+            providers.and_then(|p| p.azure.as_ref()).map(|p| self.convert_provider(file, p, "azure", Nesting::Flatten));
         let hail = providers.and_then(|p| p.hail.as_ref()).map(|h| HailSettings {
             enabled: h.enabled,
             endpoint: h.endpoint.clone(),
@@ -495,6 +501,7 @@ impl Loader<'_> {
         &mut self,
         file: &SourceFile,
         table: &files::ProviderTable,
+        provider: &str,
         default: Nesting,
     ) -> ProviderSettings {
         let nesting = match table.nesting.as_ref().map(|n| (n.get_ref().as_str(), n.span())) {
@@ -506,7 +513,17 @@ impl Loader<'_> {
                 default
             }
         };
+        let group_settings = match &table.group_settings {
+            None => GoogleGroupSettings::default(),
+            Some(settings) if provider == "google" => self.google_settings(file, settings.get_ref()),
+            Some(settings) => {
+                let message = format!("group_settings are Google group settings; [providers.{provider}] has none");
+                self.error(file.location(settings.span()), message);
+                GoogleGroupSettings::default()
+            }
+        };
         ProviderSettings {
+            group_settings,
             enabled: table.enabled,
             nesting,
             customer_id: table.customer_id.clone(),
@@ -515,6 +532,41 @@ impl Loader<'_> {
             concurrency: table.concurrency,
             security_groups: table.security_groups,
         }
+    }
+
+    /// Google group settings as the API writes them; a value the API does not take is an
+    /// error at the value, naming the ones it takes.
+    fn google_settings(&mut self, file: &SourceFile, table: &files::GoogleSettingsTable) -> GoogleGroupSettings {
+        let mut settings = GoogleGroupSettings::default();
+        for spec in GOOGLE_GROUP_SETTINGS {
+            let (choice, flag) = match spec.key {
+                "who_can_view_membership" => (table.who_can_view_membership.as_ref(), None),
+                "who_can_join" => (table.who_can_join.as_ref(), None),
+                "who_can_post_message" => (table.who_can_post_message.as_ref(), None),
+                "allow_external_members" => (None, table.allow_external_members),
+                "is_archived" => (None, table.is_archived),
+                _ => (None, None),
+            };
+            if let Some(flag) = flag {
+                settings.fields.insert(spec.field.to_owned(), flag.to_string());
+            }
+            let Some(value) = choice else { continue };
+            let written = value.get_ref();
+            let allowed: Vec<String> = spec.choices.iter().map(|c| c.to_ascii_lowercase()).collect();
+            if allowed.contains(written) {
+                settings.fields.insert(spec.field.to_owned(), written.to_ascii_uppercase());
+                continue;
+            }
+            let lowercase = written.to_ascii_lowercase();
+            let message = if allowed.contains(&lowercase) {
+                format!("write {} values in lowercase: `{lowercase}`, not `{written}`", spec.key)
+            } else {
+                let kind = format!("{} value", spec.key);
+                wording::unknown(&kind, written, allowed.iter().map(String::as_str), true)
+            };
+            self.error(file.location(value.span()), message);
+        }
+        settings
     }
 
     fn convert_people(&mut self, (file, people): &(SourceFile, files::PeopleFile)) -> BTreeMap<String, Person> {
@@ -576,7 +628,10 @@ impl Loader<'_> {
                 self.check_component(file, component);
             }
             let includes = table.includes.iter().map(|i| reference(file, i)).collect();
+            let google_settings =
+                table.google_settings.as_ref().map(|t| self.google_settings(file, t)).unwrap_or_default();
             let role = Role {
+                google_settings,
                 name: name.get_ref().clone(),
                 description: table.description.clone(),
                 includes,

@@ -19,10 +19,13 @@ use google_cloudidentity1::api::{
 };
 use google_cloudidentity1::common::{Delegate, Retry};
 use google_cloudidentity1::{yup_oauth2, CloudIdentity, Error as ApiError};
+use google_groupssettings1::Groupssettings;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 
-use super::{Directory, DirectoryError, LiveGroup, LiveMember, MemberKind, NewGroup, OWNER_MARKER};
+use super::{
+    Directory, DirectoryError, GroupSettingsDirectory, LiveGroup, LiveMember, MemberKind, NewGroup, OWNER_MARKER,
+};
 use crate::definitions::Date;
 
 /// The label that makes a Cloud Identity group a Google Group (mail, membership).
@@ -58,11 +61,14 @@ pub enum GoogleAuth {
 }
 
 type Hub = CloudIdentity<HttpsConnector<HttpConnector>>;
+type SettingsHub = Groupssettings<HttpsConnector<HttpConnector>>;
 
 /// A Cloud Identity customer's groups.
 pub struct GoogleDirectory {
-    runtime: tokio::runtime::Runtime,
+    pub(super) runtime: tokio::runtime::Runtime,
     hub: Hub,
+    /// The Groups Settings API (`google_settings.rs`): same client, credentials and endpoint.
+    pub(super) settings_hub: SettingsHub,
     parent: String,
     domain_suffix: String,
     endpoint: String,
@@ -102,18 +108,27 @@ impl GoogleDirectory {
         let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector.clone());
-        let mut hub = match &config.auth {
-            GoogleAuth::AccessToken(token) => CloudIdentity::new(client, token.clone()),
+        let (mut hub, mut settings_hub) = match &config.auth {
+            GoogleAuth::AccessToken(token) => {
+                (CloudIdentity::new(client.clone(), token.clone()), Groupssettings::new(client, token.clone()))
+            }
             GoogleAuth::CredentialsFile(path) => {
                 let auth = runtime.block_on(credentials_file_authenticator(path, connector))?;
-                CloudIdentity::new(client, auth)
+                (CloudIdentity::new(client.clone(), auth.clone()), Groupssettings::new(client, auth))
             }
         };
         hub.base_url(endpoint.clone());
         hub.root_url(endpoint.clone());
+        // The settings API has its own host in production; an override (an emulator) serves
+        // both under one root.
+        if config.endpoint.is_some() {
+            settings_hub.base_url(format!("{endpoint}groups/v1/groups/"));
+            settings_hub.root_url(endpoint.clone());
+        }
         Ok(GoogleDirectory {
             runtime,
             hub,
+            settings_hub,
             parent: format!("customers/{}", config.customer_id),
             domain_suffix: format!("@{}", config.groups_domain.to_ascii_lowercase()),
             endpoint,
@@ -128,7 +143,7 @@ impl GoogleDirectory {
         })
     }
 
-    fn observer(&self) -> CallObserver<'_> {
+    pub(super) fn observer(&self) -> CallObserver<'_> {
         CallObserver { calls: &self.calls, status: None, retry_after: None }
     }
 
@@ -155,7 +170,7 @@ impl GoogleDirectory {
     }
 
     /// The resource name of an owned group, for changing it.
-    fn owned_group_name(&self, email: &str) -> Result<String, DirectoryError> {
+    pub(super) fn owned_group_name(&self, email: &str) -> Result<String, DirectoryError> {
         let group = self.known_group(email)?;
         if group.owned {
             Ok(group.name)
@@ -437,6 +452,10 @@ impl Directory for GoogleDirectory {
         }
     }
 
+    fn group_settings(&self) -> Option<&dyn GroupSettingsDirectory> {
+        Some(self)
+    }
+
     fn api_calls(&self) -> Option<u64> {
         Some(self.calls.load(Ordering::Relaxed))
     }
@@ -536,7 +555,7 @@ fn last_day_of_access(time: chrono::DateTime<chrono::Utc>) -> Date {
 
 /// A read that does not find what the directory just reported or accepted: replication lag,
 /// worth another attempt.
-fn lagging(method: &str, subject: &str) -> DirectoryError {
+pub(super) fn lagging(method: &str, subject: &str) -> DirectoryError {
     DirectoryError::Unavailable(format!("{method} {subject}: not found yet (the directory has not caught up)"))
 }
 
@@ -580,7 +599,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Watches one API call: counts requests and keeps what the client's error value loses (the
 /// status line and the Retry-After header). Always tells the client not to retry.
-struct CallObserver<'a> {
+pub(super) struct CallObserver<'a> {
     calls: &'a AtomicU64,
     status: Option<u16>,
     retry_after: Option<Duration>,
@@ -608,14 +627,14 @@ impl Delegate for CallObserver<'_> {
 }
 
 /// What a failed call means to the provider.
-enum Failure {
+pub(super) enum Failure {
     NotFound,
     AlreadyExists,
     Other(DirectoryError),
 }
 
 impl Failure {
-    fn into_error(self, method: &str, subject: &str) -> DirectoryError {
+    pub(super) fn into_error(self, method: &str, subject: &str) -> DirectoryError {
         match self {
             Failure::NotFound => DirectoryError::Rejected(format!("{method} {subject}: not found")),
             Failure::AlreadyExists => DirectoryError::Rejected(format!("{method} {subject}: already exists")),
@@ -633,7 +652,7 @@ impl Failure {
     }
 }
 
-fn classify(error: ApiError, observer: &CallObserver) -> Failure {
+pub(super) fn classify(error: ApiError, observer: &CallObserver) -> Failure {
     let (code, message) = match &error {
         ApiError::HttpError(e) => {
             return Failure::Other(DirectoryError::Unavailable(format!("connection failed: {e}")))

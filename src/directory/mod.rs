@@ -6,6 +6,7 @@
 
 mod azure;
 mod google;
+mod google_settings;
 mod hail;
 mod local;
 mod metamist;
@@ -111,6 +112,19 @@ pub struct NewGroup {
     pub description: String,
 }
 
+/// A group's settings as a directory's settings API has them: field (`whoCanJoin`) → value as
+/// the API writes it (`INVITED_CAN_JOIN`, `"true"`).
+pub type GroupSettings = BTreeMap<String, String>;
+
+/// Directories whose groups carry settings beyond their members (Google: the Groups Settings
+/// API). Like `Directory`: no retries, no decisions, owned groups only.
+pub trait GroupSettingsDirectory: Sync {
+    /// The settings of an owned group.
+    fn read_settings(&self, group_email: &str) -> Result<GroupSettings, DirectoryError>;
+    /// Sets exactly the given fields of an owned group; the others keep their values.
+    fn update_settings(&self, group_email: &str, fields: &GroupSettings) -> Result<(), DirectoryError>;
+}
+
 /// A directory call that failed, classified so the sync engine knows whether to retry.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum DirectoryError {
@@ -189,6 +203,10 @@ pub trait Directory: Sync {
     /// when `since` is `None`, else only what changed after it, applied to it. `None` for
     /// directories without a change feed.
     fn read_delta(&self, _since: Option<&DeltaState>) -> Option<Result<DeltaState, DirectoryError>> {
+        None
+    }
+    /// The directory's group settings, for directories that have them.
+    fn group_settings(&self) -> Option<&dyn GroupSettingsDirectory> {
         None
     }
     /// HTTP requests sent so far (retries included), for providers that make them.

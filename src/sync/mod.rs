@@ -6,8 +6,13 @@
 mod apply;
 mod live;
 mod plan;
+mod settings;
 
 pub(crate) use apply::with_retries;
 pub use apply::{apply, ApplyOptions, ApplyOutcome, ApplyReport, NoProgress, Progress, RetryPolicy};
 pub use live::{read_live_state, read_live_state_delta, DeltaRead, LiveGroupState, LiveRead, LiveState, ReadError};
 pub use plan::{plan, Change, Conflict, Plan, PlanCounts, PlanOptions, RemovalLimits};
+pub use settings::{
+    apply_settings, desired_settings, plan_settings, read_settings, FieldChange, SettingsChange, SettingsRead,
+    SettingsReport,
+};

@@ -132,3 +132,21 @@ pub fn emulator_state(emulator: &GoogleEmulator) -> BTreeMap<String, BTreeSet<St
 pub fn google_org() -> tempfile::TempDir {
     super::org_with_provider("google")
 }
+
+/// Runs `groups sync --provider google` (with `--confirm` when asked) on `org` against the emulator.
+pub fn cli_sync(emulator: &GoogleEmulator, org: &std::path::Path, confirm: bool) -> super::Run {
+    let endpoint = emulator.base_url();
+    let env = [("CPG_INFRA_GOOGLE_ENDPOINT", endpoint.as_str()), ("CPG_INFRA_GOOGLE_ACCESS_TOKEN", TOKEN)];
+    let mut args = vec!["groups", "sync", "--provider", "google"];
+    if confirm {
+        args.push("--confirm");
+    }
+    super::cpg_with_env(org, &args, &env)
+}
+
+/// Appends `text` to the definitions file `relative` (e.g. `groups/org.toml`) under `org`.
+pub fn append_to(org: &std::path::Path, relative: &str, text: &str) {
+    let path = org.join(relative);
+    let before = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    std::fs::write(&path, format!("{before}\n{text}")).unwrap();
+}

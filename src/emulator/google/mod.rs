@@ -13,6 +13,10 @@
 //! `{"membership": …}`); errors are `{"error":{"code":N,"message":"…","status":"NOT_FOUND"}}`.
 //! A membership's type (`USER`, `GROUP`, `SERVICE_ACCOUNT`) is fixed when it is created: adding
 //! a group's email before the group exists makes a `USER` member, as with the real API.
+//! Group settings (the Groups Settings API): `GET` and `PATCH groups/v1/groups/{email}` with
+//! `alt=json` (required: the API's own default is Atom, which the emulator does not speak), `404` for a group the customer does not have;
+//! every group starts with the settings `store::DEFAULT_SETTINGS`, and a PATCH changes the fields
+//! it carries only (values are checked against the API's).
 //! Views: `BASIC` (the default) leaves out timestamps and membership expiry details, `FULL` has
 //! everything. Page sizes default to 200 (`BASIC`) or 50 (`FULL`), are capped at 1000 / 500 like
 //! the real API, and further at `EmulatorOptions::max_page_size`.
@@ -200,6 +204,26 @@ impl GoogleEmulator {
         directory.add_member(&group, member, NewMember { kind: Some(kind), ..NewMember::seeded() });
     }
 
+    /// A group's settings (Groups Settings API field → value), as stored.
+    ///
+    /// # Panics
+    /// If the emulator has no group `group_email`.
+    pub fn settings(&self, group_email: &str) -> BTreeMap<String, String> {
+        let directory = lock(&self.shared.directory);
+        let group = directory.group_key(group_email);
+        directory.settings(&group)
+    }
+
+    /// Changes one setting as if someone did it in the admin console: no request counted.
+    ///
+    /// # Panics
+    /// If the emulator has no group `group_email`.
+    pub fn set_setting_directly(&self, group_email: &str, field: &str, value: &str) {
+        let mut directory = lock(&self.shared.directory);
+        let group = directory.group_key(group_email);
+        directory.set_setting(&group, field, value);
+    }
+
     /// Removes a member as if someone did it by hand; absent members are ignored.
     ///
     /// # Panics
@@ -325,6 +349,9 @@ enum Route {
     GetMembership(String, String),
     DeleteMembership(String, String),
     ModifyMembershipRoles(String, String),
+    /// Groups Settings API: a group's settings, by email.
+    GetSettings(String),
+    PatchSettings(String),
     /// Cloud Storage: a bucket's objects.
     ListObjects(String),
     InsertObject(String),
@@ -342,6 +369,16 @@ impl Route {
     fn parse(method: &Method, path: &str) -> Route {
         if let Some(route) = Route::parse_storage(method, path) {
             return route;
+        }
+        if let Some(email) = path.strip_prefix("/groups/v1/groups/") {
+            let Some(email) = percent_decode(email).filter(|e| !e.is_empty() && !e.contains('/')) else {
+                return Route::Unknown;
+            };
+            return match *method {
+                Method::GET => Route::GetSettings(email),
+                Method::PATCH => Route::PatchSettings(email),
+                _ => Route::Unknown,
+            };
         }
         // The client leaves `/` and `:` of `{+name}` as they are; decode anything else.
         let Some(path) = path.strip_prefix("/v1/").and_then(percent_decode) else {
@@ -411,6 +448,8 @@ impl Route {
             Route::GetMembership(..) => "groups.memberships.get",
             Route::DeleteMembership(..) => "groups.memberships.delete",
             Route::ModifyMembershipRoles(..) => "groups.memberships.modifyMembershipRoles",
+            Route::GetSettings(_) => "groupsSettings.groups.get",
+            Route::PatchSettings(_) => "groupsSettings.groups.patch",
             Route::ListObjects(_) => "storage.objects.list",
             Route::InsertObject(_) => "storage.objects.insert",
             Route::DeleteObject(..) => "storage.objects.delete",
@@ -551,6 +590,15 @@ mod tests {
             Route::DeleteMembership("01ab".to_owned(), "1cd".to_owned())
         );
         assert_eq!(route(Method::PUT, "/v1/groups/01ab"), Route::Unknown);
+        assert_eq!(
+            route(Method::GET, "/groups/v1/groups/g1%40groups.example.org"),
+            Route::GetSettings("g1@groups.example.org".to_owned())
+        );
+        assert_eq!(
+            route(Method::PATCH, "/groups/v1/groups/g1@groups.example.org"),
+            Route::PatchSettings("g1@groups.example.org".to_owned())
+        );
+        assert_eq!(route(Method::PUT, "/groups/v1/groups/g1@groups.example.org"), Route::Unknown);
         assert_eq!(route(Method::GET, "/v2/groups"), Route::Unknown);
     }
 }

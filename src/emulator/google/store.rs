@@ -17,6 +17,38 @@ const GROUP_TYPE: &str = "type.googleapis.com/google.apps.cloudidentity.groups.v
 const MEMBERSHIP_TYPE: &str = "type.googleapis.com/google.apps.cloudidentity.groups.v1.Membership";
 const EMPTY_TYPE: &str = "type.googleapis.com/google.protobuf.Empty";
 
+/// The settings every new group starts with (a subset of the Groups Settings API's fields).
+pub(super) const DEFAULT_SETTINGS: &[(&str, &str)] = &[
+    ("whoCanViewMembership", "ALL_MEMBERS_CAN_VIEW"),
+    ("whoCanJoin", "CAN_REQUEST_TO_JOIN"),
+    ("whoCanPostMessage", "ANYONE_CAN_POST"),
+    ("allowExternalMembers", "false"),
+    ("isArchived", "false"),
+];
+
+/// The values the Groups Settings API takes for each field the emulator keeps (written out
+/// here, not taken from the definitions, so that a wrong value there fails against this).
+const SETTING_VALUES: &[(&str, &[&str])] = &[
+    (
+        "whoCanViewMembership",
+        &["ALL_IN_DOMAIN_CAN_VIEW", "ALL_MEMBERS_CAN_VIEW", "ALL_MANAGERS_CAN_VIEW", "ALL_OWNERS_CAN_VIEW"],
+    ),
+    ("whoCanJoin", &["ANYONE_CAN_JOIN", "ALL_IN_DOMAIN_CAN_JOIN", "INVITED_CAN_JOIN", "CAN_REQUEST_TO_JOIN"]),
+    (
+        "whoCanPostMessage",
+        &[
+            "NONE_CAN_POST",
+            "ALL_MANAGERS_CAN_POST",
+            "ALL_MEMBERS_CAN_POST",
+            "ALL_OWNERS_CAN_POST",
+            "ALL_IN_DOMAIN_CAN_POST",
+            "ANYONE_CAN_POST",
+        ],
+    ),
+    ("allowExternalMembers", &["true", "false"]),
+    ("isArchived", &["true", "false"]),
+];
+
 /// The request body of `groups.create` and `groups.patch` (output-only fields are ignored).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -98,6 +130,8 @@ struct GroupRecord {
     update_time: String,
     /// Lowercased member email → membership.
     members: BTreeMap<String, MemberRecord>,
+    /// Groups Settings API field → value.
+    settings: BTreeMap<String, String>,
     /// `groups.list` requests that will still leave it out (replication lag).
     listing_lag: u32,
     /// Direct reads that will still answer 404 (replication lag).
@@ -178,6 +212,15 @@ impl Directory {
             }
             Route::DeleteMembership(id, member_id) => self.delete_membership(id, member_id),
             Route::ModifyMembershipRoles(id, member_id) => self.modify_membership_roles(id, member_id, context),
+            Route::GetSettings(email) => {
+                let id = self.settings_group(email, context)?;
+                self.read_lagging_group(&id)?;
+                Ok(self.settings_json(email))
+            }
+            Route::PatchSettings(email) => {
+                self.settings_group(email, context)?;
+                self.patch_settings(email, context)
+            }
             Route::Unknown
             | Route::ListObjects(_)
             | Route::InsertObject(_)
@@ -502,6 +545,71 @@ impl Directory {
             .ok_or_else(|| ApiError::not_found(&format!("groups/{}/memberships/{member_id}", group.id)))
     }
 
+    /// The id of the group a settings request names; 404 for a group the customer does not
+    /// have, 400 unless the request asks for JSON.
+    fn settings_group(&self, email: &str, context: &Context) -> Result<String, ApiError> {
+        // The API's own default format is Atom; clients ask for JSON.
+        match context.param("alt") {
+            Some("json") => {}
+            other => {
+                let asked = other.unwrap_or("atom (the default)");
+                return Err(ApiError::invalid(&format!("the emulator answers alt=json only, not {asked}")));
+            }
+        }
+        self.groups
+            .get(&email.to_ascii_lowercase())
+            .map(|group| group.id.clone())
+            .ok_or_else(|| ApiError::not_found(&format!("group {email}")))
+    }
+
+    /// Changes the fields the body carries; an unknown field or value changes nothing.
+    fn patch_settings(&mut self, email: &str, context: &Context) -> Result<Value, ApiError> {
+        let body: Map<String, Value> = context.json()?;
+        let mut changes = Vec::new();
+        for (field, value) in &body {
+            // Read-only fields a client may send back.
+            if field == "kind" || field == "email" {
+                continue;
+            }
+            let Some((_, allowed)) = SETTING_VALUES.iter().find(|(name, _)| name == field) else {
+                return Err(ApiError::invalid(&format!("field `{field}` is not supported by the emulator")));
+            };
+            match value.as_str() {
+                Some(text) if allowed.contains(&text) => changes.push((field.clone(), text.to_owned())),
+                _ => return Err(ApiError::invalid(&format!("Invalid value for: {field}: {value}"))),
+            }
+        }
+        let key = email.to_ascii_lowercase();
+        let group = self.groups.get_mut(&key).expect("checked by settings_group");
+        group.settings.extend(changes);
+        Ok(self.settings_json(&key))
+    }
+
+    fn settings_json(&self, email: &str) -> Value {
+        let group = &self.groups[&email.to_ascii_lowercase()];
+        let mut object = Map::new();
+        object.insert("kind".to_owned(), json!("groupsSettings#groups"));
+        object.insert("email".to_owned(), json!(group.email));
+        object.insert("name".to_owned(), json!(group.display_name));
+        object.insert("description".to_owned(), json!(group.description));
+        for (field, value) in &group.settings {
+            object.insert(field.clone(), json!(value));
+        }
+        Value::Object(object)
+    }
+
+    /// A group's settings, for assertions.
+    pub(super) fn settings(&self, group: &str) -> BTreeMap<String, String> {
+        self.groups.get(group).map(|g| g.settings.clone()).unwrap_or_default()
+    }
+
+    /// Sets one setting as if by hand.
+    pub(super) fn set_setting(&mut self, group: &str, field: &str, value: &str) {
+        if let Some(record) = self.groups.get_mut(group) {
+            record.settings.insert(field.to_owned(), value.to_owned());
+        }
+    }
+
     /// Adds an empty group with a fresh opaque id; returns its key.
     fn new_group(&mut self, email: &str) -> String {
         self.groups_created += 1;
@@ -519,6 +627,7 @@ impl Directory {
                 create_time: now.clone(),
                 update_time: now,
                 members: BTreeMap::new(),
+                settings: DEFAULT_SETTINGS.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
                 listing_lag: 0,
                 read_lag: 0,
             },
