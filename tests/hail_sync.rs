@@ -130,3 +130,26 @@ fn all_providers_run_each_enabled_one_then_the_cache() {
     run.expect_code(common::INVALID_INPUT);
     assert!(run.stderr.contains("no provider is enabled"), "{run}");
 }
+
+/// Users added by hand to more than the allowed share of a project are not removed in one go:
+/// the plan is refused (exit 2) and the project keeps them until `--allow-mass-removal`.
+#[test]
+fn mass_removal_from_a_billing_project_is_refused() {
+    let org = hail_org();
+    let root = org.path();
+    let emulator = HailEmulator::start(0, TOKEN).expect("emulator");
+    sync(root, &emulator, &["--confirm"]).expect_code(SUCCESS);
+    let mut users: Vec<String> = emulator.projects()["tob-wgs"].users.iter().cloned().collect();
+    users.extend((0..20).map(|i| format!("intruder{i}")));
+    let users: Vec<&str> = users.iter().map(String::as_str).collect();
+    emulator.insert_project("tob-wgs", &users, "open");
+
+    emulator.reset_calls();
+    let run = sync(root, &emulator, &["--confirm"]);
+    run.expect_code(common::REFUSED);
+    assert_eq!(emulator.projects()["tob-wgs"].users.len(), 25, "{run}");
+    assert_eq!(emulator.calls().get("users.remove"), None);
+
+    sync(root, &emulator, &["--confirm", "--allow-mass-removal"]).expect_code(SUCCESS);
+    assert_eq!(emulator.projects()["tob-wgs"].users.len(), 5);
+}

@@ -224,3 +224,59 @@ fn a_refused_write_is_reported_and_fails_the_run() {
     assert!(run.stderr.contains("project.members.update tob-wgs"), "{run}");
     assert_eq!(emulator.holders("acute-care", "writer"), desired(root)["acute-care/writer"]);
 }
+
+/// `--provider all` with both applications enabled syncs Hail Batch, then Metamist, each
+/// reporting on its own.
+#[test]
+fn all_providers_sync_both_applications() {
+    let org = metamist_org();
+    let root = org.path();
+    let path = root.join("groups/org.toml");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(&path, format!("{text}\n[providers.hail]\nenabled = true\n")).unwrap();
+    let hail = cpg_infra::emulator::hail::HailEmulator::start(0, "hail-token").expect("hail emulator");
+    let metamist = MetamistEmulator::start(0, TOKEN).expect("metamist emulator");
+    let (hail_url, metamist_url) = (hail.base_url(), metamist.base_url());
+    let env = [
+        ("CPG_INFRA_HAIL_ENDPOINT", hail_url.as_str()),
+        ("CPG_INFRA_HAIL_TOKEN", "hail-token"),
+        ("CPG_INFRA_METAMIST_ENDPOINT", metamist_url.as_str()),
+        ("CPG_INFRA_METAMIST_TOKEN", TOKEN),
+    ];
+    let run = cpg_with_env(root, &["groups", "sync", "--provider", "all", "--confirm", "--no-cache"], &env);
+    run.expect_code(SUCCESS);
+    let (hail_at, metamist_at) = (run.stderr.find("== Hail"), run.stderr.find("== Metamist"));
+    assert!(hail_at.is_some() && hail_at < metamist_at, "hail, then metamist: {run}");
+    assert!(hail.projects().contains_key("tob-wgs"), "{run}");
+    assert_eq!(live(&metamist), desired(root), "{run}");
+}
+
+/// Without CPG_INFRA_METAMIST_TOKEN the sync asks the metadata server (as on Cloud Run) for a
+/// Google identity token whose audience is `[providers.metamist] audience`, and sends it.
+#[test]
+fn an_identity_token_from_the_metadata_server_is_sent_when_no_token_is_given() {
+    use cpg_infra::emulator::google::{identity_token_for, EmulatorOptions, GoogleEmulator};
+    let org = metamist_org();
+    let root = org.path();
+    let path = root.join("groups/org.toml");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(
+        &path,
+        text.replace(
+            "[providers.metamist]\nenabled = true\n",
+            "[providers.metamist]\nenabled = true\naudience = \"https://metamist.example.org\"\n",
+        ),
+    )
+    .unwrap();
+    let metadata = GoogleEmulator::start(EmulatorOptions::default()).expect("metadata server");
+    let host = metadata.base_url().trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let emulator = MetamistEmulator::start(0, &identity_token_for("https://metamist.example.org")).expect("emulator");
+    let base = emulator.base_url();
+    let run = cpg_with_env(
+        root,
+        &["groups", "sync", "--provider", "metamist", "--no-cache", "--confirm"],
+        &[("CPG_INFRA_METAMIST_ENDPOINT", &base), ("GCE_METADATA_HOST", &host)],
+    );
+    run.expect_code(SUCCESS);
+    assert_eq!(live(&emulator), desired(root), "{run}");
+}

@@ -250,6 +250,9 @@ struct Shared {
 /// Serves one request: count, read, wait, authenticate, maybe fault, then answer.
 async fn handle(shared: Arc<Shared>, request: Request, killer: ConnectionKiller) -> Response {
     let (parts, body) = request.into_parts();
+    if parts.uri.path() == METADATA_IDENTITY_PATH {
+        return metadata_identity(&parts);
+    }
     let route = Route::parse(&parts.method, parts.uri.path());
     *lock(&shared.calls).entry(route.method_name().to_owned()).or_default() += 1;
     // The whole body is read first, so that a dropped connection closes cleanly.
@@ -299,6 +302,30 @@ async fn handle(shared: Arc<Shared>, request: Request, killer: ConnectionKiller)
         Ok(value) => json_response(StatusCode::OK, &value),
         Err(error) => error.into_response(),
     }
+}
+
+/// The metadata server's identity-token route (Cloud Run, GCE), for services that take Google
+/// identity tokens.
+const METADATA_IDENTITY_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/identity";
+
+/// The token the fake metadata server gives for `audience`.
+pub fn identity_token_for(audience: &str) -> String {
+    format!("identity-token-for-{audience}")
+}
+
+/// Answers like the metadata server: only with `Metadata-Flavor: Google`, only for an audience.
+fn metadata_identity(parts: &axum::http::request::Parts) -> Response {
+    let flavour = parts.headers.get("metadata-flavor").and_then(|v| v.to_str().ok());
+    let query = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map(|Query(q)| q).unwrap_or_default();
+    let audience = query.iter().find(|(key, _)| key == "audience").map(|(_, value)| value.as_str());
+    let (status, body) = match (flavour, audience) {
+        (Some("Google"), Some(audience)) if !audience.is_empty() => (StatusCode::OK, identity_token_for(audience)),
+        (Some("Google"), _) => (StatusCode::BAD_REQUEST, "non-empty audience parameter required".to_owned()),
+        _ => (StatusCode::FORBIDDEN, "Missing Metadata-Flavor:Google header.".to_owned()),
+    };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response
 }
 
 /// A Cloud Identity error body for an injected fault.
