@@ -3,8 +3,10 @@
 //! are the members. Only projects named after a dataset of the definitions are the
 //! organisation's; any other project is read-only here. A closed project of ours is reopened
 //! instead of created again. Hail Batch has no membership expiry: the sync removes expired users.
+//! The listing carries every project's users, so a sync reads Hail Batch once; a project read
+//! directly is only one the listing did not have.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use hyper::{Method, StatusCode};
@@ -20,12 +22,14 @@ pub struct HailDirectory {
     ours: BTreeSet<String>,
     /// Closed projects seen in the listing: created by reopening.
     closed: Mutex<BTreeSet<String>>,
+    /// Each listed project's users, as the listing gave them.
+    listed_users: Mutex<BTreeMap<String, BTreeSet<String>>>,
 }
 
 impl HailDirectory {
     pub fn connect(endpoint: &str, token: &str, ours: BTreeSet<String>) -> Result<HailDirectory, DirectoryError> {
         let api = ApiClient::connect(endpoint, &super::GoogleAuth::AccessToken(token.to_owned()))?;
-        Ok(HailDirectory { api, ours, closed: Mutex::new(BTreeSet::new()) })
+        Ok(HailDirectory { api, ours, closed: Mutex::new(BTreeSet::new()), listed_users: Mutex::new(BTreeMap::new()) })
     }
 
     fn call(&self, method: Method, path: &str, what: &str) -> Result<(StatusCode, serde_json::Value), DirectoryError> {
@@ -53,8 +57,10 @@ impl Directory for HailDirectory {
         let (_, projects) = self.call(Method::GET, "api/v1alpha/billing_projects", "billing_projects.list")?;
         let mut groups = Vec::new();
         let mut closed = BTreeSet::new();
+        let mut listed_users = BTreeMap::new();
         for project in projects.as_array().into_iter().flatten() {
             let name = project["billing_project"].as_str().unwrap_or_default().to_owned();
+            listed_users.insert(name.clone(), users_of(project));
             match project["status"].as_str() {
                 Some("open") | None => {}
                 Some(_) => {
@@ -66,17 +72,26 @@ impl Directory for HailDirectory {
             groups.push(LiveGroup { email: name.clone(), name, description: String::new(), owned });
         }
         *self.closed.lock().unwrap_or_else(|e| e.into_inner()) = closed;
+        *self.listed_users.lock().unwrap_or_else(|e| e.into_inner()) = listed_users;
         Ok(groups)
     }
 
     fn list_members(&self, project: &str) -> Result<Vec<LiveMember>, DirectoryError> {
-        let path = format!("api/v1alpha/billing_projects/{project}");
-        let (status, body) = self.call(Method::GET, &path, &format!("billing_projects.get {project}"))?;
-        if status == StatusCode::NOT_FOUND {
-            return Err(DirectoryError::GroupNotFound(project.to_owned()));
-        }
-        let users: BTreeSet<String> =
-            body["users"].as_array().into_iter().flatten().filter_map(|u| u.as_str()).map(str::to_owned).collect();
+        let listed = self.listed_users.lock().unwrap_or_else(|e| e.into_inner()).get(project).cloned();
+        let users = match listed {
+            Some(users) => users,
+            None => {
+                let path = format!("api/v1alpha/billing_projects/{project}");
+                let call = format!("billing_projects.get {project}");
+                // Hail Batch answers 403 for a project it does not know.
+                let (status, body) =
+                    self.api.send_answering(Method::GET, &path, Vec::new(), &call, &[], &[StatusCode::FORBIDDEN])?;
+                if status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN {
+                    return Err(DirectoryError::GroupNotFound(project.to_owned()));
+                }
+                users_of(&serde_json::from_slice(&body).unwrap_or_default())
+            }
+        };
         Ok(users.into_iter().map(|email| LiveMember { email, kind: MemberKind::Account, expires: None }).collect())
     }
 
@@ -122,7 +137,7 @@ impl Directory for HailDirectory {
     fn remove_member(&self, project: &str, user: &str) -> Result<(), DirectoryError> {
         self.owned(project)?;
         let path = format!("api/v1alpha/billing_projects/{project}/users/{user}/remove");
-        // 404: the user is not (or no longer) in the project, which is what was asked.
+        // Hail Batch answers 200 when the user is not (or no longer) in the project.
         self.call(Method::POST, &path, &format!("billing_projects.users.remove {user} from {project}")).map(|_| ())
     }
 
@@ -135,4 +150,9 @@ impl Directory for HailDirectory {
     fn api_calls(&self) -> Option<u64> {
         Some(self.api.calls())
     }
+}
+
+/// The users of a project as the API describes it.
+fn users_of(project: &serde_json::Value) -> BTreeSet<String> {
+    project["users"].as_array().into_iter().flatten().filter_map(|u| u.as_str()).map(str::to_owned).collect()
 }

@@ -1,8 +1,12 @@
 //! A fake Hail Batch billing-projects API on 127.0.0.1: `GET /api/v1alpha/billing_projects`
 //! (every project with its users and status), `GET …/billing_projects/{bp}`,
 //! `POST …/billing_projects/{bp}/create|reopen|close`, `POST …/{bp}/users/{user}/add|remove`.
-//! Requests are counted per method and need the bearer token; with `fault_each_request_once`
-//! every distinct request is first answered 503 (a faulted request changes nothing).
+//! It answers as Hail Batch does: an operation already done (creating an existing project,
+//! adding a member, removing an absent user, closing a closed project) is a plain 200; an
+//! unknown project read is 403, an unknown project changed 404, a closed one changed 403.
+//! Requests are counted per method and need the bearer token. Faults: every distinct request
+//! answered 503 once (a faulted request changes nothing); new projects missing from the next
+//! n listings and answering 403 to direct reads meanwhile.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -32,6 +36,8 @@ pub struct HailEmulator {
 struct Shared {
     token: String,
     projects: Mutex<BTreeMap<String, BillingProject>>,
+    /// Reads a new project is still missing from, and how many reads new projects start with.
+    lag: Mutex<(BTreeMap<String, u32>, u32)>,
     requests: RequestLog,
 }
 
@@ -41,6 +47,7 @@ impl HailEmulator {
         let shared = Arc::new(Shared {
             token: token.to_owned(),
             projects: Mutex::new(BTreeMap::new()),
+            lag: Mutex::new((BTreeMap::new(), 0)),
             requests: RequestLog::default(),
         });
         let for_server = Arc::clone(&shared);
@@ -78,6 +85,11 @@ impl HailEmulator {
     pub fn fault_each_request_once(&self, on: bool) {
         self.shared.requests.fault_each_request_once(on);
     }
+
+    /// Projects created from now on are missing from the next `reads` listings and reads.
+    pub fn hide_new_projects_for(&self, reads: u32) {
+        lock(&self.shared.lag).1 = reads;
+    }
 }
 
 async fn handle(shared: Arc<Shared>, request: Request, _killer: ConnectionKiller) -> Response {
@@ -103,55 +115,80 @@ async fn handle(shared: Arc<Shared>, request: Request, _killer: ConnectionKiller
         return answer(StatusCode::SERVICE_UNAVAILABLE, json!({"message": "try again"}));
     }
     let mut projects = lock(&shared.projects);
+    let mut lag = lock(&shared.lag);
+    let (hidden, hide_for) = &mut *lag;
     let project = segments.get(3).map(|s| (*s).to_owned()).unwrap_or_default();
+    let is_hidden = |name: &str, hidden: &BTreeMap<String, u32>| hidden.get(name).is_some_and(|n| *n > 0);
+    let answer_done = || answer(StatusCode::OK, json!(project));
     match call {
         "billing_projects.list" => {
-            let all: Vec<Value> = projects.iter().map(|(name, p)| project_json(name, p)).collect();
+            let all: Vec<Value> = projects
+                .iter()
+                .filter(|(name, _)| !is_hidden(name, hidden))
+                .map(|(name, p)| project_json(name, p))
+                .collect();
+            hidden.values_mut().for_each(|n| *n = n.saturating_sub(1));
             answer(StatusCode::OK, Value::Array(all))
         }
-        "billing_projects.get" => match projects.get(&project) {
-            Some(p) => answer(StatusCode::OK, project_json(&project, p)),
-            None => not_found(&project),
-        },
-        "billing_projects.create" => {
-            if projects.contains_key(&project) {
-                return answer(
-                    StatusCode::FORBIDDEN,
-                    json!({"message": format!("billing project {project} already exists")}),
-                );
+        "billing_projects.get" => {
+            let seen = projects.get(&project).filter(|_| !is_hidden(&project, hidden));
+            let reply = match seen {
+                Some(p) => answer(StatusCode::OK, project_json(&project, p)),
+                None => refuse(&format!("Unknown Hail Batch billing project {project}.")),
+            };
+            if let Some(n) = hidden.get_mut(&project) {
+                *n = n.saturating_sub(1);
             }
-            projects.insert(project, BillingProject { users: BTreeSet::new(), status: "open".to_owned() });
-            answer(StatusCode::OK, Value::Null)
+            reply
+        }
+        "billing_projects.create" => {
+            // Already there, open or closed: done, and left as it is.
+            if !projects.contains_key(&project) {
+                projects.insert(project.clone(), BillingProject { users: BTreeSet::new(), status: "open".to_owned() });
+                if *hide_for > 0 {
+                    hidden.insert(project.clone(), *hide_for);
+                }
+            }
+            answer_done()
         }
         "billing_projects.reopen" | "billing_projects.close" => match projects.get_mut(&project) {
             Some(p) => {
                 p.status = if call.ends_with("reopen") { "open" } else { "closed" }.to_owned();
-                answer(StatusCode::OK, Value::Null)
+                answer_done()
             }
             None => not_found(&project),
         },
         "users.add" | "users.remove" => {
             let user = segments.get(5).map(|s| (*s).to_owned()).unwrap_or_default();
-            match projects.get_mut(&project).filter(|p| p.status == "open") {
-                Some(p) => {
-                    if call == "users.add" {
-                        p.users.insert(user);
-                    } else if !p.users.remove(&user) {
-                        return not_found(&user);
-                    }
-                    answer(StatusCode::OK, Value::Null)
-                }
+            match projects.get_mut(&project) {
                 None => not_found(&project),
+                Some(p) if p.status != "open" => {
+                    refuse(&format!("Billing project {project} is closed and cannot be modified."))
+                }
+                Some(p) => {
+                    // Adding a member or removing an absent user is already done: 200 too.
+                    if call == "users.add" {
+                        p.users.insert(user.clone());
+                    } else {
+                        p.users.remove(&user);
+                    }
+                    answer(StatusCode::OK, json!({"billing_project": project, "user": user}))
+                }
             }
         }
-        _ => not_found(&path),
+        _ => answer(StatusCode::NOT_FOUND, json!({"message": format!("{path} not found")})),
     }
+}
+
+/// Hail Batch's refusal of a user error: 403 with the reason.
+fn refuse(reason: &str) -> Response {
+    answer(StatusCode::FORBIDDEN, json!({"message": format!("403: {reason}")}))
 }
 
 fn project_json(name: &str, project: &BillingProject) -> Value {
     json!({"billing_project": name, "users": project.users, "status": project.status, "accrued_cost": 0.0, "limit": null})
 }
 
-fn not_found(what: &str) -> Response {
-    answer(StatusCode::NOT_FOUND, json!({"message": format!("{what} not found")}))
+fn not_found(project: &str) -> Response {
+    answer(StatusCode::NOT_FOUND, json!({"message": format!("404: Billing project {project} does not exist.")}))
 }
