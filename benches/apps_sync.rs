@@ -95,7 +95,10 @@ fn main() {
     let emulator = HailEmulator::start(0, TOKEN).expect("hail emulator");
     let ours = desired.groups.keys().cloned().collect();
     let directory = HailDirectory::connect(&emulator.base_url(), TOKEN, ours).expect("connect");
-    report("hail", "first sync", &sync_once(&directory, &desired, concurrency));
+    let first = sync_once(&directory, &desired, concurrency);
+    report("hail", "first sync", &first);
+    assert_eq!(first.calls, 1 + first.changes as u64, "the listing and one call per change");
+    assert!(first.changes as u64 > projects, "every project created and filled");
     let noop = sync_once(&directory, &desired, concurrency);
     report("hail", "no-op", &noop);
     assert_eq!((noop.changes, noop.calls), (0, 1), "the listing carries every project's users");
