@@ -399,3 +399,38 @@ fn render_refuses_a_folder_that_holds_the_other_layout() {
     assert!(split.stderr.contains("holds the single-project layout"), "{split}");
     assert!(!single_out.path().join("organisation").exists(), "nothing was written");
 }
+
+/// A first `pulumi up` creates a new project and enables its APIs before anything inside it:
+/// no property refers to them, so every resource of acute-care (whose project the program
+/// creates) depends on the project, and each on the API its type is served by.
+#[test]
+fn resources_in_a_created_project_wait_for_the_project_and_their_api() {
+    let expanded = example();
+    let program = cpg_infra::infra::build(&expanded.definitions).expect("builds").program;
+    let project = "acute-care-gcp-project";
+    assert_eq!(program.resources[project].type_token, "gcp:organizations:Project");
+    let mut checked = 0;
+    for (name, resource) in &program.resources {
+        let in_project = name.starts_with("acute-care-gcp-") && name != project;
+        if !in_project {
+            continue;
+        }
+        let depends_on = &resource.options.depends_on;
+        assert!(depends_on.iter().any(|d| d == project), "{name} does not wait for the project: {depends_on:?}");
+        let api = match resource.type_token.split(':').nth(1) {
+            Some("storage") => Some("acute-care-gcp-api-storage"),
+            Some("serviceaccount") => Some("acute-care-gcp-api-iam"),
+            Some("secretmanager") => Some("acute-care-gcp-api-secretmanager"),
+            _ => None,
+        };
+        if let Some(api) = api {
+            assert!(program.resources.contains_key(api), "{api} is enabled");
+            assert!(depends_on.iter().any(|d| d == api), "{name} does not wait for {api}: {depends_on:?}");
+        }
+        checked += 1;
+    }
+    assert!(checked > 10, "acute-care has its resources on GCP ({checked})");
+    // hgdp's project exists already: its resources wait only for their APIs.
+    let bucket = &program.resources["hgdp-gcp-bucket-main"];
+    assert_eq!(bucket.options.depends_on, ["hgdp-gcp-api-storage"]);
+}

@@ -71,7 +71,45 @@ impl<'a> Gcp<'a> {
         if first && matches!(scope.owner, Owner::Dataset(_)) {
             self.claim(scope, NameKind::GcpProject, None, project(scope.site), None);
         }
-        self.program.add(&name, Resource::new(type_token, Self::origin(scope), properties));
+        let mut resource = Resource::new(type_token, Self::origin(scope), properties);
+        resource.options.depends_on = self.prerequisites(scope, type_token);
+        self.program.add(&name, resource);
+        name
+    }
+
+    /// What a dataset's resource needs before it can be created, which no property refers to
+    /// (so Pulumi would otherwise create them all at once): the project when the program
+    /// creates it, and the API of the resource's type enabled in it (a new project has none
+    /// on), added here when no component enabled it already.
+    fn prerequisites(&mut self, scope: &Scope, type_token: &str) -> Vec<String> {
+        if !matches!(scope.owner, Owner::Dataset(_)) || type_token == "gcp:organizations:Project" {
+            return Vec::new();
+        }
+        let site_scope = Scope { owner: scope.owner, site: scope.site, component: "project" };
+        let project = Self::resource_name(&site_scope, "project");
+        let mut prerequisites = Vec::new();
+        if self.program.resources.contains_key(&project) {
+            prerequisites.push(project);
+        }
+        if let Some(api) = api_of(type_token) {
+            prerequisites.push(self.enable_api(scope, api));
+        }
+        prerequisites
+    }
+
+    /// The `gcp:projects:Service` that turns `api` on in the scope's project; one per project.
+    fn enable_api(&mut self, scope: &Scope, api: &str) -> String {
+        let short = api.split('.').next().unwrap_or(api);
+        let name = Self::resource_name(scope, &format!("api-{short}"));
+        if !self.program.resources.contains_key(&name) {
+            let properties = Value::map([
+                ("project", Value::str(project(scope.site))),
+                ("service", Value::str(api)),
+                // Turning an API off breaks whatever else uses it; removing the resource never does.
+                ("disableOnDestroy", Value::Bool(false)),
+            ]);
+            self.add(scope, &format!("api-{short}"), "gcp:projects:Service", properties);
+        }
         name
     }
 
@@ -180,6 +218,21 @@ pub fn service_account_email(site: &Dataset, name: &str) -> Option<String> {
     Some(format!("{}@{project}.iam.gserviceaccount.com", service_account_id(name)))
 }
 
+/// The API a resource type is served by, for those a project has off until enabled.
+fn api_of(type_token: &str) -> Option<&'static str> {
+    let module = type_token.split(':').nth(1)?;
+    Some(match module {
+        "storage" => "storage.googleapis.com",
+        "serviceaccount" => "iam.googleapis.com",
+        "secretmanager" => "secretmanager.googleapis.com",
+        "artifactregistry" => "artifactregistry.googleapis.com",
+        "billing" => "billingbudgets.googleapis.com",
+        "monitoring" => "monitoring.googleapis.com",
+        "privilegedaccessmanager" => "privilegedaccessmanager.googleapis.com",
+        _ => return None,
+    })
+}
+
 /// The APIs a component's resources need in the project.
 fn apis(component: &str) -> &'static [&'static str] {
     match component {
@@ -239,17 +292,7 @@ impl Cloud for Gcp<'_> {
     fn prepare(&mut self, scope: &Scope) -> Outcome<()> {
         self.project_resource(scope);
         for api in apis(scope.component) {
-            let short = api.split('.').next().unwrap_or(api);
-            let properties = Value::map([
-                ("project", Value::str(project(scope.site))),
-                ("service", Value::str(*api)),
-                // Turning an API off breaks whatever else uses it; removing the resource never does.
-                ("disableOnDestroy", Value::Bool(false)),
-            ]);
-            let name = Self::resource_name(scope, &format!("api-{short}"));
-            if !self.program.resources.contains_key(&name) {
-                self.add(scope, &format!("api-{short}"), "gcp:projects:Service", properties);
-            }
+            self.enable_api(scope, api);
         }
         Ok(())
     }

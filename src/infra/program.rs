@@ -75,6 +75,9 @@ pub struct Options {
     pub provider: Option<Ref>,
     /// Keep the cloud resource when it leaves the program (buckets hold data).
     pub retain_on_delete: bool,
+    /// Resources of the same owner to create first though no property refers to them: the
+    /// project the resource lives in and the APIs it needs enabled there.
+    pub depends_on: Vec<String>,
 }
 
 /// Which owner, cloud and component a resource serves.

@@ -70,6 +70,10 @@ fn write_resource(out: &mut String, name: &str, resource: &Resource) {
     if options.retain_on_delete {
         rendered.insert("retainOnDelete".to_owned(), Value::Bool(true));
     }
+    if !options.depends_on.is_empty() {
+        let names = options.depends_on.iter().map(|name| Value::reference(Ref::to(name))).collect();
+        rendered.insert("dependsOn".to_owned(), Value::List(names));
+    }
     if !rendered.is_empty() {
         entry(out, 4, "options", &Value::Map(rendered));
     }
@@ -341,7 +345,8 @@ mod tests {
                 ("ratio", Value::Number(0.5)),
             ]),
         );
-        bucket.options = Options { import: Some("d-main".into()), provider: None, retain_on_delete: true };
+        bucket.options =
+            Options { import: Some("d-main".into()), provider: None, retain_on_delete: true, depends_on: Vec::new() };
         program.add("d-gcp-bucket-main", bucket);
         let object = Resource::new(
             "gcp:storage:BucketObject",
