@@ -314,6 +314,7 @@ fn the_cli_syncs_to_azure_and_exit_codes_say_what_happened() {
     assert!(!dry.stdout.contains("(until"), "Graph keeps no expiry: {dry}");
     // The hail and cromwell accounts infra makes on GCP have no Entra ID identity.
     assert!(!dry.stdout.contains("hail-standard@example-tob-wgs.iam"), "{dry}");
+    assert!(dry.stderr.contains("get no machine identities in Entra ID"), "the gap is said: {dry}");
     assert!(emulator.groups().is_empty(), "a dry run changed the directory");
 
     let confirm = [&args[..], &["--confirm"]].concat();
