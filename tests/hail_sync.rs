@@ -63,7 +63,10 @@ fn the_billing_project_follows_the_groups_and_foreign_projects_are_left_alone() 
     assert_eq!(emulator.calls().get("billing_projects.create"), None);
     assert_eq!(users(&emulator, "other-lab"), ["someone".to_owned()].into(), "a foreign project is untouched");
     // Analysts without a Hail Batch username are reported, not silently dropped.
-    assert!(run.stderr.contains("has no hail_batch username in people.toml"), "{run}");
+    assert!(run.stderr.contains("has no hail_batch username in people.toml (analyses tob-wgs)"), "{run}");
+    let skipped: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("skipped: ")).collect();
+    let people: BTreeSet<&str> = skipped.iter().filter_map(|l| l.split_whitespace().nth(1)).collect();
+    assert_eq!(people.len(), skipped.len(), "one line per person: {run}");
 
     // No change: the listing carries every project's users, so one call and no write.
     emulator.reset_calls();

@@ -22,6 +22,8 @@ pub struct HailDesired {
 pub fn desired(definitions: &Definitions, hierarchy: &Hierarchy, settings: &HailSettings) -> HailDesired {
     let username_by_email: BTreeMap<&str, &str> =
         definitions.people.values().filter_map(|p| p.hail_batch.as_deref().map(|u| (p.email.as_str(), u))).collect();
+    // People by email, once: analysts are many times the datasets.
+    let people: BTreeSet<&str> = definitions.people.values().map(|p| p.email.as_str()).collect();
     let mut groups = BTreeMap::new();
     let mut without_username = Vec::new();
     for dataset in definitions.datasets.values().filter(|d| d.components.contains("hail")) {
@@ -35,7 +37,7 @@ pub fn desired(definitions: &Definitions, hierarchy: &Hierarchy, settings: &Hail
                 Some(username) => {
                     users.insert((*username).to_owned());
                 }
-                None if definitions.find_person(email).is_some() => {
+                None if people.contains(email) => {
                     without_username.push((dataset.name.clone(), email.to_owned()));
                 }
                 // Machine accounts and raw emails have no Hail Batch user.

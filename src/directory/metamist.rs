@@ -154,12 +154,14 @@ impl Directory for MetamistDirectory {
         let (_, body) = self.api.send(Method::GET, "api/v1/project/all", Vec::new(), "project.all")?;
         let projects: Vec<serde_json::Value> =
             serde_json::from_slice(&body).map_err(|e| DirectoryError::Storage(format!("project.all: {e}")))?;
+        let names: Vec<&str> = projects.iter().filter_map(|p| p["name"].as_str()).collect();
+        // Role by role, so that the readers working through this list read different projects
+        // at once instead of waiting on one project's single read.
         let mut groups = Vec::new();
-        for project in projects {
-            let Some(name) = project["name"].as_str() else { continue };
-            let owned = self.ours.contains_key(name);
-            for role in METAMIST_ROLES {
+        for role in METAMIST_ROLES {
+            for name in &names {
                 let email = role_group(name, role);
+                let owned = self.ours.contains_key(*name);
                 groups.push(LiveGroup { name: email.clone(), email, description: String::new(), owned });
             }
         }
