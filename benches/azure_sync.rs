@@ -47,6 +47,7 @@ impl Bench {
             endpoint: Some(emulator.base_url()),
             auth: AzureAuth::AccessToken { token: "bench".to_owned(), source: "the bench".to_owned() },
             people: BTreeMap::new(),
+            identities: Vec::new(),
         })
         .expect("connect")
     }

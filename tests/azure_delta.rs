@@ -10,6 +10,9 @@ use common::azure::{emulator, emulator_state, example, flattened_state, seed_peo
 use common::google::TOKEN;
 use common::{cpg_with_env, Run, SUCCESS};
 
+/// Where the fixture's tob-wgs managed identities live (lowercased, as members are).
+const TOB_WGS_IDENTITIES: &str = "/subscriptions/3c9f1e2a-6b4d-4f7e-8a1c-5d2e9b0f7a36/resourcegroups/egi-tob-wgs/providers/microsoft.managedidentity/userassignedidentities";
+
 const NO_OP: &str = "plan: 0 group(s) to create, 0 member(s) to add, 0 to remove";
 
 /// A copy of the frozen organisation with the Azure provider enabled.
@@ -49,10 +52,14 @@ fn a_no_op_sync_reads_the_change_feed_in_at_most_three_calls() {
     assert!(setup.org.path().join(".cpg-infra/azure-delta.json").is_file());
     let (desired, aliases) = example();
     assert_eq!(emulator_state(&setup.emulator, &aliases), flattened_state(&desired));
+    // The managed identities are in the stored state by name, so no-op runs need not look them up.
+    let state = std::fs::read_to_string(setup.org.path().join(".cpg-infra/azure-delta.json")).unwrap();
+    assert!(state.contains(&format!("\"azure-identity:{TOB_WGS_IDENTITIES}/hail-test\"")), "{state}");
 
     setup.emulator.reset_calls();
     let dry = setup.sync(&[]);
     assert!(dry.stdout.contains(NO_OP), "{dry}");
+    assert_eq!(setup.emulator.calls().get("$batch/servicePrincipals.list"), None);
     let calls = setup.emulator.calls();
     assert!(setup.emulator.total_calls() <= 3, "{calls:?}");
     assert_eq!(calls.get("groups.list"), None, "{calls:?}");
@@ -62,6 +69,7 @@ fn a_no_op_sync_reads_the_change_feed_in_at_most_three_calls() {
     let confirmed = setup.sync(&["--confirm"]);
     assert!(confirmed.stdout.contains(NO_OP), "{confirmed}");
     assert!(setup.emulator.total_calls() <= 3, "{:?}", setup.emulator.calls());
+    assert_eq!(emulator_state(&setup.emulator, &aliases), flattened_state(&desired), "the identities stay");
 }
 
 #[test]
@@ -102,9 +110,14 @@ fn an_expired_or_unreadable_state_and_full_read_read_everything() {
     setup.sync(&["--confirm"]);
 
     setup.emulator.expire_delta_links();
+    setup.emulator.reset_calls();
     let run = setup.sync(&[]);
     assert!(run.stderr.contains("the stored delta link has expired; read everything again"), "{run}");
     assert!(run.stdout.contains(NO_OP), "{run}");
+    // Reading the feed from scratch names the managed identities it meets: the six of tob-wgs
+    // in one $batch.
+    let calls = setup.emulator.calls();
+    assert_eq!(calls.get("$batch/servicePrincipals.list"), Some(&6), "{calls:?}");
     setup.emulator.reset_calls();
     assert!(setup.sync(&[]).stdout.contains(NO_OP));
     assert!(setup.emulator.total_calls() <= 3, "the new link is used: {:?}", setup.emulator.calls());

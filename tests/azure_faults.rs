@@ -38,7 +38,7 @@ fn sync_converges_exactly_when_every_request_faults_once() {
         let (desired, aliases) = example();
         seed_people(&emulator, &desired, &aliases);
         emulator.set_faults(every_request_faults_once(seed));
-        let directory = connect_with_people(&emulator, TOKEN, aliases.clone());
+        let directory = connect_with_people(&emulator, TOKEN, aliases.clone(), &desired);
 
         let read = sync::read_live_state(&directory, 8, &FAST_RETRY, &BTreeSet::new()).expect("read");
         assert_eq!(read.retries, 1, "the one group listing was faulted once");
@@ -49,7 +49,7 @@ fn sync_converges_exactly_when_every_request_faults_once() {
         assert_eq!(emulator_state(&emulator, &aliases), expected_state(&desired), "seed {seed}");
 
         // A fresh read retries each member listing once and finds nothing to do.
-        let fresh = connect_with_people(&emulator, TOKEN, aliases.clone());
+        let fresh = connect_with_people(&emulator, TOKEN, aliases.clone(), &desired);
         let again = sync::read_live_state(&fresh, 8, &FAST_RETRY, &BTreeSet::new()).expect("read");
         assert_eq!(again.retries, desired.groups.len());
         assert!(sync::plan(&desired, &again.state, &plan_options()).is_empty());

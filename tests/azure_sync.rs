@@ -1,6 +1,7 @@
 //! The Azure provider and the sync engine against the Graph emulator, over real HTTP with the
 //! real client crate: convergence, call counts, batching, paging, drift, ownership, safety
-//! limits, people that cannot be resolved, nesting modes and credentials.
+//! limits, people that cannot be resolved, managed identities found by ARM id (and those not
+//! deployed), nesting modes and credentials.
 
 mod common;
 
@@ -8,15 +9,19 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use cpg_infra::definitions::Nesting;
 use cpg_infra::directory::{Directory, DirectoryError};
-use cpg_infra::emulator::azure::{SeedGroup, SeedUser};
+use cpg_infra::emulator::azure::{SeedGroup, SeedServicePrincipal, SeedUser};
 use cpg_infra::emulator::FaultPlan;
 use cpg_infra::sync::{self, ApplyOutcome};
 
 use common::azure::{
-    connect, connect_with_people, emulator, emulator_state, example, flattened_state, plan, plan_with, seed_people,
+    connect, connect_with, connect_with_people, emulator, emulator_state, example, flattened_state, identities, plan,
+    plan_with, seed_people,
 };
 use common::google::{applied, apply, expected_state, hierarchy, people, sync_to, DOMAIN, FAST_RETRY, TOKEN};
 use common::{copy_example_org, cpg_with_env, FAILURE, INVALID_INPUT, SUCCESS};
+
+/// Where the fixture's tob-wgs managed identities live (lowercased, as members are).
+const TOB_WGS_IDENTITIES: &str = "/subscriptions/3c9f1e2a-6b4d-4f7e-8a1c-5d2e9b0f7a36/resourcegroups/egi-tob-wgs/providers/microsoft.managedidentity/userassignedidentities";
 
 fn no_aliases() -> BTreeMap<String, String> {
     BTreeMap::new()
@@ -27,7 +32,7 @@ fn first_sync_creates_security_groups_and_the_second_is_a_no_op_with_one_list_pe
     let emulator = emulator(999);
     let (desired, aliases) = example();
     seed_people(&emulator, &desired, &aliases);
-    let directory = connect_with_people(&emulator, TOKEN, aliases.clone());
+    let directory = connect_with_people(&emulator, TOKEN, aliases.clone(), &desired);
 
     let first = plan(&directory, &desired);
     let counts = first.counts();
@@ -48,15 +53,20 @@ fn first_sync_creates_security_groups_and_the_second_is_a_no_op_with_one_list_pe
     assert!(patches <= most, "{patches} PATCHes for {most} chunks: {calls:?}");
     assert_eq!(calls.get("groups.members.add"), None, "{calls:?}");
 
-    // A fresh provider plans nothing with one group listing and one member listing per group.
-    let fresh = connect_with_people(&emulator, TOKEN, aliases.clone());
+    // A fresh provider plans nothing with one group listing and one member listing per group,
+    // and names the managed identities it meets with one look-up each, 20 to a $batch.
+    let fresh = connect_with_people(&emulator, TOKEN, aliases.clone(), &desired);
     emulator.reset_calls();
     let second = plan(&fresh, &desired);
     assert!(second.is_empty(), "{second}");
     let calls = emulator.calls();
     assert_eq!(calls.get("groups.list"), Some(&1), "{calls:?}");
     assert_eq!(calls.get("groups.members.list"), Some(&(desired.groups.len() as u64)), "{calls:?}");
-    assert_eq!(emulator.total_calls(), 1 + desired.groups.len() as u64, "{calls:?}");
+    let identities = common::azure::identities(&desired).len() as u64;
+    assert_eq!(identities, 6, "tob-wgs has hail and cromwell on Azure");
+    assert_eq!(calls.get("$batch/servicePrincipals.list"), Some(&identities), "{calls:?}");
+    assert_eq!(calls.get("$batch"), Some(&identities.div_ceil(20)), "{calls:?}");
+    assert_eq!(emulator.total_calls(), 1 + desired.groups.len() as u64 + identities.div_ceil(20), "{calls:?}");
     assert_eq!(fresh.api_calls(), Some(emulator.total_calls()));
 }
 
@@ -118,7 +128,7 @@ fn drift_is_reverted() {
         mail: None,
         display_name: "Stranger".to_owned(),
     });
-    sync_to(&connect_with_people(&emulator, TOKEN, aliases.clone()), &desired);
+    sync_to(&connect_with_people(&emulator, TOKEN, aliases.clone(), &desired), &desired);
 
     let web = &desired.groups["tob-wgs-web-access"];
     let removed_by_hand = web.members.iter().next().expect("a member").clone();
@@ -126,7 +136,7 @@ fn drift_is_reverted() {
     emulator.add_member_directly("tob-wgs-analysis", "stranger@elsewhere.example.com");
     emulator.remove_member_directly("tob-wgs-web-access", principal);
 
-    let fresh = connect_with_people(&emulator, TOKEN, aliases.clone());
+    let fresh = connect_with_people(&emulator, TOKEN, aliases.clone(), &desired);
     let drift = plan(&fresh, &desired);
     let lines: Vec<String> = drift.changes.iter().map(ToString::to_string).collect();
     assert_eq!(
@@ -139,7 +149,7 @@ fn drift_is_reverted() {
     let report = applied(apply(&fresh, &drift));
     assert_eq!((report.added, report.removed, report.failed.len()), (1, 1, 0));
     assert_eq!(emulator_state(&emulator, &aliases), expected_state(&desired));
-    assert!(plan(&connect_with_people(&emulator, TOKEN, aliases), &desired).is_empty());
+    assert!(plan(&connect_with_people(&emulator, TOKEN, aliases, &desired), &desired).is_empty());
 }
 
 #[test]
@@ -245,17 +255,136 @@ fn an_unresolvable_person_fails_only_their_memberships() {
     assert_eq!(emulator_state(&emulator, &no_aliases()), expected_state(&desired));
 }
 
+/// A dataset's managed identity as the sync names it: `azure-identity:` and its ARM id.
+fn identity(subscription: &str, dataset: &str, name: &str) -> String {
+    format!(
+        "azure-identity:/subscriptions/{subscription}/resourcegroups/egi-{dataset}/providers/microsoft.managedidentity/userassignedidentities/{name}"
+    )
+}
+
+/// Two datasets in two subscriptions whose `hail-test` identities share a display name, and
+/// one of them with `hail-full` too.
+fn two_datasets_with_identities() -> cpg_infra::hierarchy::Hierarchy {
+    let desired = hierarchy(&[
+        ("ds1-test", people("a", 2), &[]),
+        ("ds1-full", people("b", 1), &[]),
+        ("ds2-test", people("c", 2), &[]),
+    ]);
+    desired.with_members([
+        ("ds1-test".to_owned(), identity("sub-1", "ds1", "hail-test")),
+        ("ds1-full".to_owned(), identity("sub-1", "ds1", "hail-full")),
+        ("ds2-test".to_owned(), identity("sub-2", "ds2", "hail-test")),
+    ])
+}
+
+#[test]
+fn managed_identities_join_their_access_level_groups_found_by_arm_id() {
+    let emulator = emulator(999);
+    let desired = two_datasets_with_identities();
+    // A stranger's service principal with the same display name, which is no identity of ours.
+    let stranger = emulator.insert_service_principal(SeedServicePrincipal {
+        display_name: "hail-test".to_owned(),
+        alternative_names: vec!["isExplicit=True".to_owned(), "/subscriptions/sub-9/resourceGroups/other/providers/Microsoft.ManagedIdentity/userAssignedIdentities/hail-test".to_owned()],
+    });
+    assert!(!stranger.is_empty());
+    seed_people(&emulator, &desired, &no_aliases());
+    let ids = identities(&desired);
+    assert_eq!(ids.len(), 3);
+
+    let directory = connect_with(&emulator, TOKEN, no_aliases(), ids.clone());
+    let first = plan(&directory, &desired);
+    assert_eq!(first.counts().added, desired.membership_count());
+    let report = applied(apply(&directory, &first));
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.added, desired.membership_count());
+    let state = emulator_state(&emulator, &no_aliases());
+    assert_eq!(state, expected_state(&desired));
+    assert!(state["ds1-test@groups.example.org"].contains(&identity("sub-1", "ds1", "hail-test")), "{state:?}");
+    assert!(!state["ds1-test@groups.example.org"].contains(&identity("sub-2", "ds2", "hail-test")), "{state:?}");
+    assert!(state["ds2-test@groups.example.org"].contains(&identity("sub-2", "ds2", "hail-test")), "{state:?}");
+    // The identities were looked up by ARM id, together, once for the run.
+    let calls = emulator.calls();
+    assert_eq!(calls.get("$batch/servicePrincipals.list"), Some(&3), "{calls:?}");
+    assert_eq!(calls.get("servicePrincipals.list"), None, "{calls:?}");
+
+    // A fresh provider plans nothing and writes nothing; naming the identities it lists costs
+    // ceil(3/20) = 1 $batch.
+    let fresh = connect_with(&emulator, TOKEN, no_aliases(), ids.clone());
+    emulator.reset_calls();
+    let second = plan(&fresh, &desired);
+    assert!(second.is_empty(), "{second}");
+    let report = applied(apply(&fresh, &second));
+    assert_eq!(report.added + report.removed, 0);
+    let calls = emulator.calls();
+    assert_eq!(calls.get("$batch"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("$batch/servicePrincipals.list"), Some(&3), "{calls:?}");
+    assert_eq!(emulator.total_calls(), 1 + desired.groups.len() as u64 + 1, "{calls:?}");
+    for write in ["groups.update", "groups.members.add", "groups.members.remove", "$batch/groups.members.remove"] {
+        assert_eq!(calls.get(write), None, "{write}: {calls:?}");
+    }
+
+    // A service principal that is not ours is reported as before (by its display name, never
+    // as our identity of the same name) and removed as drift; ours stay.
+    emulator.add_member_directly("ds2-test", "/subscriptions/sub-9/resourcegroups/other/providers/microsoft.managedidentity/userassignedidentities/hail-test");
+    let fresh = connect_with(&emulator, TOKEN, no_aliases(), ids);
+    let drift = plan(&fresh, &desired);
+    assert_eq!(drift.counts().added, 0, "{drift}");
+    assert_eq!(drift.counts().removed, 1, "{drift}");
+    assert!(drift.to_string().contains("- remove hail-test from ds2-test@groups.example.org"), "{drift}");
+    sync_to(&fresh, &desired);
+    assert_eq!(emulator_state(&emulator, &no_aliases()), expected_state(&desired));
+}
+
+#[test]
+fn an_identity_the_provider_was_not_told_about_is_looked_up_on_its_own() {
+    let emulator = emulator(999);
+    let desired = two_datasets_with_identities();
+    seed_people(&emulator, &desired, &no_aliases());
+    let directory = connect(&emulator, TOKEN);
+    let report = sync_to(&directory, &desired);
+    assert_eq!(report.added, desired.membership_count());
+    assert_eq!(emulator_state(&emulator, &no_aliases()), expected_state(&desired));
+    let calls = emulator.calls();
+    assert_eq!(calls.get("servicePrincipals.list"), Some(&3), "one look-up per identity: {calls:?}");
+    assert_eq!(calls.get("$batch/servicePrincipals.list"), None, "{calls:?}");
+}
+
+#[test]
+fn an_identity_missing_from_the_tenant_fails_only_its_memberships() {
+    let emulator = emulator(999);
+    let deployed = two_datasets_with_identities();
+    seed_people(&emulator, &deployed, &no_aliases());
+    let ghost = identity("sub-3", "ds3", "cromwell-test");
+    let desired =
+        deployed.clone().with_members([("ds1-test".to_owned(), ghost.clone()), ("ds2-test".to_owned(), ghost.clone())]);
+    let directory = connect_with(&emulator, TOKEN, no_aliases(), identities(&desired));
+    let report = applied(apply(&directory, &plan(&directory, &desired)));
+    assert_eq!(report.failed.len(), 2, "{:?}", report.failed);
+    let arm_id = ghost.strip_prefix("azure-identity:").unwrap();
+    for (change, error) in &report.failed {
+        assert!(change.to_string().contains(&ghost), "{change}");
+        assert!(error.contains(arm_id) && error.contains("no service principal"), "{error}");
+    }
+    assert_eq!(report.added, deployed.membership_count());
+    assert_eq!(report.retries, 0, "an identity not deployed is not retried");
+    assert_eq!(emulator_state(&emulator, &no_aliases()), expected_state(&deployed));
+    // Four identities looked up once each for the run, in one $batch.
+    let calls = emulator.calls();
+    assert_eq!(calls.get("$batch/servicePrincipals.list"), Some(&4), "{calls:?}");
+    assert_eq!(calls.get("servicePrincipals.list"), None, "{calls:?}");
+}
+
 #[test]
 fn people_resolve_by_their_azure_principal_name() {
     let emulator = emulator(999);
     let (desired, aliases) = example();
     assert!(aliases.values().any(|upn| upn.contains("onmicrosoft.com")), "the fixture has an alias");
     seed_people(&emulator, &desired, &aliases);
-    let directory = connect_with_people(&emulator, TOKEN, aliases.clone());
+    let directory = connect_with_people(&emulator, TOKEN, aliases.clone(), &desired);
     sync_to(&directory, &desired);
     let amara = "amara.okafor@examplegenomics.onmicrosoft.com";
     assert!(emulator.groups().values().any(|g| g.members.contains(amara)));
-    assert!(plan(&connect_with_people(&emulator, TOKEN, aliases), &desired).is_empty());
+    assert!(plan(&connect_with_people(&emulator, TOKEN, aliases, &desired), &desired).is_empty());
 }
 
 #[test]
@@ -312,9 +441,12 @@ fn the_cli_syncs_to_azure_and_exit_codes_say_what_happened() {
     dry.expect_code(SUCCESS);
     assert!(dry.stdout.contains("+ create group tob-wgs-analysis@groups.example.org"), "{dry}");
     assert!(!dry.stdout.contains("(until"), "Graph keeps no expiry: {dry}");
-    // The hail and cromwell accounts infra makes on GCP have no Entra ID identity.
+    // The hail and cromwell accounts infra makes on GCP have no Entra ID identity: their Azure
+    // managed identities join the access-level groups instead.
     assert!(!dry.stdout.contains("hail-standard@example-tob-wgs.iam"), "{dry}");
-    assert!(dry.stderr.contains("get no machine identities in Entra ID"), "the gap is said: {dry}");
+    let identity = format!("azure-identity:{TOB_WGS_IDENTITIES}/hail-standard");
+    assert!(dry.stdout.contains(&format!("+ add    {identity} to tob-wgs-standard@groups.example.org")), "{dry}");
+    assert!(!dry.stderr.contains("machine identities"), "no note about a gap: {dry}");
     assert!(emulator.groups().is_empty(), "a dry run changed the directory");
 
     let confirm = [&args[..], &["--confirm"]].concat();
@@ -322,6 +454,9 @@ fn the_cli_syncs_to_azure_and_exit_codes_say_what_happened() {
     run.expect_code(SUCCESS);
     // The example organisation flattens for Azure.
     assert_eq!(emulator_state(&emulator, &aliases), flattened_state(&desired));
+    let standard = &emulator_state(&emulator, &aliases)["tob-wgs-standard@groups.example.org"];
+    assert!(standard.contains(&identity), "{standard:?}");
+    assert!(run.stdout.contains(&format!("+ add    {identity} to tob-wgs-standard@groups.example.org")), "{run}");
     let again = cpg_with_env(org.path(), &confirm, &env);
     again.expect_code(SUCCESS);
     assert!(again.stdout.contains("plan: 0 group(s) to create, 0 member(s) to add, 0 to remove"), "{again}");
@@ -352,6 +487,33 @@ fn the_cli_syncs_to_azure_and_exit_codes_say_what_happened() {
     let run = cpg_with_env(org.path(), &args, &none);
     run.expect_code(INVALID_INPUT);
     assert!(run.stderr.contains("no Azure credentials"), "{run}");
+}
+
+#[test]
+fn the_cli_fails_only_the_memberships_of_an_identity_not_deployed() {
+    let emulator = emulator(999);
+    let (desired, aliases) = example();
+    let missing = format!("azure-identity:{TOB_WGS_IDENTITIES}/cromwell-full");
+    let mut deployed = desired.clone();
+    for group in deployed.groups.values_mut() {
+        group.members.remove(&missing);
+    }
+    assert!(deployed != desired, "the fixture has the identity");
+    seed_people(&emulator, &deployed, &aliases);
+    let org = azure_org();
+    let endpoint = emulator.base_url();
+    let env = [("CPG_INFRA_AZURE_ENDPOINT", endpoint.as_str()), ("CPG_INFRA_AZURE_ACCESS_TOKEN", TOKEN)];
+    let args = ["groups", "sync", "--provider", "azure", "--no-cache", "--confirm"];
+    let run = cpg_with_env(org.path(), &args, &env);
+    run.expect_code(FAILURE);
+    assert!(run.stderr.contains(&format!("failed: + add    {missing} to tob-wgs-full@groups.example.org")), "{run}");
+    let arm_id = missing.strip_prefix("azure-identity:").unwrap();
+    assert!(
+        run.stderr.contains(&format!("no service principal in the tenant has the alternative name {arm_id}")),
+        "{run}"
+    );
+    // Everything else is applied, the other identities included.
+    assert_eq!(emulator_state(&emulator, &aliases), flattened_state(&deployed));
 }
 
 #[test]

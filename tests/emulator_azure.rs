@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use cpg_infra::emulator::azure::{AzureEmulator, AzureEmulatorOptions, SeedGroup, SeedUser};
+use cpg_infra::emulator::azure::{AzureEmulator, AzureEmulatorOptions, SeedGroup, SeedServicePrincipal, SeedUser};
 use cpg_infra::emulator::FaultPlan;
 use graph_rs_sdk::http::Url;
 use graph_rs_sdk::{GraphClient, GraphClientConfiguration, ODataQuery};
@@ -285,4 +285,92 @@ fn delta_rounds_report_only_what_changed_and_links_expire() {
     let (status, _, error) = get(&link);
     assert_eq!(status, 410);
     assert_eq!(error["error"]["code"], "syncStateNotFound");
+}
+
+#[test]
+fn service_principals_are_found_by_alternative_name_and_are_members_like_users() {
+    let emulator = emulator(999);
+    let arm = |rg: &str| {
+        format!(
+            "/subscriptions/s/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/hail-test"
+        )
+    };
+    // Two identities with one display name, told apart by their ARM ids.
+    let principal = |rg: &str| {
+        emulator.insert_service_principal(SeedServicePrincipal {
+            display_name: "hail-test".into(),
+            alternative_names: vec!["isExplicit=True".into(), arm(rg)],
+        })
+    };
+    let (one, two) = (principal("rg-one"), principal("rg-two"));
+    let group = emulator.insert_group(SeedGroup {
+        display_name: "g".into(),
+        mail_nickname: "g".into(),
+        ..SeedGroup::default()
+    });
+    let graph = client(&emulator, TOKEN);
+
+    // `$filter` on the collection, compared without regard to case, with `$select`.
+    let filter = format!("alternativeNames/any(x:x eq '{}')", arm("rg-two").to_lowercase());
+    let request =
+        graph.service_principals().list_service_principal().filter(&[&filter]).select(&["id", "alternativeNames"]);
+    let (status, _, page) = send(request).unwrap();
+    assert_eq!(status, 200, "{page}");
+    let found = page["value"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{page}");
+    assert_eq!(found[0]["id"], two.as_str(), "{page}");
+    assert_eq!(found[0]["alternativeNames"], json!(["isExplicit=True", arm("rg-two")]), "{page}");
+    assert!(found[0].get("displayName").is_none(), "only what was selected: {page}");
+
+    // The same inside a $batch, with its URL encoded; an unknown id finds nothing.
+    let encoded = |text: &str| text.replace('/', "%2F").replace(' ', "%20").replace('\'', "%27").replace(':', "%3A");
+    let url = |rg: &str| {
+        let filter = encoded(&format!("alternativeNames/any(x:x eq '{}')", arm(rg)));
+        format!("/servicePrincipals?$filter={filter}&$select=id,alternativeNames")
+    };
+    let batch = json!({"requests": [
+        {"id": "1", "method": "GET", "url": url("rg-one")},
+        {"id": "2", "method": "GET", "url": url("rg-none")},
+    ]});
+    let (_, _, answer) = send(graph.batch(&batch)).unwrap();
+    let body =
+        |id: &str| answer["responses"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap()["body"].clone();
+    assert_eq!(body("1")["value"][0]["id"], one.as_str(), "{answer}");
+    assert_eq!(body("2")["value"], json!([]), "{answer}");
+    assert_eq!(emulator.calls().get("$batch/servicePrincipals.list"), Some(&2));
+
+    // Added by bind and by reference, listed with their type, removed, and in the change feed.
+    let (status, _, _) = send(graph.group(&group).update_group(&bind(std::slice::from_ref(&one)))).unwrap();
+    assert_eq!(status, 204);
+    let reference = json!({ "@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{two}") });
+    let custom = |method: graph_rs_sdk::http::Method, path: &str, body: Option<Value>| {
+        let body = body.map(|b| graph_rs_sdk::http::BodyRead::from_serialize(&b).unwrap());
+        let mut request = graph.custom(method, body);
+        *request.as_mut() = Url::parse(&format!("{}/v1.0{path}", emulator.base_url())).unwrap();
+        send(request).unwrap()
+    };
+    let (status, _, _) =
+        custom(graph_rs_sdk::http::Method::POST, &format!("/groups/{group}/members/$ref"), Some(reference));
+    assert_eq!(status, 204);
+    let (_, _, members) = send(graph.group(&group).list_members().select(&["id", "displayName", "mail"])).unwrap();
+    let listed = members["value"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{members}");
+    for member in listed {
+        assert_eq!(member["@odata.type"], "#microsoft.graph.servicePrincipal", "{member}");
+        assert_eq!(member["displayName"], "hail-test", "{member}");
+    }
+    let names = &emulator.groups()["g"].members;
+    assert!(
+        names.contains(&arm("rg-one").to_lowercase()) && names.contains(&arm("rg-two").to_lowercase()),
+        "{names:?}"
+    );
+    let (_, _, delta) = send(graph.groups().delta().select(&["displayName", "members"])).unwrap();
+    let entry = delta["value"].as_array().unwrap().iter().find(|g| g["id"] == group.as_str()).unwrap().clone();
+    let kinds: BTreeSet<&str> =
+        entry["members@delta"].as_array().unwrap().iter().map(|m| m["@odata.type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, BTreeSet::from(["#microsoft.graph.servicePrincipal"]), "{entry}");
+    let (status, _, _) =
+        custom(graph_rs_sdk::http::Method::DELETE, &format!("/groups/{group}/members/{one}/$ref"), None);
+    assert_eq!(status, 204);
+    assert_eq!(emulator.groups()["g"].members.len(), 1);
 }

@@ -372,7 +372,7 @@ pub enum EmulatorCommand {
         #[arg(long, default_value = "metamist-token")]
         token: String,
     },
-    /// A fake Microsoft Graph v1.0 (users, groups, members, $batch).
+    /// A fake Microsoft Graph v1.0 (users, service principals, groups, members, $batch).
     Azure {
         /// Port on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 8090)]
@@ -380,6 +380,10 @@ pub enum EmulatorCommand {
         /// A user to create, by user principal name (also its mail; repeatable).
         #[arg(long = "user", value_name = "UPN")]
         users: Vec<String>,
+        /// A managed identity's service principal to create, by the identity's ARM id (an
+        /// alternative name; its display name is the id's last segment; repeatable).
+        #[arg(long = "identity", value_name = "ARM_ID")]
+        identities: Vec<String>,
         #[command(flatten)]
         faults: EmulatorFaultArgs,
     },

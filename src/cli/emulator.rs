@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 
 use super::args::{EmulatorCommand, EmulatorFaultArgs};
 use super::Exit;
-use crate::emulator::azure::{AzureEmulator, AzureEmulatorOptions, SeedUser};
+use crate::emulator::azure::{AzureEmulator, AzureEmulatorOptions, SeedServicePrincipal, SeedUser};
 use crate::emulator::google::{EmulatorOptions, GoogleEmulator};
 use crate::emulator::hail::HailEmulator;
 use crate::emulator::metamist::MetamistEmulator;
@@ -22,7 +22,7 @@ pub fn run(command: &EmulatorCommand) -> Result<Exit> {
             println!("listening on {}", emulator.base_url());
             serve_forever()
         }
-        EmulatorCommand::Azure { port, users, faults } => {
+        EmulatorCommand::Azure { port, users, identities, faults } => {
             let options = AzureEmulatorOptions { port: *port, ..AzureEmulatorOptions::default() };
             let emulator =
                 AzureEmulator::start(options).with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
@@ -32,6 +32,13 @@ pub fn run(command: &EmulatorCommand) -> Result<Exit> {
                     user_principal_name: upn.clone(),
                     mail: Some(upn.clone()),
                     display_name,
+                });
+            }
+            for arm_id in identities {
+                let display_name = arm_id.trim_end_matches('/').rsplit('/').next().unwrap_or(arm_id).to_owned();
+                emulator.insert_service_principal(SeedServicePrincipal {
+                    display_name,
+                    alternative_names: vec!["isExplicit=True".to_owned(), arm_id.clone()],
                 });
             }
             emulator.set_faults(fault_plan(faults));

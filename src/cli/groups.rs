@@ -547,22 +547,15 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
             let (config, provider) = resolve::azure_config(definitions)?;
             let directory = AzureDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?;
             let machine_accounts = crate::infra::machine_account_memberships(definitions);
-            let levels: BTreeSet<&str> = machine_accounts.iter().map(|(group, _)| group.as_str()).collect();
-            if !levels.is_empty() {
-                // Said on every run until the sync adds managed identities, so nobody takes the
-                // Azure access-level groups for complete.
-                eprintln!(
-                    "note: {} access-level group(s) get no machine identities in Entra ID: the sync does not add Azure managed identities yet",
-                    levels.len()
-                );
-            }
+            let identities = crate::infra::azure_identity_memberships(definitions);
             Ok(Target {
                 directory: Box::new(directory),
                 nesting: provider.nesting,
                 concurrency: provider.concurrency,
                 // Graph keeps no expiry with a membership; people are matched by email. The GCP
-                // machine accounts of the access-level groups have no Entra ID identity.
-                desired: expanded.hierarchy.without_expiry().without_members(machine_accounts),
+                // machine accounts of the access-level groups have no Entra ID identity: their
+                // Azure managed identities join instead, found by ARM id.
+                desired: expanded.hierarchy.without_expiry().without_members(machine_accounts).with_members(identities),
                 delta_state: Some(resolve::local_state_path(global, args.state.as_deref(), AZURE_DELTA_STATE)),
             })
         }

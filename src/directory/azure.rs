@@ -6,9 +6,11 @@
 //! falls back to one `members/$ref` per member, so only the bad one fails), removals in chunks
 //! of 20 through `POST /$batch`, each sub-response judged on its own. People are resolved to
 //! directory objects once per run (their `azure` id or principal name, else their email as a
-//! principal name or mail). The provider never retries by itself and never mutates a group
-//! without the owner marker in its description. Graph has no membership expiry: a grant ends
-//! when the sync after its last day removes it.
+//! principal name or mail); managed identities (`azure-identity:<ARM id>`) to their service
+//! principals by that ARM id among their `alternativeNames`, every configured one together on
+//! first need, so that listings and the change feed name them back. The provider never
+//! retries by itself and never mutates a group without the owner marker in its description.
+//! Graph has no membership expiry: a grant ends when the sync after its last day removes it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +28,7 @@ use super::{
     NewGroup, OWNER_MARKER,
 };
 use crate::definitions::Date;
+use crate::infra::AZURE_IDENTITY_PREFIX;
 
 /// Graph takes at most 20 references per `members@odata.bind` and 20 requests per `$batch`.
 pub const AZURE_BATCH_SIZE: usize = 20;
@@ -36,6 +39,7 @@ const GROUP_FIELDS: &[&str] = &["id", "displayName", "description", "mailNicknam
 const MEMBER_FIELDS: &[&str] = &["id", "displayName", "userPrincipalName", "mail", "mailNickname"];
 /// What a delta round asks for: the group fields we keep, and members as `members@delta`.
 const DELTA_FIELDS: &str = "displayName,description,mailNickname,securityEnabled,members";
+const SERVICE_PRINCIPAL_TYPE: &str = "#microsoft.graph.servicePrincipal";
 /// What bind URLs point at; Graph reads only the object id at the end.
 const DIRECTORY_OBJECTS: &str = "https://graph.microsoft.com/v1.0/directoryObjects/";
 
@@ -51,6 +55,9 @@ pub struct AzureConfig {
     pub auth: AzureAuth,
     /// Person email (lowercased) → the `azure` object id or principal name in `people.toml`.
     pub people: BTreeMap<String, String>,
+    /// ARM ids of the managed identities the desired state names (`azure-identity:<ARM id>`),
+    /// resolved together on first need, so listings can name their service principals.
+    pub identities: Vec<String>,
 }
 
 /// Credentials, and where they came from (named when the directory rejects them).
@@ -84,6 +91,12 @@ pub struct AzureDirectory {
     domain_suffix: String,
     credential_source: String,
     people: BTreeMap<String, String>,
+    /// ARM ids (lowercased) of the configured managed identities.
+    identities: Vec<String>,
+    /// Whether every configured identity has been looked up; held while they are.
+    identities_resolved: Mutex<bool>,
+    /// Service principal object id → the `azure-identity:` member it was resolved for.
+    identity_names: Mutex<HashMap<String, String>>,
     /// Group email → object id and ownership, learned from listings and creations.
     groups: Mutex<HashMap<String, KnownGroup>>,
     /// Group object id → email.
@@ -175,6 +188,9 @@ impl AzureDirectory {
             domain_suffix: format!("@{}", config.groups_domain.to_ascii_lowercase()),
             credential_source: config.auth.source().to_owned(),
             people: config.people.iter().map(|(email, id)| (email.to_ascii_lowercase(), id.clone())).collect(),
+            identities: config.identities.iter().map(|id| id.to_ascii_lowercase()).collect(),
+            identities_resolved: Mutex::new(false),
+            identity_names: Mutex::new(HashMap::new()),
             groups: Mutex::new(HashMap::new()),
             group_emails: Mutex::new(HashMap::new()),
             objects: Mutex::new(HashMap::new()),
@@ -301,6 +317,9 @@ impl AzureDirectory {
         if let Some(known) = lock(&self.objects).get(member_email).cloned() {
             return Ok(known);
         }
+        if let Some(arm_id) = member_email.strip_prefix(AZURE_IDENTITY_PREFIX) {
+            return self.find_identity(member_email, arm_id);
+        }
         if member_email.ends_with(&self.domain_suffix) {
             if let Some(group) = self.fetch_group(member_email)? {
                 self.remember_group(member_email, group.clone());
@@ -331,7 +350,8 @@ impl AzureDirectory {
     fn prefetch_people(&self, member_emails: &[&str]) {
         let mut wanted: Vec<(String, String)> = member_emails
             .iter()
-            .filter(|email| !email.ends_with(&self.domain_suffix) && !lock(&self.objects).contains_key(**email))
+            .filter(|email| !email.ends_with(&self.domain_suffix) && !email.starts_with(AZURE_IDENTITY_PREFIX))
+            .filter(|email| !lock(&self.objects).contains_key(**email))
             .map(|email| (email.to_string(), self.people.get(*email).cloned().unwrap_or_else(|| email.to_string())))
             .filter(|(_, key)| !looks_like_object_id(key))
             .collect();
@@ -374,6 +394,111 @@ impl AzureDirectory {
         }
     }
 
+    /// The service principal of the managed identity `arm_id` (member `member`): the configured
+    /// identities are looked up together first; any other one on its own.
+    fn find_identity(&self, member: &str, arm_id: &str) -> Result<Option<String>, DirectoryError> {
+        self.resolve_identities()?;
+        if let Some(known) = lock(&self.objects).get(member).cloned() {
+            return Ok(known);
+        }
+        let request = self
+            .client
+            .service_principals()
+            .list_service_principal()
+            .filter(&[&identity_filter(arm_id)])
+            .select(IDENTITY_FIELDS);
+        let page = self.call(request).map_err(|e| self.error(e, "servicePrincipals.list", member))?;
+        let found = first_id(&page);
+        self.remember_identity(member, found.clone());
+        Ok(found)
+    }
+
+    /// Looks up every configured identity not known yet, 20 to a `$batch` of
+    /// `GET /servicePrincipals?$filter=alternativeNames/any(…)`, once per run. A failed
+    /// sub-request fails the call (the sync retries it) and is asked again next time; those
+    /// answered are kept.
+    fn resolve_identities(&self) -> Result<(), DirectoryError> {
+        if self.identities.is_empty() {
+            return Ok(());
+        }
+        let mut resolved = lock(&self.identities_resolved);
+        if *resolved {
+            return Ok(());
+        }
+        let wanted: Vec<&String> = self
+            .identities
+            .iter()
+            .filter(|arm_id| !lock(&self.objects).contains_key(&identity_member(arm_id)))
+            .collect();
+        let mut failure = None;
+        for chunk in wanted.chunks(AZURE_BATCH_SIZE) {
+            let requests: Vec<Value> = chunk
+                .iter()
+                .enumerate()
+                .map(|(index, arm_id)| {
+                    let filter = encode_query(&identity_filter(arm_id));
+                    let url = format!("/servicePrincipals?$filter={filter}&$select={}", IDENTITY_FIELDS.join(","));
+                    json!({ "id": index.to_string(), "method": "GET", "url": url })
+                })
+                .collect();
+            let answer = self
+                .call(self.client.batch(&json!({ "requests": requests })))
+                .map_err(|e| self.error(e, "$batch servicePrincipals.list", ""))?;
+            let mut answered = BTreeSet::new();
+            for response in answer["responses"].as_array().into_iter().flatten() {
+                let Some(index) = response["id"].as_str().and_then(|i| i.parse::<usize>().ok()) else { continue };
+                let Some(arm_id) = chunk.get(index) else { continue };
+                answered.insert(index);
+                let status = response["status"].as_u64().unwrap_or(0) as u16;
+                if status == 200 {
+                    self.remember_identity(&identity_member(arm_id), first_id(&response["body"]));
+                } else {
+                    let retry_after = response["headers"]
+                        .as_object()
+                        .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("retry-after")))
+                        .and_then(|(_, v)| v.as_str()?.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    let error = CallError::from_answer(status, &response["body"], retry_after);
+                    failure.get_or_insert_with(|| self.error(error, "$batch servicePrincipals.list", arm_id));
+                }
+            }
+            if answered.len() < chunk.len() && failure.is_none() {
+                failure = Some(DirectoryError::Unavailable(
+                    "$batch servicePrincipals.list: an identity look-up got no answer in the batch".to_owned(),
+                ));
+            }
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => {
+                *resolved = true;
+                Ok(())
+            }
+        }
+    }
+
+    fn remember_identity(&self, member: &str, found: Option<String>) {
+        if let Some(id) = &found {
+            lock(&self.identity_names).insert(id.clone(), member.to_owned());
+        }
+        lock(&self.objects).insert(member.to_owned(), found);
+    }
+
+    /// Resolves the configured identities when `members` hold a service principal this run
+    /// cannot name yet, so that a managed identity is never mistaken for a stranger.
+    fn name_service_principals<'m>(
+        &self,
+        members: impl IntoIterator<Item = (&'m str, &'m str)>,
+    ) -> Result<(), DirectoryError> {
+        let unnamed = members
+            .into_iter()
+            .any(|(id, kind)| kind == SERVICE_PRINCIPAL_TYPE && !lock(&self.identity_names).contains_key(id));
+        if unnamed {
+            self.resolve_identities()?;
+        }
+        Ok(())
+    }
+
     /// A listed member as our types see it, learning its object id on the way.
     fn live_member(&self, object: &Value) -> Option<LiveMember> {
         let id = object["id"].as_str()?;
@@ -387,6 +512,9 @@ impl AzureDirectory {
                 (email, MemberKind::Group)
             }
             "#microsoft.graph.user" => (self.user_email(id, object)?, MemberKind::Account),
+            SERVICE_PRINCIPAL_TYPE if lock(&self.identity_names).contains_key(id) => {
+                (lock(&self.identity_names)[id].clone(), MemberKind::Account)
+            }
             _ => {
                 let name = object["mail"].as_str().or(object["displayName"].as_str()).unwrap_or(id);
                 (name.to_ascii_lowercase(), MemberKind::Other)
@@ -424,7 +552,7 @@ impl AzureDirectory {
                 error.code, error.message, self.credential_source
             )),
             Some(403) => DirectoryError::Rejected(format!(
-                "{call}: permission denied (403 {}): {}; the credentials from {} need Group.ReadWrite.All and User.Read.All",
+                "{call}: permission denied (403 {}): {}; the credentials from {} need Group.ReadWrite.All, User.Read.All and Application.Read.All",
                 error.code, error.message, self.credential_source
             )),
             Some(status) if status >= 500 => {
@@ -549,6 +677,13 @@ impl AzureDirectory {
             .filter(|(_, g)| g.security)
             .filter_map(|(id, g)| g.nickname.as_ref().map(|n| (id.clone(), self.email_of_nickname(n))))
             .collect();
+        // Managed identities are named from their resolution, which a run may not have done yet.
+        self.name_service_principals(work.values().filter(|g| g.security && g.nickname.is_some()).flat_map(|g| {
+            g.members
+                .iter()
+                .filter(|(_, (known, _))| known.is_none())
+                .map(|(id, (_, kind))| (id.as_str(), kind.as_str()))
+        }))?;
         // Everyone this run resolved or added, by object id: no request to name them again.
         let known_ids: HashMap<String, String> =
             lock(&self.objects).iter().filter_map(|(email, id)| id.clone().map(|id| (id, email.clone()))).collect();
@@ -559,6 +694,7 @@ impl AzureDirectory {
             .filter(|(id, (known, kind))| {
                 known.is_none()
                     && kind != "#microsoft.graph.group"
+                    && kind != SERVICE_PRINCIPAL_TYPE
                     && !group_emails.contains_key(*id)
                     && !known_ids.contains_key(*id)
             })
@@ -644,6 +780,13 @@ impl AzureDirectory {
         if kind == "#microsoft.graph.group" {
             return Ok(DeltaMember { email: id.to_owned(), kind: MemberKind::Other });
         }
+        if kind == SERVICE_PRINCIPAL_TYPE {
+            // One of our managed identities, else a service principal we never add.
+            return Ok(match lock(&self.identity_names).get(id) {
+                Some(name) => DeltaMember { email: name.clone(), kind: MemberKind::Account },
+                None => DeltaMember { email: id.to_owned(), kind: MemberKind::Other },
+            });
+        }
         let known = lock(&self.user_emails).get(id).cloned().or_else(|| known_ids.get(id).cloned());
         let known = known.or_else(|| {
             self.people.iter().find(|(_, azure)| azure.eq_ignore_ascii_case(id)).map(|(email, _)| email.clone())
@@ -705,6 +848,9 @@ impl Directory for AzureDirectory {
                 self.error(error, &call, "")
             }
         })?;
+        self.name_service_principals(
+            items.iter().map(|o| (o["id"].as_str().unwrap_or_default(), o["@odata.type"].as_str().unwrap_or_default())),
+        )?;
         Ok(items.iter().filter_map(|object| self.live_member(object)).collect())
     }
 
@@ -939,6 +1085,25 @@ fn encode_query(value: &str) -> String {
     encoded
 }
 
+/// What an identity look-up asks for.
+const IDENTITY_FIELDS: &[&str] = &["id", "alternativeNames"];
+
+/// The member a managed identity's ARM id stands for.
+fn identity_member(arm_id: &str) -> String {
+    format!("{AZURE_IDENTITY_PREFIX}{arm_id}")
+}
+
+/// The service principal of a managed identity lists the identity's ARM id among its
+/// alternative names (Graph compares them without regard to case).
+fn identity_filter(arm_id: &str) -> String {
+    format!("alternativeNames/any(x:x eq '{}')", arm_id.replace('\'', "''"))
+}
+
+/// The id of the first object of a collection answer.
+fn first_id(page: &Value) -> Option<String> {
+    page["value"].as_array().and_then(|items| items.first()).and_then(|item| item["id"].as_str()).map(str::to_owned)
+}
+
 /// Object ids are GUIDs; anything else in `people.toml`'s `azure` field is a principal name.
 fn looks_like_object_id(value: &str) -> bool {
     value.len() == 36
@@ -949,6 +1114,11 @@ fn looks_like_object_id(value: &str) -> bool {
 }
 
 fn unresolvable(member_email: &str) -> DirectoryError {
+    if let Some(arm_id) = member_email.strip_prefix(AZURE_IDENTITY_PREFIX) {
+        return DirectoryError::Rejected(format!(
+            "{member_email}: no service principal in the tenant has the alternative name {arm_id} (is the managed identity deployed? `cpg-infra infra up` makes it)"
+        ));
+    }
     DirectoryError::Rejected(format!(
         "{member_email}: no user in the tenant with that principal name or mail (set `azure` for this person in people.toml)"
     ))

@@ -1,4 +1,4 @@
-//! A fake Microsoft Graph v1.0 (users, groups, members, `$batch`) on 127.0.0.1, speaking the
+//! A fake Microsoft Graph v1.0 (users, service principals, groups, members, `$batch`) on 127.0.0.1, speaking the
 //! wire format that `graph-rs-sdk` sends and reads.
 //!
 //! State lives in memory. Every request is counted per API method (sub-requests of a `$batch`
@@ -10,8 +10,11 @@
 //! Wire facts it follows: paths under `/v1.0/`; collections are `{"value":[…]}` with an
 //! `@odata.nextLink` holding the whole next URL (`$skiptoken`) while more remain; `$top` is at
 //! most 999; `$select` keeps only the named properties (and `id`); `$filter` understands
-//! `prop eq 'v'`, `prop eq true`, `startswith(prop,'v')` joined by `and` / `or` (no
-//! parentheses); members carry `@odata.type` (`#microsoft.graph.user`, `#microsoft.graph.group`);
+//! `prop eq 'v'`, `prop eq true`, `startswith(prop,'v')` and `prop/any(x:x eq 'v')` (a
+//! collection such as a service principal's `alternativeNames`) joined by `and` / `or` (no
+//! parentheses); members carry `@odata.type` (`#microsoft.graph.user`, `#microsoft.graph.group`,
+//! `#microsoft.graph.servicePrincipal`), and service principals (managed identities) are
+//! members like users: bound, referenced, removed and in the change feed;
 //! `PATCH /groups/{id}` takes `members@odata.bind` (at most 20 URLs; one that is already a
 //! member fails the whole request with 400 and adds nobody); `POST …/members/$ref` answers 204,
 //! 400 for an existing member; `DELETE …/members/{id}/$ref` answers 204, 404 for a non-member;
@@ -41,6 +44,7 @@ const MAX_TOP: usize = 999;
 const DEFAULT_TOP: usize = 100;
 const USER_TYPE: &str = "#microsoft.graph.user";
 const GROUP_TYPE: &str = "#microsoft.graph.group";
+const SERVICE_PRINCIPAL_TYPE: &str = "#microsoft.graph.servicePrincipal";
 
 /// A running fake Graph API. Dropping it shuts the server down.
 pub struct AzureEmulator {
@@ -76,13 +80,22 @@ pub struct SeedUser {
     pub display_name: String,
 }
 
+/// A service principal to put into the emulator directly, e.g. a managed identity's, whose
+/// alternative names are `isExplicit=True` and the identity's ARM id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeedServicePrincipal {
+    pub display_name: String,
+    pub alternative_names: Vec<String>,
+}
+
 /// A group to put into the emulator directly (no request, no fault, no count).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SeedGroup {
     pub display_name: String,
     pub mail_nickname: String,
     pub description: String,
-    /// Members by user principal name, mail, or a group's mailNickname.
+    /// Members by user principal name, mail, a service principal's ARM id, or a group's
+    /// mailNickname.
     pub members: Vec<String>,
 }
 
@@ -94,7 +107,8 @@ pub struct EmulatedGroup {
     pub description: String,
     pub security_enabled: bool,
     pub mail_enabled: bool,
-    /// Members by name: a user's principal name (lowercased) or a group's mailNickname.
+    /// Members by name: a user's principal name (lowercased), a service principal's ARM id
+    /// alternative name (lowercased; else its display name) or a group's mailNickname.
     pub members: BTreeSet<String>,
 }
 
@@ -142,6 +156,12 @@ impl AzureEmulator {
     /// Adds a user; returns its object id.
     pub fn insert_user(&self, user: SeedUser) -> String {
         lock(&self.shared.tenant).insert_user(user)
+    }
+
+    /// Adds a service principal; returns its object id. Alternative names that are ARM ids
+    /// (`/subscriptions/…`) name it for `add_member_directly` and in `groups`.
+    pub fn insert_service_principal(&self, principal: SeedServicePrincipal) -> String {
+        lock(&self.shared.tenant).insert_service_principal(principal)
     }
 
     /// Adds a group (members must already exist); returns its object id.
@@ -462,6 +482,7 @@ impl From<GraphError> for Answer {
 enum Route {
     ListUsers,
     GetUser(String),
+    ListServicePrincipals,
     ListGroups,
     CreateGroup,
     GetGroup(String),
@@ -482,6 +503,7 @@ impl Route {
         match (method, segments.as_slice()) {
             (&Method::GET, ["users"]) => Route::ListUsers,
             (&Method::GET, ["users", _]) => Route::GetUser(id(1)),
+            (&Method::GET, ["servicePrincipals"]) => Route::ListServicePrincipals,
             (&Method::GET, ["groups"]) => Route::ListGroups,
             (&Method::GET, ["groups", "delta" | "delta()"]) => Route::GroupsDelta,
             (&Method::POST, ["groups"]) => Route::CreateGroup,
@@ -500,6 +522,7 @@ impl Route {
         match self {
             Route::ListUsers => "users.list",
             Route::GetUser(_) => "users.get",
+            Route::ListServicePrincipals => "servicePrincipals.list",
             Route::ListGroups => "groups.list",
             Route::CreateGroup => "groups.create",
             Route::GetGroup(_) => "groups.get",
@@ -617,6 +640,18 @@ fn matches_filter(item: &Value, filter: &str) -> Result<bool, GraphError> {
 fn matches_clause(item: &Value, clause: &str) -> Result<bool, GraphError> {
     let unsupported = || GraphError::bad_request(&format!("Invalid filter clause: {clause}"));
     let text = |property: &str| item.get(property).and_then(Value::as_str).map(str::to_lowercase);
+    if let Some((property, lambda)) = clause.split_once("/any(").filter(|_| clause.ends_with(')')) {
+        // `alternativeNames/any(x:x eq 'v')`: some element of the collection equals v.
+        let lambda = &lambda[..lambda.len() - 1];
+        let (variable, body) = lambda.split_once(':').ok_or_else(unsupported)?;
+        let (left, literal) = body.split_once(" eq ").ok_or_else(unsupported)?;
+        if left.trim() != variable.trim() {
+            return Err(unsupported());
+        }
+        let literal = string_literal(literal.trim()).ok_or_else(unsupported)?;
+        let values = item.get(property.trim()).and_then(Value::as_array).into_iter().flatten();
+        return Ok(values.filter_map(Value::as_str).any(|value| value.to_lowercase() == literal));
+    }
     if let Some(arguments) = clause.strip_prefix("startswith(").and_then(|c| c.strip_suffix(')')) {
         let (property, literal) = arguments.split_once(',').ok_or_else(unsupported)?;
         let literal = string_literal(literal.trim()).ok_or_else(unsupported)?;
@@ -671,6 +706,8 @@ struct Tenant {
     users: BTreeMap<String, User>,
     /// Object id → group.
     groups: BTreeMap<String, Group>,
+    /// Object id → service principal.
+    service_principals: BTreeMap<String, ServicePrincipal>,
     /// Lowercased principal name, mail or mailNickname → object id, so look-ups stay cheap in
     /// a large tenant.
     names: HashMap<String, String>,
@@ -688,6 +725,12 @@ struct User {
     user_principal_name: String,
     mail: Option<String>,
     display_name: String,
+}
+
+struct ServicePrincipal {
+    id: String,
+    display_name: String,
+    alternative_names: Vec<String>,
 }
 
 struct Group {
@@ -728,6 +771,20 @@ impl Tenant {
             display_name: user.display_name,
         };
         self.users.insert(id.clone(), record);
+        id
+    }
+
+    fn insert_service_principal(&mut self, principal: SeedServicePrincipal) -> String {
+        let id = self.next_id(3);
+        for name in principal.alternative_names.iter().filter(|n| n.starts_with('/')) {
+            self.names.insert(name.to_lowercase(), id.clone());
+        }
+        let record = ServicePrincipal {
+            id: id.clone(),
+            display_name: principal.display_name,
+            alternative_names: principal.alternative_names,
+        };
+        self.service_principals.insert(id.clone(), record);
         id
     }
 
@@ -842,6 +899,8 @@ impl Tenant {
             GROUP_TYPE
         } else if self.users.contains_key(id) {
             USER_TYPE
+        } else if self.service_principals.contains_key(id) {
+            SERVICE_PRINCIPAL_TYPE
         } else if added {
             return None;
         } else {
@@ -868,6 +927,10 @@ impl Tenant {
     fn name_of(&self, id: &str) -> Option<String> {
         if let Some(user) = self.users.get(id) {
             return Some(user.user_principal_name.to_lowercase());
+        }
+        if let Some(principal) = self.service_principals.get(id) {
+            let arm_id = principal.alternative_names.iter().find(|n| n.starts_with('/'));
+            return Some(arm_id.unwrap_or(&principal.display_name).to_lowercase());
         }
         self.groups.get(id).map(|g| g.mail_nickname.clone())
     }
@@ -904,8 +967,22 @@ impl Tenant {
         })
     }
 
+    fn service_principal_json(principal: &ServicePrincipal) -> Value {
+        json!({
+            "@odata.type": SERVICE_PRINCIPAL_TYPE,
+            "id": principal.id,
+            "displayName": principal.display_name,
+            "alternativeNames": principal.alternative_names,
+            "servicePrincipalType": "ManagedIdentity",
+        })
+    }
+
     fn object_json(&self, id: &str) -> Option<Value> {
-        self.users.get(id).map(Tenant::user_json).or_else(|| self.groups.get(id).map(Tenant::group_json))
+        self.users
+            .get(id)
+            .map(Tenant::user_json)
+            .or_else(|| self.groups.get(id).map(Tenant::group_json))
+            .or_else(|| self.service_principals.get(id).map(Tenant::service_principal_json))
     }
 
     fn answer(&mut self, route: &Route, context: &Context) -> Answer {
@@ -925,6 +1002,10 @@ impl Tenant {
                     None => self.users.values().map(Tenant::user_json).collect(),
                 };
                 context.page(filtered(users.into_iter(), filter)?)
+            }
+            Route::ListServicePrincipals => {
+                let principals = self.service_principals.values().map(Tenant::service_principal_json);
+                context.page(filtered(principals, context.param("$filter"))?)
             }
             Route::GetUser(key) => {
                 let key = key.to_lowercase();
@@ -1079,7 +1160,10 @@ impl Tenant {
     fn add_members(&mut self, group_id: &str, members: &[String], faults: &FaultPlan) -> Result<(), GraphError> {
         let group = self.groups.get(group_id).ok_or_else(|| GraphError::not_found(group_id))?;
         for member in members {
-            if !self.users.contains_key(member) && !self.groups.contains_key(member) {
+            let known = self.users.contains_key(member)
+                || self.groups.contains_key(member)
+                || self.service_principals.contains_key(member);
+            if !known {
                 return Err(GraphError::not_found(member));
             }
             if self.rejected(member, faults) {
@@ -1139,6 +1223,12 @@ mod tests {
         assert!(matches_filter(&item, "mail eq 'x' or mailNickname eq 'tob-analysis'").unwrap());
         assert!(!matches_filter(&item, "securityEnabled eq false").unwrap());
         assert!(matches_filter(&item, "nonsense").is_err());
+        let principal = json!({ "alternativeNames": ["isExplicit=True", "/subscriptions/S/resourceGroups/RG"] });
+        assert!(
+            matches_filter(&principal, "alternativeNames/any(x:x eq '/subscriptions/s/resourcegroups/rg')").unwrap()
+        );
+        assert!(!matches_filter(&principal, "alternativeNames/any(x:x eq '/subscriptions/s')").unwrap());
+        assert!(matches_filter(&principal, "alternativeNames/any(x:y eq 'a')").is_err());
     }
 
     #[test]

@@ -136,6 +136,13 @@ impl Hierarchy {
         self
     }
 
+    /// The same hierarchy with these direct members (group name, member) added, e.g. identities
+    /// a directory knows its own way; the counterpart of `without_members`.
+    pub fn with_members(mut self, additions: impl IntoIterator<Item = (String, String)>) -> Hierarchy {
+        self.add_members(additions);
+        self
+    }
+
     /// Adds direct members (group name, email) decided outside the definitions, e.g. machine
     /// accounts; pairs naming a group that does not exist are ignored.
     pub fn add_members(&mut self, additions: impl IntoIterator<Item = (String, String)>) {

@@ -412,6 +412,17 @@ fn storage_global_name(definitions: &Definitions, owner: &Owner, suffix: &str) -
     (names::prefixed(names::name_prefix(definitions), "", &base), base)
 }
 
+/// The ARM id of the user-assigned managed identity `machine_account` makes for the design
+/// account `name` of `dataset`: in the dataset's subscription, in its resource group (`home`).
+pub fn managed_identity_id(definitions: &Definitions, dataset: &Dataset, name: &str) -> String {
+    let resource_group =
+        names::prefixed(names::name_prefix(definitions), "-", Owner::Dataset(dataset.name.clone()).prefix());
+    format!(
+        "/subscriptions/{}/resourceGroups/{resource_group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}",
+        subscription(dataset)
+    )
+}
+
 /// The storage account and container the group sync writes the members cache to on Azure.
 pub fn members_cache_container(definitions: &Definitions) -> (String, String) {
     let (account, _) = storage_global_name(definitions, &Owner::Organisation, "");

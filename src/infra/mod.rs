@@ -29,7 +29,7 @@ use thiserror::Error;
 use crate::definitions::{Definitions, Diagnostic, Diagnostics, Location};
 
 pub use access::{access_matrix, AccessGrant, AccessMatrix};
-pub use azure::{members_cache_container, Azure, BUDGET_START_CONFIG};
+pub use azure::{managed_identity_id, members_cache_container, Azure, BUDGET_START_CONFIG};
 pub use cloud::{
     AccountAccess, AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, Lifecycle,
     Outcome, Principal, ProjectAccess, RegistryAccess, RegistryId, Scope, SecretId, Unsupported,
@@ -156,8 +156,8 @@ pub fn cached_groups(definitions: &Definitions) -> Vec<String> {
 /// Memberships the infrastructure adds to the group hierarchy: each access-level machine
 /// account (hail, cromwell per test / standard / full) joins its dataset's access-level group,
 /// which is what gives it access (to its own dataset and, through dependencies, to the common
-/// one). GCP only: Azure identities have no email until they exist, so the Azure directory
-/// looks them up when it syncs. Returns (group name, member email) pairs.
+/// one). GCP only: Azure identities have no email; `azure_identity_memberships` names them for
+/// the Azure directory, which looks them up when it syncs. Returns (group name, member email) pairs.
 pub fn machine_account_memberships(definitions: &Definitions) -> Vec<(String, String)> {
     let mut memberships = Vec::new();
     for dataset in definitions.datasets.values() {
@@ -169,6 +169,35 @@ pub fn machine_account_memberships(definitions: &Definitions) -> Vec<(String, St
             if let Some(email) = gcp::service_account_email(dataset, design.name) {
                 memberships.push((definitions.dataset_group_name(&dataset.name, role), email));
             }
+        }
+    }
+    memberships
+}
+
+/// How a group member that is an Azure managed identity is named: this prefix and the
+/// identity's ARM id, lowercased like every member.
+pub const AZURE_IDENTITY_PREFIX: &str = "azure-identity:";
+
+/// The Azure counterpart of `machine_account_memberships`: each access-level machine account
+/// of a dataset on Azure is a user-assigned managed identity, which joins its dataset's
+/// access-level group as `azure-identity:<ARM id>` (lowercased). The Azure directory finds the
+/// identity's service principal by that id. Returns (group name, member) pairs.
+pub fn azure_identity_memberships(definitions: &Definitions) -> Vec<(String, String)> {
+    let azure = Azure::new(definitions);
+    let mut memberships = Vec::new();
+    for dataset in definitions.datasets.values() {
+        // The datasets the driver builds on Azure.
+        if !azure.hosts(dataset) || azure.site_problem(dataset).is_some() {
+            continue;
+        }
+        for design in design::ACCOUNTS.iter().filter(|a| dataset.components.contains(a.component)) {
+            let Some(role) = design.kind.access_level_role() else { continue };
+            if !definitions.dataset_has_role(dataset, role) {
+                continue;
+            }
+            let id = managed_identity_id(definitions, dataset, design.name);
+            let member = format!("{AZURE_IDENTITY_PREFIX}{}", id.to_ascii_lowercase());
+            memberships.push((definitions.dataset_group_name(&dataset.name, role), member));
         }
     }
     memberships
@@ -252,6 +281,40 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fixture() -> Definitions {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/org");
+        let today = "2026-11-26".parse().expect("a date");
+        crate::load::load_expanded(&crate::definitions::DirSource::new(root), today).expect("the fixture").definitions
+    }
+
+    #[test]
+    fn azure_identities_join_the_access_level_groups_of_datasets_on_azure() {
+        let definitions = fixture();
+        let memberships = azure_identity_memberships(&definitions);
+        let rg = "/subscriptions/3c9f1e2a-6b4d-4f7e-8a1c-5d2e9b0f7a36/resourcegroups/egi-tob-wgs/providers/microsoft.managedidentity/userassignedidentities";
+        let expected: Vec<(String, String)> = [
+            ("tob-wgs-test", "hail-test"),
+            ("tob-wgs-standard", "hail-standard"),
+            ("tob-wgs-full", "hail-full"),
+            ("tob-wgs-test", "cromwell-test"),
+            ("tob-wgs-standard", "cromwell-standard"),
+            ("tob-wgs-full", "cromwell-full"),
+        ]
+        .iter()
+        .map(|(group, name)| (group.to_string(), format!("azure-identity:{rg}/{name}")))
+        .collect();
+        assert_eq!(memberships, expected);
+        // A dataset that leaves Azure loses its identities.
+        let mut gcp_only = definitions.clone();
+        gcp_only.datasets.get_mut("tob-wgs").expect("tob-wgs").azure = None;
+        assert!(azure_identity_memberships(&gcp_only).is_empty());
+        // Every member is lowercased and names the identity `machine_account` makes.
+        let id = managed_identity_id(&definitions, &definitions.datasets["tob-wgs"], "hail-test");
+        assert!(id.contains(
+            "/resourceGroups/egi-tob-wgs/providers/Microsoft.ManagedIdentity/userAssignedIdentities/hail-test"
+        ));
+    }
 
     #[test]
     fn close_names_are_suggested() {
