@@ -14,8 +14,10 @@ use axum::http::{header, Method, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
 
-use super::requests::{lock, RequestLog};
+use super::requests::{lock, request_log_handle, serve, RequestLog};
 use super::server::{ConnectionKiller, Request, Server};
+
+request_log_handle!(BlobEmulator, "`List Blobs`, `Put Blob`, `Delete Blob`");
 
 /// A running fake Blob service; dropping it stops the server.
 pub struct BlobEmulator {
@@ -39,15 +41,8 @@ impl BlobEmulator {
             containers: Mutex::new(BTreeMap::new()),
             requests: RequestLog::default(),
         });
-        let for_server = Arc::clone(&shared);
-        let server = Server::start(port, "blob-emulator", move |request, killer| {
-            handle(Arc::clone(&for_server), request, killer)
-        })?;
+        let server = serve(port, "blob-emulator", &shared, handle)?;
         Ok(BlobEmulator { server, shared })
-    }
-
-    pub fn base_url(&self) -> String {
-        format!("http://{}/", self.server.address())
     }
 
     pub fn create_container(&self, container: &str) {
@@ -61,18 +56,6 @@ impl BlobEmulator {
     /// Writes a blob without a request, e.g. a file changed by hand.
     pub fn put_directly(&self, container: &str, name: &str, bytes: &[u8]) {
         lock(&self.shared.containers).entry(container.to_owned()).or_default().insert(name.to_owned(), bytes.to_vec());
-    }
-
-    pub fn calls(&self) -> BTreeMap<String, u64> {
-        self.shared.requests.calls()
-    }
-
-    pub fn reset_calls(&self) {
-        self.shared.requests.reset();
-    }
-
-    pub fn fault_each_request_once(&self, on: bool) {
-        self.shared.requests.fault_each_request_once(on);
     }
 }
 

@@ -16,8 +16,10 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::requests::{bearer_is, json_answer as answer, lock, RequestLog};
+use super::requests::{bearer_is, json_answer as answer, lock, request_log_handle, serve, RequestLog};
 use super::server::{ConnectionKiller, Request, Server};
+
+request_log_handle!(HailEmulator, "`billing_projects.list`, `users.add`, …");
 
 /// One billing project.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,15 +52,8 @@ impl HailEmulator {
             lag: Mutex::new((BTreeMap::new(), 0)),
             requests: RequestLog::default(),
         });
-        let for_server = Arc::clone(&shared);
-        let server = Server::start(port, "hail-emulator", move |request, killer| {
-            handle(Arc::clone(&for_server), request, killer)
-        })?;
+        let server = serve(port, "hail-emulator", &shared, handle)?;
         Ok(HailEmulator { server, shared })
-    }
-
-    pub fn base_url(&self) -> String {
-        format!("http://{}/", self.server.address())
     }
 
     /// Puts a project in place without a request.
@@ -70,20 +65,6 @@ impl HailEmulator {
 
     pub fn projects(&self) -> BTreeMap<String, BillingProject> {
         lock(&self.shared.projects).clone()
-    }
-
-    /// Requests per method (`billing_projects.list`, `users.add`...).
-    pub fn calls(&self) -> BTreeMap<String, u64> {
-        self.shared.requests.calls()
-    }
-
-    pub fn reset_calls(&self) {
-        self.shared.requests.reset();
-    }
-
-    /// Answers every distinct request 503 once before serving it.
-    pub fn fault_each_request_once(&self, on: bool) {
-        self.shared.requests.fault_each_request_once(on);
     }
 
     /// Projects created from now on are missing from the next `reads` listings and reads.

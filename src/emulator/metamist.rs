@@ -16,8 +16,10 @@ use axum::response::Response;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 
-use super::requests::{bearer_is, json_answer as answer, lock, RequestLog};
+use super::requests::{bearer_is, json_answer as answer, lock, request_log_handle, serve, RequestLog};
 use super::server::{ConnectionKiller, Request, Server};
+
+request_log_handle!(MetamistEmulator, "`project.all`, `project.create`, `members.get`, `members.update`");
 use crate::directory::ProjectMember;
 
 /// Every role Metamist knows; the sync manages the first three.
@@ -60,15 +62,8 @@ impl MetamistEmulator {
             state: Mutex::new(State { next_id: 1, ..State::default() }),
             requests: RequestLog::default(),
         });
-        let for_server = Arc::clone(&shared);
-        let server = Server::start(port, "metamist-emulator", move |request, killer| {
-            handle(Arc::clone(&for_server), request, killer)
-        })?;
+        let server = serve(port, "metamist-emulator", &shared, handle)?;
         Ok(MetamistEmulator { server, shared })
-    }
-
-    pub fn base_url(&self) -> String {
-        format!("http://{}/", self.server.address())
     }
 
     /// Puts a project in place without a request: `members` as (member, roles).
@@ -92,20 +87,6 @@ impl MetamistEmulator {
         let state = lock(&self.shared.state);
         let members = state.projects.get(project).map(|p| &p.members).into_iter().flatten();
         members.filter(|(_, roles)| roles.contains(role)).map(|(m, _)| m.clone()).collect()
-    }
-
-    /// Requests per operation (`project.all`, `project.create`, `members.get`, `members.update`).
-    pub fn calls(&self) -> BTreeMap<String, u64> {
-        self.shared.requests.calls()
-    }
-
-    pub fn reset_calls(&self) {
-        self.shared.requests.reset();
-    }
-
-    /// Answers every distinct request once with a fault before serving it.
-    pub fn fault_each_request_once(&self, on: bool) {
-        self.shared.requests.fault_each_request_once(on);
     }
 
     /// Projects created from now on are missing from the next `listings` project listings.

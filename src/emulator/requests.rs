@@ -3,14 +3,16 @@
 //! bearer-token check and JSON answers.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, MutexGuard};
+use std::future::Future;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Body;
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
-use super::server::Request;
+use super::server::{ConnectionKiller, Request, Server};
 
 #[derive(Default)]
 pub(crate) struct RequestLog {
@@ -63,3 +65,43 @@ impl RequestLog {
         *lock(&self.fault_once) && lock(&self.faulted).insert(request.to_owned())
     }
 }
+
+/// Serves `handle` on 127.0.0.1:`port`, each request with its own handle on `shared`.
+pub(crate) fn serve<S, F, Fut>(port: u16, thread_name: &str, shared: &Arc<S>, handle: F) -> io::Result<Server>
+where
+    S: Send + Sync + 'static,
+    F: Fn(Arc<S>, Request, ConnectionKiller) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Response> + Send + 'static,
+{
+    let for_server = Arc::clone(shared);
+    Server::start(port, thread_name, move |request, killer| handle(Arc::clone(&for_server), request, killer))
+}
+
+/// The handle methods every small emulator has: where it listens and its request log. The
+/// type has the fields `server: Server` and `shared: Arc<_>`, whose `requests` is the log.
+macro_rules! request_log_handle {
+    ($emulator:ty, $operations:literal) => {
+        impl $emulator {
+            /// The base URL, ending with `/`.
+            pub fn base_url(&self) -> String {
+                format!("http://{}/", self.server.address())
+            }
+
+            #[doc = concat!("Requests per operation (", $operations, ").")]
+            pub fn calls(&self) -> std::collections::BTreeMap<String, u64> {
+                self.shared.requests.calls()
+            }
+
+            pub fn reset_calls(&self) {
+                self.shared.requests.reset();
+            }
+
+            /// Answers every distinct request once with a fault before serving it (a faulted
+            /// request changes nothing).
+            pub fn fault_each_request_once(&self, on: bool) {
+                self.shared.requests.fault_each_request_once(on);
+            }
+        }
+    };
+}
+pub(crate) use request_log_handle;
