@@ -91,7 +91,11 @@ fn projects_follow_the_groups_with_one_write_per_changed_project() {
     let calls = emulator.calls();
     assert_eq!(calls.get("project.create"), Some(&5), "every project but tob-wgs is created: {calls:?}");
     assert_eq!(writes(&emulator), 6, "one write per changed project: {calls:?}");
-    assert_eq!(calls.get("members.get"), Some(&1), "only the existing project is read: {calls:?}");
+    assert_eq!(
+        calls.get("members.get"),
+        Some(&2),
+        "only the existing project is read, and again before its write: {calls:?}"
+    );
     let tob = &emulator.projects()["tob-wgs"];
     assert_eq!(tob.members["admin@example.org"], BTreeSet::from(["project_admin".to_owned()]), "unmanaged roles stay");
     assert!(!tob.members.contains_key("gone@example.org"), "a reader without a grant is removed");
@@ -279,4 +283,30 @@ fn an_identity_token_from_the_metadata_server_is_sent_when_no_token_is_given() {
     );
     run.expect_code(SUCCESS);
     assert_eq!(live(&emulator), desired(root), "{run}");
+}
+
+/// The write replaces a project's whole list, so it goes onto the list as it is when written:
+/// a project admin added by hand after the sync read the project is kept.
+#[test]
+fn a_change_made_during_the_sync_survives_the_write() {
+    use cpg_infra::directory::{Directory, MetamistDirectory};
+    let emulator = MetamistEmulator::start(0, TOKEN).expect("emulator");
+    emulator.insert_project("tob-wgs", &[("amara.okafor@example.org", &["reader"])]);
+    let ours = BTreeMap::from([("tob-wgs".to_owned(), "tob-wgs".to_owned())]);
+    let directory = MetamistDirectory::connect(&emulator.base_url(), TOKEN, ours).expect("connect");
+    let readers: Vec<String> = directory.list_members("tob-wgs/reader").unwrap().into_iter().map(|m| m.email).collect();
+    assert_eq!(readers, ["amara.okafor@example.org"]);
+
+    // By hand, between the read and the write.
+    emulator.insert_project(
+        "tob-wgs",
+        &[("amara.okafor@example.org", &["reader"]), ("admin@example.org", &["project_admin"])],
+    );
+    directory.add_member("tob-wgs/writer", "wei.chen@example.org", None).unwrap();
+    directory.flush().unwrap();
+
+    let project = &emulator.projects()["tob-wgs"];
+    assert_eq!(project.members["admin@example.org"], BTreeSet::from(["project_admin".to_owned()]));
+    assert_eq!(project.members["wei.chen@example.org"], BTreeSet::from(["writer".to_owned()]));
+    assert_eq!(writes(&emulator), 1);
 }

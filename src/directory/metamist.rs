@@ -1,9 +1,9 @@
 //! Metamist projects as a directory, through its REST API (`/api/v1/project/…`). Each role of
 //! a project (`<project>/reader`, `/contributor`, `/writer`) is a group; a member may hold
 //! several. Metamist replaces a project's whole member list in one call, so changes are kept
-//! per project and written at `flush`, once per changed project, merged onto the list as
-//! read: roles the sync does not manage (project admins) and untouched members stay as they
-//! are. Only the projects of datasets with the metamist component are ours; any other is
+//! per project and written at `flush`, once per changed project, merged onto the list read
+//! again just before: roles the sync does not manage (project admins) and untouched members
+//! stay as they are, even when changed by hand during the sync. Only the projects of datasets with the metamist component are ours; any other is
 //! read-only here, and projects are never deleted. Metamist has no membership expiry: the
 //! sync removes expired members.
 
@@ -35,6 +35,8 @@ type Roles = BTreeMap<String, BTreeSet<String>>;
 struct ProjectState {
     /// The member list as last read or written; `None` until read (or created empty).
     known: Option<Roles>,
+    /// Created by this run, so nobody else has written its list yet.
+    created: bool,
     /// Role changes not written yet: (member, role) → whether the member holds the role.
     pending: BTreeMap<(String, String), bool>,
 }
@@ -99,10 +101,13 @@ impl MetamistDirectory {
 
     /// Writes one project's pending changes, merged onto its list, if they change it.
     fn write_project(&self, project: &str, state: &mut ProjectState) -> Result<(), DirectoryError> {
-        let known = match state.known.take() {
-            Some(known) => known,
-            // Found existing at creation and never read: read before replacing.
-            None => self.read_members(project)?,
+        // The write replaces the whole list, so the changes go onto the list as it is now, not
+        // as the plan read it: whatever changed since (a project admin added by hand) stays.
+        let known = if state.created {
+            state.known.take().unwrap_or_default()
+        } else {
+            state.known = None;
+            self.read_members(project)?
         };
         let mut merged = known.clone();
         for ((member, role), holds) in &state.pending {
@@ -197,6 +202,7 @@ impl Directory for MetamistDirectory {
             self.api.send_answering(Method::PUT, &path, Vec::new(), &call, &[], &[StatusCode::CONFLICT])?;
         if status != StatusCode::CONFLICT {
             state.known = Some(Roles::new());
+            state.created = true;
         }
         Ok(())
     }
