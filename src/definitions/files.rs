@@ -98,8 +98,8 @@ pub struct ProvidersTable {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetamistTable {
-    #[serde(default)]
-    pub enabled: bool,
+    /// Spanned: the default role mapping's problems are reported here.
+    pub enabled: Option<Spanned<bool>>,
     pub endpoint: Option<String>,
     /// The audience of the Google identity token sent when no bearer token is given
     /// (Metamist on Cloud Run); default: the endpoint.

@@ -394,7 +394,7 @@ impl Loader<'_> {
             account_usernames: h.account_usernames.clone().unwrap_or_else(|| "{dataset}-{level}".to_owned()),
         });
         let metamist = providers.and_then(|p| p.metamist.as_ref()).map(|m| MetamistSettings {
-            enabled: m.enabled,
+            enabled: m.enabled.as_ref().is_some_and(|e| *e.get_ref()),
             endpoint: m.endpoint.clone(),
             audience: m.audience.clone(),
             main: metamist_roles(m.main.as_ref(), false),
@@ -442,11 +442,29 @@ impl Loader<'_> {
             return;
         }
         let Some(metamist) = org.providers.as_ref().and_then(|p| p.metamist.as_ref()) else { return };
-        for table in [&metamist.main, &metamist.test] {
-            for (_, listed) in metamist_role_lists(table.as_ref()) {
-                for role in listed.iter().filter(|r| !definitions.roles.contains_key(r.get_ref())) {
+        for (project, table) in [("main", &metamist.main), ("test", &metamist.test)] {
+            let listed = metamist_role_lists(table.as_ref());
+            for (_, roles) in &listed {
+                for role in roles.iter().filter(|r| !definitions.roles.contains_key(r.get_ref())) {
                     let known = definitions.roles.keys().map(String::as_str);
                     self.error(file.location(role.span()), wording::unknown("role", role.get_ref(), known, true));
+                }
+            }
+            // A default that names a role this organisation lacks would grant nothing in silence.
+            let Some(enabled) = metamist.enabled.as_ref().filter(|e| *e.get_ref()) else { continue };
+            let defaults = MetamistSettings::default_roles(project == "test");
+            for (role, from) in defaults.iter().filter(|(role, _)| !listed.iter().any(|(r, _)| r == role)) {
+                let missing: Vec<&str> =
+                    from.iter().map(String::as_str).filter(|r| !definitions.roles.contains_key(*r)).collect();
+                if !missing.is_empty() {
+                    self.error(
+                        file.location(enabled.span()),
+                        format!(
+                            "Metamist's {role} role of the {project} project defaults to {}, but roles.toml does not define {}: list the roles for `{role}` under [providers.metamist.{project}]",
+                            joined(from.iter().map(String::as_str), "and"),
+                            joined(missing.iter().copied(), "or"),
+                        ),
+                    );
                 }
             }
         }
@@ -1025,6 +1043,15 @@ fn metamist_roles(table: Option<&files::MetamistRolesTable>, test: bool) -> BTre
         roles.insert(role.to_owned(), listed.iter().map(|r| r.get_ref().clone()).collect());
     }
     roles
+}
+
+/// `a`, `b` and `c` (or `or`).
+fn joined<'a>(names: impl Iterator<Item = &'a str>, last_word: &str) -> String {
+    let names: Vec<String> = names.map(|n| format!("`{n}`")).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} {last_word} {last}", rest.join(", ")),
+        _ => names.join(""),
+    }
 }
 
 fn metamist_role_lists(table: Option<&files::MetamistRolesTable>) -> Vec<(&'static str, &Vec<Spanned<String>>)> {
