@@ -20,6 +20,9 @@ use crate::http_api::ApiClient;
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 
+/// Projects whose role groups are listed together (more than any sync's concurrency).
+const LISTING_BLOCK: usize = 64;
+
 /// One entry of a project's member list, as Metamist reads and writes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectMember {
@@ -37,6 +40,9 @@ struct ProjectState {
     known: Option<Roles>,
     /// Created by this run, so nobody else has written its list yet.
     created: bool,
+    /// Roles whose members were listed from `known`; once all were, the list is dropped, as
+    /// the write reads it again anyway.
+    listed: u8,
     /// Role changes not written yet: (member, role) → whether the member holds the role.
     pending: BTreeMap<(String, String), bool>,
 }
@@ -160,14 +166,17 @@ impl Directory for MetamistDirectory {
         let projects: Vec<serde_json::Value> =
             serde_json::from_slice(&body).map_err(|e| DirectoryError::Storage(format!("project.all: {e}")))?;
         let names: Vec<&str> = projects.iter().filter_map(|p| p["name"].as_str()).collect();
-        // Role by role, so that the readers working through this list read different projects
-        // at once instead of waiting on one project's single read.
+        // Role by role within blocks of projects: parallel readers working through this list
+        // read different projects at once instead of waiting on one project's single read,
+        // and a block's lists are dropped once its last role is listed.
         let mut groups = Vec::new();
-        for role in METAMIST_ROLES {
-            for name in &names {
-                let email = role_group(name, role);
-                let owned = self.ours.contains_key(*name);
-                groups.push(LiveGroup { name: email.clone(), email, description: String::new(), owned });
+        for block in names.chunks(LISTING_BLOCK) {
+            for role in METAMIST_ROLES {
+                for name in block {
+                    let email = role_group(name, role);
+                    let owned = self.ours.contains_key(*name);
+                    groups.push(LiveGroup { name: email.clone(), email, description: String::new(), owned });
+                }
             }
         }
         Ok(groups)
@@ -181,10 +190,18 @@ impl Directory for MetamistDirectory {
             state.known = Some(self.read_members(project)?);
         }
         let known = state.known.as_ref().map(|k| k.iter()).into_iter().flatten();
-        Ok(known
+        let members = known
             .filter(|(_, roles)| roles.contains(role))
             .map(|(member, _)| LiveMember { email: member.clone(), kind: MemberKind::Account, expires: None })
-            .collect())
+            .collect();
+        if let Some(index) = METAMIST_ROLES.iter().position(|r| *r == role) {
+            state.listed |= 1 << index;
+        }
+        if state.listed.count_ones() as usize == METAMIST_ROLES.len() && !state.created {
+            // Every role group has its members: keep no second copy of a large organisation.
+            state.known = None;
+        }
+        Ok(members)
     }
 
     fn create_group(&self, group: &NewGroup) -> Result<(), DirectoryError> {
