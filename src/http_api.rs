@@ -198,7 +198,7 @@ pub fn identity_token(host: &str, audience: &str) -> Result<String, DirectoryErr
 }
 
 /// Query-string encoding of everything but unreserved characters (RFC 3986).
-fn percent_encode(text: &str) -> String {
+pub(crate) fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),

@@ -28,6 +28,7 @@ use super::{
     NewGroup, OWNER_MARKER,
 };
 use crate::definitions::Date;
+use crate::http_api::percent_encode;
 use crate::infra::AZURE_IDENTITY_PREFIX;
 
 /// Graph takes at most 20 references per `members@odata.bind` and 20 requests per `$batch`.
@@ -372,7 +373,7 @@ impl AzureDirectory {
                 .enumerate()
                 .map(|(index, (_, key))| {
                     let quoted = key.replace('\'', "''");
-                    let filter = encode_query(&format!("userPrincipalName eq '{quoted}' or mail eq '{quoted}'"));
+                    let filter = percent_encode(&format!("userPrincipalName eq '{quoted}' or mail eq '{quoted}'"));
                     let url = format!("/users?$filter={filter}&$select=id,userPrincipalName,mail");
                     json!({ "id": index.to_string(), "method": "GET", "url": url })
                 })
@@ -436,7 +437,7 @@ impl AzureDirectory {
                 .iter()
                 .enumerate()
                 .map(|(index, arm_id)| {
-                    let filter = encode_query(&identity_filter(arm_id));
+                    let filter = percent_encode(&identity_filter(arm_id));
                     let url = format!("/servicePrincipals?$filter={filter}&$select={}", IDENTITY_FIELDS.join(","));
                     json!({ "id": index.to_string(), "method": "GET", "url": url })
                 })
@@ -1070,19 +1071,6 @@ fn transport_error(error: GraphFailure) -> CallError {
     );
     let status = credentials.then_some(401);
     CallError { status, code: String::new(), message: error.to_string(), retry_after: None }
-}
-
-/// Percent-encodes a query value for a `$batch` sub-request URL.
-fn encode_query(value: &str) -> String {
-    let mut encoded = String::new();
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            encoded.push(byte as char);
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
 }
 
 /// What an identity look-up asks for.
