@@ -530,11 +530,7 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
             let (config, provider) = resolve::google_config(definitions)?;
             let directory = GoogleDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?;
             // People may use a different account in Google than their primary email.
-            let aliases = definitions
-                .people
-                .values()
-                .filter_map(|p| p.google.clone().map(|google| (p.email.clone(), google)))
-                .collect();
+            let aliases = definitions.google_accounts();
             Ok(Target {
                 directory: Box::new(directory),
                 nesting: provider.nesting,
@@ -588,11 +584,7 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
         ProviderName::Metamist => {
             let (endpoint, token, settings) = resolve::metamist_config(definitions)?;
             // People sign in to Metamist with their Google account.
-            let aliases = definitions
-                .people
-                .values()
-                .filter_map(|p| p.google.clone().map(|google| (p.email.clone(), google)))
-                .collect();
+            let aliases = definitions.google_accounts();
             let desired = crate::apps::metamist::desired(definitions, &expanded.hierarchy, &settings)
                 .with_member_aliases(&aliases);
             let ours = crate::apps::metamist::projects(definitions)

@@ -82,6 +82,12 @@ impl Definitions {
         }
     }
 
+    /// Each person's Google account, by their email, for those whose Google account is not
+    /// their email: what Google and the services signed in to with Google know them by.
+    pub fn google_accounts(&self) -> std::collections::HashMap<String, String> {
+        self.people.values().filter_map(|p| p.google.clone().map(|google| (p.email.clone(), google))).collect()
+    }
+
     /// Looks a person up by key or (case-insensitively) by email.
     pub fn find_person(&self, key_or_email: &str) -> Option<&Person> {
         if let Some(person) = self.people.get(key_or_email) {
