@@ -259,15 +259,7 @@ fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exi
     };
     let owned: BTreeSet<String> =
         read.state.groups.iter().filter(|(_, g)| g.group.owned).map(|(email, _)| email.clone()).collect();
-    let taken_over: BTreeSet<String> = plan
-        .changes
-        .iter()
-        .filter_map(|change| match change {
-            sync::Change::CreateGroup { email, .. } => Some(email.clone()),
-            sync::Change::AdoptGroup { group, .. } => Some(group.clone()),
-            _ => None,
-        })
-        .collect();
+    let taken_over = groups_taken_over(plan.changes.iter());
     let settings_step = |owned: &BTreeSet<String>, new_groups: &BTreeSet<String>, confirm: bool| {
         group_settings(
             directory.as_ref(),
@@ -333,21 +325,24 @@ fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exi
             }
             emit_line(&report.summary());
             // Groups created or adopted in this run are ours now; those that failed are not.
-            let failed: BTreeSet<String> = report
-                .failed
-                .iter()
-                .filter_map(|(change, _)| match change {
-                    sync::Change::CreateGroup { email, .. } => Some(email.clone()),
-                    sync::Change::AdoptGroup { group, .. } => Some(group.clone()),
-                    _ => None,
-                })
-                .collect();
+            let failed = groups_taken_over(report.failed.iter().map(|(change, _)| change));
             let ours: BTreeSet<String> = owned.iter().chain(taken_over.difference(&failed)).cloned().collect();
             let settings = settings_step(&ours, &BTreeSet::new(), true);
             let exit = if report.succeeded() && settings.succeeded { Exit::Success } else { Exit::Failure };
             refresh_cache(global, args, expanded, exit)
         }
     }
+}
+
+/// The groups these changes create or adopt.
+fn groups_taken_over<'a>(changes: impl Iterator<Item = &'a sync::Change>) -> BTreeSet<String> {
+    changes
+        .filter_map(|change| match change {
+            sync::Change::CreateGroup { email, .. } => Some(email.clone()),
+            sync::Change::AdoptGroup { group, .. } => Some(group.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// What the group-settings step is given.
