@@ -14,8 +14,9 @@ const LEVELS: &[&str] = &["test", "standard", "full"];
 /// What each billing project should hold, and the people left out (no Hail Batch username).
 pub struct HailDesired {
     pub projects: Hierarchy,
-    /// (dataset, email) of analysts without a `hail_batch` username in people.toml.
-    pub without_username: Vec<(String, String)>,
+    /// Analysts without a `hail_batch` username in people.toml: email → the datasets they
+    /// analyse, in order.
+    pub without_username: BTreeMap<String, Vec<String>>,
 }
 
 /// The billing projects and their users.
@@ -25,7 +26,7 @@ pub fn desired(definitions: &Definitions, hierarchy: &Hierarchy, settings: &Hail
     // People by email, once: analysts are many times the datasets.
     let people: BTreeSet<&str> = definitions.people.values().map(|p| p.email.as_str()).collect();
     let mut groups = BTreeMap::new();
-    let mut without_username = Vec::new();
+    let mut without_username: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for dataset in definitions.datasets.values().filter(|d| d.components.contains("hail")) {
         let mut users: BTreeSet<String> = settings.aggregator.iter().cloned().collect();
         for level in LEVELS {
@@ -38,7 +39,7 @@ pub fn desired(definitions: &Definitions, hierarchy: &Hierarchy, settings: &Hail
                     users.insert((*username).to_owned());
                 }
                 None if people.contains(email) => {
-                    without_username.push((dataset.name.clone(), email.to_owned()));
+                    without_username.entry(email.to_owned()).or_default().push(dataset.name.clone());
                 }
                 // Machine accounts and raw emails have no Hail Batch user.
                 None => {}
@@ -57,6 +58,5 @@ pub fn desired(definitions: &Definitions, hierarchy: &Hierarchy, settings: &Hail
         };
         groups.insert(dataset.name.clone(), group);
     }
-    without_username.sort();
     HailDesired { projects: Hierarchy { groups }, without_username }
 }

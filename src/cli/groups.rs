@@ -556,11 +556,7 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
             let (endpoint, token, settings) = resolve::hail_config(definitions)?;
             let desired = crate::apps::hail::desired(definitions, &expanded.hierarchy, &settings);
             // One line per person, however many datasets they analyse.
-            let mut skipped: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-            for (dataset, email) in &desired.without_username {
-                skipped.entry(email.as_str()).or_default().push(dataset.as_str());
-            }
-            for (email, datasets) in &skipped {
+            for (email, datasets) in &desired.without_username {
                 eprintln!(
                     "skipped: {email} has no hail_batch username in people.toml (analyses {})",
                     datasets.join(", ")
