@@ -85,8 +85,7 @@ impl<'a> Gcp<'a> {
         if !matches!(scope.owner, Owner::Dataset(_)) || type_token == "gcp:organizations:Project" {
             return Vec::new();
         }
-        let site_scope = Scope { owner: scope.owner, site: scope.site, component: "project" };
-        let project = Self::resource_name(&site_scope, "project");
+        let project = Self::project_resource_name(scope.site);
         let mut prerequisites = Vec::new();
         if self.program.resources.contains_key(&project) {
             prerequisites.push(project);
@@ -153,6 +152,12 @@ impl<'a> Gcp<'a> {
         who.label(&self.definitions.organisation.group_prefix, scope.owner)
     }
 
+    /// The name of a dataset's project resource, which exists when the program creates it.
+    fn project_resource_name(site: &Dataset) -> String {
+        let owner = Owner::Dataset(site.name.clone());
+        Self::resource_name(&Scope { owner: &owner, site, component: "project" }, "project")
+    }
+
     /// The dataset's project itself, when `[gcp] create_in` asks for it: created once, billed
     /// to the stack's billing account, and never deleted by Pulumi (it holds the data).
     fn project_resource(&mut self, scope: &Scope) {
@@ -160,7 +165,7 @@ impl<'a> Gcp<'a> {
         let Some(parent) = &gcp.create_in else { return };
         let site_scope =
             Scope { owner: &Owner::Dataset(scope.site.name.clone()), site: scope.site, component: "project" };
-        if self.program.resources.contains_key(&Self::resource_name(&site_scope, "project")) {
+        if self.program.resources.contains_key(&Self::project_resource_name(scope.site)) {
             return;
         }
         let billing = self.program.config(BILLING_ACCOUNT_CONFIG, "The billing account budgets are created under");
