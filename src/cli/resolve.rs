@@ -291,15 +291,9 @@ pub fn local_state_path(global: &GlobalArgs, explicit: Option<&Path>, configured
 /// `GOOGLE_APPLICATION_CREDENTIALS`, else gcloud's application-default credentials file.
 pub fn google_config(definitions: &Definitions) -> Result<(GoogleConfig, ProviderSettings)> {
     let organisation = &definitions.organisation;
-    let Some(settings) = organisation.google.clone().filter(|s| s.enabled) else {
-        return Err(InputError(
-            "the google provider is not enabled: set [providers.google] enabled = true in groups/org.toml".into(),
-        )
-        .into());
-    };
-    let customer_id = env("CPG_INFRA_GOOGLE_CUSTOMER_ID").or(settings.customer_id.clone()).ok_or_else(|| {
-        InputError("no Google customer id: set [providers.google] customer_id or CPG_INFRA_GOOGLE_CUSTOMER_ID".into())
-    })?;
+    let Some(settings) = organisation.google.clone().filter(|s| s.enabled) else { return Err(not_enabled("google")) };
+    let customer_id =
+        required("Google customer id", "google", "customer_id", "CPG_INFRA_GOOGLE_CUSTOMER_ID", &settings.customer_id)?;
     let endpoint = env("CPG_INFRA_GOOGLE_ENDPOINT").or(settings.endpoint.clone());
     let auth = google_auth()?;
     let config = GoogleConfig {
@@ -316,15 +310,9 @@ pub fn google_config(definitions: &Definitions) -> Result<(GoogleConfig, Provide
 /// overridable by `CPG_INFRA_AZURE_TENANT_ID` and `CPG_INFRA_AZURE_ENDPOINT`.
 pub fn azure_config(definitions: &Definitions) -> Result<(AzureConfig, ProviderSettings)> {
     let organisation = &definitions.organisation;
-    let Some(settings) = organisation.azure.clone().filter(|s| s.enabled) else {
-        return Err(InputError(
-            "the azure provider is not enabled: set [providers.azure] enabled = true in groups/org.toml".into(),
-        )
-        .into());
-    };
-    let tenant_id = env("CPG_INFRA_AZURE_TENANT_ID").or(settings.tenant_id.clone()).ok_or_else(|| {
-        InputError("no Azure tenant id: set [providers.azure] tenant_id or CPG_INFRA_AZURE_TENANT_ID".into())
-    })?;
+    let Some(settings) = organisation.azure.clone().filter(|s| s.enabled) else { return Err(not_enabled("azure")) };
+    let tenant_id =
+        required("Azure tenant id", "azure", "tenant_id", "CPG_INFRA_AZURE_TENANT_ID", &settings.tenant_id)?;
     let endpoint = env("CPG_INFRA_AZURE_ENDPOINT").or(settings.endpoint.clone());
     let people =
         definitions.people.values().filter_map(|p| p.azure.clone().map(|azure| (p.email.clone(), azure))).collect();
@@ -433,18 +421,26 @@ fn google_auth() -> Result<GoogleAuth> {
     }
 }
 
+/// The error for a provider used without `[providers.<name>] enabled = true`.
+fn not_enabled(name: &str) -> anyhow::Error {
+    InputError(format!("the {name} provider is not enabled: set [providers.{name}] enabled = true in groups/org.toml"))
+        .into()
+}
+
+/// A provider setting: the environment variable `env_name`, else `[providers.<provider>] <key>`.
+fn required(what: &str, provider: &str, key: &str, env_name: &str, configured: &Option<String>) -> Result<String> {
+    env(env_name)
+        .or_else(|| configured.clone())
+        .ok_or_else(|| InputError(format!("no {what}: set [providers.{provider}] {key} or {env_name}")).into())
+}
+
 /// Hail Batch: `[providers.hail]` (enabled, endpoint; `CPG_INFRA_HAIL_ENDPOINT` overrides) and
 /// the bearer token in `CPG_INFRA_HAIL_TOKEN`.
 pub fn hail_config(definitions: &Definitions) -> Result<(String, String, crate::definitions::HailSettings)> {
     let Some(settings) = definitions.organisation.hail.clone().filter(|s| s.enabled) else {
-        return Err(InputError(
-            "the hail provider is not enabled: set [providers.hail] enabled = true in groups/org.toml".into(),
-        )
-        .into());
+        return Err(not_enabled("hail"));
     };
-    let endpoint = env("CPG_INFRA_HAIL_ENDPOINT").or(settings.endpoint.clone()).ok_or_else(|| {
-        InputError("no Hail Batch endpoint: set [providers.hail] endpoint or CPG_INFRA_HAIL_ENDPOINT".into())
-    })?;
+    let endpoint = required("Hail Batch endpoint", "hail", "endpoint", "CPG_INFRA_HAIL_ENDPOINT", &settings.endpoint)?;
     let token = env("CPG_INFRA_HAIL_TOKEN")
         .ok_or_else(|| InputError("no Hail Batch token: set CPG_INFRA_HAIL_TOKEN".into()))?;
     Ok((endpoint, token, settings))
@@ -455,14 +451,10 @@ pub fn hail_config(definitions: &Definitions) -> Result<(String, String, crate::
 /// for the endpoint (or `audience`) from the metadata server, as Metamist on Cloud Run takes.
 pub fn metamist_config(definitions: &Definitions) -> Result<(String, String, crate::definitions::MetamistSettings)> {
     let Some(settings) = definitions.organisation.metamist.clone().filter(|s| s.enabled) else {
-        return Err(InputError(
-            "the metamist provider is not enabled: set [providers.metamist] enabled = true in groups/org.toml".into(),
-        )
-        .into());
+        return Err(not_enabled("metamist"));
     };
-    let endpoint = env("CPG_INFRA_METAMIST_ENDPOINT").or(settings.endpoint.clone()).ok_or_else(|| {
-        InputError("no Metamist endpoint: set [providers.metamist] endpoint or CPG_INFRA_METAMIST_ENDPOINT".into())
-    })?;
+    let endpoint =
+        required("Metamist endpoint", "metamist", "endpoint", "CPG_INFRA_METAMIST_ENDPOINT", &settings.endpoint)?;
     let token = match env("CPG_INFRA_METAMIST_TOKEN") {
         Some(token) => token,
         None => {
