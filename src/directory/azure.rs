@@ -301,6 +301,30 @@ impl AzureDirectory {
         }))
     }
 
+    /// Sends up to `AZURE_BATCH_SIZE` requests (method, URL under the API root) as one
+    /// `$batch`; the answer to each, in order (`None` where the batch left one out).
+    fn batch(&self, requests: &[(&str, String)]) -> Result<Vec<Option<SubResponse>>, CallError> {
+        let body: Vec<Value> = requests
+            .iter()
+            .enumerate()
+            .map(|(index, (method, url))| json!({ "id": index.to_string(), "method": method, "url": url }))
+            .collect();
+        let mut answer = self.call(self.client.batch(&json!({ "requests": body })))?;
+        let mut answers: Vec<Option<SubResponse>> = requests.iter().map(|_| None).collect();
+        for response in answer["responses"].as_array_mut().into_iter().flatten() {
+            let Some(index) = response["id"].as_str().and_then(|id| id.parse::<usize>().ok()) else { continue };
+            let Some(slot) = answers.get_mut(index) else { continue };
+            let retry_after = response["headers"]
+                .as_object()
+                .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("retry-after")))
+                .and_then(|(_, v)| v.as_str()?.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let status = response["status"].as_u64().unwrap_or(0) as u16;
+            *slot = Some(SubResponse { status, body: response["body"].take(), retry_after });
+        }
+        Ok(answers)
+    }
+
     /// The directory object a member email stands for: a known group, else the person's
     /// `azure` id, else a user whose principal name or mail is the email (or the `azure` name).
     fn object_id(&self, member_email: &str) -> Result<String, DirectoryError> {
@@ -331,12 +355,13 @@ impl AzureDirectory {
         let found = if looks_like_object_id(&key) {
             Some(key)
         } else {
-            let quoted = key.replace('\'', "''");
-            let filter = format!("userPrincipalName eq '{quoted}' or mail eq '{quoted}'");
-            let request =
-                self.client.users().list_user().filter(&[&filter]).select(&["id", "userPrincipalName", "mail"]);
+            let request = self.client.users().list_user().filter(&[&user_filter(&key)]).select(&[
+                "id",
+                "userPrincipalName",
+                "mail",
+            ]);
             let page = self.call(request).map_err(|e| self.error(e, "users.list", member_email))?;
-            page["value"].as_array().and_then(|users| users.first()).and_then(|u| u["id"].as_str()).map(str::to_owned)
+            first_id(&page)
         };
         if let Some(id) = &found {
             lock(&self.user_emails).insert(id.clone(), member_email.to_owned());
@@ -368,25 +393,17 @@ impl AzureDirectory {
         let _held: Vec<_> = locks.iter().map(|l| lock(l)).collect();
         wanted.retain(|(email, _)| !lock(&self.objects).contains_key(email));
         for chunk in wanted.chunks(AZURE_BATCH_SIZE) {
-            let requests: Vec<Value> = chunk
+            let requests: Vec<(&str, String)> = chunk
                 .iter()
-                .enumerate()
-                .map(|(index, (_, key))| {
-                    let quoted = key.replace('\'', "''");
-                    let filter = percent_encode(&format!("userPrincipalName eq '{quoted}' or mail eq '{quoted}'"));
-                    let url = format!("/users?$filter={filter}&$select=id,userPrincipalName,mail");
-                    json!({ "id": index.to_string(), "method": "GET", "url": url })
+                .map(|(_, key)| {
+                    let filter = percent_encode(&user_filter(key));
+                    ("GET", format!("/users?$filter={filter}&$select=id,userPrincipalName,mail"))
                 })
                 .collect();
-            let Ok(answer) = self.call(self.client.batch(&json!({ "requests": requests }))) else { continue };
-            for response in answer["responses"].as_array().into_iter().flatten() {
-                let Some(index) = response["id"].as_str().and_then(|id| id.parse::<usize>().ok()) else { continue };
-                let (Some((email, _)), Some(200)) = (chunk.get(index), response["status"].as_u64()) else { continue };
-                let found = response["body"]["value"]
-                    .as_array()
-                    .and_then(|users| users.first())
-                    .and_then(|user| user["id"].as_str())
-                    .map(str::to_owned);
+            let Ok(answers) = self.batch(&requests) else { continue };
+            for ((email, _), answer) in chunk.iter().zip(answers) {
+                let Some(answer) = answer.filter(|a| a.status == 200) else { continue };
+                let found = first_id(&answer.body);
                 if let Some(id) = &found {
                     lock(&self.user_emails).insert(id.clone(), email.clone());
                 }
@@ -433,37 +450,28 @@ impl AzureDirectory {
             .collect();
         let mut failure = None;
         for chunk in wanted.chunks(AZURE_BATCH_SIZE) {
-            let requests: Vec<Value> = chunk
+            let requests: Vec<(&str, String)> = chunk
                 .iter()
-                .enumerate()
-                .map(|(index, arm_id)| {
+                .map(|arm_id| {
                     let filter = percent_encode(&identity_filter(arm_id));
-                    let url = format!("/servicePrincipals?$filter={filter}&$select={}", IDENTITY_FIELDS.join(","));
-                    json!({ "id": index.to_string(), "method": "GET", "url": url })
+                    ("GET", format!("/servicePrincipals?$filter={filter}&$select={}", IDENTITY_FIELDS.join(",")))
                 })
                 .collect();
-            let answer = self
-                .call(self.client.batch(&json!({ "requests": requests })))
-                .map_err(|e| self.error(e, "$batch servicePrincipals.list", ""))?;
-            let mut answered = BTreeSet::new();
-            for response in answer["responses"].as_array().into_iter().flatten() {
-                let Some(index) = response["id"].as_str().and_then(|i| i.parse::<usize>().ok()) else { continue };
-                let Some(arm_id) = chunk.get(index) else { continue };
-                answered.insert(index);
-                let status = response["status"].as_u64().unwrap_or(0) as u16;
-                if status == 200 {
-                    self.remember_identity(&identity_member(arm_id), first_id(&response["body"]));
-                } else {
-                    let retry_after = response["headers"]
-                        .as_object()
-                        .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("retry-after")))
-                        .and_then(|(_, v)| v.as_str()?.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
-                    let error = CallError::from_answer(status, &response["body"], retry_after);
-                    failure.get_or_insert_with(|| self.error(error, "$batch servicePrincipals.list", arm_id));
+            let answers = self.batch(&requests).map_err(|e| self.error(e, "$batch servicePrincipals.list", ""))?;
+            let mut unanswered = false;
+            for (arm_id, answer) in chunk.iter().zip(answers) {
+                match answer {
+                    Some(answer) if answer.status == 200 => {
+                        self.remember_identity(&identity_member(arm_id), first_id(&answer.body));
+                    }
+                    Some(answer) => {
+                        let error = answer.error();
+                        failure.get_or_insert_with(|| self.error(error, "$batch servicePrincipals.list", arm_id));
+                    }
+                    None => unanswered = true,
                 }
             }
-            if answered.len() < chunk.len() && failure.is_none() {
+            if unanswered && failure.is_none() {
                 failure = Some(DirectoryError::Unavailable(
                     "$batch servicePrincipals.list: an identity look-up got no answer in the batch".to_owned(),
                 ));
@@ -728,38 +736,20 @@ impl AzureDirectory {
     fn name_users(&self, ids: &BTreeSet<String>) -> Result<(), DirectoryError> {
         let unnamed: Vec<&String> = ids.iter().filter(|id| !lock(&self.user_emails).contains_key(*id)).collect();
         for chunk in unnamed.chunks(AZURE_BATCH_SIZE) {
-            let requests: Vec<Value> = chunk
-                .iter()
-                .enumerate()
-                .map(|(index, id)| {
-                    let url = format!("/users/{id}?$select=id,userPrincipalName,mail");
-                    json!({ "id": index.to_string(), "method": "GET", "url": url })
-                })
-                .collect();
-            let answer = self
-                .call(self.client.batch(&json!({ "requests": requests })))
-                .map_err(|e| self.error(e, "$batch users.get", ""))?;
-            for response in answer["responses"].as_array().into_iter().flatten() {
-                let Some(id) = response["id"].as_str().and_then(|i| i.parse::<usize>().ok()).and_then(|i| chunk.get(i))
-                else {
-                    continue;
-                };
-                match response["status"].as_u64().unwrap_or(0) {
+            let requests: Vec<(&str, String)> =
+                chunk.iter().map(|id| ("GET", format!("/users/{id}?$select=id,userPrincipalName,mail"))).collect();
+            let answers = self.batch(&requests).map_err(|e| self.error(e, "$batch users.get", ""))?;
+            for (id, answer) in chunk.iter().zip(answers) {
+                let Some(answer) = answer else { continue };
+                match answer.status {
                     200 => {
-                        if let Some(email) = self.user_email(id, &response["body"]) {
+                        if let Some(email) = self.user_email(id, &answer.body) {
                             lock(&self.objects).entry(email).or_insert_with(|| Some(id.to_string()));
                         }
                     }
                     // Not a user (a device, a service principal): named by its id when met.
                     404 => {}
-                    status => {
-                        let retry_after = response["headers"]["Retry-After"]
-                            .as_str()
-                            .and_then(|v| v.parse().ok())
-                            .map(Duration::from_secs);
-                        let error = CallError::from_answer(status as u16, &response["body"], retry_after);
-                        return Err(self.error(error, "$batch users.get", id));
-                    }
+                    _ => return Err(self.error(answer.error(), "$batch users.get", id)),
                 }
             }
         }
@@ -973,50 +963,33 @@ impl Directory for AzureDirectory {
             Err(error) => return vec![Err(error); members.len()],
         };
         let mut results: Vec<Option<Result<(), DirectoryError>>> = vec![None; members.len()];
-        let mut requests = Vec::new();
+        // (member index, DELETE of its membership)
+        let mut requests: Vec<(usize, (&str, String))> = Vec::new();
         for (index, member) in members.iter().enumerate() {
             match self.find_object(member) {
-                Ok(Some(id)) => requests.push(json!({
-                    "id": index.to_string(),
-                    "method": "DELETE",
-                    "url": format!("/groups/{group_id}/members/{id}/$ref"),
-                })),
+                Ok(Some(id)) => requests.push((index, ("DELETE", format!("/groups/{group_id}/members/{id}/$ref")))),
                 // Nobody in the tenant by that name: nobody to remove.
                 Ok(None) => results[index] = Some(Ok(())),
                 Err(error) => results[index] = Some(Err(error)),
             }
         }
         for chunk in requests.chunks(AZURE_BATCH_SIZE) {
-            let indexes: Vec<usize> =
-                chunk.iter().filter_map(|r| r["id"].as_str().and_then(|id| id.parse().ok())).collect();
-            let answer = self.call(self.client.batch(&json!({ "requests": chunk })));
-            let answer = match answer {
-                Ok(answer) => answer,
+            let indexes: Vec<usize> = chunk.iter().map(|(index, _)| *index).collect();
+            let deletes: Vec<(&str, String)> = chunk.iter().map(|(_, request)| request.clone()).collect();
+            let answers = match self.batch(&deletes) {
+                Ok(answers) => answers,
                 Err(error) => {
                     let error = self.error(error, "$batch", group_email);
                     indexes.iter().for_each(|index| results[*index] = Some(Err(error.clone())));
                     continue;
                 }
             };
-            for response in answer["responses"].as_array().into_iter().flatten() {
-                let Some(index) = response["id"].as_str().and_then(|id| id.parse::<usize>().ok()) else { continue };
-                if !indexes.contains(&index) {
-                    continue;
-                }
-                let status = response["status"].as_u64().unwrap_or(0) as u16;
-                let retry_after = response["headers"]
-                    .as_object()
-                    .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("retry-after")))
-                    .and_then(|(_, v)| v.as_str()?.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
+            for (index, answer) in indexes.into_iter().zip(answers) {
+                let Some(answer) = answer else { continue };
                 let subject = format!("{} in {group_email}", members[index]);
-                results[index] = Some(match status {
+                results[index] = Some(match answer.status {
                     200..=299 | 404 => Ok(()),
-                    _ => Err(self.error(
-                        CallError::from_answer(status, &response["body"], retry_after),
-                        "$batch groups.members.remove",
-                        &subject,
-                    )),
+                    _ => Err(self.error(answer.error(), "$batch groups.members.remove", &subject)),
                 });
             }
         }
@@ -1085,6 +1058,26 @@ fn identity_member(arm_id: &str) -> String {
 /// alternative names (Graph compares them without regard to case).
 fn identity_filter(arm_id: &str) -> String {
     format!("alternativeNames/any(x:x eq '{}')", arm_id.replace('\'', "''"))
+}
+
+/// One answer inside a `$batch`.
+struct SubResponse {
+    status: u16,
+    body: Value,
+    retry_after: Option<Duration>,
+}
+
+impl SubResponse {
+    /// The failure a non-success answer stands for.
+    fn error(&self) -> CallError {
+        CallError::from_answer(self.status, &self.body, self.retry_after)
+    }
+}
+
+/// The users whose principal name or mail is `key`.
+fn user_filter(key: &str) -> String {
+    let quoted = key.replace('\'', "''");
+    format!("userPrincipalName eq '{quoted}' or mail eq '{quoted}'")
 }
 
 /// The id of the first object of a collection answer.
