@@ -16,7 +16,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::requests::{bearer_is, json_answer as answer, lock, request_log_handle, serve, RequestLog};
+use super::requests::{bearer_is, json_answer as answer, lock, request_log_handle, serve, NewObjectLag, RequestLog};
 use super::server::{ConnectionKiller, Request, Server};
 
 request_log_handle!(HailEmulator, "`billing_projects.list`, `users.add`, …");
@@ -39,7 +39,7 @@ struct Shared {
     token: String,
     projects: Mutex<BTreeMap<String, BillingProject>>,
     /// Reads a new project is still missing from, and how many reads new projects start with.
-    lag: Mutex<(BTreeMap<String, u32>, u32)>,
+    lag: Mutex<NewObjectLag>,
     requests: RequestLog,
 }
 
@@ -49,7 +49,7 @@ impl HailEmulator {
         let shared = Arc::new(Shared {
             token: token.to_owned(),
             projects: Mutex::new(BTreeMap::new()),
-            lag: Mutex::new((BTreeMap::new(), 0)),
+            lag: Mutex::new(NewObjectLag::default()),
             requests: RequestLog::default(),
         });
         let server = serve(port, "hail-emulator", &shared, handle)?;
@@ -69,7 +69,7 @@ impl HailEmulator {
 
     /// Projects created from now on are missing from the next `reads` listings and reads.
     pub fn hide_new_projects_for(&self, reads: u32) {
-        lock(&self.shared.lag).1 = reads;
+        lock(&self.shared.lag).set(reads);
     }
 }
 
@@ -97,38 +97,32 @@ async fn handle(shared: Arc<Shared>, request: Request, _killer: ConnectionKiller
     }
     let mut projects = lock(&shared.projects);
     let mut lag = lock(&shared.lag);
-    let (hidden, hide_for) = &mut *lag;
     let project = segments.get(3).map(|s| (*s).to_owned()).unwrap_or_default();
-    let is_hidden = |name: &str, hidden: &BTreeMap<String, u32>| hidden.get(name).is_some_and(|n| *n > 0);
     let answer_done = || answer(StatusCode::OK, json!(project));
     match call {
         "billing_projects.list" => {
             let all: Vec<Value> = projects
                 .iter()
-                .filter(|(name, _)| !is_hidden(name, hidden))
+                .filter(|(name, _)| !lag.is_hidden(name))
                 .map(|(name, p)| project_json(name, p))
                 .collect();
-            hidden.values_mut().for_each(|n| *n = n.saturating_sub(1));
+            lag.listed();
             answer(StatusCode::OK, Value::Array(all))
         }
         "billing_projects.get" => {
-            let seen = projects.get(&project).filter(|_| !is_hidden(&project, hidden));
+            let seen = projects.get(&project).filter(|_| !lag.is_hidden(&project));
             let reply = match seen {
                 Some(p) => answer(StatusCode::OK, project_json(&project, p)),
                 None => refuse(&format!("Unknown Hail Batch billing project {project}.")),
             };
-            if let Some(n) = hidden.get_mut(&project) {
-                *n = n.saturating_sub(1);
-            }
+            lag.read(&project);
             reply
         }
         "billing_projects.create" => {
             // Already there, open or closed: done, and left as it is.
             if !projects.contains_key(&project) {
                 projects.insert(project.clone(), BillingProject { users: BTreeSet::new(), status: "open".to_owned() });
-                if *hide_for > 0 {
-                    hidden.insert(project.clone(), *hide_for);
-                }
+                lag.created(&project);
             }
             answer_done()
         }

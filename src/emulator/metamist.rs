@@ -16,7 +16,7 @@ use axum::response::Response;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 
-use super::requests::{bearer_is, json_answer as answer, lock, request_log_handle, serve, RequestLog};
+use super::requests::{bearer_is, json_answer as answer, lock, request_log_handle, serve, NewObjectLag, RequestLog};
 use super::server::{ConnectionKiller, Request, Server};
 
 request_log_handle!(MetamistEmulator, "`project.all`, `project.create`, `members.get`, `members.update`");
@@ -43,9 +43,8 @@ pub struct MetamistEmulator {
 struct State {
     projects: BTreeMap<String, MetamistProject>,
     next_id: u64,
-    /// Listings a new project is still missing from.
-    hidden: BTreeMap<String, u32>,
-    hide_new_for: u32,
+    /// New projects missing from the next listings.
+    lag: NewObjectLag,
 }
 
 struct Shared {
@@ -91,7 +90,7 @@ impl MetamistEmulator {
 
     /// Projects created from now on are missing from the next `listings` project listings.
     pub fn hide_new_projects_for(&self, listings: u32) {
-        lock(&self.shared.state).hide_new_for = listings;
+        lock(&self.shared.state).lag.set(listings);
     }
 }
 
@@ -125,14 +124,12 @@ async fn handle(shared: Arc<Shared>, request: Request, _killer: ConnectionKiller
         "project.all" => {
             let mut all = Vec::new();
             for (name, p) in &state.projects {
-                if state.hidden.get(name).is_some_and(|n| *n > 0) {
+                if state.lag.is_hidden(name) {
                     continue;
                 }
                 all.push(json!({"id": p.id, "name": name, "dataset": p.dataset, "meta": {}, "roles": []}));
             }
-            for remaining in state.hidden.values_mut() {
-                *remaining = remaining.saturating_sub(1);
-            }
+            state.lag.listed();
             answer(StatusCode::OK, Value::Array(all))
         }
         "project.create" => create(&mut state, &query),
@@ -198,9 +195,7 @@ fn create(state: &mut State, query: &str) -> Response {
         state
             .projects
             .insert(name.clone(), MetamistProject { id, dataset: (*dataset).to_owned(), members: BTreeMap::new() });
-        if state.hide_new_for > 0 {
-            state.hidden.insert(name, state.hide_new_for);
-        }
+        state.lag.created(&name);
     }
     answer(StatusCode::OK, json!(first))
 }

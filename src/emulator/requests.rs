@@ -25,6 +25,43 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Replication lag counted in reads: an object created while it is on is missing from the
+/// next n reads that would show it (a listing counts for every hidden object).
+#[derive(Debug, Default)]
+pub(crate) struct NewObjectLag {
+    reads: u32,
+    hidden: BTreeMap<String, u32>,
+}
+
+impl NewObjectLag {
+    /// Objects created from now on are missing from their next `reads` reads.
+    pub(crate) fn set(&mut self, reads: u32) {
+        self.reads = reads;
+    }
+
+    pub(crate) fn created(&mut self, name: &str) {
+        if self.reads > 0 {
+            self.hidden.insert(name.to_owned(), self.reads);
+        }
+    }
+
+    pub(crate) fn is_hidden(&self, name: &str) -> bool {
+        self.hidden.get(name).is_some_and(|n| *n > 0)
+    }
+
+    /// A listing was answered: every hidden object is one read closer to showing.
+    pub(crate) fn listed(&mut self) {
+        self.hidden.values_mut().for_each(|n| *n = n.saturating_sub(1));
+    }
+
+    /// `name` was read directly.
+    pub(crate) fn read(&mut self, name: &str) {
+        if let Some(n) = self.hidden.get_mut(name) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
 /// Whether the request carries `Authorization: Bearer <token>`.
 pub(crate) fn bearer_is(request: &Request, token: &str) -> bool {
     request
