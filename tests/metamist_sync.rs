@@ -204,6 +204,16 @@ fn a_rejected_token_is_configuration_and_a_missing_one_says_how_to_give_it() {
     run.expect_code(INVALID_INPUT);
     assert!(emulator.projects().is_empty());
 
+    // Plain HTTP anywhere but loopback would send the token in the clear: refused up front.
+    let run = cpg_with_env(
+        org.path(),
+        &args,
+        &[("CPG_INFRA_METAMIST_ENDPOINT", "http://metamist.example.org/"), ("CPG_INFRA_METAMIST_TOKEN", TOKEN)],
+    );
+    run.expect_code(INVALID_INPUT);
+    assert!(run.stderr.contains("only on loopback"), "{run}");
+    assert!(emulator.projects().is_empty());
+
     // No token and no metadata server (a closed loopback port): a configuration error.
     let run = cpg_with_env(
         org.path(),
