@@ -12,6 +12,7 @@ pub mod diff;
 pub mod directory;
 pub mod edit;
 pub mod emulator;
+pub mod github;
 pub mod graph;
 pub mod hierarchy;
 pub mod http_api;

@@ -69,7 +69,38 @@ pub struct CodeownersArgs {
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Check the definitions against groups/policy.toml: every violation as path:line:col (exit 3).
-    Check,
+    Check(PolicyCheckArgs),
+    /// Who must approve the changes from BASE to HEAD: the data managers of every dataset whose
+    /// data or groups a change reaches, the administrators for organisation-wide changes.
+    ///
+    /// Owners are read at BASE, so a change cannot name its own approvers. With `--reviews`,
+    /// the pull request's reviews are checked against the list (exit 1 while any is missing).
+    Approvals(ApprovalsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyCheckArgs {
+    /// Read groups/policy.toml from this revision instead (e.g. a pull request's base), so a
+    /// change cannot relax the rules it is checked against.
+    #[arg(long)]
+    pub policy_rev: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApprovalsArgs {
+    /// The revision the change starts from; owners are read here.
+    pub base: String,
+    /// The revision with the change.
+    pub head: String,
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// Check this pull request's reviews (GitHub REST API at $GITHUB_API_URL, token in
+    /// $GH_TOKEN or $GITHUB_TOKEN): only approvals of HEAD count, never its author's.
+    #[arg(long, requires = "repo")]
+    pub reviews: Option<u64>,
+    /// The repository of `--reviews`, as OWNER/NAME.
+    #[arg(long)]
+    pub repo: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,6 +241,11 @@ pub struct DiffArgs {
     /// access matrix of `infra access`).
     #[arg(long)]
     pub resources: bool,
+    /// A diff of the same revisions in JSON made by another build of the tool (a pull
+    /// request's own): where the two disagree, say so first, with every access only one of
+    /// them shows.
+    #[arg(long)]
+    pub compare_with: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::args::{DiffArgs, DiffFormat, ExpandFormat, GlobalArgs, GroupsCommand, PlanFormat, ProviderName, SyncArgs};
 use super::output::{emit, emit_line};
@@ -112,15 +112,7 @@ fn why(global: &GlobalArgs, person: &str, group: &str) -> Result<Exit> {
 fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<Exit> {
     let base = Revision::Git(args.base.clone().unwrap_or_else(|| "HEAD".to_owned()));
     let head = args.head.clone().map_or(Revision::WorkingTree, Revision::Git);
-    // The two revisions load in parallel (each opens its own repository); a file both hold is
-    // parsed once, by whichever side reaches it first.
-    let cache = ParseCache::new();
-    let (base, head) = std::thread::scope(|scope| {
-        let base = scope.spawn(|| resolve::load_for_diff(global, &base, &cache));
-        let head = resolve::load_for_diff(global, &head, &cache);
-        (base.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), head)
-    });
-    let (base, head) = (base?, head?);
+    let (base, head) = load_revisions(global, &base, &head)?;
     let hierarchy = |side: &Option<Expanded>| side.as_ref().map(|e| e.hierarchy.clone()).unwrap_or_default();
     let diff = diff_hierarchies(&hierarchy(&base), &hierarchy(&head));
     let resources = args.resources.then(|| {
@@ -147,8 +139,52 @@ fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<Exit> {
             serde_json::to_string_pretty(&serde_json::json!({ "diff": diff, "resources": people }))? + "\n"
         }
     };
+    let disagreement = match &args.compare_with {
+        Some(path) => Some(crate::diff::compare_access(&diff.access, &other_build_access(path)?)),
+        None => None,
+    };
+    let output = match (&disagreement, args.format) {
+        (None, _) => output,
+        (Some(d), DiffFormat::Json) => {
+            let mut value: serde_json::Value = serde_json::from_str(&output)?;
+            if let Some(object) = value.as_object_mut() {
+                object.insert("disagreement".into(), serde_json::to_value(d)?);
+            }
+            serde_json::to_string_pretty(&value)? + "\n"
+        }
+        (Some(d), format) => crate::diff::render_disagreement(d, format == DiffFormat::Markdown) + &output,
+    };
     emit(&output);
-    Ok(if args.exit_code && !diff.is_empty() { Exit::Failure } else { Exit::Success })
+    let disagrees = disagreement.as_ref().is_some_and(|d| !d.is_empty());
+    Ok(if args.exit_code && (!diff.is_empty() || disagrees) { Exit::Failure } else { Exit::Success })
+}
+
+/// The access changes of another build's `groups diff --format json` (with or without
+/// `--resources`). The file is untrusted: it is only compared, never acted on.
+fn other_build_access(path: &std::path::Path) -> Result<Vec<crate::diff::AccessChange>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| InputError(format!("{}: not a diff in JSON: {e}", path.display())))?;
+    let access = value.get("diff").unwrap_or(&value).get("access").cloned().unwrap_or_default();
+    serde_json::from_value(access)
+        .map_err(|e| InputError(format!("{}: not a diff in JSON: {e}", path.display())).into())
+}
+
+/// Both sides of a diff, `None` for a revision from before the definitions existed. The two
+/// load in parallel (each opens its own repository); a file both hold is parsed once, by
+/// whichever side reaches it first.
+pub fn load_revisions(
+    global: &GlobalArgs,
+    base: &Revision,
+    head: &Revision,
+) -> Result<(Option<Expanded>, Option<Expanded>)> {
+    let cache = ParseCache::new();
+    let (base, head) = std::thread::scope(|scope| {
+        let base = scope.spawn(|| resolve::load_for_diff(global, base, &cache));
+        let head = resolve::load_for_diff(global, head, &cache);
+        (base.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), head)
+    });
+    Ok((base?, head?))
 }
 
 /// `--provider all`: each enabled provider in dependency order, the members cache once at the

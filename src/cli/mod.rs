@@ -1,6 +1,7 @@
 //! The command-line interface: argument handling and output only; the work is done by the
 //! library modules.
 
+mod approvals;
 pub mod args;
 mod cache;
 mod codeowners;

@@ -2,7 +2,7 @@
 
 use anyhow::{anyhow, Result};
 
-use super::args::{GlobalArgs, PolicyCommand};
+use super::args::{GlobalArgs, PolicyCheckArgs, PolicyCommand};
 use super::output::emit_line;
 use super::resolve::{self, Revision};
 use super::Exit;
@@ -13,7 +13,8 @@ use crate::policy::{self, CodeownersFiles, Policy, PolicyInput, POLICY_FILE};
 /// Runs one `policy` subcommand.
 pub fn run(global: &GlobalArgs, command: &PolicyCommand) -> Result<Exit> {
     match command {
-        PolicyCommand::Check => check(global),
+        PolicyCommand::Check(args) => check(global, args),
+        PolicyCommand::Approvals(args) => super::approvals::run(global, args),
     }
 }
 
@@ -27,10 +28,11 @@ pub fn load_policy(global: &GlobalArgs, revision: &Revision, expanded: &Expanded
 }
 
 /// Every violation as `path:line:col: message` and exit 3, or a one-line summary.
-fn check(global: &GlobalArgs) -> Result<Exit> {
+fn check(global: &GlobalArgs, args: &PolicyCheckArgs) -> Result<Exit> {
     let revision = resolve::default_revision(global);
     let expanded = resolve::load(global, &revision)?;
-    let Some(policy) = load_policy(global, &revision, &expanded)? else {
+    let policy_revision = args.policy_rev.clone().map_or_else(|| revision.clone(), Revision::Git);
+    let Some(policy) = load_policy(global, &policy_revision, &expanded)? else {
         emit_line(&format!("ok: no {POLICY_FILE}, so no rules to check"));
         return Ok(Exit::Success);
     };

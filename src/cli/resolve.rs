@@ -1,7 +1,7 @@
 //! Everything that depends on the environment: the clock, env vars, Git repositories, and
 //! turning `--root` / `--rev` into loaded definitions. The only module that reads env.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
@@ -507,4 +507,36 @@ pub fn cache_stores(global: &GlobalArgs, definitions: &Definitions) -> Result<Ve
         }
     }
     Ok(stores)
+}
+
+/// The paths (relative to the repository's top) that differ between two revisions, and the
+/// path of `--root` inside the repository.
+pub fn changed_files(global: &GlobalArgs, base: &str, head: &str) -> Result<(Vec<String>, String)> {
+    let (repo, prefix) = open_repository(&global.root)?;
+    let tree = |rev: &str| -> Result<git2::Tree> {
+        let object = repo.revparse_single(rev).map_err(|e| InputError(format!("revision `{rev}`: {}", e.message())))?;
+        Ok(object.peel_to_tree().map_err(|e| InputError(format!("revision `{rev}`: {}", e.message())))?)
+    };
+    let (old, new) = (tree(base)?, tree(head)?);
+    let diff = repo.diff_tree_to_tree(Some(&old), Some(&new), None).context("comparing the revisions")?;
+    let mut paths = BTreeSet::new();
+    for delta in diff.deltas() {
+        for file in [delta.old_file(), delta.new_file()] {
+            if let Some(path) = file.path() {
+                paths.insert(path.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    Ok((paths.into_iter().collect(), prefix))
+}
+
+/// The GitHub API client for `--reviews`: `$GITHUB_API_URL` (default GitHub's), the token in
+/// `$GH_TOKEN` or `$GITHUB_TOKEN`.
+pub fn github(repo: &str) -> Result<crate::github::GitHub> {
+    let endpoint = std::env::var("GITHUB_API_URL").unwrap_or_else(|_| crate::github::PRODUCTION_ENDPOINT.to_owned());
+    let token = ["GH_TOKEN", "GITHUB_TOKEN"]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok().filter(|t| !t.is_empty()))
+        .ok_or_else(|| InputError("--reviews needs a GitHub token in $GH_TOKEN or $GITHUB_TOKEN".into()))?;
+    crate::github::GitHub::connect(&endpoint, &token, repo).map_err(|e| InputError(e.to_string()).into())
 }

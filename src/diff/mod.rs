@@ -9,12 +9,14 @@ mod resources;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::definitions::Date;
 use crate::hierarchy::{Group, Hierarchy};
 
-pub use render::{render_json, render_markdown, render_text, MARKDOWN_COLLAPSE_LINES};
+pub use render::{
+    escape_markdown, render_disagreement, render_json, render_markdown, render_text, MARKDOWN_COLLAPSE_LINES,
+};
 pub use resources::{
     render_resources_markdown, render_resources_text, resource_changes, PersonResources, ResourceChange,
 };
@@ -59,7 +61,7 @@ pub struct ExpiryChange {
     pub after: Option<Date>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AccessChange {
     pub member: String,
     pub group: String,
@@ -68,7 +70,7 @@ pub struct AccessChange {
     pub via: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Change {
     Gains,
@@ -82,6 +84,33 @@ impl HierarchyDiff {
             && self.groups_changed.is_empty()
             && self.access.is_empty()
     }
+}
+
+/// Where two builds of the tool disagree about the same revisions: the access changes only
+/// one of them computes (ignoring how each says it comes about).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Disagreement {
+    /// In the other build's diff only: what the other code would do that this one does not.
+    pub only_other: Vec<AccessChange>,
+    /// In this build's diff only.
+    pub only_this: Vec<AccessChange>,
+}
+
+impl Disagreement {
+    pub fn is_empty(&self) -> bool {
+        self.only_other.is_empty() && self.only_this.is_empty()
+    }
+}
+
+/// Compares this build's access changes with another build's of the same revisions.
+pub fn compare_access(this: &[AccessChange], other: &[AccessChange]) -> Disagreement {
+    let key = |a: &AccessChange| (a.member.clone(), a.group.clone(), a.change);
+    let these: BTreeSet<_> = this.iter().map(key).collect();
+    let others: BTreeSet<_> = other.iter().map(key).collect();
+    let only = |from: &[AccessChange], absent: &BTreeSet<(String, String, Change)>| {
+        from.iter().filter(|a| !absent.contains(&key(a))).cloned().collect()
+    };
+    Disagreement { only_other: only(other, &these), only_this: only(this, &others) }
 }
 
 /// Compares `base` with `head`. Effective access is recomputed only for the members touched

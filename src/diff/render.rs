@@ -111,6 +111,62 @@ fn summary(diff: &HierarchyDiff) -> String {
     )
 }
 
+/// The warning that leads a diff when another build of the tool disagrees with this one.
+pub fn render_disagreement(disagreement: &super::Disagreement, markdown: bool) -> String {
+    let mut out = String::new();
+    if disagreement.is_empty() {
+        return out;
+    }
+    let heading = "The pull request's own build of the tool computes other access changes than the trusted build \
+                   does: the code change alone moves the access below, which this diff does not show.";
+    let _ = writeln!(
+        out,
+        "{}\n",
+        if markdown { format!("> [!WARNING]\n> {heading}") } else { format!("warning: {heading}") }
+    );
+    for (title, list) in [
+        ("Only with the pull request's code", &disagreement.only_other),
+        ("Only with the trusted code", &disagreement.only_this),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "{}", if markdown { format!("**{title}**\n") } else { format!("{title}:") });
+        for a in list {
+            let change = match a.change {
+                Change::Gains => "gains",
+                Change::Loses => "loses",
+            };
+            let member = if markdown { escape_markdown(&a.member) } else { a.member.clone() };
+            let bullet = if markdown { "- " } else { "  " };
+            let _ = writeln!(out, "{bullet}{member} {change} `{}`", a.group);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Text that goes into a Markdown comment as plain text: every character Markdown or HTML
+/// would act on is escaped, so a display name cannot open a comment (`<!--`) that hides the
+/// rest, add a link, or break a table.
+pub fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '!' | '|' | '~' | '{' | '}' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Markdown for a pull-request comment; long sections are collapsed.
 pub fn render_markdown(diff: &HierarchyDiff) -> String {
     let mut out = String::from("### Access changes\n\n");
@@ -129,20 +185,22 @@ pub fn render_markdown(diff: &HierarchyDiff) -> String {
     section(&mut out, "Groups", "| change | group | email |\n|---|---|---|", &groups);
     let mut members = Vec::new();
     for change in &diff.groups_changed {
-        for m in &change.members_added {
-            match change.added_until.get(m) {
+        for member in &change.members_added {
+            let m = escape_markdown(member);
+            match change.added_until.get(member) {
                 Some(date) => members.push(format!("| `{}` | ➕ | {m} (until {date}) |", change.name)),
                 None => members.push(format!("| `{}` | ➕ | {m} |", change.name)),
             }
         }
         for expiry in &change.expiry_changed {
-            members.push(format!("| `{}` | 📅 | {} ({}) |", change.name, expiry.member, expiry_words(expiry)));
+            let m = escape_markdown(&expiry.member);
+            members.push(format!("| `{}` | 📅 | {m} ({}) |", change.name, expiry_words(expiry)));
         }
         for g in &change.groups_added {
             members.push(format!("| `{}` | ➕ | group `{g}` |", change.name));
         }
         for m in &change.members_removed {
-            members.push(format!("| `{}` | ➖ | {m} |", change.name));
+            members.push(format!("| `{}` | ➖ | {} |", change.name, escape_markdown(m)));
         }
         for g in &change.groups_removed {
             members.push(format!("| `{}` | ➖ | group `{g}` |", change.name));
@@ -158,7 +216,7 @@ pub fn render_markdown(diff: &HierarchyDiff) -> String {
                 Change::Loses => "**loses**",
             };
             let via = a.via.as_deref().map_or("direct".to_owned(), |v| format!("via `{v}`"));
-            format!("| {} | {change} | `{}` | {via} |", a.member, a.group)
+            format!("| {} | {change} | `{}` | {via} |", escape_markdown(&a.member), a.group)
         })
         .collect();
     section(&mut out, "Effective access", "| member | change | group | how |\n|---|---|---|---|", &access);

@@ -117,7 +117,7 @@ pub fn render_resources_markdown(people: &[PersonResources]) -> String {
         out.push_str("No change to cloud resources.\n");
     }
     for person in people {
-        let _ = writeln!(out, "- **{}**", who(person));
+        let _ = writeln!(out, "- **{}**", super::render::escape_markdown(&who(person)));
         for change in &person.changes {
             let level = change.level.to_uppercase();
             let _ = writeln!(

@@ -6,6 +6,7 @@
 pub mod azure;
 pub mod blob;
 mod faults;
+pub mod github;
 pub mod google;
 pub mod hail;
 pub mod metamist;

@@ -5,8 +5,14 @@
 //! `Diagnostic` located at the grant (or the file) it is about. Pure: no I/O, no clock ("today"
 //! and the committed CODEOWNERS text are arguments). Never changes definitions.
 
+mod approvals;
 mod file;
 mod rules;
+
+pub use approvals::{
+    administrators, check_reviews, required_approvals, ApprovalInput, Checked, Owners, PullRequestFacts, Requirement,
+    Review,
+};
 
 pub use file::{parse, Policy, POLICY_FILE};
 
