@@ -224,7 +224,11 @@ fn every_command_a_workflow_runs_exists() {
         }
         let text = help(&words);
         for option in &options {
-            assert!(text.contains(&format!("--{option}")), "{workflow}: `cpg-infra {}` has no option --{option}", words.join(" "));
+            assert!(
+                text.contains(&format!("--{option}")),
+                "{workflow}: `cpg-infra {}` has no option --{option}",
+                words.join(" ")
+            );
         }
         checked += 1;
     }
@@ -241,7 +245,12 @@ fn no_job_that_runs_pull_request_code_holds_a_credential_or_a_write_token() {
             }
             untrusted += 1;
             assert!(!job.mints_tokens(), "{}: runs pull-request code with id-token: write", job.id());
-            assert!(!job.can_write(), "{}: runs pull-request code with a write token: {:?}", job.id(), job.permissions());
+            assert!(
+                !job.can_write(),
+                "{}: runs pull-request code with a write token: {:?}",
+                job.id(),
+                job.permissions()
+            );
             assert!(!job.secrets(), "{}: runs pull-request code with a secret", job.id());
             assert!(key(job.yaml, "environment").is_badvalue(), "{}: pull-request code in an environment", job.id());
         }
@@ -269,7 +278,8 @@ fn pull_request_revisions_in_trusted_jobs_are_only_read_as_data() {
             }
             // The tool comes from its own checkout, of a trusted revision.
             assert!(scripts.contains("--manifest-path tool/Cargo.toml"), "{}: builds what?\n{scripts}", job.id());
-            let tool = job.checkouts().into_iter().find(|s| text(&s["with"]["path"]) == "tool").expect("a tool checkout");
+            let tool =
+                job.checkouts().into_iter().find(|s| text(&s["with"]["path"]) == "tool").expect("a tool checkout");
             let reference = text(&tool["with"]["ref"]);
             assert!(
                 reference.contains("default_branch") || reference.contains("tool_ref"),
@@ -288,9 +298,10 @@ fn deploys_and_writing_syncs_run_only_from_main_in_a_protected_environment() {
         for job in workflow.jobs() {
             let scripts = job.script_text();
             let syncs = commands(&scripts).iter().any(|(w, o)| w == &["groups", "sync"] && o.contains("confirm"));
-            let deploys = job.steps().iter().any(|s| {
-                text(&s["uses"]).starts_with("pulumi/actions@") && text(&s["with"]["command"]) != "preview"
-            });
+            let deploys = job
+                .steps()
+                .iter()
+                .any(|s| text(&s["uses"]).starts_with("pulumi/actions@") && text(&s["with"]["command"]) != "preview");
             if !(syncs || deploys) {
                 continue;
             }
@@ -310,7 +321,9 @@ fn deploys_and_writing_syncs_run_only_from_main_in_a_protected_environment() {
     assert_eq!(text(&pulumi["with"]["command"]), "preview");
     let preview_text = format!("{:?}", preview.yaml);
     // The preview's Pulumi token is a Stack Read team token, never the deploying one.
-    assert!(preview_text.contains("secrets.PULUMI_PREVIEW_TOKEN") && !preview_text.contains("secrets.PULUMI_ACCESS_TOKEN"));
+    assert!(
+        preview_text.contains("secrets.PULUMI_PREVIEW_TOKEN") && !preview_text.contains("secrets.PULUMI_ACCESS_TOKEN")
+    );
     assert!(preview_text.contains("GCP_PREVIEW_") && preview_text.contains("AZURE_PREVIEW_CLIENT_ID"));
 }
 
@@ -326,7 +339,12 @@ fn permissions_are_per_job_and_actions_are_pinned_to_commits() {
                 assert!(["read", "write", "none"].contains(&level.as_str()), "{}: {scope}: {level}", job.id());
             }
             for step in job.checkouts() {
-                assert_eq!(text(&step["with"]["persist-credentials"]), "false", "{}: checkout keeps its token", job.id());
+                assert_eq!(
+                    text(&step["with"]["persist-credentials"]),
+                    "false",
+                    "{}: checkout keeps its token",
+                    job.id()
+                );
             }
         }
         for line in workflow.text.lines().filter(|l| l.trim_start().trim_start_matches("- ").starts_with("uses:")) {
@@ -398,7 +416,8 @@ fn the_access_review_is_computed_by_the_base_tool_and_reported_by_a_job_that_run
     assert!(scripts.contains("startswith(\"<!-- cpg-infra:access-diff -->\")"), "{scripts}");
     assert!(scripts.contains("--method PATCH"), "{scripts}");
     assert!(scripts.contains("context=cpg-infra/approvals"), "{scripts}");
-    let mut scopes: Vec<String> = report.permissions().into_iter().filter(|(_, l)| l == "write").map(|(s, _)| s).collect();
+    let mut scopes: Vec<String> =
+        report.permissions().into_iter().filter(|(_, l)| l == "write").map(|(s, _)| s).collect();
     scopes.sort();
     assert_eq!(scopes, ["pull-requests", "statuses"]);
 }
