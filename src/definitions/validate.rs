@@ -264,6 +264,7 @@ impl Loader<'_> {
             people_by_email: definitions.people.values().map(|p| (p.email.as_str(), p.key.as_str())).collect(),
             group_names: &group_names,
             group_prefix: &definitions.organisation.group_prefix,
+            groups_domain: &definitions.organisation.groups_domain,
             allowed_domains: &definitions.organisation.allowed_member_domains,
             lenient_people: self.incomplete.people,
             lenient_groups: self.incomplete.any_group_names(),
@@ -825,10 +826,25 @@ impl Loader<'_> {
             for role in definitions.roles.keys() {
                 if definitions.dataset_has_role(dataset, role) {
                     let full = definitions.dataset_group_name(&dataset.name, role);
+                    // Two datasets whose derived names meet (`a-test` + `full`, `a` +
+                    // `test-full`) would silently share one group in every directory.
+                    if let Some((other, other_role)) = dataset_groups.get(&full) {
+                        let first = &definitions.datasets[other].location;
+                        self.error(
+                            dataset.location.clone(),
+                            format!(
+                                "group `{full}` would be both the `{role}` group of dataset `{}` and the \
+                                 `{other_role}` group of dataset `{other}` ({first}); rename one of the datasets",
+                                dataset.name
+                            ),
+                        );
+                        continue;
+                    }
                     dataset_groups.insert(full, (dataset.name.clone(), role.clone()));
                 }
             }
         }
+        self.app_project_collisions(definitions);
         let mut names: BTreeSet<String> = dataset_groups.keys().cloned().collect();
         let mut defined: BTreeMap<String, Location> = BTreeMap::new();
         for (file, groups_file) in group_files {
@@ -857,6 +873,27 @@ impl Loader<'_> {
             }
         }
         names
+    }
+
+    /// Metamist names two projects per dataset, `<dataset>` and `<dataset>-test`: a dataset
+    /// named like another's test project would share it.
+    fn app_project_collisions(&mut self, definitions: &Definitions) {
+        let mut projects: BTreeMap<String, &str> = BTreeMap::new();
+        for dataset in definitions.datasets.values().filter(|d| d.components.contains("metamist")) {
+            for project in [dataset.name.clone(), format!("{}-test", dataset.name)] {
+                if let Some(other) = projects.insert(project.clone(), &dataset.name) {
+                    let (first, second) = (&definitions.datasets[other], dataset);
+                    self.error(
+                        second.location.clone(),
+                        format!(
+                            "Metamist project `{project}` would belong to both dataset `{}` and dataset `{}` ({}); \
+                             rename one of the datasets",
+                            second.name, first.name, first.location
+                        ),
+                    );
+                }
+            }
+        }
     }
 
     /// Why the group `unprefixed` (with the organisation's prefix) cannot exist. A name that is
@@ -1103,12 +1140,36 @@ struct MemberResolver<'a> {
     /// Full names of every group; references name groups without the prefix.
     group_names: &'a BTreeSet<String>,
     group_prefix: &'a str,
+    /// Addresses here are groups': as a plain email one would count as one account while
+    /// everyone in it gets the access, unseen by the diff.
+    groups_domain: &'a str,
     allowed_domains: &'a [String],
     lenient_people: bool,
     lenient_groups: bool,
 }
 
 impl MemberResolver<'_> {
+    /// A group's address written as a plain email: refused in favour of `group:`, which the
+    /// diff expands into the people it brings.
+    fn group_address_problem(&self, email: &str) -> Option<String> {
+        let (local, domain) = email.rsplit_once('@')?;
+        let groups_domain = self.groups_domain.to_ascii_lowercase();
+        let in_groups_domain = domain == groups_domain || domain.ends_with(&format!(".{groups_domain}"));
+        if !in_groups_domain {
+            return None;
+        }
+        Some(match local.strip_prefix(self.group_prefix).filter(|_| self.group_names.contains(local)) {
+            Some(name) => format!(
+                "`{email}` is the address of group `{name}`: write `group:{name}`, so the diff shows the people it brings"
+            ),
+            None => format!(
+                "`{email}` is an address in the groups domain `{}`: a group can be a member only as `group:<name>` \
+                 of a group the definitions define",
+                self.groups_domain
+            ),
+        })
+    }
+
     fn resolve(&self, text: &str) -> Result<Option<MemberRef>, String> {
         if let Some(group) = text.strip_prefix("group:") {
             let full = format!("{}{group}", self.group_prefix);
@@ -1125,6 +1186,9 @@ impl MemberResolver<'_> {
             let email = text.to_ascii_lowercase();
             if !is_valid_email(&email) {
                 return Err(wording::invalid_email(text));
+            }
+            if let Some(problem) = self.group_address_problem(&email) {
+                return Err(problem);
             }
             if let Some(key) = self.people_by_email.get(email.as_str()) {
                 return Ok(Some(MemberRef::Person((*key).to_owned())));
