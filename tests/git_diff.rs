@@ -528,7 +528,11 @@ fn the_diff_says_what_access_changes_mean_on_cloud_resources() {
     assert!(text.stdout.contains("    gains LIST on tob-wgs bucket main (through tob-wgs-main-list)\n"), "{text}");
     assert!(!text.stdout.contains("READ on tob-wgs bucket main "), "listing is not reading: {text}");
     let markdown = fixture.run(&["groups", "diff", &first, &second, "--resources", "--format", "markdown"]);
-    assert!(markdown.stdout.contains("### Resource access\n\n- **Wei Chen <wei.chen@example.org>**\n"), "{markdown}");
+    // Names are escaped in Markdown: `<` renders as itself and cannot open an HTML comment.
+    assert!(
+        markdown.stdout.contains("### Resource access\n\n- **Wei Chen &lt;wei.chen@example.org&gt;**\n"),
+        "{markdown}"
+    );
     let json = fixture.run(&["groups", "diff", &first, &second, "--resources", "--format", "json"]);
     let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
     assert_eq!(value["resources"][0]["member"], "wei.chen@example.org");
@@ -536,4 +540,76 @@ fn the_diff_says_what_access_changes_mean_on_cloud_resources() {
     // The reverse is a loss, looked up in the base revision.
     let back = fixture.run(&["groups", "diff", &second, &first, "--resources"]);
     assert!(back.stdout.contains("    loses LIST on tob-wgs bucket main (through tob-wgs-main-list)\n"), "{back}");
+}
+
+/// A moved account and a changed setting change who can do what without a line in any
+/// group: both show in every format, as access per account, and count for `--exit-code`.
+#[test]
+fn moved_accounts_and_changed_settings_are_visible_widenings() {
+    let org = common::git::GitOrg::new();
+    let base = org.repo.head().unwrap().peel_to_commit().unwrap().id().to_string();
+    edit_file(
+        &org.path("groups/people.toml"),
+        "azure = \"amara.okafor@examplegenomics.onmicrosoft.com\"",
+        "azure = \"amara.okafor@examplegenomics.onmicrosoft.com\"\ngoogle = \"amara.personal@gmail.com\"",
+    );
+    edit_file(&org.path("groups/org.toml"), "max_removals = 100\n", "max_removals = 9999\n");
+    let head = org.commit_as("Someone", "move an account", common::git::COMMIT_TIME + 60);
+    let run = org.run(&["groups", "diff", &base, &head, "--exit-code"]);
+    run.expect_code(FAILURE);
+    assert!(
+        run.stdout.contains("amara.okafor@example.org google account: (not set) → amara.personal@gmail.com"),
+        "{run}"
+    );
+    assert!(run.stdout.contains("groups/org.toml sync.max_removals: 100 → 9999"), "{run}");
+    assert!(
+        run.stdout.contains(
+            "amara.personal@gmail.com gains tob-wgs-data-manager via google account of amara.okafor@example.org"
+        ),
+        "{run}"
+    );
+    assert!(run.stdout.contains("amara.okafor@example.org loses tob-wgs-data-manager via google account of"), "{run}");
+    let json: Value =
+        serde_json::from_str(&org.run(&["groups", "diff", &base, &head, "--format", "json"]).stdout).unwrap();
+    assert_eq!(json["accounts"][0]["after"], "amara.personal@gmail.com");
+    assert_eq!(json["settings"][0]["key"], "sync.max_removals");
+    let markdown = org.run(&["groups", "diff", &base, &head, "--format", "markdown", "--resources"]).stdout;
+    assert!(
+        markdown.contains("#### Accounts (1)") && markdown.contains("#### Settings that decide access (1)"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("amara.personal@gmail.com"), "resource access per account\n{markdown}");
+}
+
+/// The trusted build compares its diff with the pull request's own build's: where the code
+/// change alone moves access, the output says so first and lists it.
+#[test]
+fn a_diff_from_another_build_that_disagrees_is_called_out_first() {
+    let org = common::git::GitOrg::new();
+    let base = org.repo.head().unwrap().peel_to_commit().unwrap().id().to_string();
+    add_kenji_to_tob_wgs_analysis(org.root());
+    let head = org.commit_as("Someone", "kenji analyses tob-wgs", common::git::COMMIT_TIME + 60);
+    let own = org.run(&["groups", "diff", &base, &head, "--format", "json"]);
+    let same = org.path("same.json");
+    fs::write(&same, &own.stdout).unwrap();
+    let agreeing = org.run(&["groups", "diff", &base, &head, "--compare-with", same.to_str().unwrap()]);
+    agreeing.expect_code(SUCCESS);
+    assert!(!agreeing.stdout.contains("warning:"), "{agreeing}");
+    // The pull request's code would also make kenji a data manager of tob-wgs.
+    let mut other: Value = serde_json::from_str(&own.stdout).unwrap();
+    other["access"].as_array_mut().unwrap().push(serde_json::json!({
+        "member": KENJI, "group": "tob-wgs-data-manager", "change": "gains", "via": null
+    }));
+    let other_path = org.path("other.json");
+    fs::write(&other_path, other.to_string()).unwrap();
+    let run = org.run(&["groups", "diff", &base, &head, "--compare-with", other_path.to_str().unwrap(), "--exit-code"]);
+    run.expect_code(FAILURE);
+    assert!(run.stdout.starts_with("warning: The pull request's own build"), "{run}");
+    assert!(
+        run.stdout.contains(&format!("Only with the pull request's code:\n  {KENJI} gains `tob-wgs-data-manager`")),
+        "{run}"
+    );
+    fs::write(&other_path, "not json").unwrap();
+    org.run(&["groups", "diff", &base, &head, "--compare-with", other_path.to_str().unwrap()])
+        .expect_code(INVALID_INPUT);
 }

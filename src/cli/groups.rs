@@ -112,9 +112,15 @@ fn why(global: &GlobalArgs, person: &str, group: &str) -> Result<Exit> {
 fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<Exit> {
     let base = Revision::Git(args.base.clone().unwrap_or_else(|| "HEAD".to_owned()));
     let head = args.head.clone().map_or(Revision::WorkingTree, Revision::Git);
-    let (base, head) = load_revisions(global, &base, &head)?;
+    let (base_rev, head_rev) = (base, head);
+    let (base, head) = load_revisions(global, &base_rev, &head_rev)?;
     let hierarchy = |side: &Option<Expanded>| side.as_ref().map(|e| e.hierarchy.clone()).unwrap_or_default();
-    let diff = diff_hierarchies(&hierarchy(&base), &hierarchy(&head));
+    let settings = settings_changes(global, (&base_rev, &base), (&head_rev, &head))?;
+    let diff = diff_hierarchies(&hierarchy(&base), &hierarchy(&head)).with_definition_changes(
+        base.as_ref().map(|e| (&e.definitions, &e.hierarchy)),
+        head.as_ref().map(|e| (&e.definitions, &e.hierarchy)),
+        settings,
+    );
     let resources = args.resources.then(|| {
         let matrix = |side: &Option<Expanded>| {
             side.as_ref().map(|e| crate::infra::access_matrix(&e.definitions)).unwrap_or_default()
@@ -168,6 +174,26 @@ fn other_build_access(path: &std::path::Path) -> Result<Vec<crate::diff::AccessC
     let access = value.get("diff").unwrap_or(&value).get("access").cloned().unwrap_or_default();
     serde_json::from_value(access)
         .map_err(|e| InputError(format!("{}: not a diff in JSON: {e}", path.display())).into())
+}
+
+/// The settings files that decide access, compared key by key: org.toml, policy.toml and
+/// the transition mapping either side names.
+pub fn settings_changes(
+    global: &GlobalArgs,
+    base: (&Revision, &Option<Expanded>),
+    head: (&Revision, &Option<Expanded>),
+) -> Result<Vec<crate::diff::SettingChange>> {
+    let mut files: BTreeSet<String> = ["groups/org.toml".to_owned(), crate::policy::POLICY_FILE.to_owned()].into();
+    for side in [base.1, head.1].into_iter().flatten() {
+        files.extend(side.definitions.organisation.transition_mapping.clone());
+    }
+    let mut changes = Vec::new();
+    for file in &files {
+        let before = resolve::read_file(global, base.0, file)?;
+        let after = resolve::read_file(global, head.0, file)?;
+        changes.extend(crate::diff::setting_changes(file, before.as_deref(), after.as_deref()));
+    }
+    Ok(changes)
 }
 
 /// Both sides of a diff, `None` for a revision from before the definitions existed. The two

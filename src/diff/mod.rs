@@ -6,6 +6,7 @@
 
 mod render;
 mod resources;
+mod settings;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
@@ -20,6 +21,7 @@ pub use render::{
 pub use resources::{
     render_resources_markdown, render_resources_text, resource_changes, PersonResources, ResourceChange,
 };
+pub use settings::{account_changes, setting_changes, AccountChange, SettingChange};
 
 /// Everything that differs between a base and a head hierarchy, sorted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -30,6 +32,12 @@ pub struct HierarchyDiff {
     pub groups_changed: Vec<GroupChange>,
     /// Effective access changes, by member then group.
     pub access: Vec<AccessChange>,
+    /// People whose account on a provider moved (their access moves with it, in `access`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<AccountChange>,
+    /// Settings that decide access (org.toml, policy.toml, the transition mapping), by key.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<SettingChange>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -83,6 +91,26 @@ impl HierarchyDiff {
             && self.groups_removed.is_empty()
             && self.groups_changed.is_empty()
             && self.access.is_empty()
+            && self.accounts.is_empty()
+            && self.settings.is_empty()
+    }
+
+    /// Adds what the definitions change outside the hierarchy: moved accounts (with the
+    /// access each gains and loses) and changed settings.
+    pub fn with_definition_changes(
+        mut self,
+        base: Option<(&crate::definitions::Definitions, &Hierarchy)>,
+        head: Option<(&crate::definitions::Definitions, &Hierarchy)>,
+        settings: Vec<SettingChange>,
+    ) -> HierarchyDiff {
+        if let (Some((base_definitions, base_hierarchy)), Some((head_definitions, head_hierarchy))) = (base, head) {
+            self.accounts = account_changes(base_definitions, head_definitions);
+            self.access.extend(settings::account_access(&self.accounts, base_hierarchy, head_hierarchy));
+            self.access.sort();
+            self.access.dedup();
+        }
+        self.settings = settings;
+        self
     }
 }
 

@@ -37,6 +37,18 @@ pub fn render_text(diff: &HierarchyDiff) -> String {
             out.push_str(&member_line_diff(change));
         }
     }
+    if !diff.accounts.is_empty() {
+        let _ = writeln!(out, "accounts:");
+        for account in &diff.accounts {
+            let _ = writeln!(out, "  ~ {}", account_sentence(account));
+        }
+    }
+    if !diff.settings.is_empty() {
+        let _ = writeln!(out, "settings:");
+        for setting in &diff.settings {
+            let _ = writeln!(out, "  ~ {}", setting_sentence(setting));
+        }
+    }
     if !diff.access.is_empty() {
         let _ = writeln!(out, "access:");
         for access in &diff.access {
@@ -87,6 +99,22 @@ fn expiry_words(expiry: &ExpiryChange) -> String {
     format!("{} → {}", end(expiry.before), end(expiry.after))
 }
 
+fn account_sentence(account: &super::AccountChange) -> String {
+    let value = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not set)".to_owned());
+    format!(
+        "{} {} account: {} → {} (every membership moves with it)",
+        account.person,
+        account.provider,
+        value(&account.before),
+        value(&account.after)
+    )
+}
+
+fn setting_sentence(setting: &super::SettingChange) -> String {
+    let value = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not set)".to_owned());
+    format!("{} {}: {} → {}", setting.file, setting.key, value(&setting.before), value(&setting.after))
+}
+
 fn access_sentence(access: &AccessChange) -> String {
     let verb = match access.change {
         Change::Gains => "gains",
@@ -102,7 +130,13 @@ fn summary(diff: &HierarchyDiff) -> String {
     let added: usize = diff.groups_changed.iter().map(|c| c.members_added.len() + c.groups_added.len()).sum();
     let removed: usize = diff.groups_changed.iter().map(|c| c.members_removed.len() + c.groups_removed.len()).sum();
     let moved: usize = diff.groups_changed.iter().map(|c| c.expiry_changed.len()).sum();
-    let expiry = if moved > 0 { format!(", {moved} expiry date(s) changed") } else { String::new() };
+    let mut expiry = if moved > 0 { format!(", {moved} expiry date(s) changed") } else { String::new() };
+    if !diff.accounts.is_empty() {
+        let _ = write!(expiry, ", {} account(s) moved", diff.accounts.len());
+    }
+    if !diff.settings.is_empty() {
+        let _ = write!(expiry, ", {} setting(s) changed", diff.settings.len());
+    }
     format!(
         "{} group(s) added, {} removed; {added} membership(s) added, {removed} removed{expiry}; {} access change(s)",
         diff.groups_added.len(),
@@ -219,6 +253,12 @@ pub fn render_markdown(diff: &HierarchyDiff) -> String {
             format!("| {} | {change} | `{}` | {via} |", escape_markdown(&a.member), a.group)
         })
         .collect();
+    let accounts: Vec<String> =
+        diff.accounts.iter().map(|a| format!("| {} |", escape_markdown(&account_sentence(a)))).collect();
+    section(&mut out, "Accounts", "| moved account |\n|---|", &accounts);
+    let settings: Vec<String> =
+        diff.settings.iter().map(|s| format!("| {} |", escape_markdown(&setting_sentence(s)))).collect();
+    section(&mut out, "Settings that decide access", "| change |\n|---|", &settings);
     section(&mut out, "Effective access", "| member | change | group | how |\n|---|---|---|---|", &access);
     out
 }
@@ -252,6 +292,15 @@ pub fn render_json(diff: &HierarchyDiff) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn markdown_cannot_be_opened_by_a_name() {
+        use super::escape_markdown;
+        assert_eq!(escape_markdown("Eve <!-- hidden"), "Eve &lt;\\!-- hidden");
+        assert_eq!(escape_markdown("[click](http://x)"), "\\[click\\]\\(http://x\\)");
+        assert_eq!(escape_markdown("a|b\nc"), "a\\|b c");
+        assert_eq!(escape_markdown("plain.name@example.org"), "plain.name@example.org");
+    }
+
     use super::*;
     use crate::diff::diff_hierarchies;
     use crate::hierarchy::tests::hierarchy;
