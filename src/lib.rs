@@ -22,3 +22,4 @@ pub mod migrate;
 pub mod policy;
 pub mod sync;
 pub mod synthetic;
+pub mod write_safely;

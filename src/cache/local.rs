@@ -50,9 +50,7 @@ impl CacheStore for LocalStore {
     fn put(&self, name: &str, bytes: &[u8]) -> Result<(), DirectoryError> {
         fs::create_dir_all(&self.dir).map_err(|e| storage_error("create", &self.dir, e))?;
         let path = self.dir.join(name);
-        let temporary = self.dir.join(format!(".{name}.tmp"));
-        fs::write(&temporary, bytes).map_err(|e| storage_error("write", &temporary, e))?;
-        fs::rename(&temporary, &path).map_err(|e| storage_error("write", &path, e))
+        crate::write_safely::write_file(&path, bytes).map_err(|e| storage_error("write", &path, e))
     }
 
     fn delete(&self, name: &str) -> Result<(), DirectoryError> {

@@ -42,7 +42,8 @@ pub fn run(global: &GlobalArgs, args: &CodeownersArgs) -> Result<Exit> {
     if let Some(parent) = file.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    std::fs::write(&file, &expected).with_context(|| format!("writing {}", file.display()))?;
+    crate::write_safely::write_file(&file, expected.as_bytes())
+        .with_context(|| format!("writing {}", file.display()))?;
     eprintln!("wrote {}", file.display());
     Ok(Exit::Success)
 }

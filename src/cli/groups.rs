@@ -532,10 +532,9 @@ fn save_delta(
         Some(Ok(after)) => after.state,
         _ => state,
     };
-    let saved = path
-        .parent()
-        .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| std::fs::write(path, serde_json::to_string(&state).unwrap_or_default()));
+    let saved = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| {
+        crate::write_safely::write_file(path, serde_json::to_string(&state).unwrap_or_default().as_bytes())
+    });
     if let Err(error) = saved {
         eprintln!("cannot save the delta state {}: {error}; the next run reads everything", path.display());
     }

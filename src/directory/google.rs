@@ -494,27 +494,32 @@ pub(crate) async fn credentials_file_authenticator(
     built.map_err(|e| bad(e.to_string()))
 }
 
-/// Plain HTTP is accepted only on loopback (emulators); anything else must be HTTPS.
+/// Plain HTTP is accepted only on loopback (emulators); anything else must be HTTPS. The
+/// endpoint is parsed as a URL, as the HTTP client will read it: a user name or password
+/// (`http://127.0.0.1:80@example.org/` is a request to example.org) is refused, and loopback
+/// means the parsed host is in 127.0.0.0/8, is `::1`, or is `localhost` exactly.
 pub fn check_endpoint(endpoint: &str) -> Result<(), DirectoryError> {
-    if endpoint.starts_with("https://") {
-        return Ok(());
+    let rejected = |why: &str| DirectoryError::Rejected(format!("endpoint `{endpoint}` {why}"));
+    let url = url::Url::parse(endpoint).map_err(|e| rejected(&format!("is not a URL: {e}")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(rejected("has a user name or password; credentials never go in an endpoint"));
     }
-    let Some(rest) = endpoint.strip_prefix("http://") else {
-        return Err(DirectoryError::Rejected(format!("endpoint `{endpoint}` must start with https://")));
-    };
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = if let Some(bracketed) = authority.strip_prefix('[') {
-        bracketed.split(']').next().unwrap_or_default()
-    } else {
-        authority.split(':').next().unwrap_or_default()
-    };
-    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    if loopback {
-        Ok(())
-    } else {
-        Err(DirectoryError::Rejected(format!(
-            "endpoint `{endpoint}` uses plain HTTP; that is allowed only on loopback addresses"
-        )))
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(name)) => name == "localhost",
+                None => false,
+            };
+            if loopback {
+                Ok(())
+            } else {
+                Err(rejected("uses plain HTTP; that is allowed only on loopback addresses"))
+            }
+        }
+        _ => Err(rejected("must start with https://")),
     }
 }
 
@@ -708,6 +713,15 @@ mod tests {
         assert!(check_endpoint("http://10.0.0.5:8089/").is_err());
         assert!(check_endpoint("http://example.org/").is_err());
         assert!(check_endpoint("ftp://127.0.0.1/").is_err());
+        // What the client would really connect to decides, not how the text starts.
+        assert!(check_endpoint("http://127.0.0.1:80@example.org/").is_err());
+        assert!(check_endpoint("http://user:secret@127.0.0.1:8089/").is_err());
+        assert!(check_endpoint("https://token@cloudidentity.googleapis.com/").is_err());
+        assert!(check_endpoint("http://127.0.0.1.example.org/").is_err());
+        assert!(check_endpoint("http://localhost.example.org/").is_err());
+        assert!(check_endpoint("http://127.5.6.7:1/").is_ok());
+        assert!(check_endpoint("http://[::ffff:127.0.0.1]/").is_err());
+        assert!(check_endpoint("not a url").is_err());
     }
 
     #[test]

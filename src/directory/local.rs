@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -84,6 +83,9 @@ impl LocalDirectory {
         let mut lock_path = path.as_os_str().to_owned();
         lock_path.push(".lock");
         let lock_path = PathBuf::from(lock_path);
+        for owned in [path, lock_path.as_path()] {
+            crate::write_safely::refuse_symlink(owned).map_err(|e| storage(owned, e))?;
+        }
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -268,11 +270,7 @@ impl Directory for LocalDirectory {
         }
         let mut json = serde_json::to_string_pretty(&*state).map_err(|e| DirectoryError::Storage(e.to_string()))?;
         json.push('\n');
-        let temporary = self.path.with_extension("json.tmp");
-        let mut file = File::create(&temporary).map_err(|e| storage(&temporary, e))?;
-        file.write_all(json.as_bytes()).map_err(|e| storage(&temporary, e))?;
-        file.sync_all().map_err(|e| storage(&temporary, e))?;
-        fs::rename(&temporary, &self.path).map_err(|e| storage(&self.path, e))?;
+        crate::write_safely::write_file(&self.path, json.as_bytes()).map_err(|e| storage(&self.path, e))?;
         state.unsaved = false;
         Ok(())
     }

@@ -133,7 +133,7 @@ pub fn required_approvals(input: &ApprovalInput) -> Vec<Requirement> {
 /// The members a dataset's group names itself: its direct members and those of organisation
 /// groups nested in it, but not other datasets' groups (a dataset that depends on this one
 /// nests its data managers here; they manage their own dataset, not this one).
-fn own_members<'h>(hierarchy: &'h Hierarchy, group: &str) -> BTreeSet<&'h str> {
+pub(super) fn own_members<'h>(hierarchy: &'h Hierarchy, group: &str) -> BTreeSet<&'h str> {
     let mut found = BTreeSet::new();
     let mut pending = vec![group];
     let mut seen = BTreeSet::new();

@@ -95,6 +95,22 @@ pub fn parse(text: &str, definitions: &Definitions) -> Result<Policy, Diagnostic
             }
         }
     };
+    if let Some(domains) = &file.allowed_member_domains {
+        for domain in domains.get_ref() {
+            let lowered = domain.get_ref().to_ascii_lowercase();
+            // A subdomain matches: the bare service-account domain would admit every machine
+            // account of every Google Cloud project, anyone's.
+            if ["iam.gserviceaccount.com", "gserviceaccount.com"].contains(&lowered.as_str()) {
+                problems.push(
+                    at(domain.span().start),
+                    format!(
+                        "`{lowered}` admits the machine accounts of every Google Cloud project; name the projects \
+                         trusted instead, as `<project>.iam.gserviceaccount.com`"
+                    ),
+                );
+            }
+        }
+    }
     let known_roles = || definitions.roles.keys().map(String::as_str);
     if let Some(roles) = &file.expiry_required_outside_domain {
         for role in roles.get_ref() {

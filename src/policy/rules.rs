@@ -78,28 +78,50 @@ pub fn allowed_member_domains(policy: &Policy, input: &PolicyInput, found: &mut 
     }
 }
 
-/// `expiry_required_outside_domain`: people whose email or Google account is outside the
-/// organisation's domain hold these dataset roles only with an expiry date.
+/// `expiry_required_outside_domain`: access for accounts outside the organisation's domain to
+/// these dataset roles ends on a date. Every kind of grant counts: a person whose email or
+/// Google account is outside, a raw email outside, a `group:` reference whose group holds
+/// anyone outside, and role-level members (which hold the role on every dataset).
 pub fn expiry_outside_domain(policy: &Policy, input: &PolicyInput, found: &mut Diagnostics) {
     let Some(rule) = &policy.expiry_required_outside_domain else { return };
     let definitions = input.definitions;
     let domain = [definitions.organisation.domain.clone()];
+    // The machine accounts of the organisation's own projects are inside; anyone else's are not.
+    let own_projects: Vec<String> = definitions
+        .datasets
+        .values()
+        .filter_map(|d| d.gcp.as_ref().map(|gcp| format!("{}.iam.gserviceaccount.com", gcp.project)))
+        .collect();
+    let outside = |account: &str| {
+        !domain_allowed(account, &domain)
+            && account.rsplit_once('@').is_none_or(|(_, at)| !own_projects.iter().any(|p| p == at))
+    };
     for (place, grant) in grants(definitions) {
-        let Place::Dataset { role, .. } = place else { continue };
-        let (MemberRef::Person(key), None) = (&grant.member, grant.expires) else { continue };
-        if !rule.value.iter().any(|r| r == role) {
+        let role = match place {
+            Place::Dataset { role, .. } | Place::Role(role) => role,
+            Place::Group(_) => continue,
+        };
+        if grant.expires.is_some() || !rule.value.iter().any(|r| r == role) {
             continue;
         }
-        let Some(person) = definitions.people.get(key) else { continue };
-        let outside = [Some(&person.email), person.google.as_ref()]
-            .into_iter()
-            .flatten()
-            .find(|account| !domain_allowed(account, &domain));
-        if let Some(account) = outside {
+        let account: Option<String> = match &grant.member {
+            MemberRef::Person(key) => definitions.people.get(key).and_then(|person| {
+                [Some(&person.email), person.google.as_ref()].into_iter().flatten().find(|a| outside(a)).cloned()
+            }),
+            MemberRef::Email(email) => outside(email).then(|| email.clone()),
+            MemberRef::Group(group) => input
+                .hierarchy
+                .effective_members(group)
+                .into_iter()
+                .find(|a| outside(a))
+                .map(|a| format!("{a} (a member)")),
+        };
+        if let Some(account) = account {
             found.push(
                 grant.location.clone(),
                 format!(
-                    "`{key}` uses {account}, outside {}, so {} needs an expiry date ({})",
+                    "{} uses {account}, outside {}, so {} needs an expiry date ({})",
+                    who(definitions, &grant.member),
                     domain[0],
                     place.describe(),
                     rule_note("expiry_required_outside_domain", &rule.location)
@@ -180,33 +202,50 @@ pub fn pinned_groups_not_empty(policy: &Policy, input: &PolicyInput, found: &mut
     }
 }
 
-/// `max_data_manager_datasets`: nobody directly manages more than this many datasets.
+/// `max_data_manager_datasets`: nobody manages more than this many datasets, however they
+/// hold the role: listed in the dataset, through a `group:` nesting, or as a role-level
+/// member. Another dataset's managers nested in through a dependency manage that one, not this.
 pub fn max_data_manager_datasets(policy: &Policy, input: &PolicyInput, found: &mut Diagnostics) {
     let Some(rule) = &policy.max_data_manager_datasets else { return };
     let role = &policy.data_manager_role;
-    let mut managed: BTreeMap<&str, Vec<(&str, &Grant)>> = BTreeMap::new();
-    for dataset in input.definitions.datasets.values() {
-        for grant in dataset.members.get(role).into_iter().flatten().filter(|g| current(g, input.today)) {
-            if let MemberRef::Person(key) = &grant.member {
-                managed.entry(key).or_default().push((&dataset.name, grant));
-            }
+    let definitions = input.definitions;
+    let mut managed: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for dataset in definitions.datasets.values() {
+        let group = definitions.dataset_group_name(&dataset.name, role);
+        for member in super::approvals::own_members(input.hierarchy, &group) {
+            managed.entry(member.to_owned()).or_default().push(&dataset.name);
         }
     }
-    for (key, datasets) in managed.into_iter().filter(|(_, datasets)| datasets.len() > rule.value as usize) {
-        let names: Vec<&str> = datasets.iter().map(|(name, _)| *name).collect();
-        for (_, grant) in &datasets {
+    for (email, datasets) in managed.into_iter().filter(|(_, datasets)| datasets.len() > rule.value as usize) {
+        let name = definitions.people.values().find(|p| p.email == email).map_or(email.clone(), |p| p.key.clone());
+        for dataset in &datasets {
+            let location = manager_grant(input, dataset, role, &email)
+                .unwrap_or_else(|| definitions.datasets[*dataset].location.clone());
             found.push(
-                grant.location.clone(),
+                location,
                 format!(
-                    "`{key}` is {role} of {} datasets ({}); the most allowed is {} ({})",
-                    names.len(),
-                    names.join(", "),
+                    "`{name}` is {role} of {} datasets ({}); the most allowed is {} ({})",
+                    datasets.len(),
+                    datasets.join(", "),
                     rule.value,
                     rule_note("max_data_manager_datasets", &rule.location)
                 ),
             );
         }
     }
+}
+
+/// Where `email` is made a manager of `dataset`: the grant naming them, or the `group:` grant
+/// whose group holds them.
+fn manager_grant(input: &PolicyInput, dataset: &str, role: &str, email: &str) -> Option<Location> {
+    let definitions = input.definitions;
+    let grants = definitions.datasets.get(dataset)?.members.get(role)?;
+    let holds = |grant: &&Grant| match &grant.member {
+        MemberRef::Person(key) => definitions.people.get(key).is_some_and(|p| p.email == email),
+        MemberRef::Email(address) => address == email,
+        MemberRef::Group(group) => input.hierarchy.effective_members(group).contains(email),
+    };
+    grants.iter().find(holds).map(|grant| grant.location.clone())
 }
 
 /// `codeowners`: the committed CODEOWNERS file is the one the definitions give.
