@@ -195,3 +195,26 @@ fn reviews_of_another_head_or_with_a_bad_token_are_refused() {
     let run = approvals(&org, &[&base, &head, "--reviews", "5", "--repo", "not a repo"], Some(&github));
     run.expect_code(INVALID_INPUT);
 }
+
+/// In a pull request the rules come from the base: relaxing the policy in the same change that
+/// breaks it does not pass.
+#[test]
+fn the_policy_is_read_from_the_base_revision() {
+    let org = GitOrg::new();
+    let base = org.repo.head().unwrap().peel_to_commit().unwrap().id().to_string();
+    let members = org.path("datasets/hgdp/members.toml");
+    let text = std::fs::read_to_string(&members).unwrap();
+    std::fs::write(&members, text.replace("data-manager = [\"mateus\"]", "data-manager = [\"mateus\", \"ingrid\"]"))
+        .unwrap();
+    let policy = org.path("groups/policy.toml");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    std::fs::write(&policy, text.replace("max_data_manager_datasets = 2", "max_data_manager_datasets = 9")).unwrap();
+    let head = org.commit_as("Ingrid", "a third dataset, and a looser rule", COMMIT_TIME + 60);
+    org.run(&["--rev", &head, "policy", "check"]).expect_code(SUCCESS);
+    let run = org.run(&["--rev", &head, "policy", "check", "--policy-rev", &base]);
+    run.expect_code(INVALID_INPUT);
+    assert!(run.stderr.contains("`ingrid` is data-manager of 3 datasets"), "{run}");
+    // And the change to the policy itself needs the administrators.
+    let run = approvals(&org, &[&base, &head], None);
+    assert!(run.stdout.contains("the administrators (@kwatanabe, @wei-chen); changes `groups/policy.toml`"), "{run}");
+}
