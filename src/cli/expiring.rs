@@ -77,17 +77,6 @@ pub fn run(global: &GlobalArgs, args: &ExpiringArgs) -> Result<Exit> {
 
 /// `14d` → 14, `2w` → 14; a bare number is days.
 fn parse_within(text: &str) -> Result<i64> {
-    let bad = || InputError(format!("--within `{text}`: use days or weeks, like 14d or 2w"));
-    let (number, unit) = match text.strip_suffix('d').or_else(|| text.strip_suffix("days")) {
-        Some(number) => (number, 1),
-        None => match text.strip_suffix('w') {
-            Some(number) => (number, 7),
-            None => (text, 1),
-        },
-    };
-    let number: i64 = number.trim().parse().map_err(|_| bad())?;
-    if !(0..=36_500).contains(&number) {
-        return Err(bad().into());
-    }
-    Ok(number * unit)
+    crate::definitions::parse_day_count(text)
+        .ok_or_else(|| InputError(format!("--within `{text}`: use days or weeks, like 14d or 2w")).into())
 }

@@ -1,5 +1,7 @@
 //! `policy check`: the definitions against the rules in `groups/policy.toml`.
 
+use std::collections::BTreeMap;
+
 use anyhow::{anyhow, Result};
 
 use super::args::{GlobalArgs, PolicyCheckArgs, PolicyCommand};
@@ -8,7 +10,7 @@ use super::resolve::{self, Revision};
 use super::Exit;
 use crate::codeowners::CODEOWNERS_FILE;
 use crate::load::Expanded;
-use crate::policy::{self, CodeownersFiles, Policy, PolicyInput, POLICY_FILE};
+use crate::policy::{self, CodeownersFiles, GrantContext, Policy, PolicyInput, POLICY_FILE};
 
 /// Runs one `policy` subcommand.
 pub fn run(global: &GlobalArgs, command: &PolicyCommand) -> Result<Exit> {
@@ -42,7 +44,9 @@ fn check(global: &GlobalArgs, args: &PolicyCheckArgs) -> Result<Exit> {
     } else {
         (None, None)
     };
+    let context = if policy.role_limits.is_empty() { None } else { Some(grant_context(global, &revision, &expanded)?) };
     let input = PolicyInput {
+        grant_context: context.as_ref(),
         definitions: &expanded.definitions,
         hierarchy: &expanded.hierarchy,
         today: resolve::today(global)?,
@@ -60,4 +64,28 @@ fn check(global: &GlobalArgs, args: &PolicyCheckArgs) -> Result<Exit> {
     }
     emit_line(&format!("ok: {} rule(s) in {POLICY_FILE}, no violations", policy.rule_count()));
     Ok(Exit::Success)
+}
+
+/// The texts of the files that hold grants, and the commit date of each grant's line (by
+/// `git blame`), for the role limits.
+fn grant_context(global: &GlobalArgs, revision: &Revision, expanded: &Expanded) -> Result<GrantContext> {
+    let definitions = &expanded.definitions;
+    let mut lines: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let dataset_grants = definitions.datasets.values().flat_map(|d| d.members.values().flatten());
+    let role_grants = definitions.roles.values().flat_map(|r| r.members.iter());
+    for grant in dataset_grants.chain(role_grants) {
+        lines.entry(grant.location.path.to_string()).or_default().push(grant.location.line);
+    }
+    let mut context = GrantContext::default();
+    for (path, lines) in lines {
+        if let Some(text) = resolve::read_file(global, revision, &path)? {
+            context.texts.insert(path.clone(), text);
+        }
+        for (line, origin) in resolve::line_origins(global, revision, &path, &lines)?.unwrap_or_default() {
+            if let Some(origin) = origin {
+                context.committed_on.insert((path.clone(), line), origin.date);
+            }
+        }
+    }
+    Ok(context)
 }

@@ -385,6 +385,20 @@ pub struct Date {
     pub day: u8,
 }
 
+/// A length of time written as days or weeks (`14d`, `2w`, `30days`; a bare number is days),
+/// from 0 to 100 years. The one parser for `--within` and the policy's durations.
+pub fn parse_day_count(text: &str) -> Option<i64> {
+    let (number, unit) = match text.strip_suffix("days").or_else(|| text.strip_suffix('d')) {
+        Some(number) => (number, 1),
+        None => match text.strip_suffix('w') {
+            Some(number) => (number, 7),
+            None => (text, 1),
+        },
+    };
+    let number: i64 = number.trim().parse().ok()?;
+    (0..=36_500).contains(&number).then_some(number * unit)
+}
+
 impl Date {
     /// Days since 1970-01-01 (the inverse of `from_days_since_epoch`).
     pub fn days_since_epoch(self) -> i64 {

@@ -1,6 +1,7 @@
 //! The shape of `groups/policy.toml` and its conversion into a `Policy`; unknown keys, roles
 //! that do not exist and impossible numbers are located diagnostics.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -30,6 +31,29 @@ pub struct Policy {
     pub max_data_manager_datasets: Option<Rule<u32>>,
     /// `.github/CODEOWNERS` is what `cpg-infra codeowners` writes.
     pub codeowners: Option<Rule<bool>>,
+    /// `[roles.<role>]`: limits on grants of one role.
+    pub role_limits: BTreeMap<String, RoleLimits>,
+    /// `[[incompatible_roles]]`: pairs of roles nobody may hold both of.
+    pub incompatible_roles: Vec<IncompatibleRoles>,
+}
+
+/// Limits on the grants of one role, in `[roles.<role>]`.
+#[derive(Debug, Clone, Default)]
+pub struct RoleLimits {
+    /// Every grant ends, at most this many days after the commit that made it.
+    pub max_days: Option<Rule<i64>>,
+    /// The same, for accounts outside the organisation's domain only.
+    pub max_days_outside_domain: Option<Rule<i64>>,
+    /// A comment giving the reason stands on the line above each grant.
+    pub require_reason: Option<Rule<bool>>,
+}
+
+/// Separation of duties: nobody holds both roles, on one dataset or (`across_datasets`) on any two.
+#[derive(Debug, Clone)]
+pub struct IncompatibleRoles {
+    pub roles: [String; 2],
+    pub across_datasets: bool,
+    pub location: Location,
 }
 
 impl Policy {
@@ -47,6 +71,8 @@ impl Policy {
         .into_iter()
         .filter(|set| *set)
         .count()
+            + self.role_limits.len()
+            + self.incompatible_roles.len()
     }
 }
 
@@ -68,6 +94,24 @@ struct PolicyFile {
     pinned_groups_not_empty: Option<Spanned<bool>>,
     max_data_manager_datasets: Option<Spanned<i64>>,
     codeowners: Option<Spanned<bool>>,
+    roles: Option<BTreeMap<Spanned<String>, RoleLimitsFile>>,
+    incompatible_roles: Option<Vec<IncompatibleFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleLimitsFile {
+    max_duration: Option<Spanned<String>>,
+    max_duration_outside_domain: Option<Spanned<String>>,
+    require_reason: Option<Spanned<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncompatibleFile {
+    roles: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    across_datasets: bool,
 }
 
 /// Parses the policy file's `text` and checks it against the definitions it governs.
@@ -130,6 +174,53 @@ pub fn parse(text: &str, definitions: &Definitions) -> Result<Policy, Diagnostic
     let flag = |value: &Option<Spanned<bool>>| {
         value.as_ref().filter(|v| *v.get_ref()).map(|v| Rule { value: true, location: at(v.span().start) })
     };
+    let mut role_limits = BTreeMap::new();
+    for (role, limits) in file.roles.iter().flatten() {
+        if !definitions.roles.contains_key(role.get_ref()) {
+            problems.push(at(role.span().start), unknown("role", role.get_ref(), known_roles(), false));
+            continue;
+        }
+        let mut duration = |value: &Option<Spanned<String>>| {
+            let value = value.as_ref()?;
+            match crate::definitions::parse_day_count(value.get_ref()) {
+                Some(days) if days > 0 => Some(Rule { value: days, location: at(value.span().start) }),
+                _ => {
+                    problems.push(
+                        at(value.span().start),
+                        format!("`{}` is not a duration: use days or weeks, like \"90d\" or \"26w\"", value.get_ref()),
+                    );
+                    None
+                }
+            }
+        };
+        let parsed = RoleLimits {
+            max_days: duration(&limits.max_duration),
+            max_days_outside_domain: duration(&limits.max_duration_outside_domain),
+            require_reason: flag(&limits.require_reason),
+        };
+        role_limits.insert(role.get_ref().clone(), parsed);
+    }
+    let mut incompatible_roles = Vec::new();
+    for pair in file.incompatible_roles.iter().flatten() {
+        let names = pair.roles.get_ref();
+        let mut valid = names.len() == 2;
+        if !valid {
+            problems.push(at(pair.roles.span().start), "name exactly two roles".to_owned());
+        }
+        for role in names {
+            if !definitions.roles.contains_key(role.get_ref()) {
+                problems.push(at(role.span().start), unknown("role", role.get_ref(), known_roles(), false));
+                valid = false;
+            }
+        }
+        if valid {
+            incompatible_roles.push(IncompatibleRoles {
+                roles: [names[0].get_ref().clone(), names[1].get_ref().clone()],
+                across_datasets: pair.across_datasets,
+                location: at(pair.roles.span().start),
+            });
+        }
+    }
     let policy = Policy {
         allowed_member_domains: file
             .allowed_member_domains
@@ -145,6 +236,8 @@ pub fn parse(text: &str, definitions: &Definitions) -> Result<Policy, Diagnostic
         pinned_groups_not_empty: flag(&file.pinned_groups_not_empty),
         max_data_manager_datasets: file.max_data_manager_datasets.as_ref().and_then(|v| count(v, &mut problems)),
         codeowners: flag(&file.codeowners),
+        role_limits,
+        incompatible_roles,
     };
     if problems.is_empty() {
         Ok(policy)

@@ -14,7 +14,9 @@ pub use approvals::{
     Review,
 };
 
-pub use file::{parse, Policy, POLICY_FILE};
+pub use file::{parse, IncompatibleRoles, Policy, RoleLimits, POLICY_FILE};
+
+use std::collections::BTreeMap;
 
 use crate::definitions::{Date, Definitions, Diagnostics};
 use crate::hierarchy::Hierarchy;
@@ -27,6 +29,19 @@ pub struct PolicyInput<'a> {
     /// For the `codeowners` rule: the file `cpg-infra codeowners` would write, and the
     /// committed one (`None` when there is none).
     pub codeowners: Option<CodeownersFiles<'a>>,
+    /// For `[roles.<role>]` limits: the members files' texts and when each grant line was
+    /// committed (`None` when no such limit is set).
+    pub grant_context: Option<&'a GrantContext>,
+}
+
+/// What the role limits read besides the definitions.
+#[derive(Debug, Default)]
+pub struct GrantContext {
+    /// File path → its text (members files and roles.toml).
+    pub texts: BTreeMap<String, String>,
+    /// (file path, line) → the date of the commit that wrote the line; a line not committed
+    /// yet has none and counts from today.
+    pub committed_on: BTreeMap<(String, usize), Date>,
 }
 
 /// The generated and the committed `.github/CODEOWNERS`.
@@ -46,5 +61,7 @@ pub fn check(policy: &Policy, input: &PolicyInput) -> Diagnostics {
     rules::pinned_groups_not_empty(policy, input, &mut found);
     rules::max_data_manager_datasets(policy, input, &mut found);
     rules::codeowners_current(policy, input, &mut found);
+    rules::role_limits(policy, input, &mut found);
+    rules::incompatible_roles(policy, input, &mut found);
     found.finish()
 }

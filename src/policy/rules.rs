@@ -86,16 +86,7 @@ pub fn expiry_outside_domain(policy: &Policy, input: &PolicyInput, found: &mut D
     let Some(rule) = &policy.expiry_required_outside_domain else { return };
     let definitions = input.definitions;
     let domain = [definitions.organisation.domain.clone()];
-    // The machine accounts of the organisation's own projects are inside; anyone else's are not.
-    let own_projects: Vec<String> = definitions
-        .datasets
-        .values()
-        .filter_map(|d| d.gcp.as_ref().map(|gcp| format!("{}.iam.gserviceaccount.com", gcp.project)))
-        .collect();
-    let outside = |account: &str| {
-        !domain_allowed(account, &domain)
-            && account.rsplit_once('@').is_none_or(|(_, at)| !own_projects.iter().any(|p| p == at))
-    };
+    let outside = |account: &str| outside_organisation(definitions, account);
     for (place, grant) in grants(definitions) {
         let role = match place {
             Place::Dataset { role, .. } | Place::Role(role) => role,
@@ -261,4 +252,150 @@ pub fn codeowners_current(policy: &Policy, input: &PolicyInput, found: &mut Diag
         Location::file(files.path),
         format!("{problem}; run `cpg-infra codeowners` and commit it ({})", rule_note("codeowners", &rule.location)),
     );
+}
+
+/// Whether `account` is outside the organisation: not at its domain, and not a machine
+/// account of one of its own projects.
+fn outside_organisation(definitions: &Definitions, account: &str) -> bool {
+    let domain = [definitions.organisation.domain.clone()];
+    if domain_allowed(account, &domain) {
+        return false;
+    }
+    let at = account.rsplit_once('@').map_or("", |(_, at)| at);
+    !definitions
+        .datasets
+        .values()
+        .filter_map(|d| d.gcp.as_ref())
+        .any(|gcp| at == format!("{}.iam.gserviceaccount.com", gcp.project))
+}
+
+/// The accounts a grant gives access to: a person's email and Google account, a raw email,
+/// everyone in a referenced group.
+fn accounts_of(input: &PolicyInput, member: &MemberRef) -> Vec<String> {
+    match member {
+        MemberRef::Person(key) => input
+            .definitions
+            .people
+            .get(key)
+            .map(|p| [Some(p.email.clone()), p.google.clone()].into_iter().flatten().collect())
+            .unwrap_or_default(),
+        MemberRef::Email(email) => vec![email.clone()],
+        MemberRef::Group(group) => input.hierarchy.effective_members(group).into_iter().map(str::to_owned).collect(),
+    }
+}
+
+/// `[roles.<role>]`: `max_duration` (for everyone) and `max_duration_outside_domain` (for
+/// accounts outside the organisation): the grant has `expires`, at most that long after the
+/// commit that made it; `require_reason`: a comment stands on the line above the grant.
+pub fn role_limits(policy: &Policy, input: &PolicyInput, found: &mut Diagnostics) {
+    if policy.role_limits.is_empty() {
+        return;
+    }
+    let definitions = input.definitions;
+    let empty = super::GrantContext::default();
+    let context = input.grant_context.unwrap_or(&empty);
+    for (place, grant) in grants(definitions) {
+        let role = match place {
+            Place::Dataset { role, .. } | Place::Role(role) => role,
+            Place::Group(_) => continue,
+        };
+        let Some(limits) = policy.role_limits.get(role) else { continue };
+        let outside = accounts_of(input, &grant.member).iter().any(|a| outside_organisation(definitions, a));
+        let limit = [limits.max_days.as_ref(), limits.max_days_outside_domain.as_ref().filter(|_| outside)]
+            .into_iter()
+            .flatten()
+            .min_by_key(|rule| rule.value);
+        if let Some(rule) = limit {
+            let since = context.committed_on.get(&(grant.location.path.to_string(), grant.location.line)).copied();
+            let since = since.unwrap_or(input.today);
+            let latest = since.add_days(rule.value);
+            let problem = match grant.expires {
+                None => Some(format!("needs `expires`, at most {} days after it is granted", rule.value)),
+                Some(expires) if expires > latest => {
+                    Some(format!("runs until {expires}, past {latest} ({} days from {since})", rule.value))
+                }
+                Some(_) => None,
+            };
+            if let Some(problem) = problem {
+                found.push(
+                    grant.location.clone(),
+                    format!(
+                        "{} in {} {problem} (policy `roles.{role}` at {})",
+                        who(definitions, &grant.member),
+                        place.describe(),
+                        rule.location
+                    ),
+                );
+            }
+        }
+        if let Some(rule) = &limits.require_reason {
+            let text = context.texts.get(grant.location.path.as_ref());
+            let above = text.and_then(|t| t.lines().nth(grant.location.line.saturating_sub(2)));
+            let has_reason = grant.location.line > 1
+                && above.is_some_and(|line| line.trim().strip_prefix('#').is_some_and(|r| !r.trim().is_empty()));
+            if !has_reason {
+                found.push(
+                    grant.location.clone(),
+                    format!(
+                        "{} in {} needs a reason: a `# …` comment on the line above (policy `roles.{role}` at {})",
+                        who(definitions, &grant.member),
+                        place.describe(),
+                        rule.location
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// `[[incompatible_roles]]`: nobody holds both roles (directly or through groups) on one
+/// dataset, or with `across_datasets` on any datasets.
+pub fn incompatible_roles(policy: &Policy, input: &PolicyInput, found: &mut Diagnostics) {
+    let definitions = input.definitions;
+    for pair in &policy.incompatible_roles {
+        let holders = |dataset: &str, role: &str| -> Vec<String> {
+            let group = definitions.dataset_group_name(dataset, role);
+            input.hierarchy.effective_members(&group).into_iter().map(str::to_owned).collect()
+        };
+        let mut clashes: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+        for dataset in definitions.datasets.values() {
+            for (index, role) in pair.roles.iter().enumerate() {
+                for member in holders(&dataset.name, role) {
+                    let entry = clashes.entry(member).or_default();
+                    let list = if index == 0 { &mut entry.0 } else { &mut entry.1 };
+                    list.push(dataset.name.clone());
+                }
+            }
+        }
+        for (member, (first, second)) in clashes {
+            let together: Vec<&String> = if pair.across_datasets {
+                if first.is_empty() || second.is_empty() {
+                    continue;
+                }
+                second.iter().collect()
+            } else {
+                second.iter().filter(|d| first.contains(d)).collect()
+            };
+            for dataset in together {
+                let name =
+                    definitions.people.values().find(|p| p.email == member).map_or(member.clone(), |p| p.key.clone());
+                // The grant that gives the second role, else any of the dataset's grants that
+                // brings the person in (a role that includes it).
+                let roles =
+                    std::iter::once(&pair.roles[1]).chain(definitions.datasets[dataset.as_str()].members.keys());
+                let location = roles
+                    .filter_map(|role| manager_grant(input, dataset, role, &member))
+                    .next()
+                    .unwrap_or_else(|| definitions.datasets[dataset.as_str()].location.clone());
+                let scope = if pair.across_datasets { format!(" (on {})", first.join(", ")) } else { String::new() };
+                found.push(
+                    location,
+                    format!(
+                        "`{name}` holds both `{}`{scope} and `{}` on `{dataset}`, which may not be held together (policy `incompatible_roles` at {})",
+                        pair.roles[0], pair.roles[1], pair.location
+                    ),
+                );
+            }
+        }
+    }
 }
