@@ -153,9 +153,16 @@ pub enum GroupsCommand {
         person: String,
         /// Group name or email.
         group: String,
+        /// The paths in force at a past time: a day (YYYY-MM-DD: the last commit on or before it,
+        /// along first parents, judged on that day) or a revision.
+        #[arg(long)]
+        at: Option<String>,
     },
     /// Compare the groups of two revisions (default: HEAD against the working tree).
     Diff(DiffArgs),
+    /// Every change of access over the Git history (granted, expiry moved, removed, expired),
+    /// each with its date, commit, author, pull request and the reason written beside it.
+    History(HistoryArgs),
     /// Plan (and with --confirm, apply) the changes that make a directory match the definitions;
     /// then the same for the members cache.
     Sync(SyncArgs),
@@ -171,6 +178,24 @@ pub enum GroupsCommand {
     Remove(RemoveArgs),
     /// List grants that end soon, with the commit that added each (git blame).
     Expiring(ExpiringArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Person key or email: the access they gained and lost, directly or through groups.
+    #[arg(conflicts_with_all = ["group", "dataset"], required_unless_present_any = ["group", "dataset"])]
+    pub person: Option<String>,
+    /// A group: every change of its direct members.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// A dataset: every change of its groups' direct members.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Only changes on or after this day (YYYY-MM-DD).
+    #[arg(long)]
+    pub since: Option<String>,
+    #[arg(long, value_enum, default_value_t = ExpandFormat::Text)]
+    pub format: ExpandFormat,
 }
 
 #[derive(Debug, Args)]

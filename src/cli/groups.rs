@@ -25,7 +25,12 @@ use crate::sync::{self, ApplyOptions, ApplyOutcome, PlanOptions, RemovalLimits, 
 pub fn run(global: &GlobalArgs, command: &GroupsCommand) -> Result<Exit> {
     match command {
         GroupsCommand::Expand { format } => expand(global, *format),
-        GroupsCommand::Why { person, group } => why(global, person, group),
+        GroupsCommand::Why { person, group, at: None } => why(global, person, group),
+        GroupsCommand::Why { person, group, at: Some(at) } => {
+            let (rev, today) = resolve::revision_at(global, at)?;
+            let past = GlobalArgs { root: global.root.clone(), rev: Some(rev), today: today.or(global.today.clone()) };
+            why(&past, person, group)
+        }
         GroupsCommand::Diff(args) => diff(global, args),
         GroupsCommand::Sync(args) if args.provider == ProviderName::All => sync_all(global, args),
         GroupsCommand::Sync(args) => {
@@ -39,6 +44,7 @@ pub fn run(global: &GlobalArgs, command: &GroupsCommand) -> Result<Exit> {
         GroupsCommand::Add(args) => super::edit::add(global, args),
         GroupsCommand::Remove(args) => super::edit::remove(global, args),
         GroupsCommand::Expiring(args) => super::expiring::run(global, args),
+        GroupsCommand::History(args) => super::history::run(global, args),
     }
 }
 

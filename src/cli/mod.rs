@@ -9,6 +9,7 @@ mod edit;
 mod emulator;
 mod expiring;
 mod groups;
+mod history;
 mod infra;
 mod migrate;
 mod output;

@@ -530,6 +530,50 @@ pub fn changed_files(global: &GlobalArgs, base: &str, head: &str) -> Result<(Vec
     Ok((paths.into_iter().collect(), prefix))
 }
 
+/// One commit of the first-parent history (a merged pull request is its merge commit).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CommitInfo {
+    pub commit: String,
+    pub author: String,
+    pub date: Date,
+    pub summary: String,
+}
+
+/// The first-parent history of HEAD, oldest first.
+pub fn first_parent_history(global: &GlobalArgs) -> Result<Vec<CommitInfo>> {
+    let (repo, _) = open_repository(&global.root)?;
+    let mut walk = repo.revwalk().context("walking the history")?;
+    walk.push_head().map_err(|e| InputError(format!("the repository has no commits: {}", e.message())))?;
+    walk.simplify_first_parent().context("walking the history")?;
+    let mut commits = Vec::new();
+    for id in walk {
+        let commit = repo.find_commit(id.context("walking the history")?).context("reading a commit")?;
+        let committer = commit.committer();
+        commits.push(CommitInfo {
+            commit: commit.id().to_string(),
+            author: commit.author().name().unwrap_or("?").to_owned(),
+            date: Date::from_days_since_epoch(committer.when().seconds().div_euclid(86_400)),
+            summary: commit.summary().ok().flatten().unwrap_or_default().to_owned(),
+        });
+    }
+    commits.reverse();
+    Ok(commits)
+}
+
+/// `--at`: a day (the last first-parent commit on or before it, and that day as "today") or a
+/// revision.
+pub fn revision_at(global: &GlobalArgs, at: &str) -> Result<(String, Option<String>)> {
+    let Ok(day) = at.parse::<Date>() else { return Ok((at.to_owned(), None)) };
+    let history = first_parent_history(global)?;
+    let commit = history.iter().rev().find(|c| c.date <= day).ok_or_else(|| {
+        InputError(format!(
+            "no commit on or before {day}: the history starts on {}",
+            history.first().map_or_else(String::new, |c| c.date.to_string())
+        ))
+    })?;
+    Ok((commit.commit.clone(), Some(day.to_string())))
+}
+
 /// The GitHub API client for `--reviews`: `$GITHUB_API_URL` (default GitHub's), the token in
 /// `$GH_TOKEN` or `$GITHUB_TOKEN`.
 pub fn github(repo: &str) -> Result<crate::github::GitHub> {
