@@ -85,3 +85,22 @@ fn why_at_a_past_day_uses_the_definitions_and_the_date_of_then() {
     org.run(&["groups", "why", "kenji", "tob-wgs-analysis", "--at", &first]).expect_code(common::FAILURE);
     org.run(&["groups", "why", "kenji", "tob-wgs-analysis", "--at", "2020-01-01"]).expect_code(INVALID_INPUT);
 }
+
+#[test]
+fn the_audit_names_each_account_with_how_since_and_where_it_was_granted() {
+    let org = history();
+    let run = org.run(&["audit", "--dataset", "tob-wgs"]);
+    run.expect_code(SUCCESS);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines[0], "dataset,role,member,account,how,since,commit,pull_request,expires");
+    // The renewal last wrote Kenji's line: since then, in #13, until June.
+    let kenji = lines.iter().find(|l| l.contains(",kenji,")).expect("kenji's row");
+    assert!(kenji.starts_with("tob-wgs,analysis,kenji,kenji.watanabe@example.org,listed,2025-11-28,"), "{kenji}");
+    assert!(kenji.ends_with(",#13,2026-06-30"), "{kenji}");
+    assert!(run.stdout.contains("\"listed, through group:data-science\""), "group members by account\n{run}");
+    assert!(run.stdout.contains(",machine account (infrastructure),"), "{run}");
+    assert!(lines.iter().all(|l| l.starts_with("tob-wgs,") || l.starts_with("dataset,")), "{run}");
+    let markdown = org.run(&["audit", "--format", "markdown"]).stdout;
+    assert!(markdown.contains("## acute-care\n") && markdown.contains("## tob-wgs\n"), "{markdown}");
+    org.run(&["audit", "--dataset", "tob-wsg"]).expect_code(INVALID_INPUT);
+}

@@ -54,6 +54,9 @@ pub enum Command {
     /// Move from the old system: import its cached and live groups into the definitions.
     #[command(subcommand)]
     Migrate(MigrateCommand),
+    /// The report data governance asks for: per dataset, every member and machine account with
+    /// role, how they hold it, since when and in which commit and pull request, and expiry.
+    Audit(AuditArgs),
     /// Write a synthetic organisation (for benchmarks) into a directory.
     #[command(hide = true)]
     Synthetic(SyntheticArgs),
@@ -178,6 +181,21 @@ pub enum GroupsCommand {
     Remove(RemoveArgs),
     /// List grants that end soon, with the commit that added each (git blame).
     Expiring(ExpiringArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// One dataset only.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    #[arg(long, value_enum, default_value_t = AuditFormat::Csv)]
+    pub format: AuditFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    Csv,
+    Markdown,
 }
 
 #[derive(Debug, Args)]

@@ -212,7 +212,7 @@ fn reason(global: &GlobalArgs, expanded: &Expanded, group: &str, member: &str, c
 
 /// The pull request a first-parent commit names: `Merge pull request #12 from …` or a squash
 /// subject ending in `(#12)`.
-fn pull_request_number(summary: &str) -> Option<u64> {
+pub(super) fn pull_request_number(summary: &str) -> Option<u64> {
     let digits = |s: &str| s.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok();
     if let Some(rest) = summary.strip_prefix("Merge pull request #") {
         return digits(rest);

@@ -3,6 +3,7 @@
 
 mod approvals;
 pub mod args;
+mod audit;
 mod cache;
 mod codeowners;
 mod edit;
@@ -90,6 +91,7 @@ fn dispatch(cli: &Cli) -> Result<Exit> {
         Command::Validate => groups::validate(&cli.global),
         Command::Groups(command) => groups::run(&cli.global, command),
         Command::Policy(command) => policy::run(&cli.global, command),
+        Command::Audit(args) => audit::run(&cli.global, args),
         Command::Codeowners(args) => codeowners::run(&cli.global, args),
         Command::Infra(command) => infra::run(&cli.global, command),
         Command::Emulator(command) => emulator::run(command),
