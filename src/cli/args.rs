@@ -401,6 +401,9 @@ pub struct EmulatorFaultArgs {
     /// A membership created through the API is missing from this many following listings of its group.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub membership_listing_lag: u32,
+    /// Azure: a group created through the API is missing from this many following change-feed rounds.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub delta_lag: u32,
     /// Refuse to create this group (Azure: its mailNickname; repeatable).
     #[arg(long = "reject-group", value_name = "EMAIL")]
     pub reject_groups: Vec<String>,

@@ -72,6 +72,7 @@ fn fault_plan(args: &EmulatorFaultArgs) -> FaultPlan {
         group_listing_lag: args.group_listing_lag,
         group_read_lag: args.group_read_lag,
         membership_listing_lag: args.membership_listing_lag,
+        delta_lag: args.delta_lag,
         reject_groups: args.reject_groups.iter().cloned().collect(),
         reject_members: args.reject_members.iter().cloned().collect(),
         ..FaultPlan::default()

@@ -316,10 +316,9 @@ pub fn azure_config(definitions: &Definitions) -> Result<(AzureConfig, ProviderS
     let endpoint = env("CPG_INFRA_AZURE_ENDPOINT").or(settings.endpoint.clone());
     let people =
         definitions.people.values().filter_map(|p| p.azure.clone().map(|azure| (p.email.clone(), azure))).collect();
-    let mut identities: Vec<String> = crate::infra::azure_identity_memberships(definitions)
-        .into_iter()
-        .filter_map(|(_, member)| member.strip_prefix(crate::infra::AZURE_IDENTITY_PREFIX).map(str::to_owned))
-        .collect();
+    // As rendered: Graph may match alternative names by case.
+    let mut identities: Vec<String> =
+        crate::infra::azure_identity_ids(definitions).into_iter().map(|(_, id)| id).collect();
     identities.sort();
     identities.dedup();
     let config = AzureConfig {

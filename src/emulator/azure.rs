@@ -33,7 +33,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
-use super::faults::{request_identity, Fault, FaultPlan, FaultState};
+use super::faults::{request_identity, Fault, FaultPlan, FaultState, LostAnswer};
 use super::server::{has_bearer, ConnectionKiller, Request, Server};
 
 /// Most members one `members@odata.bind` PATCH may add, and most requests in one `$batch`.
@@ -199,6 +199,15 @@ impl AzureEmulator {
             .collect()
     }
 
+    /// mailNickname → how many groups carry it (security groups may share one).
+    pub fn nickname_counts(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for group in lock(&self.shared.tenant).groups.values() {
+            *counts.entry(group.mail_nickname.clone()).or_default() += 1;
+        }
+        counts
+    }
+
     /// Makes every delta link handed out so far expire (410 `syncStateNotFound`).
     pub fn expire_delta_links(&self) {
         let mut tenant = lock(&self.shared.tenant);
@@ -287,6 +296,16 @@ async fn handle(shared: Arc<Shared>, request: Request, killer: ConnectionKiller)
         };
         lock(&shared.tenant).answer(&route, &context)
     };
+    // A write applied whose answer never reaches the client (a gateway timeout, a reset
+    // connection): Graph then has the change, and a blind retry repeats it.
+    if answer.status.is_success() && parts.method != Method::GET {
+        let lost = lock(&shared.faults).lose_answer(route.method_name());
+        match lost {
+            Some(LostAnswer::Reset) => return killer.drop_connection().await,
+            Some(LostAnswer::Unavailable) => return fault_answer(Fault::Unavailable).into_response(),
+            None => {}
+        }
+    }
     answer.into_response()
 }
 
@@ -648,9 +667,12 @@ fn matches_clause(item: &Value, clause: &str) -> Result<bool, GraphError> {
         if left.trim() != variable.trim() {
             return Err(unsupported());
         }
-        let literal = string_literal(literal.trim()).ok_or_else(unsupported)?;
+        // Whether Graph compares alternative names without regard to case is not documented
+        // (servicePrincipal resource; ARM ids are stored in mixed case): assume it does not.
+        let inner = literal.trim().strip_prefix('\'').and_then(|l| l.strip_suffix('\'')).ok_or_else(unsupported)?;
+        let literal = inner.replace("''", "'");
         let values = item.get(property.trim()).and_then(Value::as_array).into_iter().flatten();
-        return Ok(values.filter_map(Value::as_str).any(|value| value.to_lowercase() == literal));
+        return Ok(values.filter_map(Value::as_str).any(|value| value == literal));
     }
     if let Some(arguments) = clause.strip_prefix("startswith(").and_then(|c| c.strip_suffix(')')) {
         let (property, literal) = arguments.split_once(',').ok_or_else(unsupported)?;
@@ -746,6 +768,10 @@ struct Group {
     listing_lag: u32,
     /// Direct reads that will still answer 404.
     read_lag: u32,
+    /// Change-feed rounds that will still leave it out.
+    delta_lag: u32,
+    /// The feed shows it only to rounds that start at or after this change.
+    delta_visible_from: u64,
     /// The change (see `Tenant::version`) that last touched its properties or made it.
     changed: u64,
     /// Membership changes: (change, member id, added).
@@ -811,6 +837,8 @@ impl Tenant {
             members: BTreeSet::new(),
             listing_lag,
             read_lag,
+            delta_lag: 0,
+            delta_visible_from: 0,
         };
         self.groups.insert(id.clone(), group);
         id
@@ -832,7 +860,7 @@ impl Tenant {
     /// changed after the `$deltatoken`; pages carry `$skiptoken=<since>.<start>.<offset>` and
     /// the last one a `@odata.deltaLink` from the change the round started at. An expired token
     /// answers 410 `syncStateNotFound`.
-    fn delta(&self, context: &Context) -> Result<Answer, GraphError> {
+    fn delta(&mut self, context: &Context) -> Result<Answer, GraphError> {
         let (since, start, offset) = match (context.param("$deltatoken"), context.param("$skiptoken")) {
             (Some(token), _) => (Some(token.parse::<u64>().map_err(|_| invalid_token())?), self.version, 0),
             (None, Some(skip)) => {
@@ -850,8 +878,15 @@ impl Tenant {
                 "The sync state generation is not found: the delta token has expired. Start a new round.",
             ));
         }
+        if context.param("$skiptoken").is_none() {
+            self.start_delta_round();
+        }
         let mut items: Vec<Value> = Vec::new();
         for group in self.groups.values() {
+            // Not replicated to the feed yet (for every page of this round alike).
+            if group.delta_lag > 0 || group.delta_visible_from > start {
+                continue;
+            }
             let after = since.unwrap_or(0);
             let members: Vec<Value> = match since {
                 None => group.members.iter().filter_map(|m| self.delta_member(m, true)).collect(),
@@ -891,6 +926,33 @@ impl Tenant {
             body["@odata.deltaLink"] = Value::String(format!("{link}?$deltatoken={start}"));
         }
         Ok(Answer::json(StatusCode::OK, body))
+    }
+
+    /// A new round of the feed: groups that lag it come one round closer. One that has caught up
+    /// is shown from the next round on, as changed then with every membership it ever had (so
+    /// a round that started before it missed nothing).
+    fn start_delta_round(&mut self) {
+        let caught_up: Vec<String> = self
+            .groups
+            .values_mut()
+            .filter(|g| g.delta_lag > 0)
+            .filter_map(|g| {
+                g.delta_lag -= 1;
+                (g.delta_lag == 0).then(|| g.id.clone())
+            })
+            .collect();
+        for id in caught_up {
+            self.version += 1;
+            let version = self.version;
+            let group = self.groups.get_mut(&id).expect("listed");
+            group.delta_visible_from = version;
+            group.changed = version;
+            let ever: BTreeSet<String> = group.member_log.iter().map(|(_, member, _)| member.clone()).collect();
+            for member in ever {
+                let present = group.members.contains(&member);
+                group.member_log.push((version, member, present));
+            }
+        }
     }
 
     /// A `members@delta` entry: the object's type and id, and `@removed` when it left.
@@ -1101,7 +1163,13 @@ impl Tenant {
                 "Invalid value specified for property 'mailNickname' of resource 'Group': {nickname}."
             )));
         }
-        if self.group_id_by_nickname(&nickname).is_some() {
+        // Graph (group resource, mailNickname): unique only among Microsoft 365 (`Unified`)
+        // groups; security groups may share a nickname, so a repeated POST makes a second one.
+        let unified = body
+            .get("groupTypes")
+            .and_then(Value::as_array)
+            .is_some_and(|types| types.iter().any(|t| t.as_str() == Some("Unified")));
+        if unified && self.group_id_by_nickname(&nickname).is_some() {
             return Err(GraphError::bad_request(
                 "Another object with the same value for property mailNickname already exists.",
             ));
@@ -1115,6 +1183,7 @@ impl Tenant {
             faults.group_read_lag,
         );
         let group = self.groups.get_mut(&id).expect("just created");
+        group.delta_lag = faults.delta_lag;
         group.mail_enabled = mail_enabled;
         group.security_enabled = security_enabled;
         Ok(Answer::json(StatusCode::CREATED, Tenant::group_json(group)))
