@@ -439,7 +439,10 @@ fn read_through_delta(
                     None
                 }
             },
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                eprintln!("no delta state at {}; reading everything", path.display());
+                None
+            }
             Err(error) => {
                 eprintln!("{}: {error}; reading everything", path.display());
                 None

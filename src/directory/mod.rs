@@ -199,6 +199,9 @@ pub trait Directory: Sync {
         members.iter().map(|member| self.remove_member(group_email, member)).collect()
     }
     fn delete_group(&self, group_email: &str) -> Result<(), DirectoryError>;
+    /// The members the additions about to be sent name, all at once, so a directory that must
+    /// resolve members first can look them up together. Errors are left to the additions.
+    fn prepare_members(&self, _member_emails: &[&str]) {}
     /// Every group and its direct members through the directory's change feed: everything
     /// when `since` is `None`, else only what changed after it, applied to it. `None` for
     /// directories without a change feed.
