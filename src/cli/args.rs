@@ -351,6 +351,9 @@ pub enum EmulatorCommand {
         /// The customer id groups are listed under.
         #[arg(long, default_value = "C03example")]
         customer: String,
+        /// A Workspace Enterprise / Cloud Identity Premium customer: memberships may expire.
+        #[arg(long)]
+        premium: bool,
         #[command(flatten)]
         faults: EmulatorFaultArgs,
     },

@@ -14,8 +14,13 @@ use crate::emulator::FaultPlan;
 /// process is killed (Ctrl-C).
 pub fn run(command: &EmulatorCommand) -> Result<Exit> {
     match command {
-        EmulatorCommand::Google { port, customer, faults } => {
-            let options = EmulatorOptions { port: *port, customer: customer.clone(), ..EmulatorOptions::default() };
+        EmulatorCommand::Google { port, customer, premium, faults } => {
+            let options = EmulatorOptions {
+                port: *port,
+                customer: customer.clone(),
+                premium: *premium,
+                ..EmulatorOptions::default()
+            };
             let emulator =
                 GoogleEmulator::start(options).with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
             emulator.set_faults(fault_plan(faults));

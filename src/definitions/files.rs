@@ -144,6 +144,9 @@ pub struct ProviderTable {
     pub concurrency: Option<usize>,
     #[serde(default)]
     pub security_groups: bool,
+    /// Google only: `native` (Cloud Identity expires memberships; premium editions) or
+    /// `enforced-by-sync` (the sync removes expired grants).
+    pub membership_expiry: Option<Spanned<String>>,
     /// Google only: settings every owned group gets (`[providers.google.group_settings]`).
     pub group_settings: Option<Spanned<GoogleSettingsTable>>,
 }

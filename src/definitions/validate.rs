@@ -540,7 +540,23 @@ impl Loader<'_> {
                 GoogleGroupSettings::default()
             }
         };
+        let membership_expiry = match table.membership_expiry.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
+            None => MembershipExpiry::Native,
+            Some(("native", _)) if provider == "google" => MembershipExpiry::Native,
+            Some(("enforced-by-sync", _)) if provider == "google" => MembershipExpiry::EnforcedBySync,
+            Some((_, span)) if provider != "google" => {
+                let message = format!("membership_expiry is a Google setting; [providers.{provider}] has none");
+                self.error(file.location(span), message);
+                MembershipExpiry::Native
+            }
+            Some((other, span)) => {
+                let message = format!("unknown membership_expiry `{other}`; use `native` or `enforced-by-sync`");
+                self.error(file.location(span), message);
+                MembershipExpiry::Native
+            }
+        };
         ProviderSettings {
+            membership_expiry,
             group_settings,
             enabled: table.enabled,
             nesting,

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -80,6 +80,9 @@ pub struct GoogleDirectory {
     memberships: Mutex<HashMap<(String, String), String>>,
     /// HTTP requests sent, retries included.
     calls: AtomicU64,
+    /// The customer refused a membership expiry (not a premium edition): expiry is skipped for
+    /// the rest of the run, and `notices` says so once.
+    expiry_refused: AtomicBool,
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +143,7 @@ impl GoogleDirectory {
             groups: Mutex::new(HashMap::new()),
             memberships: Mutex::new(HashMap::new()),
             calls: AtomicU64::new(0),
+            expiry_refused: AtomicBool::new(false),
         })
     }
 
@@ -188,7 +192,8 @@ impl GoogleDirectory {
             Ok((_, response)) => response.name.unwrap_or_default(),
             Err(error) => {
                 return Err(match classify(error, &observer) {
-                    Failure::NotFound => DirectoryError::GroupNotFound(email.to_owned()),
+                    // 403 is how Cloud Identity says a group does not exist (or is not visible).
+                    Failure::NotFound | Failure::Denied(_) => DirectoryError::GroupNotFound(email.to_owned()),
                     other => other.into_error("groups.lookup", email),
                 })
             }
@@ -199,7 +204,7 @@ impl GoogleDirectory {
             Ok((_, group)) => Ok(KnownGroup { name, owned: is_owned(&group) }),
             Err(error) => Err(match classify(error, &observer) {
                 // The lookup found it: a read that has not caught up yet.
-                Failure::NotFound => lagging("groups.get", email),
+                Failure::NotFound | Failure::Denied(_) => lagging("groups.get", email),
                 other => other.into_error("groups.get", email),
             }),
         }
@@ -221,7 +226,54 @@ impl GoogleDirectory {
             Ok((_, response)) => Ok(response.name),
             Err(error) => match classify(error, &observer) {
                 Failure::NotFound => Ok(None),
+                // The group is ours (listed or created): not visible yet.
+                Failure::Denied(_) => Err(lagging("memberships.lookup", group_email)),
                 other => Err(other.into_error("memberships.lookup", &format!("{member_email} in {group_email}"))),
+            },
+        }
+    }
+}
+
+/// A `memberships.create` that failed: with 403 (to be told apart by the caller), or otherwise.
+enum AddFailure {
+    Denied(String),
+    Error(DirectoryError),
+}
+
+impl GoogleDirectory {
+    /// One `memberships.create`; an existing member is success.
+    fn create_membership(
+        &self,
+        parent: &str,
+        group_email: &str,
+        member_email: &str,
+        expires: Option<Date>,
+    ) -> Result<(), AddFailure> {
+        let request = Membership {
+            preferred_member_key: Some(EntityKey { id: Some(member_email.to_owned()), namespace: None }),
+            roles: Some(vec![member_role(expires)]),
+            ..Membership::default()
+        };
+        let mut observer = self.observer();
+        let added = self
+            .runtime
+            .block_on(self.hub.groups().memberships_create(request, parent).delegate(&mut observer).doit());
+        match added {
+            Ok((_, operation)) => {
+                if let Some(name) = operation_name(&operation) {
+                    lock(&self.memberships).insert((group_email.to_owned(), member_email.to_owned()), name);
+                }
+                Ok(())
+            }
+            Err(error) => match classify(error, &observer) {
+                Failure::AlreadyExists => Ok(()),
+                Failure::Denied(message) => Err(AddFailure::Denied(message)),
+                // The group exists (we listed or created it): a 404 is a read that has not
+                // caught up yet, worth another attempt.
+                Failure::NotFound => Err(AddFailure::Error(lagging("memberships.create", group_email))),
+                other => Err(AddFailure::Error(
+                    other.into_error("memberships.create", &format!("{member_email} in {group_email}")),
+                )),
             },
         }
     }
@@ -284,7 +336,7 @@ impl Directory for GoogleDirectory {
             let (_, page) = self.runtime.block_on(call.delegate(&mut observer).doit()).map_err(|e| {
                 match classify(e, &observer) {
                     // The group listing just returned it: a read that has not caught up yet.
-                    Failure::NotFound => lagging("memberships.list", group_email),
+                    Failure::NotFound | Failure::Denied(_) => lagging("memberships.list", group_email),
                     other => other.into_error("memberships.list", group_email),
                 }
             })?;
@@ -338,6 +390,16 @@ impl Directory for GoogleDirectory {
                     .owned_group_name(&group.email)
                     .map(|_| ())
                     .map_err(|e| not_visible_yet(e, "groups.create", &group.email)),
+                // A 403 on create can also mean the group exists (made by a lost attempt, or
+                // outside what these credentials see).
+                Failure::Denied(message) => match self.owned_group_name(&group.email) {
+                    Ok(_) => Ok(()),
+                    Err(DirectoryError::GroupNotFound(_)) => Err(DirectoryError::Rejected(format!(
+                        "groups.create {}: permission denied (403): {message}; the group may exist where these credentials cannot see it, or they may not create groups",
+                        group.email
+                    ))),
+                    Err(other) => Err(other),
+                },
                 other => Err(other.into_error("groups.create", &group.email)),
             },
         }
@@ -360,41 +422,54 @@ impl Directory for GoogleDirectory {
                 self.remember_group(group_email, KnownGroup { name, owned: true });
                 Ok(())
             }
-            Err(error) => Err(classify(error, &observer).into_error("groups.patch", group_email)),
+            Err(error) => Err(match classify(error, &observer) {
+                Failure::Denied(_) => lagging("groups.patch", group_email),
+                other => other.into_error("groups.patch", group_email),
+            }),
         }
     }
 
     fn add_member(&self, group_email: &str, member_email: &str, expires: Option<Date>) -> Result<(), DirectoryError> {
         let parent = self.owned_group_name(group_email)?;
-        let request = Membership {
-            preferred_member_key: Some(EntityKey { id: Some(member_email.to_owned()), namespace: None }),
-            roles: Some(vec![member_role(expires)]),
-            ..Membership::default()
-        };
-        let mut observer = self.observer();
-        let added = self
-            .runtime
-            .block_on(self.hub.groups().memberships_create(request, &parent).delegate(&mut observer).doit());
-        match added {
-            Ok((_, operation)) => {
-                if let Some(name) = operation_name(&operation) {
-                    lock(&self.memberships).insert((group_email.to_owned(), member_email.to_owned()), name);
+        let expires = expires.filter(|_| !self.expiry_refused.load(Ordering::Relaxed));
+        let denied = match self.create_membership(&parent, group_email, member_email, expires) {
+            Err(AddFailure::Denied(message)) if expires.is_some() => {
+                // Expiry needs a premium edition; elsewhere `expiryDetail` is refused with 403:
+                // the membership is added without it, and the run says so once.
+                match self.create_membership(&parent, group_email, member_email, None) {
+                    Ok(()) => {
+                        self.expiry_refused.store(true, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                    Err(AddFailure::Denied(_)) => message,
+                    Err(AddFailure::Error(error)) => return Err(error),
                 }
-                Ok(())
             }
-            Err(error) => match classify(error, &observer) {
-                Failure::AlreadyExists => Ok(()),
-                // The group exists (we listed or created it): a 404 is a read that has not
-                // caught up yet, worth another attempt.
-                Failure::NotFound => Err(lagging("memberships.create", group_email)),
-                other => Err(other.into_error("memberships.create", &format!("{member_email} in {group_email}"))),
-            },
+            Err(AddFailure::Denied(message)) => message,
+            Err(AddFailure::Error(error)) => return Err(error),
+            Ok(()) => return Ok(()),
+        };
+        // 403 names either the member (an account that does not exist) or the group (not
+        // visible yet): one `groups.get` tells them apart.
+        let mut observer = self.observer();
+        let visible = self.runtime.block_on(self.hub.groups().get(&parent).delegate(&mut observer).doit());
+        match visible {
+            Ok(_) => Err(DirectoryError::Rejected(format!(
+                "memberships.create {member_email} in {group_email}: permission denied (403): {denied}; the account may not exist"
+            ))),
+            Err(error) => Err(match classify(error, &observer) {
+                Failure::NotFound | Failure::Denied(_) => lagging("memberships.create", group_email),
+                other => other.into_error("groups.get", group_email),
+            }),
         }
     }
 
     fn set_expiry(&self, group_email: &str, member_email: &str, expires: Option<Date>) -> Result<(), DirectoryError> {
         let subject = format!("{member_email} in {group_email}");
         self.owned_group_name(group_email)?;
+        if expires.is_some() && self.expiry_refused.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let Some(name) = self.membership_name(group_email, member_email)? else {
             return Err(DirectoryError::Rejected(format!("memberships.modifyMembershipRoles {subject}: not a member")));
         };
@@ -412,8 +487,26 @@ impl Directory for GoogleDirectory {
         );
         match modified {
             Ok(_) => Ok(()),
-            Err(error) => Err(classify(error, &observer).into_error("memberships.modifyMembershipRoles", &subject)),
+            Err(error) => match classify(error, &observer) {
+                // No membership expiry on this edition: skipped, said once per run.
+                Failure::Denied(_) if expires.is_some() => {
+                    self.expiry_refused.store(true, Ordering::Relaxed);
+                    Ok(())
+                }
+                Failure::Denied(_) => Err(lagging("memberships.modifyMembershipRoles", group_email)),
+                other => Err(other.into_error("memberships.modifyMembershipRoles", &subject)),
+            },
         }
+    }
+
+    fn notices(&self) -> Vec<String> {
+        if !self.expiry_refused.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        vec![format!(
+            "membership expiry: {} refuses expiryDetail (it needs Google Workspace Enterprise or Education, or Cloud Identity Premium); memberships were added without it. Set `membership_expiry = \"enforced-by-sync\"` in [providers.google]: the sync then removes expired grants itself",
+            self.parent
+        )]
     }
 
     fn remove_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError> {
@@ -431,6 +524,7 @@ impl Directory for GoogleDirectory {
             }
             Err(error) => match classify(error, &observer) {
                 Failure::NotFound => Ok(()),
+                Failure::Denied(_) => Err(lagging("memberships.delete", group_email)),
                 other => Err(other.into_error("memberships.delete", &format!("{member_email} in {group_email}"))),
             },
         }
@@ -447,6 +541,7 @@ impl Directory for GoogleDirectory {
             }
             Err(error) => match classify(error, &observer) {
                 Failure::NotFound => Ok(()),
+                Failure::Denied(_) => Err(lagging("groups.delete", group_email)),
                 other => Err(other.into_error("groups.delete", group_email)),
             },
         }
@@ -629,6 +724,9 @@ impl Delegate for CallObserver<'_> {
 /// What a failed call means to the provider.
 pub(super) enum Failure {
     NotFound,
+    /// 403: Cloud Identity's answer for what the caller may not see *or what does not exist*
+    /// (Error 2028 "... (or it may not exist)"), for groups and for member accounts alike.
+    Denied(String),
     AlreadyExists,
     Other(DirectoryError),
 }
@@ -637,6 +735,9 @@ impl Failure {
     pub(super) fn into_error(self, method: &str, subject: &str) -> DirectoryError {
         match self {
             Failure::NotFound => DirectoryError::Rejected(format!("{method} {subject}: not found")),
+            Failure::Denied(message) => {
+                DirectoryError::Rejected(format!("{method} {subject}: permission denied (403): {message}"))
+            }
             Failure::AlreadyExists => DirectoryError::Rejected(format!("{method} {subject}: already exists")),
             Failure::Other(DirectoryError::Rejected(message)) => {
                 DirectoryError::Rejected(format!("{method} {subject}: {message}"))
@@ -688,7 +789,7 @@ pub(super) fn classify(error: ApiError, observer: &CallObserver) -> Failure {
         Some(401) => Failure::Other(DirectoryError::Rejected(format!(
             "authentication failed (401): {message}; check CPG_INFRA_GOOGLE_ACCESS_TOKEN or GOOGLE_APPLICATION_CREDENTIALS"
         ))),
-        Some(403) => Failure::Other(DirectoryError::Rejected(format!("permission denied (403): {message}"))),
+        Some(403) => Failure::Denied(message),
         Some(code) if code >= 500 => Failure::Other(DirectoryError::Unavailable(format!("{code}: {message}"))),
         Some(code) => Failure::Other(DirectoryError::Rejected(format!("{code}: {message}"))),
         None => Failure::Other(DirectoryError::Rejected(message)),

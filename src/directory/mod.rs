@@ -212,6 +212,11 @@ pub trait Directory: Sync {
     fn group_settings(&self) -> Option<&dyn GroupSettingsDirectory> {
         None
     }
+    /// What the run should tell the user once about this directory, e.g. a capability the
+    /// directory turned out not to have.
+    fn notices(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// HTTP requests sent so far (retries included), for providers that make them.
     fn api_calls(&self) -> Option<u64> {
         None

@@ -40,6 +40,9 @@ pub struct FaultPlan {
     /// Member emails that additions always refuse with 400 (Cloud Identity `memberships.create`;
     /// Graph `members/$ref` and the whole `members@odata.bind` PATCH that names one).
     pub reject_members: BTreeSet<String>,
+    /// Member emails that are no account at all: Cloud Identity `memberships.create` answers
+    /// 403 Error(2028), as for a group it does not have.
+    pub unknown_members: BTreeSet<String>,
     /// Group emails (Graph: mailNicknames) that group creation always refuses with 400.
     pub reject_groups: BTreeSet<String>,
     /// A membership created through the API is missing from this many following

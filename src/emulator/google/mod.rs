@@ -59,6 +59,9 @@ pub struct EmulatorOptions {
     pub max_page_size: usize,
     /// Added to every request before it is answered.
     pub latency: Duration,
+    /// A Workspace Enterprise / Education or Cloud Identity Premium customer: memberships may
+    /// expire. Others refuse `expiryDetail` with 403.
+    pub premium: bool,
 }
 
 impl Default for EmulatorOptions {
@@ -69,6 +72,7 @@ impl Default for EmulatorOptions {
             token: None,
             max_page_size: 200,
             latency: Duration::ZERO,
+            premium: false,
         }
     }
 }
@@ -114,7 +118,11 @@ impl GoogleEmulator {
     /// the socket is listening.
     pub fn start(options: EmulatorOptions) -> io::Result<GoogleEmulator> {
         let shared = Arc::new(Shared {
-            directory: Mutex::new(Directory::new(&options.customer)),
+            directory: Mutex::new({
+                let mut directory = Directory::new(&options.customer);
+                directory.premium = options.premium;
+                directory
+            }),
             objects: Mutex::new(objects::Objects::default()),
             faults: Mutex::new(FaultState::new(FaultPlan::default())),
             calls: Mutex::new(BTreeMap::new()),
@@ -572,6 +580,25 @@ impl Code {
 impl ApiError {
     fn invalid(message: &str) -> ApiError {
         ApiError { code: Code::InvalidArgument, message: message.to_owned() }
+    }
+
+    /// What Cloud Identity answers for a group or member it does not have, or that the caller
+    /// may not see: 403, never 404 (Cloud Identity error 2028; real-apis.md).
+    fn denied(resource: &str) -> ApiError {
+        ApiError {
+            code: Code::PermissionDenied,
+            message: format!("Error(2028): Permission denied for resource {resource} (or it may not exist)."),
+        }
+    }
+
+    /// Membership expiry on an edition without it: refused with 403 ("manage membership
+    /// expirations": Enterprise, Education and Cloud Identity Premium only). The exact message
+    /// is not documented.
+    fn expiry_not_available() -> ApiError {
+        ApiError {
+            code: Code::PermissionDenied,
+            message: "Error(4085): Membership expiry is not available for this customer's edition.".to_owned(),
+        }
     }
 
     fn not_found(what: &str) -> ApiError {
