@@ -19,7 +19,11 @@ use common::{cpg_with_env, Run, INVALID_INPUT, SUCCESS};
 fn assert_one_group_per_nickname(emulator: &AzureEmulator, groups: usize) {
     let counts = emulator.nickname_counts();
     assert_eq!(counts.len(), groups, "{counts:?}");
-    assert!(counts.values().all(|n| *n == 1), "duplicates: {:?}", counts.iter().filter(|(_, n)| **n > 1).collect::<Vec<_>>());
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "duplicates: {:?}",
+        counts.iter().filter(|(_, n)| **n > 1).collect::<Vec<_>>()
+    );
 }
 
 fn lose_creates(count: u32, reset: bool) -> FaultPlan {

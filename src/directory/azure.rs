@@ -1281,7 +1281,8 @@ mod tests {
 
     #[test]
     fn identity_answers_match_the_arm_id_without_regard_to_case() {
-        let rendered = "/subscriptions/s/resourceGroups/RG/providers/Microsoft.ManagedIdentity/userAssignedIdentities/hail";
+        let rendered =
+            "/subscriptions/s/resourceGroups/RG/providers/Microsoft.ManagedIdentity/userAssignedIdentities/hail";
         let page = json!({ "value": [
             { "id": "other", "alternativeNames": ["isExplicit=True", "/subscriptions/s/resourceGroups/rg2/x"] },
             { "id": "ours", "alternativeNames": ["isExplicit=True", rendered.to_lowercase()] },

@@ -195,7 +195,7 @@ impl GoogleDirectory {
                     // 403 is how Cloud Identity says a group does not exist (or is not visible).
                     Failure::NotFound | Failure::Denied(_) => DirectoryError::GroupNotFound(email.to_owned()),
                     other => other.into_error("groups.lookup", email),
-                })
+                });
             }
         };
         let mut observer = self.observer();
@@ -255,9 +255,8 @@ impl GoogleDirectory {
             ..Membership::default()
         };
         let mut observer = self.observer();
-        let added = self
-            .runtime
-            .block_on(self.hub.groups().memberships_create(request, parent).delegate(&mut observer).doit());
+        let added =
+            self.runtime.block_on(self.hub.groups().memberships_create(request, parent).delegate(&mut observer).doit());
         match added {
             Ok((_, operation)) => {
                 if let Some(name) = operation_name(&operation) {

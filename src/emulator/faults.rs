@@ -94,7 +94,13 @@ pub(crate) enum Fault {
 
 impl FaultState {
     pub(crate) fn new(plan: FaultPlan) -> FaultState {
-        FaultState { random: SplitMix64(plan.seed), plan, injected: 0, per_request: HashMap::new(), lost: HashMap::new() }
+        FaultState {
+            random: SplitMix64(plan.seed),
+            plan,
+            injected: 0,
+            per_request: HashMap::new(),
+            lost: HashMap::new(),
+        }
     }
 
     /// Draws once for a request to `method` (identified by `request`, a hash of what it sends)
