@@ -161,6 +161,7 @@ pub struct GoogleSettingsTable {
     pub who_can_post_message: Option<Spanned<String>>,
     pub allow_external_members: Option<bool>,
     pub is_archived: Option<bool>,
+    pub archive_only: Option<bool>,
 }
 
 /// `groups/people.toml`.

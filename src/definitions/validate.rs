@@ -579,6 +579,7 @@ impl Loader<'_> {
                 "who_can_post_message" => (table.who_can_post_message.as_ref(), None),
                 "allow_external_members" => (None, table.allow_external_members),
                 "is_archived" => (None, table.is_archived),
+                "archive_only" => (None, table.archive_only),
                 _ => (None, None),
             };
             if let Some(flag) = flag {
@@ -599,6 +600,14 @@ impl Loader<'_> {
                 wording::unknown(&kind, written, allowed.iter().map(String::as_str), true)
             };
             self.error(file.location(value.span()), message);
+        }
+        // The API refuses NONE_CAN_POST unless the group is archive-only (groupssettings
+        // `whoCanPostMessage`).
+        if let Some(post) = table.who_can_post_message.as_ref().filter(|p| p.get_ref() == "none_can_post") {
+            if table.archive_only != Some(true) {
+                let message = "who_can_post_message = \"none_can_post\" needs archive_only = true beside it (Google refuses it otherwise)";
+                self.error(file.location(post.span()), message.to_owned());
+            }
         }
         settings
     }

@@ -142,6 +142,9 @@ pub enum DirectoryError {
     Storage(String),
     #[error("another sync holds the lock {0}")]
     Locked(String),
+    /// The credentials lack an OAuth scope a whole API needs: every call would fail alike.
+    #[error("{0}")]
+    MissingScope(String),
     /// The stored change-feed link is no longer accepted; only a full read helps.
     #[error("{0}: the stored delta link has expired")]
     DeltaExpired(String),

@@ -40,6 +40,9 @@ use super::faults::{request_identity, Fault, FaultPlan, FaultState};
 use super::server::{has_bearer, ConnectionKiller, Request, Server};
 use store::{Directory, NewMember};
 
+/// What Google APIs answer (403) when the token lacks the scope a method needs.
+const INSUFFICIENT_SCOPES: &str = "Request had insufficient authentication scopes.";
+
 /// A running fake Cloud Identity API. Dropping it shuts the server down.
 pub struct GoogleEmulator {
     server: Server,
@@ -62,6 +65,9 @@ pub struct EmulatorOptions {
     /// A Workspace Enterprise / Education or Cloud Identity Premium customer: memberships may
     /// expire. Others refuse `expiryDetail` with 403.
     pub premium: bool,
+    /// Whether the bearer token carries the `apps.groups.settings` scope; without it every
+    /// Groups Settings call answers 403 (tokens from `gcloud auth print-access-token` lack it).
+    pub settings_scope: bool,
 }
 
 impl Default for EmulatorOptions {
@@ -73,6 +79,7 @@ impl Default for EmulatorOptions {
             max_page_size: 200,
             latency: Duration::ZERO,
             premium: false,
+            settings_scope: true,
         }
     }
 }
@@ -274,6 +281,11 @@ async fn handle(shared: Arc<Shared>, request: Request, killer: ConnectionKiller)
         if !has_bearer(&parts.headers, expected) {
             return unauthenticated();
         }
+    }
+    if matches!(route, Route::GetSettings(_) | Route::PatchSettings(_)) && !shared.options.settings_scope {
+        // Google's answer for a token without the method's scope.
+        let denied = ApiError { code: Code::PermissionDenied, message: INSUFFICIENT_SCOPES.to_owned() };
+        return denied.into_response();
     }
     let identity = request_identity(&parts.method, &parts.uri, &body);
     let (fault, plan) = {

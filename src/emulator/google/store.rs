@@ -27,12 +27,11 @@ pub(super) const DEFAULT_SETTINGS: &[(&str, &str)] = &[
 ];
 
 /// The values the Groups Settings API takes for each field the emulator keeps (written out
-/// here, not taken from the definitions, so that a wrong value there fails against this).
+/// here, not taken from the definitions, so that a wrong value there fails against this): the
+/// Groups Settings v1 discovery document, as the `google-groupssettings1` crate documents each
+/// field (`whoCanViewMembership` has no `ALL_OWNERS_CAN_VIEW` there).
 const SETTING_VALUES: &[(&str, &[&str])] = &[
-    (
-        "whoCanViewMembership",
-        &["ALL_IN_DOMAIN_CAN_VIEW", "ALL_MEMBERS_CAN_VIEW", "ALL_MANAGERS_CAN_VIEW", "ALL_OWNERS_CAN_VIEW"],
-    ),
+    ("whoCanViewMembership", &["ALL_IN_DOMAIN_CAN_VIEW", "ALL_MEMBERS_CAN_VIEW", "ALL_MANAGERS_CAN_VIEW"]),
     ("whoCanJoin", &["ANYONE_CAN_JOIN", "ALL_IN_DOMAIN_CAN_JOIN", "INVITED_CAN_JOIN", "CAN_REQUEST_TO_JOIN"]),
     (
         "whoCanPostMessage",
@@ -47,6 +46,7 @@ const SETTING_VALUES: &[(&str, &[&str])] = &[
     ),
     ("allowExternalMembers", &["true", "false"]),
     ("isArchived", &["true", "false"]),
+    ("archiveOnly", &["true", "false"]),
 ];
 
 /// The request body of `groups.create` and `groups.patch` (output-only fields are ignored).
@@ -596,7 +596,25 @@ impl Directory {
         }
         let key = email.to_ascii_lowercase();
         let group = self.groups.get_mut(&key).expect("checked by settings_group");
-        group.settings.extend(changes);
+        // groupssettings `archiveOnly` / `whoCanPostMessage`: NONE_CAN_POST only with
+        // archiveOnly true, which sets it; archiveOnly back to false sets ALL_MANAGERS_CAN_POST.
+        let mut after = group.settings.clone();
+        after.extend(changes.iter().cloned());
+        let archive_changed = changes.iter().any(|(field, _)| field == "archiveOnly");
+        let archive_only = after.get("archiveOnly").map(String::as_str) == Some("true");
+        if archive_changed {
+            let post = if archive_only { "NONE_CAN_POST" } else { "ALL_MANAGERS_CAN_POST" };
+            let asked = changes.iter().find(|(field, _)| field == "whoCanPostMessage").map(|(_, v)| v.as_str());
+            if !archive_only || asked.is_none() {
+                after.insert("whoCanPostMessage".to_owned(), post.to_owned());
+            }
+        }
+        if after.get("whoCanPostMessage").map(String::as_str) == Some("NONE_CAN_POST") && !archive_only {
+            return Err(ApiError::invalid(
+                "Invalid value for: whoCanPostMessage: NONE_CAN_POST needs archiveOnly true",
+            ));
+        }
+        group.settings = after;
         Ok(self.settings_json(&key))
     }
 
