@@ -5,6 +5,13 @@
 //! owned group; writes are one call per change. The provider never retries by itself (the sync
 //! engine does, from the classified errors) and never mutates a group without the owner
 //! marker in its description.
+//!
+//! Cloud Identity answers 403 "permission denied (or it may not exist)" for a group or account
+//! it does not have: for a group this run listed or created that is replication lag (retried);
+//! for an addition, one `groups.get` tells a missing account (that membership fails) from a
+//! group not visible yet; only the customer's own listing refusing is a credentials error.
+//! Membership expiry exists on premium editions only: a refused expiry adds the membership
+//! without it, skips expiry for the rest of the run and leaves one notice.
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -20,7 +20,11 @@
 //! 400 for an existing member; `DELETE …/members/{id}/$ref` answers 204, 404 for a non-member;
 //! `POST /$batch` takes at most 20 requests and answers them in a shuffled order, each with its
 //! own status, headers and body (run in order; one whose `dependsOn` failed answers 424);
-//! errors are `{"error":{"code":"…","message":"…"}}`.
+//! errors are `{"error":{"code":"…","message":"…"}}`. A security group's `mailNickname` need
+//! not be unique (only Microsoft 365 groups' are), so a repeated `POST /groups` makes a second
+//! group; a write can be applied and its answer lost (503 or a reset connection); a new group
+//! can be missing from the next change-feed rounds; `alternativeNames` are compared with case
+//! (whether Graph ignores it is not documented).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;

@@ -11,6 +11,10 @@
 //! `v1/groups/{id}/memberships/{mid}`, `v1/groups/{id}/memberships/{mid}:modifyMembershipRoles`;
 //! camelCase JSON; writes answer a finished `Operation` (`modifyMembershipRoles` answers
 //! `{"membership": …}`); errors are `{"error":{"code":N,"message":"…","status":"NOT_FOUND"}}`.
+//! A group the customer does not have (or that has not replicated yet) and an account that does
+//! not exist answer 403 `Error(2028): Permission denied for resource … (or it may not exist)`,
+//! not 404, as Cloud Identity does; membership expiry is refused (403) unless the customer is
+//! premium (`EmulatorOptions::premium`: Workspace Enterprise / Education, Cloud Identity Premium).
 //! A membership's type (`USER`, `GROUP`, `SERVICE_ACCOUNT`) is fixed when it is created: adding
 //! a group's email before the group exists makes a `USER` member, as with the real API.
 //! Group settings (the Groups Settings API): `GET` and `PATCH groups/v1/groups/{email}` with
