@@ -554,7 +554,11 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
         }
         ProviderName::Azure => {
             let (config, provider) = resolve::azure_config(definitions)?;
-            let directory = AzureDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?;
+            // A sign-in endpoint that does not answer is an outage (exit 1), not bad input.
+            let directory = AzureDirectory::connect(&config).map_err(|e| match e {
+                DirectoryError::Unavailable(message) => anyhow::anyhow!(message),
+                other => anyhow::Error::new(InputError(other.to_string())),
+            })?;
             let machine_accounts = crate::infra::machine_account_memberships(definitions);
             let identities = crate::infra::azure_identity_memberships(definitions);
             Ok(Target {

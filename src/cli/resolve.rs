@@ -314,6 +314,7 @@ pub fn azure_config(definitions: &Definitions) -> Result<(AzureConfig, ProviderS
     let tenant_id =
         required("Azure tenant id", "azure", "tenant_id", "CPG_INFRA_AZURE_TENANT_ID", &settings.tenant_id)?;
     let endpoint = env("CPG_INFRA_AZURE_ENDPOINT").or(settings.endpoint.clone());
+    let authority = env("CPG_INFRA_AZURE_AUTHORITY");
     let people =
         definitions.people.values().filter_map(|p| p.azure.clone().map(|azure| (p.email.clone(), azure))).collect();
     // As rendered: Graph may match alternative names by case.
@@ -325,6 +326,7 @@ pub fn azure_config(definitions: &Definitions) -> Result<(AzureConfig, ProviderS
         tenant_id,
         groups_domain: organisation.groups_domain.clone(),
         endpoint,
+        authority,
         auth: azure_auth()?,
         people,
         identities,

@@ -19,10 +19,10 @@ use std::time::Duration;
 
 use graph_http::api_impl::RequestHandler;
 use graph_rs_sdk::http::{BodyRead, Method, Url};
-use graph_rs_sdk::identity::ConfidentialClientApplication;
 use graph_rs_sdk::{GraphClient, GraphClientConfiguration, GraphFailure, ODataQuery};
 use serde_json::{json, Value};
 
+use super::azure_login;
 use super::{
     check_endpoint, DeltaGroup, DeltaMember, DeltaState, Directory, DirectoryError, LiveGroup, LiveMember, MemberKind,
     NewGroup, OWNER_MARKER,
@@ -53,6 +53,8 @@ pub struct AzureConfig {
     pub groups_domain: String,
     /// Overrides the Graph root (`https://graph.microsoft.com`), e.g. an emulator on loopback.
     pub endpoint: Option<String>,
+    /// Overrides the sign-in authority (`https://login.microsoftonline.com`), e.g. an emulator.
+    pub authority: Option<String>,
     pub auth: AzureAuth,
     /// Person email (lowercased) → the `azure` object id or principal name in `people.toml`.
     pub people: BTreeMap<String, String>,
@@ -156,34 +158,40 @@ impl AzureDirectory {
             .https_only(!url.scheme().eq_ignore_ascii_case("http"))
             .timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(10));
-        let configuration = match &config.auth {
-            AzureAuth::AccessToken { token, .. } => configuration.access_token(token),
-            AzureAuth::ClientSecret { client_id, secret, .. } => {
-                let application = ConfidentialClientApplication::builder(client_id.as_str())
-                    .with_client_secret(secret)
-                    .with_tenant(&config.tenant_id)
-                    .build();
-                configuration.client_application(application)
-            }
-            AzureAuth::ClientAssertion { client_id, assertion, .. } => {
-                let application = ConfidentialClientApplication::builder(client_id.as_str())
-                    .with_client_assertion(assertion)
-                    .with_tenant(&config.tenant_id)
-                    .build();
-                configuration.client_application(application)
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| DirectoryError::Storage(format!("cannot start the HTTP runtime: {e}")))?;
+        let authority = config.authority.as_deref().unwrap_or(azure_login::PRODUCTION_AUTHORITY);
+        let authority = azure_login::check_root(authority, &["login.microsoftonline.com"], "azure authority")?;
+        // Apps sign in here (one client-credentials exchange per run); the client takes the token.
+        let token = match &config.auth {
+            AzureAuth::AccessToken { token, .. } => token.clone(),
+            AzureAuth::ClientSecret { client_id, secret, source } => runtime.block_on(azure_login::access_token(
+                &authority,
+                &config.tenant_id,
+                client_id,
+                azure_login::Proof::Secret(secret),
+                source,
+            ))?,
+            AzureAuth::ClientAssertion { client_id, assertion, source } => {
+                runtime.block_on(azure_login::access_token(
+                    &authority,
+                    &config.tenant_id,
+                    client_id,
+                    azure_login::Proof::Assertion(assertion),
+                    source,
+                ))?
             }
         };
+        let configuration = configuration.access_token(token);
         let mut client = GraphClient::from(configuration);
         if !microsoft {
             // `check_endpoint` allowed only HTTPS or loopback; the client's own `use_endpoint`
             // panics on any host but Microsoft's, so its test hook is the way to an emulator.
             client.use_test_endpoint(&url);
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| DirectoryError::Storage(format!("cannot start the HTTP runtime: {e}")))?;
         Ok(AzureDirectory {
             runtime,
             client,

@@ -5,6 +5,7 @@
 //! list and mutate, and they only report groups as owned when they carry the owner marker.
 
 mod azure;
+mod azure_login;
 mod google;
 mod google_settings;
 mod hail;

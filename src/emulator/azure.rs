@@ -67,11 +67,22 @@ pub struct AzureEmulatorOptions {
     pub max_page_size: usize,
     /// Added to every request before it is answered.
     pub latency: Duration,
+    /// App registrations that may sign in with a client secret: client id → secret.
+    pub client_secrets: BTreeMap<String, String>,
+    /// App registrations with a federated credential: client id → the assertion it accepts.
+    pub federated_tokens: BTreeMap<String, String>,
 }
 
 impl Default for AzureEmulatorOptions {
     fn default() -> Self {
-        AzureEmulatorOptions { port: 0, token: None, max_page_size: MAX_TOP, latency: Duration::ZERO }
+        AzureEmulatorOptions {
+            port: 0,
+            token: None,
+            max_page_size: MAX_TOP,
+            latency: Duration::ZERO,
+            client_secrets: BTreeMap::new(),
+            federated_tokens: BTreeMap::new(),
+        }
     }
 }
 
@@ -266,6 +277,13 @@ impl Shared {
 /// Serves one request: count, read, wait, authenticate, maybe fault, then answer.
 async fn handle(shared: Arc<Shared>, request: Request, killer: ConnectionKiller) -> Response {
     let (parts, body) = request.into_parts();
+    if parts.method == Method::POST && parts.uri.path().ends_with("/oauth2/v2.0/token") {
+        shared.count("oauth2.token");
+        let Ok(body) = axum::body::to_bytes(Body::new(body), MAX_BODY_BYTES).await else {
+            return token_error(StatusCode::BAD_REQUEST, "invalid_request", "AADSTS900144: unreadable body.");
+        };
+        return sign_in(&shared.options, &body);
+    }
     let route = parts.uri.path().strip_prefix("/v1.0").map_or(Route::Unknown, |path| Route::parse(&parts.method, path));
     shared.count(route.method_name());
     let Ok(body) = axum::body::to_bytes(Body::new(body), MAX_BODY_BYTES).await else {
@@ -311,6 +329,74 @@ async fn handle(shared: Arc<Shared>, request: Request, killer: ConnectionKiller)
         }
     }
     answer.into_response()
+}
+
+/// The identity platform's client-credentials grant (`/{tenant}/oauth2/v2.0/token`, a form):
+/// a client secret or a `jwt-bearer` client assertion for a known app gives the access token
+/// the Graph routes take; errors are `{"error","error_description"}` with AADSTS codes as the
+/// platform writes them (a wrong secret is 401 `invalid_client`, AADSTS7000215).
+fn sign_in(options: &AzureEmulatorOptions, body: &[u8]) -> Response {
+    let form: HashMap<String, String> = url_form(body);
+    let field = |name: &str| form.get(name).map(String::as_str);
+    if field("grant_type") != Some("client_credentials") {
+        return token_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "AADSTS70003: unsupported grant type.");
+    }
+    let client_id = field("client_id").unwrap_or_default();
+    let accepted = match (field("client_secret"), field("client_assertion_type"), field("client_assertion")) {
+        (Some(secret), None, None) => match options.client_secrets.get(client_id) {
+            Some(expected) => expected == secret,
+            None => return unknown_app(client_id),
+        },
+        (None, Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), Some(assertion)) => {
+            match options.federated_tokens.get(client_id) {
+                Some(expected) if expected == assertion => true,
+                Some(_) => {
+                    return token_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_client",
+                        "AADSTS70021: No matching federated identity record found for presented assertion.",
+                    )
+                }
+                None => return unknown_app(client_id),
+            }
+        }
+        _ => {
+            return token_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+            )
+        }
+    };
+    if !accepted {
+        return token_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+        );
+    }
+    let token = options.token.clone().unwrap_or_else(|| "emulator-token".to_owned());
+    let answer = json!({ "token_type": "Bearer", "expires_in": 3599, "access_token": token });
+    Answer::json(StatusCode::OK, answer).into_response()
+}
+
+fn unknown_app(client_id: &str) -> Response {
+    let message = format!("AADSTS700016: Application with identifier '{client_id}' was not found in the directory.");
+    token_error(StatusCode::BAD_REQUEST, "unauthorized_client", &message)
+}
+
+fn token_error(status: StatusCode, code: &str, description: &str) -> Response {
+    Answer::json(status, json!({ "error": code, "error_description": description })).into_response()
+}
+
+/// An `application/x-www-form-urlencoded` body.
+fn url_form(body: &[u8]) -> HashMap<String, String> {
+    let text = String::from_utf8_lossy(body);
+    let uri: Uri = match format!("/?{text}").parse() {
+        Ok(uri) => uri,
+        Err(_) => return HashMap::new(),
+    };
+    Query::<HashMap<String, String>>::try_from_uri(&uri).map(|Query(q)| q).unwrap_or_default()
 }
 
 /// `http://host:port` as the client addressed us, for `@odata.nextLink`.
@@ -1298,7 +1384,10 @@ mod tests {
         assert!(matches_filter(&item, "nonsense").is_err());
         let principal = json!({ "alternativeNames": ["isExplicit=True", "/subscriptions/S/resourceGroups/RG"] });
         assert!(
-            matches_filter(&principal, "alternativeNames/any(x:x eq '/subscriptions/s/resourcegroups/rg')").unwrap()
+            matches_filter(&principal, "alternativeNames/any(x:x eq '/subscriptions/S/resourceGroups/RG')").unwrap()
+        );
+        assert!(
+            !matches_filter(&principal, "alternativeNames/any(x:x eq '/subscriptions/s/resourcegroups/rg')").unwrap()
         );
         assert!(!matches_filter(&principal, "alternativeNames/any(x:x eq '/subscriptions/s')").unwrap());
         assert!(matches_filter(&principal, "alternativeNames/any(x:y eq 'a')").is_err());

@@ -94,6 +94,7 @@ pub fn connect_with(
         tenant_id: TENANT.to_owned(),
         groups_domain: DOMAIN.to_owned(),
         endpoint: Some(emulator.base_url()),
+        authority: None,
         auth: AzureAuth::AccessToken { token: token.to_owned(), source: "the test token".to_owned() },
         people,
         identities,

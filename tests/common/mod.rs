@@ -134,6 +134,7 @@ fn run_binary(root: &Path, today: &str, args: &[&str], env: &[(&str, &str)]) -> 
         "CPG_INFRA_AZURE_ACCESS_TOKEN",
         "CPG_INFRA_AZURE_ENDPOINT",
         "CPG_INFRA_AZURE_TENANT_ID",
+        "CPG_INFRA_AZURE_AUTHORITY",
         "AZURE_CLIENT_ID",
         "AZURE_CLIENT_SECRET",
         "AZURE_FEDERATED_TOKEN",
