@@ -164,7 +164,7 @@ impl AzureDirectory {
             .build()
             .map_err(|e| DirectoryError::Storage(format!("cannot start the HTTP runtime: {e}")))?;
         let authority = config.authority.as_deref().unwrap_or(azure_login::PRODUCTION_AUTHORITY);
-        let authority = azure_login::check_root(authority, &["login.microsoftonline.com"], "azure authority")?;
+        let authority = super::endpoint::check_root(authority, &["login.microsoftonline.com"], "azure authority")?;
         // Apps sign in here (one client-credentials exchange per run); the client takes the token.
         let token = match &config.auth {
             AzureAuth::AccessToken { token, .. } => token.clone(),

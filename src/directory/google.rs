@@ -572,6 +572,7 @@ pub(crate) async fn credentials_file_authenticator(
     let bad = |message: String| DirectoryError::Rejected(format!("google credentials {}: {message}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
     let kind: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    check_token_endpoints(&kind).map_err(|e| bad(e.to_string()))?;
     let builder = yup_oauth2::CustomHyperClientBuilder::from(client);
     let built = match kind.get("type").and_then(|t| t.as_str()) {
         Some("service_account") => {
@@ -593,6 +594,22 @@ pub(crate) async fn credentials_file_authenticator(
         }
     };
     built.map_err(|e| bad(e.to_string()))
+}
+
+/// Google's hosts a credentials file may send its signed assertion or token to.
+const GOOGLE_TOKEN_HOSTS: &[&str] =
+    &["oauth2.googleapis.com", "accounts.google.com", "sts.googleapis.com", "iamcredentials.googleapis.com"];
+
+/// The endpoints a credentials file names (a key's `token_uri`, an external account's
+/// `token_url` and impersonation URL) are Google's over HTTPS or loopback: a file pointing
+/// anywhere else would hand a signed assertion or a token to that host.
+fn check_token_endpoints(file: &serde_json::Value) -> Result<(), DirectoryError> {
+    for field in ["token_uri", "token_url", "service_account_impersonation_url"] {
+        if let Some(url) = file.get(field).and_then(|v| v.as_str()) {
+            super::endpoint::check_root(url, GOOGLE_TOKEN_HOSTS, field)?;
+        }
+    }
+    Ok(())
 }
 
 /// Plain HTTP is accepted only on loopback (emulators); anything else must be HTTPS.
@@ -815,6 +832,19 @@ mod tests {
         assert!(check_endpoint("http://10.0.0.5:8089/").is_err());
         assert!(check_endpoint("http://example.org/").is_err());
         assert!(check_endpoint("ftp://127.0.0.1/").is_err());
+    }
+
+    #[test]
+    fn credentials_files_may_name_only_google_or_loopback_token_endpoints() {
+        let file = |field: &str, url: &str| serde_json::json!({ "type": "service_account", field: url });
+        assert!(check_token_endpoints(&file("token_uri", "https://oauth2.googleapis.com/token")).is_ok());
+        assert!(check_token_endpoints(&file("token_uri", "http://127.0.0.1:8089/token")).is_ok());
+        assert!(check_token_endpoints(&file("token_url", "https://sts.googleapis.com/v1/token")).is_ok());
+        assert!(check_token_endpoints(&file("token_uri", "https://oauth2.googleapis.com.evil.example/token")).is_err());
+        assert!(check_token_endpoints(&file("token_uri", "http://oauth2.googleapis.com/token")).is_err());
+        assert!(check_token_endpoints(&file("token_url", "http://user@127.0.0.1/token")).is_err());
+        let impersonation = "https://attacker.example/v1/projects/-/serviceAccounts/x:generateAccessToken";
+        assert!(check_token_endpoints(&file("service_account_impersonation_url", impersonation)).is_err());
     }
 
     #[test]

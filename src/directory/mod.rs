@@ -6,6 +6,7 @@
 
 mod azure;
 mod azure_login;
+mod endpoint;
 mod google;
 mod google_settings;
 mod hail;
