@@ -45,6 +45,7 @@ impl Bench {
             tenant_id: "00000000-0000-4000-8000-000000000000".to_owned(),
             groups_domain: DOMAIN.to_owned(),
             endpoint: Some(emulator.base_url()),
+            authority: None,
             auth: AzureAuth::AccessToken { token: "bench".to_owned(), source: "the bench".to_owned() },
             people: BTreeMap::new(),
             identities: Vec::new(),

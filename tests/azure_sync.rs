@@ -251,7 +251,7 @@ fn an_unresolvable_person_fails_only_their_memberships() {
     let calls = emulator.calls();
     let lookups = calls.get("users.list").unwrap_or(&0) + calls.get("$batch/users.list").unwrap_or(&0);
     assert_eq!(lookups, 6, "5 people and the ghost, each once: {calls:?}");
-    assert_eq!(calls.get("$batch"), Some(&2), "one batch of look-ups per group: {calls:?}");
+    assert_eq!(calls.get("$batch"), Some(&1), "one batch of look-ups for the run: {calls:?}");
     assert_eq!(emulator_state(&emulator, &no_aliases()), expected_state(&desired));
 }
 

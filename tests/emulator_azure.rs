@@ -310,8 +310,13 @@ fn service_principals_are_found_by_alternative_name_and_are_members_like_users()
     });
     let graph = client(&emulator, TOKEN);
 
-    // `$filter` on the collection, compared without regard to case, with `$select`.
-    let filter = format!("alternativeNames/any(x:x eq '{}')", arm("rg-two").to_lowercase());
+    // `$filter` on the collection, with `$select`. Whether Graph ignores case there is not
+    // documented, so the emulator does not: a lowercased id finds nothing.
+    let lowercased = format!("alternativeNames/any(x:x eq '{}')", arm("rg-two").to_lowercase());
+    let request = graph.service_principals().list_service_principal().filter(&[&lowercased]);
+    let (status, _, page) = send(request).unwrap();
+    assert_eq!((status, page["value"].as_array().map(Vec::len)), (200, Some(0)), "{page}");
+    let filter = format!("alternativeNames/any(x:x eq '{}')", arm("rg-two"));
     let request =
         graph.service_principals().list_service_principal().filter(&[&filter]).select(&["id", "alternativeNames"]);
     let (status, _, page) = send(request).unwrap();
@@ -373,4 +378,89 @@ fn service_principals_are_found_by_alternative_name_and_are_members_like_users()
         custom(graph_rs_sdk::http::Method::DELETE, &format!("/groups/{group}/members/{one}/$ref"), None);
     assert_eq!(status, 204);
     assert_eq!(emulator.groups()["g"].members.len(), 1);
+}
+
+fn security_group(nickname: &str) -> Value {
+    json!({ "displayName": nickname, "mailNickname": nickname, "mailEnabled": false, "securityEnabled": true })
+}
+
+#[test]
+fn security_groups_may_share_a_nickname_but_microsoft_365_groups_may_not() {
+    let emulator = emulator(999);
+    let graph = client(&emulator, TOKEN);
+    for _ in 0..2 {
+        let (status, _, body) = send(graph.groups().create_group(&security_group("twin"))).unwrap();
+        assert_eq!(status, 201, "{body}");
+    }
+    let filter = graph.groups().list_group().filter(&["mailNickname eq 'twin'"]);
+    let (_, _, page) = send(filter).unwrap();
+    assert_eq!(page["value"].as_array().unwrap().len(), 2, "{page}");
+    assert_eq!(emulator.nickname_counts().get("twin"), Some(&2));
+
+    let unified = |nickname: &str| {
+        json!({ "displayName": nickname, "mailNickname": nickname, "mailEnabled": true,
+                "securityEnabled": false, "groupTypes": ["Unified"] })
+    };
+    assert_eq!(send(graph.groups().create_group(&unified("team"))).unwrap().0, 201);
+    let (status, _, body) = send(graph.groups().create_group(&unified("team"))).unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("already exists"), "{body}");
+}
+
+#[test]
+fn a_lost_answer_comes_after_the_write_is_applied() {
+    for reset in [false, true] {
+        let emulator = emulator(999);
+        emulator.set_faults(FaultPlan {
+            lose_answers: [("groups.create".to_owned(), 1)].into_iter().collect(),
+            lose_by_reset: reset,
+            ..FaultPlan::default()
+        });
+        let graph = client(&emulator, TOKEN);
+        match send(graph.groups().create_group(&security_group("lost"))) {
+            Ok((status, _, body)) => {
+                assert!(!reset, "a reset connection answered {status}");
+                assert_eq!(status, 503, "{body}");
+            }
+            Err(error) => assert!(reset, "a 503 was a transport failure: {error}"),
+        }
+        assert_eq!(emulator.nickname_counts().get("lost"), Some(&1), "the write was applied");
+        // Only the given number of answers is lost; reads never are.
+        assert_eq!(send(graph.groups().create_group(&security_group("next"))).unwrap().0, 201);
+        assert_eq!(emulator.nickname_counts().get("lost"), Some(&1));
+    }
+}
+
+#[test]
+fn new_groups_reach_the_change_feed_rounds_late_with_all_their_members() {
+    let emulator = emulator(999);
+    let ids = users(&emulator, 2);
+    let graph = client(&emulator, TOKEN);
+    let (_, _, first) = send(graph.groups().delta().select(&["mailNickname", "members"])).unwrap();
+    let mut link = first["@odata.deltaLink"].as_str().unwrap().to_owned();
+    emulator.set_faults(FaultPlan { delta_lag: 2, ..FaultPlan::default() });
+    let (_, _, created) = send(graph.groups().create_group(&security_group("late"))).unwrap();
+    let group = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(send(graph.group(&group).update_group(&bind(&ids))).unwrap().0, 204);
+    // Listed and read directly at once; absent from the next two rounds of the feed.
+    let (_, _, listed) = send(graph.groups().list_group().filter(&["mailNickname eq 'late'"])).unwrap();
+    assert_eq!(listed["value"].as_array().unwrap().len(), 1, "{listed}");
+    let round = |link: &str| {
+        let mut request = graph.groups().delta();
+        *request.as_mut() = Url::parse(link).unwrap();
+        let (status, _, page) = send(request).unwrap();
+        assert_eq!(status, 200, "{page}");
+        page
+    };
+    for _ in 0..2 {
+        let page = round(&link);
+        assert!(page["value"].as_array().unwrap().iter().all(|g| g["id"] != group.as_str()), "{page}");
+        link = page["@odata.deltaLink"].as_str().unwrap().to_owned();
+    }
+    let page = round(&link);
+    let shown = page["value"].as_array().unwrap().iter().find(|g| g["id"] == group.as_str()).cloned();
+    let shown = shown.unwrap_or_else(|| panic!("the third round shows the group: {page}"));
+    let members: BTreeSet<&str> =
+        shown["members@delta"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(members, ids.iter().map(String::as_str).collect(), "{shown}");
 }

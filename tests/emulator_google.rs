@@ -28,10 +28,12 @@ fn start(options: EmulatorOptions) -> GoogleEmulator {
     GoogleEmulator::start(options).expect("start the emulator")
 }
 
+/// A premium customer (membership expiry available), as most tests need.
 fn emulator() -> GoogleEmulator {
     start(EmulatorOptions {
         customer: CUSTOMER.to_owned(),
         token: Some(TOKEN.to_owned()),
+        premium: true,
         ..EmulatorOptions::default()
     })
 }
@@ -221,8 +223,8 @@ async fn groups_are_created_read_patched_looked_up_and_deleted() {
     assert_eq!(operation.done, Some(true));
     assert!(emulator.groups().is_empty());
     let gone = hub.groups().lookup().group_key_id("analysts@groups.example.org").doit().await;
-    assert_eq!(api_error(gone), (404, "NOT_FOUND".to_owned()));
-    assert_eq!(api_error(hub.groups().get(&name).doit().await), (404, "NOT_FOUND".to_owned()));
+    assert_eq!(api_error(gone), (403, "PERMISSION_DENIED".to_owned()));
+    assert_eq!(api_error(hub.groups().get(&name).doit().await), (403, "PERMISSION_DENIED".to_owned()));
 }
 
 #[tokio::test]
@@ -296,9 +298,9 @@ async fn memberships_are_created_listed_looked_up_and_deleted() {
     assert_eq!(api_error(twice), (409, "ALREADY_EXISTS".to_owned()));
     let nowhere =
         hub.groups().memberships_create(membership_request("bob@example.org"), "groups/0missing").doit().await;
-    assert_eq!(api_error(nowhere), (404, "NOT_FOUND".to_owned()));
+    assert_eq!(api_error(nowhere), (403, "PERMISSION_DENIED".to_owned()));
     let no_list = hub.groups().memberships_list("groups/0missing").doit().await;
-    assert_eq!(api_error(no_list), (404, "NOT_FOUND".to_owned()));
+    assert_eq!(api_error(no_list), (403, "PERMISSION_DENIED".to_owned()));
 
     // Lookup (the `+` survives query encoding), delete by the returned name, then it is gone.
     let (_, found) = hub
@@ -512,9 +514,9 @@ async fn a_fresh_group_lags_behind_in_listings_and_reads_but_not_in_writes() {
     assert_eq!(api_error(again), (409, "ALREADY_EXISTS".to_owned()));
     assert_eq!(list_groups(&hub, None).await.0, Vec::<String>::new());
     let lookup = hub.groups().lookup().group_key_id("late@groups.example.org").doit().await;
-    assert_eq!(api_error(lookup), (404, "NOT_FOUND".to_owned()));
+    assert_eq!(api_error(lookup), (403, "PERMISSION_DENIED".to_owned()));
     let members = hub.groups().memberships_list(&name).doit().await;
-    assert_eq!(api_error(members), (404, "NOT_FOUND".to_owned()));
+    assert_eq!(api_error(members), (403, "PERMISSION_DENIED".to_owned()));
     // Writes see it at once; reads after the lag see it too.
     hub.groups().memberships_create(membership_request("a@x.org"), &name).doit().await.expect("create");
     assert_eq!(list_groups(&hub, None).await.0, ["late@groups.example.org"]);
@@ -746,4 +748,48 @@ async fn group_settings_start_at_the_defaults_and_a_patch_changes_only_its_field
     let expected =
         BTreeMap::from([("groupsSettings.groups.get".to_owned(), 2), ("groupsSettings.groups.patch".to_owned(), 3)]);
     assert_eq!(emulator.calls(), expected);
+}
+
+/// The error message of an API error.
+fn api_message<T: std::fmt::Debug>(result: Result<T, Error>) -> String {
+    match result {
+        Err(Error::BadRequest(body)) => body["error"]["message"].as_str().expect("error.message").to_owned(),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn missing_groups_and_accounts_are_permission_denied_and_expiry_needs_a_premium_customer() {
+    let premium = emulator();
+    let emulator = start(EmulatorOptions {
+        customer: CUSTOMER.to_owned(),
+        token: Some(TOKEN.to_owned()),
+        ..EmulatorOptions::default()
+    });
+    seed(&emulator, "team@groups.example.org", &[]);
+    emulator.set_faults(FaultPlan { unknown_members: ["ghost@example.org".to_owned()].into(), ..FaultPlan::default() });
+    let hub = connect(&emulator.base_url(), TOKEN);
+    let team = group_name(&hub, "team@groups.example.org").await;
+
+    let lookup = hub.groups().lookup().group_key_id("nobody@groups.example.org").doit().await;
+    assert!(api_message(lookup).starts_with("Error(2028): Permission denied for resource"));
+    let ghost = hub.groups().memberships_create(membership_request("ghost@example.org"), &team).doit().await;
+    let message = api_message(ghost);
+    assert!(message.contains("Error(2028)") && message.contains("(or it may not exist)"), "{message}");
+
+    // Not a premium customer: an expiry is refused, the same membership without one is not.
+    let mut expiring = membership_request("a@x.org");
+    expiring.roles.as_mut().unwrap()[0].expiry_detail =
+        Some(ExpiryDetail { expire_time: Some("2027-04-01T00:00:00Z".parse().unwrap()) });
+    let refused = hub.groups().memberships_create(expiring.clone(), &team).doit().await;
+    assert_eq!(api_error(refused), (403, "PERMISSION_DENIED".to_owned()));
+    assert!(emulator.groups()["team@groups.example.org"].members.is_empty(), "a refused request changes nothing");
+    hub.groups().memberships_create(membership_request("a@x.org"), &team).doit().await.expect("without expiry");
+
+    seed(&premium, "team@groups.example.org", &[]);
+    let hub = connect(&premium.base_url(), TOKEN);
+    let team = group_name(&hub, "team@groups.example.org").await;
+    hub.groups().memberships_create(expiring, &team).doit().await.expect("a premium customer keeps expiry");
+    let stored = premium.groups()["team@groups.example.org"].members["a@x.org"].expire_time.clone();
+    assert_eq!(stored.as_deref(), Some("2027-04-01T00:00:00Z"));
 }

@@ -74,7 +74,7 @@ fn settings_are_applied_once_then_only_read_and_drift_is_patched_back_field_by_f
     // Changed by hand: one managed field and one the definitions leave alone.
     let web = "tob-wgs-web-access@groups.example.org";
     emulator.set_setting_directly(web, "whoCanJoin", "ANYONE_CAN_JOIN");
-    emulator.set_setting_directly(web, "whoCanPostMessage", "NONE_CAN_POST");
+    emulator.set_setting_directly(web, "whoCanPostMessage", "ALL_OWNERS_CAN_POST");
     emulator.reset_calls();
     let dry = cli_sync(&emulator, org.path(), false);
     dry.expect_code(SUCCESS);
@@ -92,7 +92,7 @@ fn settings_are_applied_once_then_only_read_and_drift_is_patched_back_field_by_f
     fix.expect_code(SUCCESS);
     assert_eq!((calls(&emulator, GET), calls(&emulator, PATCH)), (groups, 1), "{fix}");
     assert_eq!(fix.stdout.matches("~ settings ").count(), 1, "{fix}");
-    assert_eq!(emulator.settings(web), expected(&[("whoCanPostMessage", "NONE_CAN_POST")]));
+    assert_eq!(emulator.settings(web), expected(&[("whoCanPostMessage", "ALL_OWNERS_CAN_POST")]));
 }
 
 #[test]
@@ -249,4 +249,48 @@ fn updates_that_keep_failing_are_reported_and_exit_1() {
     cli_sync(&emulator, org.path(), true).expect_code(SUCCESS);
     assert_eq!(emulator.settings(web), expected(&[("isArchived", "true")]));
     assert_eq!(emulator.settings(admins), expected(&[]));
+}
+
+#[test]
+fn a_token_without_the_settings_scope_is_one_error_naming_the_scope() {
+    let options = cpg_infra::emulator::google::EmulatorOptions {
+        customer: common::google::CUSTOMER.to_owned(),
+        token: Some(common::google::TOKEN.to_owned()),
+        max_page_size: 500,
+        premium: true,
+        settings_scope: false,
+        ..Default::default()
+    };
+    let emulator = GoogleEmulator::start(options).unwrap();
+    let org = org_with_settings();
+    cli_sync(&emulator, org.path(), true).expect_code(FAILURE);
+    emulator.reset_calls();
+    let run = cli_sync(&emulator, org.path(), true);
+    run.expect_code(FAILURE);
+    assert_eq!(run.stderr.matches("failed: reading the settings").count(), 1, "{run}");
+    assert!(run.stderr.contains("https://www.googleapis.com/auth/apps.groups.settings"), "{run}");
+    assert_eq!(calls(&emulator, GET), 1, "one read found the scope missing: {:?}", emulator.calls());
+    assert_eq!(calls(&emulator, PATCH), 0);
+}
+
+#[test]
+fn none_can_post_is_taken_only_with_archive_only() {
+    let emulator = emulator(500);
+    let org = google_org();
+    cli_sync(&emulator, org.path(), true).expect_code(SUCCESS);
+    let team = "platform-admins@groups.example.org";
+    let directory = common::google::connect(&emulator, common::google::TOKEN);
+    // The provider learns which groups are its own from a listing.
+    cpg_infra::directory::Directory::list_groups(&directory).unwrap();
+    let settings = cpg_infra::directory::Directory::group_settings(&directory).unwrap();
+    let fields = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    };
+    let refused = settings.update_settings(team, &fields(&[("whoCanPostMessage", "NONE_CAN_POST")]));
+    assert!(refused.is_err_and(|e| e.to_string().contains("archiveOnly")));
+    assert_eq!(emulator.settings(team)["whoCanPostMessage"], "ANYONE_CAN_POST", "a refused PATCH changes nothing");
+    settings.update_settings(team, &fields(&[("archiveOnly", "true")])).unwrap();
+    assert_eq!(emulator.settings(team)["whoCanPostMessage"], "NONE_CAN_POST", "archiving stops posting");
+    settings.update_settings(team, &fields(&[("archiveOnly", "false")])).unwrap();
+    assert_eq!(emulator.settings(team)["whoCanPostMessage"], "ALL_MANAGERS_CAN_POST");
 }

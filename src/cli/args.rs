@@ -430,6 +430,9 @@ pub enum EmulatorCommand {
         /// The customer id groups are listed under.
         #[arg(long, default_value = "C03example")]
         customer: String,
+        /// A Workspace Enterprise / Cloud Identity Premium customer: memberships may expire.
+        #[arg(long)]
+        premium: bool,
         #[command(flatten)]
         faults: EmulatorFaultArgs,
     },
@@ -480,6 +483,9 @@ pub struct EmulatorFaultArgs {
     /// A membership created through the API is missing from this many following listings of its group.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub membership_listing_lag: u32,
+    /// Azure: a group created through the API is missing from this many following change-feed rounds.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub delta_lag: u32,
     /// Refuse to create this group (Azure: its mailNickname; repeatable).
     #[arg(long = "reject-group", value_name = "EMAIL")]
     pub reject_groups: Vec<String>,

@@ -14,8 +14,13 @@ use crate::emulator::FaultPlan;
 /// process is killed (Ctrl-C).
 pub fn run(command: &EmulatorCommand) -> Result<Exit> {
     match command {
-        EmulatorCommand::Google { port, customer, faults } => {
-            let options = EmulatorOptions { port: *port, customer: customer.clone(), ..EmulatorOptions::default() };
+        EmulatorCommand::Google { port, customer, premium, faults } => {
+            let options = EmulatorOptions {
+                port: *port,
+                customer: customer.clone(),
+                premium: *premium,
+                ..EmulatorOptions::default()
+            };
             let emulator =
                 GoogleEmulator::start(options).with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
             emulator.set_faults(fault_plan(faults));
@@ -72,6 +77,7 @@ fn fault_plan(args: &EmulatorFaultArgs) -> FaultPlan {
         group_listing_lag: args.group_listing_lag,
         group_read_lag: args.group_read_lag,
         membership_listing_lag: args.membership_listing_lag,
+        delta_lag: args.delta_lag,
         reject_groups: args.reject_groups.iter().cloned().collect(),
         reject_members: args.reject_members.iter().cloned().collect(),
         ..FaultPlan::default()

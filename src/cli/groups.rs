@@ -11,7 +11,7 @@ use super::{progress, Exit, InputError};
 
 /// Requests in flight at once when neither --concurrency nor the provider's settings say.
 const DEFAULT_CONCURRENCY: usize = 8;
-use crate::definitions::{GoogleGroupSettings, Nesting, ParseCache};
+use crate::definitions::{GoogleGroupSettings, MembershipExpiry, Nesting, ParseCache};
 use crate::diff::{diff_hierarchies, render_json, render_markdown, render_text};
 use crate::directory::{
     AzureDirectory, DeltaState, Directory, DirectoryError, GoogleDirectory, HailDirectory, LocalDirectory,
@@ -370,6 +370,9 @@ fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exi
     }
     let apply_options = ApplyOptions { concurrency, retry, allow_mass_removal: args.allow_mass_removal };
     let outcome = sync::apply(directory.as_ref(), &plan, &apply_options, progress::for_terminal().as_ref());
+    for notice in directory.notices() {
+        eprintln!("notice: {notice}");
+    }
     if let Some((path, state)) = feed.take() {
         let applied = matches!(outcome, ApplyOutcome::Applied(_)) && !plan.is_empty();
         save_delta(directory.as_ref(), &retry, &path, state, applied);
@@ -507,7 +510,10 @@ fn read_through_delta(
                     None
                 }
             },
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                eprintln!("no delta state at {}; reading everything", path.display());
+                None
+            }
             Err(error) => {
                 eprintln!("{}: {error}; reading everything", path.display());
                 None
@@ -593,17 +599,33 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
             let directory = GoogleDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?;
             // People may use a different account in Google than their primary email.
             let aliases = definitions.google_accounts();
+            let desired = expanded.hierarchy.with_member_aliases(&aliases);
+            // Without Cloud Identity expiry, no expiryDetail is sent: the expansion as of today
+            // already leaves expired grants out, so this sync removes them.
+            let desired = match provider.membership_expiry {
+                MembershipExpiry::Native => desired,
+                MembershipExpiry::EnforcedBySync => {
+                    eprintln!(
+                        "membership expiry is enforced by the sync (membership_expiry = \"enforced-by-sync\"): expired grants are removed when it runs"
+                    );
+                    desired.without_expiry()
+                }
+            };
             Ok(Target {
                 directory: Box::new(directory),
                 nesting: provider.nesting,
                 concurrency: provider.concurrency,
-                desired: expanded.hierarchy.with_member_aliases(&aliases),
+                desired,
                 delta_state: None,
             })
         }
         ProviderName::Azure => {
             let (config, provider) = resolve::azure_config(definitions)?;
-            let directory = AzureDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?;
+            // A sign-in endpoint that does not answer is an outage (exit 1), not bad input.
+            let directory = AzureDirectory::connect(&config).map_err(|e| match e {
+                DirectoryError::Unavailable(message) => anyhow::anyhow!(message),
+                other => anyhow::Error::new(InputError(other.to_string())),
+            })?;
             let machine_accounts = crate::infra::machine_account_memberships(definitions);
             let identities = crate::infra::azure_identity_memberships(definitions);
             Ok(Target {

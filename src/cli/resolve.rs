@@ -314,18 +314,19 @@ pub fn azure_config(definitions: &Definitions) -> Result<(AzureConfig, ProviderS
     let tenant_id =
         required("Azure tenant id", "azure", "tenant_id", "CPG_INFRA_AZURE_TENANT_ID", &settings.tenant_id)?;
     let endpoint = env("CPG_INFRA_AZURE_ENDPOINT").or(settings.endpoint.clone());
+    let authority = env("CPG_INFRA_AZURE_AUTHORITY");
     let people =
         definitions.people.values().filter_map(|p| p.azure.clone().map(|azure| (p.email.clone(), azure))).collect();
-    let mut identities: Vec<String> = crate::infra::azure_identity_memberships(definitions)
-        .into_iter()
-        .filter_map(|(_, member)| member.strip_prefix(crate::infra::AZURE_IDENTITY_PREFIX).map(str::to_owned))
-        .collect();
+    // As rendered: Graph may match alternative names by case.
+    let mut identities: Vec<String> =
+        crate::infra::azure_identity_ids(definitions).into_iter().map(|(_, id)| id).collect();
     identities.sort();
     identities.dedup();
     let config = AzureConfig {
         tenant_id,
         groups_domain: organisation.groups_domain.clone(),
         endpoint,
+        authority,
         auth: azure_auth()?,
         people,
         identities,

@@ -144,6 +144,9 @@ pub struct ProviderTable {
     pub concurrency: Option<usize>,
     #[serde(default)]
     pub security_groups: bool,
+    /// Google only: `native` (Cloud Identity expires memberships; premium editions) or
+    /// `enforced-by-sync` (the sync removes expired grants).
+    pub membership_expiry: Option<Spanned<String>>,
     /// Google only: settings every owned group gets (`[providers.google.group_settings]`).
     pub group_settings: Option<Spanned<GoogleSettingsTable>>,
 }
@@ -158,6 +161,7 @@ pub struct GoogleSettingsTable {
     pub who_can_post_message: Option<Spanned<String>>,
     pub allow_external_members: Option<bool>,
     pub is_archived: Option<bool>,
+    pub archive_only: Option<bool>,
 }
 
 /// `groups/people.toml`.

@@ -24,7 +24,9 @@ pub const GOOGLE_GROUP_SETTINGS: &[SettingSpec] = &[
     SettingSpec {
         key: "who_can_view_membership",
         field: "whoCanViewMembership",
-        choices: &["ALL_IN_DOMAIN_CAN_VIEW", "ALL_MEMBERS_CAN_VIEW", "ALL_MANAGERS_CAN_VIEW", "ALL_OWNERS_CAN_VIEW"],
+        // The Groups Settings discovery document (google-groupssettings1) has no
+        // ALL_OWNERS_CAN_VIEW for this field, though some pages list it.
+        choices: &["ALL_IN_DOMAIN_CAN_VIEW", "ALL_MEMBERS_CAN_VIEW", "ALL_MANAGERS_CAN_VIEW"],
     },
     SettingSpec {
         key: "who_can_join",
@@ -45,6 +47,7 @@ pub const GOOGLE_GROUP_SETTINGS: &[SettingSpec] = &[
     },
     SettingSpec { key: "allow_external_members", field: "allowExternalMembers", choices: &[] },
     SettingSpec { key: "is_archived", field: "isArchived", choices: &[] },
+    SettingSpec { key: "archive_only", field: "archiveOnly", choices: &[] },
 ];
 
 /// Settings for Google groups: API field (`whoCanJoin`) → value as the API writes it

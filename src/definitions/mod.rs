@@ -246,6 +246,18 @@ pub struct ProviderSettings {
     /// Google: `[providers.google.group_settings]`, the settings of every owned group unless
     /// the group's own `google_settings` says otherwise; empty when not configured.
     pub group_settings: GoogleGroupSettings,
+    /// Google: who ends a time-limited grant.
+    pub membership_expiry: MembershipExpiry,
+}
+
+/// Who ends a time-limited grant in Google: Cloud Identity itself (membership expiry exists
+/// only on Workspace Enterprise / Education and Cloud Identity Premium), or the sync, which
+/// leaves expired grants out of the desired state and so removes them when it runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MembershipExpiry {
+    #[default]
+    Native,
+    EnforcedBySync,
 }
 
 /// A person from `groups/people.toml`.

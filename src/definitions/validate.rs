@@ -541,7 +541,23 @@ impl Loader<'_> {
                 GoogleGroupSettings::default()
             }
         };
+        let membership_expiry = match table.membership_expiry.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
+            None => MembershipExpiry::Native,
+            Some(("native", _)) if provider == "google" => MembershipExpiry::Native,
+            Some(("enforced-by-sync", _)) if provider == "google" => MembershipExpiry::EnforcedBySync,
+            Some((_, span)) if provider != "google" => {
+                let message = format!("membership_expiry is a Google setting; [providers.{provider}] has none");
+                self.error(file.location(span), message);
+                MembershipExpiry::Native
+            }
+            Some((other, span)) => {
+                let message = format!("unknown membership_expiry `{other}`; use `native` or `enforced-by-sync`");
+                self.error(file.location(span), message);
+                MembershipExpiry::Native
+            }
+        };
         ProviderSettings {
+            membership_expiry,
             group_settings,
             enabled: table.enabled,
             nesting,
@@ -564,6 +580,7 @@ impl Loader<'_> {
                 "who_can_post_message" => (table.who_can_post_message.as_ref(), None),
                 "allow_external_members" => (None, table.allow_external_members),
                 "is_archived" => (None, table.is_archived),
+                "archive_only" => (None, table.archive_only),
                 _ => (None, None),
             };
             if let Some(flag) = flag {
@@ -584,6 +601,14 @@ impl Loader<'_> {
                 wording::unknown(&kind, written, allowed.iter().map(String::as_str), true)
             };
             self.error(file.location(value.span()), message);
+        }
+        // The API refuses NONE_CAN_POST unless the group is archive-only (groupssettings
+        // `whoCanPostMessage`).
+        if let Some(post) = table.who_can_post_message.as_ref().filter(|p| p.get_ref() == "none_can_post") {
+            if table.archive_only != Some(true) {
+                let message = "who_can_post_message = \"none_can_post\" needs archive_only = true beside it (Google refuses it otherwise)";
+                self.error(file.location(post.span()), message.to_owned());
+            }
         }
         settings
     }

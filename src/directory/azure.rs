@@ -19,10 +19,10 @@ use std::time::Duration;
 
 use graph_http::api_impl::RequestHandler;
 use graph_rs_sdk::http::{BodyRead, Method, Url};
-use graph_rs_sdk::identity::ConfidentialClientApplication;
 use graph_rs_sdk::{GraphClient, GraphClientConfiguration, GraphFailure, ODataQuery};
 use serde_json::{json, Value};
 
+use super::azure_login;
 use super::{
     check_endpoint, DeltaGroup, DeltaMember, DeltaState, Directory, DirectoryError, LiveGroup, LiveMember, MemberKind,
     NewGroup, OWNER_MARKER,
@@ -36,7 +36,7 @@ pub const AZURE_BATCH_SIZE: usize = 20;
 const PRODUCTION_ENDPOINT: &str = "https://graph.microsoft.com";
 /// The largest `$top` Graph accepts for these listings.
 const PAGE_SIZE: &str = "999";
-const GROUP_FIELDS: &[&str] = &["id", "displayName", "description", "mailNickname"];
+const GROUP_FIELDS: &[&str] = &["id", "displayName", "description", "mailNickname", "securityEnabled"];
 const MEMBER_FIELDS: &[&str] = &["id", "displayName", "userPrincipalName", "mail", "mailNickname"];
 /// What a delta round asks for: the group fields we keep, and members as `members@delta`.
 const DELTA_FIELDS: &str = "displayName,description,mailNickname,securityEnabled,members";
@@ -53,6 +53,8 @@ pub struct AzureConfig {
     pub groups_domain: String,
     /// Overrides the Graph root (`https://graph.microsoft.com`), e.g. an emulator on loopback.
     pub endpoint: Option<String>,
+    /// Overrides the sign-in authority (`https://login.microsoftonline.com`), e.g. an emulator.
+    pub authority: Option<String>,
     pub auth: AzureAuth,
     /// Person email (lowercased) → the `azure` object id or principal name in `people.toml`.
     pub people: BTreeMap<String, String>,
@@ -92,7 +94,7 @@ pub struct AzureDirectory {
     domain_suffix: String,
     credential_source: String,
     people: BTreeMap<String, String>,
-    /// ARM ids (lowercased) of the configured managed identities.
+    /// ARM ids of the configured managed identities, as rendered (mixed case).
     identities: Vec<String>,
     /// Whether every configured identity has been looked up; held while they are.
     identities_resolved: Mutex<bool>,
@@ -110,6 +112,9 @@ pub struct AzureDirectory {
     lookups: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// User object id → the email our definitions use for that person.
     user_emails: Mutex<HashMap<String, String>>,
+    /// Groups this run created (or found already made when about to create them), with the
+    /// members it added, by email: kept in the change-feed state until the feed shows them.
+    created: Mutex<BTreeMap<String, DeltaGroup>>,
     /// HTTP requests sent, retries included.
     calls: AtomicU64,
 }
@@ -153,34 +158,40 @@ impl AzureDirectory {
             .https_only(!url.scheme().eq_ignore_ascii_case("http"))
             .timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(10));
-        let configuration = match &config.auth {
-            AzureAuth::AccessToken { token, .. } => configuration.access_token(token),
-            AzureAuth::ClientSecret { client_id, secret, .. } => {
-                let application = ConfidentialClientApplication::builder(client_id.as_str())
-                    .with_client_secret(secret)
-                    .with_tenant(&config.tenant_id)
-                    .build();
-                configuration.client_application(application)
-            }
-            AzureAuth::ClientAssertion { client_id, assertion, .. } => {
-                let application = ConfidentialClientApplication::builder(client_id.as_str())
-                    .with_client_assertion(assertion)
-                    .with_tenant(&config.tenant_id)
-                    .build();
-                configuration.client_application(application)
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| DirectoryError::Storage(format!("cannot start the HTTP runtime: {e}")))?;
+        let authority = config.authority.as_deref().unwrap_or(azure_login::PRODUCTION_AUTHORITY);
+        let authority = super::endpoint::check_root(authority, &["login.microsoftonline.com"], "azure authority")?;
+        // Apps sign in here (one client-credentials exchange per run); the client takes the token.
+        let token = match &config.auth {
+            AzureAuth::AccessToken { token, .. } => token.clone(),
+            AzureAuth::ClientSecret { client_id, secret, source } => runtime.block_on(azure_login::access_token(
+                &authority,
+                &config.tenant_id,
+                client_id,
+                azure_login::Proof::Secret(secret),
+                source,
+            ))?,
+            AzureAuth::ClientAssertion { client_id, assertion, source } => {
+                runtime.block_on(azure_login::access_token(
+                    &authority,
+                    &config.tenant_id,
+                    client_id,
+                    azure_login::Proof::Assertion(assertion),
+                    source,
+                ))?
             }
         };
+        let configuration = configuration.access_token(token);
         let mut client = GraphClient::from(configuration);
         if !microsoft {
             // `check_endpoint` allowed only HTTPS or loopback; the client's own `use_endpoint`
             // panics on any host but Microsoft's, so its test hook is the way to an emulator.
             client.use_test_endpoint(&url);
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| DirectoryError::Storage(format!("cannot start the HTTP runtime: {e}")))?;
         Ok(AzureDirectory {
             runtime,
             client,
@@ -189,7 +200,7 @@ impl AzureDirectory {
             domain_suffix: format!("@{}", config.groups_domain.to_ascii_lowercase()),
             credential_source: config.auth.source().to_owned(),
             people: config.people.iter().map(|(email, id)| (email.to_ascii_lowercase(), id.clone())).collect(),
-            identities: config.identities.iter().map(|id| id.to_ascii_lowercase()).collect(),
+            identities: unique_ignoring_case(&config.identities),
             identities_resolved: Mutex::new(false),
             identity_names: Mutex::new(HashMap::new()),
             groups: Mutex::new(HashMap::new()),
@@ -197,6 +208,7 @@ impl AzureDirectory {
             objects: Mutex::new(HashMap::new()),
             lookups: Mutex::new(HashMap::new()),
             user_emails: Mutex::new(HashMap::new()),
+            created: Mutex::new(BTreeMap::new()),
             calls: AtomicU64::new(0),
         })
     }
@@ -289,16 +301,47 @@ impl AzureDirectory {
         }
     }
 
-    /// `GET /groups?$filter=mailNickname eq '…'`.
+    /// `GET /groups?$filter=mailNickname eq '…'`, straight from the directory (not the change
+    /// feed). Security groups may share a nickname: two owned ones are an error, an owned one
+    /// wins over others.
     fn fetch_group(&self, email: &str) -> Result<Option<KnownGroup>, DirectoryError> {
         let Some(nickname) = email.strip_suffix(&self.domain_suffix) else { return Ok(None) };
         let filter = format!("mailNickname eq '{}'", nickname.replace('\'', "''"));
         let request = self.client.groups().list_group().filter(&[&filter]).select(GROUP_FIELDS);
         let page = self.call(request).map_err(|e| self.error(e, "groups.list", email))?;
-        Ok(page["value"].as_array().and_then(|groups| groups.first()).map(|group| KnownGroup {
-            id: group["id"].as_str().unwrap_or_default().to_owned(),
-            owned: is_owned(group),
-        }))
+        let mut found: Option<KnownGroup> = None;
+        for group in page["value"].as_array().into_iter().flatten() {
+            if group["securityEnabled"].as_bool() == Some(false) {
+                continue;
+            }
+            let candidate =
+                KnownGroup { id: group["id"].as_str().unwrap_or_default().to_owned(), owned: is_owned(group) };
+            found = Some(match found {
+                None => candidate,
+                Some(kept) => pick_group(email, kept, candidate)?,
+            });
+        }
+        Ok(found)
+    }
+
+    /// Keeps `group` (with `members`, by email) in the change-feed state of this run.
+    fn record_created(&self, email: &str, id: &str, name: &str, description: &str) {
+        lock(&self.created).entry(email.to_owned()).or_insert_with(|| DeltaGroup {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            description: description.to_owned(),
+            owned: true,
+            members: BTreeMap::new(),
+        });
+    }
+
+    /// Notes members added to a group this run created, for the change-feed state.
+    fn record_added(&self, group_email: &str, member_email: &str) {
+        let mut created = lock(&self.created);
+        let Some(group) = created.get_mut(group_email) else { return };
+        let Some(Some(id)) = lock(&self.objects).get(member_email).cloned() else { return };
+        let kind = if lock(&self.groups).contains_key(member_email) { MemberKind::Group } else { MemberKind::Account };
+        group.members.insert(id, DeltaMember { email: member_email.to_owned(), kind });
     }
 
     /// Sends up to `AZURE_BATCH_SIZE` requests (method, URL under the API root) as one
@@ -419,6 +462,13 @@ impl AzureDirectory {
         if let Some(known) = lock(&self.objects).get(member).cloned() {
             return Ok(known);
         }
+        // As rendered when it is a configured one (the member name is lowercased), else with
+        // the provider and type segments as Azure writes them.
+        let arm_id = match self.identities.iter().find(|id| id.eq_ignore_ascii_case(arm_id)) {
+            Some(rendered) => rendered.clone(),
+            None => as_azure_writes(arm_id),
+        };
+        let arm_id = arm_id.as_str();
         let request = self
             .client
             .service_principals()
@@ -426,7 +476,7 @@ impl AzureDirectory {
             .filter(&[&identity_filter(arm_id)])
             .select(IDENTITY_FIELDS);
         let page = self.call(request).map_err(|e| self.error(e, "servicePrincipals.list", member))?;
-        let found = first_id(&page);
+        let found = identity_match(&page, arm_id);
         self.remember_identity(member, found.clone());
         Ok(found)
     }
@@ -448,6 +498,7 @@ impl AzureDirectory {
             .iter()
             .filter(|arm_id| !lock(&self.objects).contains_key(&identity_member(arm_id)))
             .collect();
+        // The look-up sends each ARM id as rendered; the answer is matched without regard to case.
         let mut failure = None;
         for chunk in wanted.chunks(AZURE_BATCH_SIZE) {
             let requests: Vec<(&str, String)> = chunk
@@ -462,7 +513,7 @@ impl AzureDirectory {
             for (arm_id, answer) in chunk.iter().zip(answers) {
                 match answer {
                     Some(answer) if answer.status == 200 => {
-                        self.remember_identity(&identity_member(arm_id), first_id(&answer.body));
+                        self.remember_identity(&identity_member(arm_id), identity_match(&answer.body, arm_id));
                     }
                     Some(answer) => {
                         let error = answer.error();
@@ -580,8 +631,14 @@ impl AzureDirectory {
             .request_to(Method::POST, &url, Some(body))
             .map_err(|e| self.error(e, "groups.members.add", group_email))?;
         match self.call(request) {
-            Ok(_) => Ok(()),
-            Err(error) if error.is_already_member() => Ok(()),
+            Ok(_) => {
+                self.record_added(group_email, member_email);
+                Ok(())
+            }
+            Err(error) if error.is_already_member() => {
+                self.record_added(group_email, member_email);
+                Ok(())
+            }
             Err(error) if error.status == Some(404) && error.message.contains(group_id) => {
                 Err(lagging("groups.members.add", group_email))
             }
@@ -723,9 +780,29 @@ impl AzureDirectory {
                 members.insert(member_id, member);
             }
             let owned = group.description.contains(OWNER_MARKER);
-            self.remember_group(&email, KnownGroup { id: id.clone(), owned });
             let delta = DeltaGroup { id, name: group.name, description: group.description, owned, members };
+            // Security groups may share a nickname: keep the owned one, refuse two.
+            let delta = match groups.remove(&email) {
+                None => delta,
+                Some(kept) => {
+                    let known = |g: &DeltaGroup| KnownGroup { id: g.id.clone(), owned: g.owned };
+                    let chosen = pick_group(&email, known(&kept), known(&delta))?;
+                    if chosen.id == kept.id {
+                        kept
+                    } else {
+                        delta
+                    }
+                }
+            };
             groups.insert(email, delta);
+        }
+        for (email, group) in &groups {
+            self.remember_group(email, KnownGroup { id: group.id.clone(), owned: group.owned });
+        }
+        // What this run made stays in the state until the feed shows it (new objects reach the
+        // feed late), so the next run neither misses nor re-creates it.
+        for (email, group) in lock(&self.created).iter() {
+            groups.entry(email.clone()).or_insert_with(|| group.clone());
         }
         Ok(DeltaState { link, groups })
     }
@@ -811,21 +888,40 @@ impl Directory for AzureDirectory {
             self.client.groups().list_group().filter(&["securityEnabled eq true"]).select(GROUP_FIELDS).top(PAGE_SIZE);
         let items =
             self.list_all(request, "groups.list", &self.tenant_id).map_err(|(e, call)| self.error(e, &call, ""))?;
-        let mut groups = Vec::new();
+        // Email → (id, group): security groups may share a nickname.
+        let mut groups: BTreeMap<String, (KnownGroup, LiveGroup)> = BTreeMap::new();
         for group in items {
             let Some(nickname) = group["mailNickname"].as_str() else { continue };
             let email = self.email_of_nickname(nickname);
             let owned = is_owned(&group);
-            let id = group["id"].as_str().unwrap_or_default().to_owned();
-            self.remember_group(&email, KnownGroup { id, owned });
-            groups.push(LiveGroup {
+            let known = KnownGroup { id: group["id"].as_str().unwrap_or_default().to_owned(), owned };
+            let live = LiveGroup {
                 name: group["displayName"].as_str().unwrap_or_default().to_owned(),
-                email,
+                email: email.clone(),
                 description: group["description"].as_str().unwrap_or_default().to_owned(),
                 owned,
-            });
+            };
+            let entry = match groups.remove(&email) {
+                None => (known, live),
+                Some((kept, kept_live)) => {
+                    let keep_first = kept.owned || !owned;
+                    let chosen = pick_group(&email, kept, known)?;
+                    if keep_first {
+                        (chosen, kept_live)
+                    } else {
+                        (chosen, live)
+                    }
+                }
+            };
+            groups.insert(email, entry);
         }
-        Ok(groups)
+        Ok(groups
+            .into_iter()
+            .map(|(email, (known, live))| {
+                self.remember_group(&email, known);
+                live
+            })
+            .collect())
     }
 
     fn list_members(&self, group_email: &str) -> Result<Vec<LiveMember>, DirectoryError> {
@@ -849,28 +945,33 @@ impl Directory for AzureDirectory {
         let Some(nickname) = group.email.strip_suffix(&self.domain_suffix) else {
             return Err(DirectoryError::Rejected(format!("{}: not in the groups domain", group.email)));
         };
+        let description = owned_description(&group.description);
+        // A security group's mailNickname need not be unique, so a POST is never repeated
+        // blindly: before every attempt (a first one too, since the change feed may not show a
+        // group an earlier run made yet) the directory itself is asked for the nickname.
+        match self.fetch_group(&group.email)? {
+            Some(known) if known.owned => {
+                self.record_created(&group.email, &known.id, nickname, &description);
+                self.remember_group(&group.email, known);
+                return Ok(());
+            }
+            Some(_) => return Err(DirectoryError::NotOwned(group.email.clone())),
+            None => {}
+        }
         let body = json!({
             "displayName": nickname,
             "mailNickname": nickname,
-            "description": owned_description(&group.description),
+            "description": description,
             "mailEnabled": false,
             "securityEnabled": true,
         });
         match self.call(self.client.groups().create_group(&body)) {
             Ok(created) => {
                 let id = created["id"].as_str().unwrap_or_default().to_owned();
+                self.record_created(&group.email, &id, nickname, &description);
                 self.remember_group(&group.email, KnownGroup { id, owned: true });
                 Ok(())
             }
-            // Created by an earlier attempt whose answer was lost, or by someone else.
-            Err(error) if error.message.contains("already exists") => match self.fetch_group(&group.email)? {
-                Some(known) if known.owned => {
-                    self.remember_group(&group.email, known);
-                    Ok(())
-                }
-                Some(_) => Err(DirectoryError::NotOwned(group.email.clone())),
-                None => Err(lagging("groups.create", &group.email)),
-            },
             Err(error) => Err(self.error(error, "groups.create", &group.email)),
         }
     }
@@ -903,6 +1004,7 @@ impl Directory for AzureDirectory {
         match self.call(self.client.group(&id).delete_group()) {
             Ok(_) => {
                 lock(&self.groups).remove(group_email);
+                lock(&self.created).remove(group_email);
                 Ok(())
             }
             Err(error) if error.status == Some(404) => Ok(()),
@@ -912,6 +1014,11 @@ impl Directory for AzureDirectory {
 
     fn batch_size(&self) -> usize {
         AZURE_BATCH_SIZE
+    }
+
+    /// Everyone the additions name, 20 look-ups to a `$batch`, before any group's chunk asks.
+    fn prepare_members(&self, member_emails: &[&str]) {
+        self.prefetch_people(member_emails);
     }
 
     /// One `members@odata.bind` PATCH per 20 members; a refused PATCH (all or nothing) is
@@ -934,7 +1041,10 @@ impl Directory for AzureDirectory {
             let binds: Vec<String> = chunk.iter().map(|(_, id)| format!("{DIRECTORY_OBJECTS}{id}")).collect();
             let body = json!({ "members@odata.bind": binds });
             match self.call(self.client.group(&group_id).update_group(&body)) {
-                Ok(_) => chunk.iter().for_each(|(index, _)| results[*index] = Some(Ok(()))),
+                Ok(_) => chunk.iter().for_each(|(index, _)| {
+                    self.record_added(group_email, &members[*index].0);
+                    results[*index] = Some(Ok(()));
+                }),
                 Err(error)
                     if error.status.is_some_and(|s| s == 400 || s == 404) && !error.message.contains(&group_id) =>
                 {
@@ -1049,13 +1159,60 @@ fn transport_error(error: GraphFailure) -> CallError {
 /// What an identity look-up asks for.
 const IDENTITY_FIELDS: &[&str] = &["id", "alternativeNames"];
 
-/// The member a managed identity's ARM id stands for.
+/// The member a managed identity's ARM id stands for (lowercased, like every member).
 fn identity_member(arm_id: &str) -> String {
-    format!("{AZURE_IDENTITY_PREFIX}{arm_id}")
+    format!("{AZURE_IDENTITY_PREFIX}{}", arm_id.to_ascii_lowercase())
+}
+
+/// The service principal in a look-up answer that lists `arm_id` among its alternative names,
+/// compared without regard to case (ARM ids are case-insensitive; Graph keeps them as written).
+fn identity_match(page: &Value, arm_id: &str) -> Option<String> {
+    page["value"]
+        .as_array()?
+        .iter()
+        .find(|principal| {
+            principal["alternativeNames"]
+                .as_array()
+                .is_some_and(|names| names.iter().filter_map(Value::as_str).any(|n| n.eq_ignore_ascii_case(arm_id)))
+        })
+        .and_then(|principal| principal["id"].as_str())
+        .map(str::to_owned)
+}
+
+/// A user-assigned identity's ARM id with its fixed segments in the case Azure writes them
+/// (names such as the resource group's keep the case given).
+fn as_azure_writes(arm_id: &str) -> String {
+    arm_id.replace("/resourcegroups/", "/resourceGroups/").replace(
+        "/providers/microsoft.managedidentity/userassignedidentities/",
+        "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/",
+    )
+}
+
+/// The ARM ids once each, first spelling kept.
+fn unique_ignoring_case(ids: &[String]) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    ids.iter().filter(|id| seen.insert(id.to_ascii_lowercase())).cloned().collect()
+}
+
+/// Of two groups with one mailNickname, the one the tool owns; two owned ones are an error
+/// that names both.
+fn pick_group(email: &str, kept: KnownGroup, other: KnownGroup) -> Result<KnownGroup, DirectoryError> {
+    match (kept.owned, other.owned) {
+        (true, true) => Err(duplicate_groups(email, &kept.id, &other.id)),
+        (false, true) => Ok(other),
+        _ => Ok(kept),
+    }
+}
+
+fn duplicate_groups(email: &str, first: &str, second: &str) -> DirectoryError {
+    DirectoryError::Rejected(format!(
+        "{email}: two groups managed by cpg-infra share this mailNickname (ids {first} and {second}); keep one: \
+         move any members only the other has, delete it (`az ad group delete --group <id>`), and sync again"
+    ))
 }
 
 /// The service principal of a managed identity lists the identity's ARM id among its
-/// alternative names (Graph compares them without regard to case).
+/// alternative names (whether Graph compares them without regard to case is not documented).
 fn identity_filter(arm_id: &str) -> String {
     format!("alternativeNames/any(x:x eq '{}')", arm_id.replace('\'', "''"))
 }
@@ -1129,6 +1286,22 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identity_answers_match_the_arm_id_without_regard_to_case() {
+        let rendered =
+            "/subscriptions/s/resourceGroups/RG/providers/Microsoft.ManagedIdentity/userAssignedIdentities/hail";
+        let page = json!({ "value": [
+            { "id": "other", "alternativeNames": ["isExplicit=True", "/subscriptions/s/resourceGroups/rg2/x"] },
+            { "id": "ours", "alternativeNames": ["isExplicit=True", rendered.to_lowercase()] },
+        ] });
+        assert_eq!(identity_match(&page, rendered).as_deref(), Some("ours"));
+        assert_eq!(identity_match(&json!({ "value": [] }), rendered), None);
+        assert_eq!(
+            as_azure_writes(&rendered.to_lowercase()),
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/hail"
+        );
+    }
 
     #[test]
     fn object_ids_are_guids() {

@@ -5,10 +5,17 @@
 //! owned group; writes are one call per change. The provider never retries by itself (the sync
 //! engine does, from the classified errors) and never mutates a group without the owner
 //! marker in its description.
+//!
+//! Cloud Identity answers 403 "permission denied (or it may not exist)" for a group or account
+//! it does not have: for a group this run listed or created that is replication lag (retried);
+//! for an addition, one `groups.get` tells a missing account (that membership fails) from a
+//! group not visible yet; only the customer's own listing refusing is a credentials error.
+//! Membership expiry exists on premium editions only: a refused expiry adds the membership
+//! without it, skips expiry for the rest of the run and leaves one notice.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -80,6 +87,9 @@ pub struct GoogleDirectory {
     memberships: Mutex<HashMap<(String, String), String>>,
     /// HTTP requests sent, retries included.
     calls: AtomicU64,
+    /// The customer refused a membership expiry (not a premium edition): expiry is skipped for
+    /// the rest of the run, and `notices` says so once.
+    expiry_refused: AtomicBool,
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +150,7 @@ impl GoogleDirectory {
             groups: Mutex::new(HashMap::new()),
             memberships: Mutex::new(HashMap::new()),
             calls: AtomicU64::new(0),
+            expiry_refused: AtomicBool::new(false),
         })
     }
 
@@ -188,9 +199,10 @@ impl GoogleDirectory {
             Ok((_, response)) => response.name.unwrap_or_default(),
             Err(error) => {
                 return Err(match classify(error, &observer) {
-                    Failure::NotFound => DirectoryError::GroupNotFound(email.to_owned()),
+                    // 403 is how Cloud Identity says a group does not exist (or is not visible).
+                    Failure::NotFound | Failure::Denied(_) => DirectoryError::GroupNotFound(email.to_owned()),
                     other => other.into_error("groups.lookup", email),
-                })
+                });
             }
         };
         let mut observer = self.observer();
@@ -199,7 +211,7 @@ impl GoogleDirectory {
             Ok((_, group)) => Ok(KnownGroup { name, owned: is_owned(&group) }),
             Err(error) => Err(match classify(error, &observer) {
                 // The lookup found it: a read that has not caught up yet.
-                Failure::NotFound => lagging("groups.get", email),
+                Failure::NotFound | Failure::Denied(_) => lagging("groups.get", email),
                 other => other.into_error("groups.get", email),
             }),
         }
@@ -221,7 +233,53 @@ impl GoogleDirectory {
             Ok((_, response)) => Ok(response.name),
             Err(error) => match classify(error, &observer) {
                 Failure::NotFound => Ok(None),
+                // The group is ours (listed or created): not visible yet.
+                Failure::Denied(_) => Err(lagging("memberships.lookup", group_email)),
                 other => Err(other.into_error("memberships.lookup", &format!("{member_email} in {group_email}"))),
+            },
+        }
+    }
+}
+
+/// A `memberships.create` that failed: with 403 (to be told apart by the caller), or otherwise.
+enum AddFailure {
+    Denied(String),
+    Error(DirectoryError),
+}
+
+impl GoogleDirectory {
+    /// One `memberships.create`; an existing member is success.
+    fn create_membership(
+        &self,
+        parent: &str,
+        group_email: &str,
+        member_email: &str,
+        expires: Option<Date>,
+    ) -> Result<(), AddFailure> {
+        let request = Membership {
+            preferred_member_key: Some(EntityKey { id: Some(member_email.to_owned()), namespace: None }),
+            roles: Some(vec![member_role(expires)]),
+            ..Membership::default()
+        };
+        let mut observer = self.observer();
+        let added =
+            self.runtime.block_on(self.hub.groups().memberships_create(request, parent).delegate(&mut observer).doit());
+        match added {
+            Ok((_, operation)) => {
+                if let Some(name) = operation_name(&operation) {
+                    lock(&self.memberships).insert((group_email.to_owned(), member_email.to_owned()), name);
+                }
+                Ok(())
+            }
+            Err(error) => match classify(error, &observer) {
+                Failure::AlreadyExists => Ok(()),
+                Failure::Denied(message) => Err(AddFailure::Denied(message)),
+                // The group exists (we listed or created it): a 404 is a read that has not
+                // caught up yet, worth another attempt.
+                Failure::NotFound => Err(AddFailure::Error(lagging("memberships.create", group_email))),
+                other => Err(AddFailure::Error(
+                    other.into_error("memberships.create", &format!("{member_email} in {group_email}")),
+                )),
             },
         }
     }
@@ -284,7 +342,7 @@ impl Directory for GoogleDirectory {
             let (_, page) = self.runtime.block_on(call.delegate(&mut observer).doit()).map_err(|e| {
                 match classify(e, &observer) {
                     // The group listing just returned it: a read that has not caught up yet.
-                    Failure::NotFound => lagging("memberships.list", group_email),
+                    Failure::NotFound | Failure::Denied(_) => lagging("memberships.list", group_email),
                     other => other.into_error("memberships.list", group_email),
                 }
             })?;
@@ -338,6 +396,16 @@ impl Directory for GoogleDirectory {
                     .owned_group_name(&group.email)
                     .map(|_| ())
                     .map_err(|e| not_visible_yet(e, "groups.create", &group.email)),
+                // A 403 on create can also mean the group exists (made by a lost attempt, or
+                // outside what these credentials see).
+                Failure::Denied(message) => match self.owned_group_name(&group.email) {
+                    Ok(_) => Ok(()),
+                    Err(DirectoryError::GroupNotFound(_)) => Err(DirectoryError::Rejected(format!(
+                        "groups.create {}: permission denied (403): {message}; the group may exist where these credentials cannot see it, or they may not create groups",
+                        group.email
+                    ))),
+                    Err(other) => Err(other),
+                },
                 other => Err(other.into_error("groups.create", &group.email)),
             },
         }
@@ -360,41 +428,54 @@ impl Directory for GoogleDirectory {
                 self.remember_group(group_email, KnownGroup { name, owned: true });
                 Ok(())
             }
-            Err(error) => Err(classify(error, &observer).into_error("groups.patch", group_email)),
+            Err(error) => Err(match classify(error, &observer) {
+                Failure::Denied(_) => lagging("groups.patch", group_email),
+                other => other.into_error("groups.patch", group_email),
+            }),
         }
     }
 
     fn add_member(&self, group_email: &str, member_email: &str, expires: Option<Date>) -> Result<(), DirectoryError> {
         let parent = self.owned_group_name(group_email)?;
-        let request = Membership {
-            preferred_member_key: Some(EntityKey { id: Some(member_email.to_owned()), namespace: None }),
-            roles: Some(vec![member_role(expires)]),
-            ..Membership::default()
-        };
-        let mut observer = self.observer();
-        let added = self
-            .runtime
-            .block_on(self.hub.groups().memberships_create(request, &parent).delegate(&mut observer).doit());
-        match added {
-            Ok((_, operation)) => {
-                if let Some(name) = operation_name(&operation) {
-                    lock(&self.memberships).insert((group_email.to_owned(), member_email.to_owned()), name);
+        let expires = expires.filter(|_| !self.expiry_refused.load(Ordering::Relaxed));
+        let denied = match self.create_membership(&parent, group_email, member_email, expires) {
+            Err(AddFailure::Denied(message)) if expires.is_some() => {
+                // Expiry needs a premium edition; elsewhere `expiryDetail` is refused with 403:
+                // the membership is added without it, and the run says so once.
+                match self.create_membership(&parent, group_email, member_email, None) {
+                    Ok(()) => {
+                        self.expiry_refused.store(true, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                    Err(AddFailure::Denied(_)) => message,
+                    Err(AddFailure::Error(error)) => return Err(error),
                 }
-                Ok(())
             }
-            Err(error) => match classify(error, &observer) {
-                Failure::AlreadyExists => Ok(()),
-                // The group exists (we listed or created it): a 404 is a read that has not
-                // caught up yet, worth another attempt.
-                Failure::NotFound => Err(lagging("memberships.create", group_email)),
-                other => Err(other.into_error("memberships.create", &format!("{member_email} in {group_email}"))),
-            },
+            Err(AddFailure::Denied(message)) => message,
+            Err(AddFailure::Error(error)) => return Err(error),
+            Ok(()) => return Ok(()),
+        };
+        // 403 names either the member (an account that does not exist) or the group (not
+        // visible yet): one `groups.get` tells them apart.
+        let mut observer = self.observer();
+        let visible = self.runtime.block_on(self.hub.groups().get(&parent).delegate(&mut observer).doit());
+        match visible {
+            Ok(_) => Err(DirectoryError::Rejected(format!(
+                "memberships.create {member_email} in {group_email}: permission denied (403): {denied}; the account may not exist"
+            ))),
+            Err(error) => Err(match classify(error, &observer) {
+                Failure::NotFound | Failure::Denied(_) => lagging("memberships.create", group_email),
+                other => other.into_error("groups.get", group_email),
+            }),
         }
     }
 
     fn set_expiry(&self, group_email: &str, member_email: &str, expires: Option<Date>) -> Result<(), DirectoryError> {
         let subject = format!("{member_email} in {group_email}");
         self.owned_group_name(group_email)?;
+        if expires.is_some() && self.expiry_refused.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let Some(name) = self.membership_name(group_email, member_email)? else {
             return Err(DirectoryError::Rejected(format!("memberships.modifyMembershipRoles {subject}: not a member")));
         };
@@ -412,8 +493,26 @@ impl Directory for GoogleDirectory {
         );
         match modified {
             Ok(_) => Ok(()),
-            Err(error) => Err(classify(error, &observer).into_error("memberships.modifyMembershipRoles", &subject)),
+            Err(error) => match classify(error, &observer) {
+                // No membership expiry on this edition: skipped, said once per run.
+                Failure::Denied(_) if expires.is_some() => {
+                    self.expiry_refused.store(true, Ordering::Relaxed);
+                    Ok(())
+                }
+                Failure::Denied(_) => Err(lagging("memberships.modifyMembershipRoles", group_email)),
+                other => Err(other.into_error("memberships.modifyMembershipRoles", &subject)),
+            },
         }
+    }
+
+    fn notices(&self) -> Vec<String> {
+        if !self.expiry_refused.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        vec![format!(
+            "membership expiry: {} refuses expiryDetail (it needs Google Workspace Enterprise or Education, or Cloud Identity Premium); memberships were added without it. Set `membership_expiry = \"enforced-by-sync\"` in [providers.google]: the sync then removes expired grants itself",
+            self.parent
+        )]
     }
 
     fn remove_member(&self, group_email: &str, member_email: &str) -> Result<(), DirectoryError> {
@@ -431,6 +530,7 @@ impl Directory for GoogleDirectory {
             }
             Err(error) => match classify(error, &observer) {
                 Failure::NotFound => Ok(()),
+                Failure::Denied(_) => Err(lagging("memberships.delete", group_email)),
                 other => Err(other.into_error("memberships.delete", &format!("{member_email} in {group_email}"))),
             },
         }
@@ -447,6 +547,7 @@ impl Directory for GoogleDirectory {
             }
             Err(error) => match classify(error, &observer) {
                 Failure::NotFound => Ok(()),
+                Failure::Denied(_) => Err(lagging("groups.delete", group_email)),
                 other => Err(other.into_error("groups.delete", group_email)),
             },
         }
@@ -471,6 +572,7 @@ pub(crate) async fn credentials_file_authenticator(
     let bad = |message: String| DirectoryError::Rejected(format!("google credentials {}: {message}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
     let kind: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    check_token_endpoints(&kind).map_err(|e| bad(e.to_string()))?;
     let builder = yup_oauth2::CustomHyperClientBuilder::from(client);
     let built = match kind.get("type").and_then(|t| t.as_str()) {
         Some("service_account") => {
@@ -494,33 +596,28 @@ pub(crate) async fn credentials_file_authenticator(
     built.map_err(|e| bad(e.to_string()))
 }
 
+/// Google's hosts a credentials file may send its signed assertion or token to.
+const GOOGLE_TOKEN_HOSTS: &[&str] =
+    &["oauth2.googleapis.com", "accounts.google.com", "sts.googleapis.com", "iamcredentials.googleapis.com"];
+
+/// The endpoints a credentials file names (a key's `token_uri`, an external account's
+/// `token_url` and impersonation URL) are Google's over HTTPS or loopback: a file pointing
+/// anywhere else would hand a signed assertion or a token to that host.
+fn check_token_endpoints(file: &serde_json::Value) -> Result<(), DirectoryError> {
+    for field in ["token_uri", "token_url", "service_account_impersonation_url"] {
+        if let Some(url) = file.get(field).and_then(|v| v.as_str()) {
+            super::endpoint::check_root(url, GOOGLE_TOKEN_HOSTS, field)?;
+        }
+    }
+    Ok(())
+}
+
 /// Plain HTTP is accepted only on loopback (emulators); anything else must be HTTPS. The
 /// endpoint is parsed as a URL, as the HTTP client will read it: a user name or password
 /// (`http://127.0.0.1:80@example.org/` is a request to example.org) is refused, and loopback
 /// means the parsed host is in 127.0.0.0/8, is `::1`, or is `localhost` exactly.
 pub fn check_endpoint(endpoint: &str) -> Result<(), DirectoryError> {
-    let rejected = |why: &str| DirectoryError::Rejected(format!("endpoint `{endpoint}` {why}"));
-    let url = url::Url::parse(endpoint).map_err(|e| rejected(&format!("is not a URL: {e}")))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(rejected("has a user name or password; credentials never go in an endpoint"));
-    }
-    match url.scheme() {
-        "https" if url.host().is_some() => Ok(()),
-        "http" => {
-            let loopback = match url.host() {
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                Some(url::Host::Domain(name)) => name == "localhost",
-                None => false,
-            };
-            if loopback {
-                Ok(())
-            } else {
-                Err(rejected("uses plain HTTP; that is allowed only on loopback addresses"))
-            }
-        }
-        _ => Err(rejected("must start with https://")),
-    }
+    super::endpoint::check_any_https(endpoint, "endpoint").map(|_| ())
 }
 
 /// The `MEMBER` role, expiring after `expires` when given.
@@ -634,6 +731,9 @@ impl Delegate for CallObserver<'_> {
 /// What a failed call means to the provider.
 pub(super) enum Failure {
     NotFound,
+    /// 403: Cloud Identity's answer for what the caller may not see *or what does not exist*
+    /// (Error 2028 "... (or it may not exist)"), for groups and for member accounts alike.
+    Denied(String),
     AlreadyExists,
     Other(DirectoryError),
 }
@@ -642,6 +742,9 @@ impl Failure {
     pub(super) fn into_error(self, method: &str, subject: &str) -> DirectoryError {
         match self {
             Failure::NotFound => DirectoryError::Rejected(format!("{method} {subject}: not found")),
+            Failure::Denied(message) => {
+                DirectoryError::Rejected(format!("{method} {subject}: permission denied (403): {message}"))
+            }
             Failure::AlreadyExists => DirectoryError::Rejected(format!("{method} {subject}: already exists")),
             Failure::Other(DirectoryError::Rejected(message)) => {
                 DirectoryError::Rejected(format!("{method} {subject}: {message}"))
@@ -693,7 +796,7 @@ pub(super) fn classify(error: ApiError, observer: &CallObserver) -> Failure {
         Some(401) => Failure::Other(DirectoryError::Rejected(format!(
             "authentication failed (401): {message}; check CPG_INFRA_GOOGLE_ACCESS_TOKEN or GOOGLE_APPLICATION_CREDENTIALS"
         ))),
-        Some(403) => Failure::Other(DirectoryError::Rejected(format!("permission denied (403): {message}"))),
+        Some(403) => Failure::Denied(message),
         Some(code) if code >= 500 => Failure::Other(DirectoryError::Unavailable(format!("{code}: {message}"))),
         Some(code) => Failure::Other(DirectoryError::Rejected(format!("{code}: {message}"))),
         None => Failure::Other(DirectoryError::Rejected(message)),
@@ -722,6 +825,19 @@ mod tests {
         assert!(check_endpoint("http://127.5.6.7:1/").is_ok());
         assert!(check_endpoint("http://[::ffff:127.0.0.1]/").is_err());
         assert!(check_endpoint("not a url").is_err());
+    }
+
+    #[test]
+    fn credentials_files_may_name_only_google_or_loopback_token_endpoints() {
+        let file = |field: &str, url: &str| serde_json::json!({ "type": "service_account", field: url });
+        assert!(check_token_endpoints(&file("token_uri", "https://oauth2.googleapis.com/token")).is_ok());
+        assert!(check_token_endpoints(&file("token_uri", "http://127.0.0.1:8089/token")).is_ok());
+        assert!(check_token_endpoints(&file("token_url", "https://sts.googleapis.com/v1/token")).is_ok());
+        assert!(check_token_endpoints(&file("token_uri", "https://oauth2.googleapis.com.evil.example/token")).is_err());
+        assert!(check_token_endpoints(&file("token_uri", "http://oauth2.googleapis.com/token")).is_err());
+        assert!(check_token_endpoints(&file("token_url", "http://user@127.0.0.1/token")).is_err());
+        let impersonation = "https://attacker.example/v1/projects/-/serviceAccounts/x:generateAccessToken";
+        assert!(check_token_endpoints(&file("service_account_impersonation_url", impersonation)).is_err());
     }
 
     #[test]

@@ -20,8 +20,11 @@ impl GroupSettingsDirectory for GoogleDirectory {
         match read {
             Ok((_, groups)) => Ok(settings_of(&groups)),
             Err(error) => Err(match classify(error, &observer) {
+                Failure::Denied(message) if message.contains(SCOPE_MESSAGE) => {
+                    missing_scope("groupsSettings.groups.get")
+                }
                 // The group was listed or created as ours: a read that has not caught up yet.
-                Failure::NotFound => lagging("groupsSettings.groups.get", group_email),
+                Failure::NotFound | Failure::Denied(_) => lagging("groupsSettings.groups.get", group_email),
                 other => other.into_error("groupsSettings.groups.get", group_email),
             }),
         }
@@ -39,11 +42,24 @@ impl GroupSettingsDirectory for GoogleDirectory {
         match patched {
             Ok(_) => Ok(()),
             Err(error) => Err(match classify(error, &observer) {
-                Failure::NotFound => lagging("groupsSettings.groups.patch", group_email),
+                Failure::Denied(message) if message.contains(SCOPE_MESSAGE) => {
+                    missing_scope("groupsSettings.groups.patch")
+                }
+                Failure::NotFound | Failure::Denied(_) => lagging("groupsSettings.groups.patch", group_email),
                 other => other.into_error("groupsSettings.groups.patch", group_email),
             }),
         }
     }
+}
+
+/// How Google words a 403 for a token without the method's scope.
+const SCOPE_MESSAGE: &str = "insufficient authentication scopes";
+const SETTINGS_SCOPE: &str = "https://www.googleapis.com/auth/apps.groups.settings";
+
+fn missing_scope(method: &str) -> DirectoryError {
+    DirectoryError::MissingScope(format!(
+        "{method}: the credentials lack the scope {SETTINGS_SCOPE} (tokens from `gcloud auth print-access-token` and gcloud's default credentials do not carry it); use credentials with that scope, or remove the group settings"
+    ))
 }
 
 /// The settings the definitions can set, from an API answer.

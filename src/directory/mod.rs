@@ -5,6 +5,8 @@
 //! list and mutate, and they only report groups as owned when they carry the owner marker.
 
 mod azure;
+mod azure_login;
+mod endpoint;
 mod google;
 mod google_settings;
 mod hail;
@@ -142,6 +144,9 @@ pub enum DirectoryError {
     Storage(String),
     #[error("another sync holds the lock {0}")]
     Locked(String),
+    /// The credentials lack an OAuth scope a whole API needs: every call would fail alike.
+    #[error("{0}")]
+    MissingScope(String),
     /// The stored change-feed link is no longer accepted; only a full read helps.
     #[error("{0}: the stored delta link has expired")]
     DeltaExpired(String),
@@ -199,6 +204,9 @@ pub trait Directory: Sync {
         members.iter().map(|member| self.remove_member(group_email, member)).collect()
     }
     fn delete_group(&self, group_email: &str) -> Result<(), DirectoryError>;
+    /// The members the additions about to be sent name, all at once, so a directory that must
+    /// resolve members first can look them up together. Errors are left to the additions.
+    fn prepare_members(&self, _member_emails: &[&str]) {}
     /// Every group and its direct members through the directory's change feed: everything
     /// when `since` is `None`, else only what changed after it, applied to it. `None` for
     /// directories without a change feed.
@@ -208,6 +216,11 @@ pub trait Directory: Sync {
     /// The directory's group settings, for directories that have them.
     fn group_settings(&self) -> Option<&dyn GroupSettingsDirectory> {
         None
+    }
+    /// What the run should tell the user once about this directory, e.g. a capability the
+    /// directory turned out not to have.
+    fn notices(&self) -> Vec<String> {
+        Vec::new()
     }
     /// HTTP requests sent so far (retries included), for providers that make them.
     fn api_calls(&self) -> Option<u64> {

@@ -20,7 +20,11 @@
 //! 400 for an existing member; `DELETE …/members/{id}/$ref` answers 204, 404 for a non-member;
 //! `POST /$batch` takes at most 20 requests and answers them in a shuffled order, each with its
 //! own status, headers and body (run in order; one whose `dependsOn` failed answers 424);
-//! errors are `{"error":{"code":"…","message":"…"}}`.
+//! errors are `{"error":{"code":"…","message":"…"}}`. A security group's `mailNickname` need
+//! not be unique (only Microsoft 365 groups' are), so a repeated `POST /groups` makes a second
+//! group; a write can be applied and its answer lost (503 or a reset connection); a new group
+//! can be missing from the next change-feed rounds; `alternativeNames` are compared with case
+//! (whether Graph ignores it is not documented).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
@@ -33,7 +37,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
-use super::faults::{request_identity, Fault, FaultPlan, FaultState};
+use super::faults::{request_identity, Fault, FaultPlan, FaultState, LostAnswer};
 use super::server::{has_bearer, ConnectionKiller, Request, Server};
 
 /// Most members one `members@odata.bind` PATCH may add, and most requests in one `$batch`.
@@ -63,11 +67,22 @@ pub struct AzureEmulatorOptions {
     pub max_page_size: usize,
     /// Added to every request before it is answered.
     pub latency: Duration,
+    /// App registrations that may sign in with a client secret: client id → secret.
+    pub client_secrets: BTreeMap<String, String>,
+    /// App registrations with a federated credential: client id → the assertion it accepts.
+    pub federated_tokens: BTreeMap<String, String>,
 }
 
 impl Default for AzureEmulatorOptions {
     fn default() -> Self {
-        AzureEmulatorOptions { port: 0, token: None, max_page_size: MAX_TOP, latency: Duration::ZERO }
+        AzureEmulatorOptions {
+            port: 0,
+            token: None,
+            max_page_size: MAX_TOP,
+            latency: Duration::ZERO,
+            client_secrets: BTreeMap::new(),
+            federated_tokens: BTreeMap::new(),
+        }
     }
 }
 
@@ -199,6 +214,15 @@ impl AzureEmulator {
             .collect()
     }
 
+    /// mailNickname → how many groups carry it (security groups may share one).
+    pub fn nickname_counts(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for group in lock(&self.shared.tenant).groups.values() {
+            *counts.entry(group.mail_nickname.clone()).or_default() += 1;
+        }
+        counts
+    }
+
     /// Makes every delta link handed out so far expire (410 `syncStateNotFound`).
     pub fn expire_delta_links(&self) {
         let mut tenant = lock(&self.shared.tenant);
@@ -253,6 +277,13 @@ impl Shared {
 /// Serves one request: count, read, wait, authenticate, maybe fault, then answer.
 async fn handle(shared: Arc<Shared>, request: Request, killer: ConnectionKiller) -> Response {
     let (parts, body) = request.into_parts();
+    if parts.method == Method::POST && parts.uri.path().ends_with("/oauth2/v2.0/token") {
+        shared.count("oauth2.token");
+        let Ok(body) = axum::body::to_bytes(Body::new(body), MAX_BODY_BYTES).await else {
+            return token_error(StatusCode::BAD_REQUEST, "invalid_request", "AADSTS900144: unreadable body.");
+        };
+        return sign_in(&shared.options, &body);
+    }
     let route = parts.uri.path().strip_prefix("/v1.0").map_or(Route::Unknown, |path| Route::parse(&parts.method, path));
     shared.count(route.method_name());
     let Ok(body) = axum::body::to_bytes(Body::new(body), MAX_BODY_BYTES).await else {
@@ -287,7 +318,85 @@ async fn handle(shared: Arc<Shared>, request: Request, killer: ConnectionKiller)
         };
         lock(&shared.tenant).answer(&route, &context)
     };
+    // A write applied whose answer never reaches the client (a gateway timeout, a reset
+    // connection): Graph then has the change, and a blind retry repeats it.
+    if answer.status.is_success() && parts.method != Method::GET {
+        let lost = lock(&shared.faults).lose_answer(route.method_name());
+        match lost {
+            Some(LostAnswer::Reset) => return killer.drop_connection().await,
+            Some(LostAnswer::Unavailable) => return fault_answer(Fault::Unavailable).into_response(),
+            None => {}
+        }
+    }
     answer.into_response()
+}
+
+/// The identity platform's client-credentials grant (`/{tenant}/oauth2/v2.0/token`, a form):
+/// a client secret or a `jwt-bearer` client assertion for a known app gives the access token
+/// the Graph routes take; errors are `{"error","error_description"}` with AADSTS codes as the
+/// platform writes them (a wrong secret is 401 `invalid_client`, AADSTS7000215).
+fn sign_in(options: &AzureEmulatorOptions, body: &[u8]) -> Response {
+    let form: HashMap<String, String> = url_form(body);
+    let field = |name: &str| form.get(name).map(String::as_str);
+    if field("grant_type") != Some("client_credentials") {
+        return token_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "AADSTS70003: unsupported grant type.");
+    }
+    let client_id = field("client_id").unwrap_or_default();
+    let accepted = match (field("client_secret"), field("client_assertion_type"), field("client_assertion")) {
+        (Some(secret), None, None) => match options.client_secrets.get(client_id) {
+            Some(expected) => expected == secret,
+            None => return unknown_app(client_id),
+        },
+        (None, Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), Some(assertion)) => {
+            match options.federated_tokens.get(client_id) {
+                Some(expected) if expected == assertion => true,
+                Some(_) => {
+                    return token_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_client",
+                        "AADSTS70021: No matching federated identity record found for presented assertion.",
+                    )
+                }
+                None => return unknown_app(client_id),
+            }
+        }
+        _ => {
+            return token_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+            )
+        }
+    };
+    if !accepted {
+        return token_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+        );
+    }
+    let token = options.token.clone().unwrap_or_else(|| "emulator-token".to_owned());
+    let answer = json!({ "token_type": "Bearer", "expires_in": 3599, "access_token": token });
+    Answer::json(StatusCode::OK, answer).into_response()
+}
+
+fn unknown_app(client_id: &str) -> Response {
+    let message = format!("AADSTS700016: Application with identifier '{client_id}' was not found in the directory.");
+    token_error(StatusCode::BAD_REQUEST, "unauthorized_client", &message)
+}
+
+fn token_error(status: StatusCode, code: &str, description: &str) -> Response {
+    Answer::json(status, json!({ "error": code, "error_description": description })).into_response()
+}
+
+/// An `application/x-www-form-urlencoded` body.
+fn url_form(body: &[u8]) -> HashMap<String, String> {
+    let text = String::from_utf8_lossy(body);
+    let uri: Uri = match format!("/?{text}").parse() {
+        Ok(uri) => uri,
+        Err(_) => return HashMap::new(),
+    };
+    Query::<HashMap<String, String>>::try_from_uri(&uri).map(|Query(q)| q).unwrap_or_default()
 }
 
 /// `http://host:port` as the client addressed us, for `@odata.nextLink`.
@@ -648,9 +757,12 @@ fn matches_clause(item: &Value, clause: &str) -> Result<bool, GraphError> {
         if left.trim() != variable.trim() {
             return Err(unsupported());
         }
-        let literal = string_literal(literal.trim()).ok_or_else(unsupported)?;
+        // Whether Graph compares alternative names without regard to case is not documented
+        // (servicePrincipal resource; ARM ids are stored in mixed case): assume it does not.
+        let inner = literal.trim().strip_prefix('\'').and_then(|l| l.strip_suffix('\'')).ok_or_else(unsupported)?;
+        let literal = inner.replace("''", "'");
         let values = item.get(property.trim()).and_then(Value::as_array).into_iter().flatten();
-        return Ok(values.filter_map(Value::as_str).any(|value| value.to_lowercase() == literal));
+        return Ok(values.filter_map(Value::as_str).any(|value| value == literal));
     }
     if let Some(arguments) = clause.strip_prefix("startswith(").and_then(|c| c.strip_suffix(')')) {
         let (property, literal) = arguments.split_once(',').ok_or_else(unsupported)?;
@@ -746,6 +858,10 @@ struct Group {
     listing_lag: u32,
     /// Direct reads that will still answer 404.
     read_lag: u32,
+    /// Change-feed rounds that will still leave it out.
+    delta_lag: u32,
+    /// The feed shows it only to rounds that start at or after this change.
+    delta_visible_from: u64,
     /// The change (see `Tenant::version`) that last touched its properties or made it.
     changed: u64,
     /// Membership changes: (change, member id, added).
@@ -811,6 +927,8 @@ impl Tenant {
             members: BTreeSet::new(),
             listing_lag,
             read_lag,
+            delta_lag: 0,
+            delta_visible_from: 0,
         };
         self.groups.insert(id.clone(), group);
         id
@@ -832,7 +950,7 @@ impl Tenant {
     /// changed after the `$deltatoken`; pages carry `$skiptoken=<since>.<start>.<offset>` and
     /// the last one a `@odata.deltaLink` from the change the round started at. An expired token
     /// answers 410 `syncStateNotFound`.
-    fn delta(&self, context: &Context) -> Result<Answer, GraphError> {
+    fn delta(&mut self, context: &Context) -> Result<Answer, GraphError> {
         let (since, start, offset) = match (context.param("$deltatoken"), context.param("$skiptoken")) {
             (Some(token), _) => (Some(token.parse::<u64>().map_err(|_| invalid_token())?), self.version, 0),
             (None, Some(skip)) => {
@@ -850,8 +968,15 @@ impl Tenant {
                 "The sync state generation is not found: the delta token has expired. Start a new round.",
             ));
         }
+        if context.param("$skiptoken").is_none() {
+            self.start_delta_round();
+        }
         let mut items: Vec<Value> = Vec::new();
         for group in self.groups.values() {
+            // Not replicated to the feed yet (for every page of this round alike).
+            if group.delta_lag > 0 || group.delta_visible_from > start {
+                continue;
+            }
             let after = since.unwrap_or(0);
             let members: Vec<Value> = match since {
                 None => group.members.iter().filter_map(|m| self.delta_member(m, true)).collect(),
@@ -891,6 +1016,33 @@ impl Tenant {
             body["@odata.deltaLink"] = Value::String(format!("{link}?$deltatoken={start}"));
         }
         Ok(Answer::json(StatusCode::OK, body))
+    }
+
+    /// A new round of the feed: groups that lag it come one round closer. One that has caught up
+    /// is shown from the next round on, as changed then with every membership it ever had (so
+    /// a round that started before it missed nothing).
+    fn start_delta_round(&mut self) {
+        let caught_up: Vec<String> = self
+            .groups
+            .values_mut()
+            .filter(|g| g.delta_lag > 0)
+            .filter_map(|g| {
+                g.delta_lag -= 1;
+                (g.delta_lag == 0).then(|| g.id.clone())
+            })
+            .collect();
+        for id in caught_up {
+            self.version += 1;
+            let version = self.version;
+            let group = self.groups.get_mut(&id).expect("listed");
+            group.delta_visible_from = version;
+            group.changed = version;
+            let ever: BTreeSet<String> = group.member_log.iter().map(|(_, member, _)| member.clone()).collect();
+            for member in ever {
+                let present = group.members.contains(&member);
+                group.member_log.push((version, member, present));
+            }
+        }
     }
 
     /// A `members@delta` entry: the object's type and id, and `@removed` when it left.
@@ -1101,7 +1253,13 @@ impl Tenant {
                 "Invalid value specified for property 'mailNickname' of resource 'Group': {nickname}."
             )));
         }
-        if self.group_id_by_nickname(&nickname).is_some() {
+        // Graph (group resource, mailNickname): unique only among Microsoft 365 (`Unified`)
+        // groups; security groups may share a nickname, so a repeated POST makes a second one.
+        let unified = body
+            .get("groupTypes")
+            .and_then(Value::as_array)
+            .is_some_and(|types| types.iter().any(|t| t.as_str() == Some("Unified")));
+        if unified && self.group_id_by_nickname(&nickname).is_some() {
             return Err(GraphError::bad_request(
                 "Another object with the same value for property mailNickname already exists.",
             ));
@@ -1115,6 +1273,7 @@ impl Tenant {
             faults.group_read_lag,
         );
         let group = self.groups.get_mut(&id).expect("just created");
+        group.delta_lag = faults.delta_lag;
         group.mail_enabled = mail_enabled;
         group.security_enabled = security_enabled;
         Ok(Answer::json(StatusCode::CREATED, Tenant::group_json(group)))
@@ -1225,7 +1384,10 @@ mod tests {
         assert!(matches_filter(&item, "nonsense").is_err());
         let principal = json!({ "alternativeNames": ["isExplicit=True", "/subscriptions/S/resourceGroups/RG"] });
         assert!(
-            matches_filter(&principal, "alternativeNames/any(x:x eq '/subscriptions/s/resourcegroups/rg')").unwrap()
+            matches_filter(&principal, "alternativeNames/any(x:x eq '/subscriptions/S/resourceGroups/RG')").unwrap()
+        );
+        assert!(
+            !matches_filter(&principal, "alternativeNames/any(x:x eq '/subscriptions/s/resourcegroups/rg')").unwrap()
         );
         assert!(!matches_filter(&principal, "alternativeNames/any(x:x eq '/subscriptions/s')").unwrap());
         assert!(matches_filter(&principal, "alternativeNames/any(x:y eq 'a')").is_err());

@@ -5,7 +5,7 @@
 //! Lag is counted in requests, never in time, so a test that reproduces it does not depend on
 //! how fast threads run. A faulted request never changes state.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
@@ -40,6 +40,9 @@ pub struct FaultPlan {
     /// Member emails that additions always refuse with 400 (Cloud Identity `memberships.create`;
     /// Graph `members/$ref` and the whole `members@odata.bind` PATCH that names one).
     pub reject_members: BTreeSet<String>,
+    /// Member emails that are no account at all: Cloud Identity `memberships.create` answers
+    /// 403 Error(2028), as for a group it does not have.
+    pub unknown_members: BTreeSet<String>,
     /// Group emails (Graph: mailNicknames) that group creation always refuses with 400.
     pub reject_groups: BTreeSet<String>,
     /// A membership created through the API is missing from this many following
@@ -52,6 +55,16 @@ pub struct FaultPlan {
     /// (Cloud Identity `groups.lookup`, `groups.get`, `memberships.*` reads; Graph `groups.get`,
     /// `groups.members.list`); writes see it at once.
     pub group_read_lag: u32,
+    /// A group created through the API is missing from this many following rounds of the
+    /// change feed (Graph `/groups/delta`), then appears with all its members: the feed is
+    /// replicated like any read (Graph group-delta reference).
+    pub delta_lag: u32,
+    /// Writes whose answer is lost: API method → how many of its successful writes are applied
+    /// and then answered 503 (or, with `lose_by_reset`, by closing the connection), as when a
+    /// gateway times out after the service made the change.
+    pub lose_answers: BTreeMap<String, u32>,
+    /// Lose answers by resetting the connection instead of answering 503.
+    pub lose_by_reset: bool,
 }
 
 /// The fault plan and where its generator stands.
@@ -61,6 +74,14 @@ pub(crate) struct FaultState {
     injected: u64,
     /// Faults injected per request identity, for `max_faults_per_request`.
     per_request: HashMap<u64, u32>,
+    /// Answers lost so far, per API method.
+    lost: HashMap<String, u32>,
+}
+
+/// How an applied write's answer is lost.
+pub(crate) enum LostAnswer {
+    Unavailable,
+    Reset,
 }
 
 pub(crate) enum Fault {
@@ -73,7 +94,13 @@ pub(crate) enum Fault {
 
 impl FaultState {
     pub(crate) fn new(plan: FaultPlan) -> FaultState {
-        FaultState { random: SplitMix64(plan.seed), plan, injected: 0, per_request: HashMap::new() }
+        FaultState {
+            random: SplitMix64(plan.seed),
+            plan,
+            injected: 0,
+            per_request: HashMap::new(),
+            lost: HashMap::new(),
+        }
     }
 
     /// Draws once for a request to `method` (identified by `request`, a hash of what it sends)
@@ -102,6 +129,19 @@ impl FaultState {
             }
         }
         None
+    }
+}
+
+impl FaultState {
+    /// Whether the answer to a write to `method` that was just applied is to be lost.
+    pub(crate) fn lose_answer(&mut self, method: &str) -> Option<LostAnswer> {
+        let budget = self.plan.lose_answers.get(method).copied().unwrap_or(0);
+        let lost = self.lost.entry(method.to_owned()).or_default();
+        if *lost >= budget {
+            return None;
+        }
+        *lost += 1;
+        Some(if self.plan.lose_by_reset { LostAnswer::Reset } else { LostAnswer::Unavailable })
     }
 }
 

@@ -183,6 +183,15 @@ pub const AZURE_IDENTITY_PREFIX: &str = "azure-identity:";
 /// access-level group as `azure-identity:<ARM id>` (lowercased). The Azure directory finds the
 /// identity's service principal by that id. Returns (group name, member) pairs.
 pub fn azure_identity_memberships(definitions: &Definitions) -> Vec<(String, String)> {
+    azure_identity_ids(definitions)
+        .into_iter()
+        .map(|(group, id)| (group, format!("{AZURE_IDENTITY_PREFIX}{}", id.to_ascii_lowercase())))
+        .collect()
+}
+
+/// The ARM ids behind `azure_identity_memberships`, as the program renders them (mixed case,
+/// as Azure stores them): (group name, ARM id) pairs.
+pub fn azure_identity_ids(definitions: &Definitions) -> Vec<(String, String)> {
     let azure = Azure::new(definitions);
     let mut memberships = Vec::new();
     for dataset in definitions.datasets.values() {
@@ -196,8 +205,7 @@ pub fn azure_identity_memberships(definitions: &Definitions) -> Vec<(String, Str
                 continue;
             }
             let id = managed_identity_id(definitions, dataset, design.name);
-            let member = format!("{AZURE_IDENTITY_PREFIX}{}", id.to_ascii_lowercase());
-            memberships.push((definitions.dataset_group_name(&dataset.name, role), member));
+            memberships.push((definitions.dataset_group_name(&dataset.name, role), id));
         }
     }
     memberships

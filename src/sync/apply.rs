@@ -133,6 +133,16 @@ pub fn apply(directory: &dyn Directory, plan: &Plan, options: &ApplyOptions, pro
                 None => changes.push(change),
             }
         }
+        let added: BTreeSet<&str> = changes
+            .iter()
+            .filter_map(|change| match change {
+                Change::AddMember { member, .. } | Change::ReAddMember { member, .. } => Some(member.as_str()),
+                _ => None,
+            })
+            .collect();
+        if !added.is_empty() {
+            directory.prepare_members(&added.into_iter().collect::<Vec<_>>());
+        }
         let units = batch_units(&changes, directory.batch_size());
         let results: Vec<Result<(), DirectoryError>> = run_parallel(&units, options.concurrency, |unit| {
             let (results, attempts) = apply_unit_with_retries(directory, unit, &options.retry);

@@ -125,9 +125,26 @@ pub fn read_settings(
     concurrency: usize,
     retry: &RetryPolicy,
 ) -> SettingsRead {
-    let results = run_parallel(groups, concurrency, |group| with_retries(retry, || directory.read_settings(group)));
     let mut read = SettingsRead::default();
-    for (group, (result, attempts)) in groups.iter().zip(results) {
+    // One read first: credentials without the API's scope fail every group alike, and are
+    // reported once.
+    if let Some(first) = groups.first() {
+        let (result, attempts) = with_retries(retry, || directory.read_settings(first));
+        read.retries += attempts - 1;
+        match result {
+            Err(error @ DirectoryError::MissingScope(_)) => {
+                read.failed.push(("every group".to_owned(), error));
+                return read;
+            }
+            Ok(settings) => {
+                read.live.insert(first.clone(), settings);
+            }
+            Err(error) => read.failed.push((first.clone(), error)),
+        }
+    }
+    let rest = groups.get(1..).unwrap_or_default();
+    let results = run_parallel(rest, concurrency, |group| with_retries(retry, || directory.read_settings(group)));
+    for (group, (result, attempts)) in rest.iter().zip(results) {
         read.retries += attempts - 1;
         match result {
             Ok(settings) => {

@@ -43,23 +43,28 @@ pub fn seed_people(emulator: &AzureEmulator, desired: &Hierarchy, aliases: &BTre
 /// alternative names. Returns its object id.
 pub fn seed_identity(emulator: &AzureEmulator, arm_id: &str) -> String {
     let display_name = arm_id.rsplit('/').next().unwrap().to_owned();
-    let arm_id = arm_id.replace("/resourcegroups/", "/resourceGroups/").replace(
-        "/microsoft.managedidentity/userassignedidentities/",
-        "/Microsoft.ManagedIdentity/userAssignedIdentities/",
-    );
+    let arm_id = rendered(arm_id);
     emulator.insert_service_principal(SeedServicePrincipal {
         display_name,
         alternative_names: vec!["isExplicit=True".to_owned(), arm_id],
     })
 }
 
-/// The ARM ids of the managed identities `desired` names, as the CLI configures them.
+/// A lowercased ARM id as Azure writes it (and the infrastructure program renders it).
+pub fn rendered(arm_id: &str) -> String {
+    arm_id.replace("/resourcegroups/", "/resourceGroups/").replace(
+        "/microsoft.managedidentity/userassignedidentities/",
+        "/Microsoft.ManagedIdentity/userAssignedIdentities/",
+    )
+}
+
+/// The ARM ids of the managed identities `desired` names, as the CLI configures them (as rendered).
 pub fn identities(desired: &Hierarchy) -> Vec<String> {
     let ids: BTreeSet<String> = desired
         .groups
         .values()
         .flat_map(|g| g.members.iter())
-        .filter_map(|m| m.strip_prefix(AZURE_IDENTITY_PREFIX).map(str::to_owned))
+        .filter_map(|m| m.strip_prefix(AZURE_IDENTITY_PREFIX).map(rendered))
         .collect();
     ids.into_iter().collect()
 }
@@ -89,6 +94,7 @@ pub fn connect_with(
         tenant_id: TENANT.to_owned(),
         groups_domain: DOMAIN.to_owned(),
         endpoint: Some(emulator.base_url()),
+        authority: None,
         auth: AzureAuth::AccessToken { token: token.to_owned(), source: "the test token".to_owned() },
         people,
         identities,

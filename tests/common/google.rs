@@ -28,6 +28,7 @@ pub fn emulator(max_page_size: usize) -> GoogleEmulator {
         customer: CUSTOMER.to_owned(),
         token: Some(TOKEN.to_owned()),
         max_page_size,
+        premium: true,
         ..EmulatorOptions::default()
     };
     GoogleEmulator::start(options).expect("start the emulator")

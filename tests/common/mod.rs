@@ -116,6 +116,11 @@ pub fn cpg_with_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     run_binary(root, TODAY, args, env)
 }
 
+/// `cpg_with_env` on another day.
+pub fn cpg_with_env_on(root: &Path, today: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    run_binary(root, today, args, env)
+}
+
 fn run_binary(root: &Path, today: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cpg-infra"));
     for name in [
@@ -129,6 +134,7 @@ fn run_binary(root: &Path, today: &str, args: &[&str], env: &[(&str, &str)]) -> 
         "CPG_INFRA_AZURE_ACCESS_TOKEN",
         "CPG_INFRA_AZURE_ENDPOINT",
         "CPG_INFRA_AZURE_TENANT_ID",
+        "CPG_INFRA_AZURE_AUTHORITY",
         "AZURE_CLIENT_ID",
         "AZURE_CLIENT_SECRET",
         "AZURE_FEDERATED_TOKEN",

@@ -11,6 +11,10 @@
 //! `v1/groups/{id}/memberships/{mid}`, `v1/groups/{id}/memberships/{mid}:modifyMembershipRoles`;
 //! camelCase JSON; writes answer a finished `Operation` (`modifyMembershipRoles` answers
 //! `{"membership": …}`); errors are `{"error":{"code":N,"message":"…","status":"NOT_FOUND"}}`.
+//! A group the customer does not have (or that has not replicated yet) and an account that does
+//! not exist answer 403 `Error(2028): Permission denied for resource … (or it may not exist)`,
+//! not 404, as Cloud Identity does; membership expiry is refused (403) unless the customer is
+//! premium (`EmulatorOptions::premium`: Workspace Enterprise / Education, Cloud Identity Premium).
 //! A membership's type (`USER`, `GROUP`, `SERVICE_ACCOUNT`) is fixed when it is created: adding
 //! a group's email before the group exists makes a `USER` member, as with the real API.
 //! Group settings (the Groups Settings API): `GET` and `PATCH groups/v1/groups/{email}` with
@@ -40,6 +44,9 @@ use super::faults::{request_identity, Fault, FaultPlan, FaultState};
 use super::server::{has_bearer, ConnectionKiller, Request, Server};
 use store::{Directory, NewMember};
 
+/// What Google APIs answer (403) when the token lacks the scope a method needs.
+const INSUFFICIENT_SCOPES: &str = "Request had insufficient authentication scopes.";
+
 /// A running fake Cloud Identity API. Dropping it shuts the server down.
 pub struct GoogleEmulator {
     server: Server,
@@ -59,6 +66,12 @@ pub struct EmulatorOptions {
     pub max_page_size: usize,
     /// Added to every request before it is answered.
     pub latency: Duration,
+    /// A Workspace Enterprise / Education or Cloud Identity Premium customer: memberships may
+    /// expire. Others refuse `expiryDetail` with 403.
+    pub premium: bool,
+    /// Whether the bearer token carries the `apps.groups.settings` scope; without it every
+    /// Groups Settings call answers 403 (tokens from `gcloud auth print-access-token` lack it).
+    pub settings_scope: bool,
 }
 
 impl Default for EmulatorOptions {
@@ -69,6 +82,8 @@ impl Default for EmulatorOptions {
             token: None,
             max_page_size: 200,
             latency: Duration::ZERO,
+            premium: false,
+            settings_scope: true,
         }
     }
 }
@@ -114,7 +129,11 @@ impl GoogleEmulator {
     /// the socket is listening.
     pub fn start(options: EmulatorOptions) -> io::Result<GoogleEmulator> {
         let shared = Arc::new(Shared {
-            directory: Mutex::new(Directory::new(&options.customer)),
+            directory: Mutex::new({
+                let mut directory = Directory::new(&options.customer);
+                directory.premium = options.premium;
+                directory
+            }),
             objects: Mutex::new(objects::Objects::default()),
             faults: Mutex::new(FaultState::new(FaultPlan::default())),
             calls: Mutex::new(BTreeMap::new()),
@@ -266,6 +285,11 @@ async fn handle(shared: Arc<Shared>, request: Request, killer: ConnectionKiller)
         if !has_bearer(&parts.headers, expected) {
             return unauthenticated();
         }
+    }
+    if matches!(route, Route::GetSettings(_) | Route::PatchSettings(_)) && !shared.options.settings_scope {
+        // Google's answer for a token without the method's scope.
+        let denied = ApiError { code: Code::PermissionDenied, message: INSUFFICIENT_SCOPES.to_owned() };
+        return denied.into_response();
     }
     let identity = request_identity(&parts.method, &parts.uri, &body);
     let (fault, plan) = {
@@ -572,6 +596,25 @@ impl Code {
 impl ApiError {
     fn invalid(message: &str) -> ApiError {
         ApiError { code: Code::InvalidArgument, message: message.to_owned() }
+    }
+
+    /// What Cloud Identity answers for a group or member it does not have, or that the caller
+    /// may not see: 403, never 404 (Cloud Identity error 2028; real-apis.md).
+    fn denied(resource: &str) -> ApiError {
+        ApiError {
+            code: Code::PermissionDenied,
+            message: format!("Error(2028): Permission denied for resource {resource} (or it may not exist)."),
+        }
+    }
+
+    /// Membership expiry on an edition without it: refused with 403 ("manage membership
+    /// expirations": Enterprise, Education and Cloud Identity Premium only). The exact message
+    /// is not documented.
+    fn expiry_not_available() -> ApiError {
+        ApiError {
+            code: Code::PermissionDenied,
+            message: "Error(4085): Membership expiry is not available for this customer's edition.".to_owned(),
+        }
     }
 
     fn not_found(what: &str) -> ApiError {

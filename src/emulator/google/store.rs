@@ -27,12 +27,11 @@ pub(super) const DEFAULT_SETTINGS: &[(&str, &str)] = &[
 ];
 
 /// The values the Groups Settings API takes for each field the emulator keeps (written out
-/// here, not taken from the definitions, so that a wrong value there fails against this).
+/// here, not taken from the definitions, so that a wrong value there fails against this): the
+/// Groups Settings v1 discovery document, as the `google-groupssettings1` crate documents each
+/// field (`whoCanViewMembership` has no `ALL_OWNERS_CAN_VIEW` there).
 const SETTING_VALUES: &[(&str, &[&str])] = &[
-    (
-        "whoCanViewMembership",
-        &["ALL_IN_DOMAIN_CAN_VIEW", "ALL_MEMBERS_CAN_VIEW", "ALL_MANAGERS_CAN_VIEW", "ALL_OWNERS_CAN_VIEW"],
-    ),
+    ("whoCanViewMembership", &["ALL_IN_DOMAIN_CAN_VIEW", "ALL_MEMBERS_CAN_VIEW", "ALL_MANAGERS_CAN_VIEW"]),
     ("whoCanJoin", &["ANYONE_CAN_JOIN", "ALL_IN_DOMAIN_CAN_JOIN", "INVITED_CAN_JOIN", "CAN_REQUEST_TO_JOIN"]),
     (
         "whoCanPostMessage",
@@ -47,6 +46,7 @@ const SETTING_VALUES: &[(&str, &[&str])] = &[
     ),
     ("allowExternalMembers", &["true", "false"]),
     ("isArchived", &["true", "false"]),
+    ("archiveOnly", &["true", "false"]),
 ];
 
 /// The request body of `groups.create` and `groups.patch` (output-only fields are ignored).
@@ -106,6 +106,9 @@ struct UpdateRoleBody {
 pub(super) struct Directory {
     /// `customers/{customer}`.
     parent: String,
+    /// Whether the customer's edition has membership expiry (Workspace Enterprise / Education,
+    /// Cloud Identity Premium; "manage membership expirations").
+    pub(super) premium: bool,
     /// Lowercased email → group.
     groups: BTreeMap<String, GroupRecord>,
     /// Group id → lowercased email.
@@ -169,6 +172,7 @@ impl Directory {
     pub(super) fn new(customer: &str) -> Directory {
         Directory {
             parent: format!("customers/{customer}"),
+            premium: true,
             groups: BTreeMap::new(),
             group_emails: HashMap::new(),
             member_ids: HashMap::new(),
@@ -239,7 +243,7 @@ impl Directory {
             return Ok(());
         }
         group.read_lag -= 1;
-        Err(ApiError::not_found(&format!("groups/{id}")))
+        Err(ApiError::denied(&format!("groups/{id}")))
     }
 
     /// One more `groups.list` answered: lagging groups are one request closer to showing.
@@ -341,9 +345,9 @@ impl Directory {
         }
         let id = match self.groups.get(&email) {
             Some(group) => group.id.clone(),
-            None => return Err(ApiError::not_found(&format!("group {email}"))),
+            None => return Err(ApiError::denied(&format!("groups/{email}"))),
         };
-        self.read_lagging_group(&id).map_err(|_| ApiError::not_found(&format!("group {email}")))?;
+        self.read_lagging_group(&id).map_err(|_| ApiError::denied(&format!("groups/{email}")))?;
         Ok(json!({ "name": format!("groups/{id}") }))
     }
 
@@ -398,7 +402,15 @@ impl Directory {
         if context.faults.reject_members.iter().any(|rejected| rejected.eq_ignore_ascii_case(&email)) {
             return Err(ApiError::invalid(&format!("Error(4012): {email} cannot be added to group {key}.")));
         }
+        // A user that does not exist is "permission denied ... (or it may not exist)", as a
+        // missing group is (Cloud Identity answers; GoogleCloudPlatform/jit-groups maps 403 so).
+        if context.faults.unknown_members.iter().any(|unknown| unknown.eq_ignore_ascii_case(&email)) {
+            return Err(ApiError::denied(&format!("memberKey {email}")));
+        }
         let (roles, expire_time) = parse_roles(body.roles.unwrap_or_default())?;
+        if expire_time.is_some() && !self.premium {
+            return Err(ApiError::expiry_not_available());
+        }
         if self.groups[&key].members.contains_key(&email) {
             return Err(ApiError {
                 code: Code::AlreadyExists,
@@ -493,6 +505,9 @@ impl Directory {
             }
             expire_update = Some(role.expiry_detail.and_then(|detail| detail.expire_time));
         }
+        if matches!(expire_update, Some(Some(_))) && !self.premium {
+            return Err(ApiError::expiry_not_available());
+        }
         if remove.iter().any(|name| name == MEMBER) {
             return Err(ApiError::invalid("the MEMBER role cannot be removed; delete the membership instead"));
         }
@@ -530,7 +545,7 @@ impl Directory {
         self.group_emails
             .get(id)
             .and_then(|email| self.groups.get(email))
-            .ok_or_else(|| ApiError::not_found(&format!("groups/{id}")))
+            .ok_or_else(|| ApiError::denied(&format!("groups/{id}")))
     }
 
     fn membership<'a>(
@@ -581,7 +596,25 @@ impl Directory {
         }
         let key = email.to_ascii_lowercase();
         let group = self.groups.get_mut(&key).expect("checked by settings_group");
-        group.settings.extend(changes);
+        // groupssettings `archiveOnly` / `whoCanPostMessage`: NONE_CAN_POST only with
+        // archiveOnly true, which sets it; archiveOnly back to false sets ALL_MANAGERS_CAN_POST.
+        let mut after = group.settings.clone();
+        after.extend(changes.iter().cloned());
+        let archive_changed = changes.iter().any(|(field, _)| field == "archiveOnly");
+        let archive_only = after.get("archiveOnly").map(String::as_str) == Some("true");
+        if archive_changed {
+            let post = if archive_only { "NONE_CAN_POST" } else { "ALL_MANAGERS_CAN_POST" };
+            let asked = changes.iter().find(|(field, _)| field == "whoCanPostMessage").map(|(_, v)| v.as_str());
+            if !archive_only || asked.is_none() {
+                after.insert("whoCanPostMessage".to_owned(), post.to_owned());
+            }
+        }
+        if after.get("whoCanPostMessage").map(String::as_str) == Some("NONE_CAN_POST") && !archive_only {
+            return Err(ApiError::invalid(
+                "Invalid value for: whoCanPostMessage: NONE_CAN_POST needs archiveOnly true",
+            ));
+        }
+        group.settings = after;
         Ok(self.settings_json(&key))
     }
 
