@@ -11,7 +11,7 @@ use super::output::emit;
 use super::resolve::{self, CommitInfo, Revision};
 use super::{Exit, InputError};
 use crate::definitions::{Date, ParseCache};
-use crate::diff::{diff_hierarchies, Change};
+use crate::diff::{diff_hierarchies_for, AccessScope, Change};
 use crate::hierarchy::{grant_locations, GroupKind};
 use crate::load::Expanded;
 
@@ -131,7 +131,8 @@ fn changes(
     filter: &Filter,
 ) -> Vec<Event> {
     let empty = crate::hierarchy::Hierarchy::default();
-    let diff = diff_hierarchies(before.map_or(&empty, |b| &b.hierarchy), &after.hierarchy);
+    let scope = filter.member.as_deref().map_or(AccessScope::Nobody, AccessScope::Member);
+    let diff = diff_hierarchies_for(before.map_or(&empty, |b| &b.hierarchy), &after.hierarchy, scope);
     let event = |what: &str, member: &str, group: &str, detail: Option<String>| Event {
         date: commit.date,
         what: what.to_owned(),

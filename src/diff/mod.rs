@@ -145,6 +145,20 @@ pub fn compare_access(this: &[AccessChange], other: &[AccessChange]) -> Disagree
 /// by a change (walking up from the groups that list them), so a small change to a large
 /// organisation stays cheap.
 pub fn diff_hierarchies(base: &Hierarchy, head: &Hierarchy) -> HierarchyDiff {
+    diff_hierarchies_for(base, head, AccessScope::Everyone)
+}
+
+/// Whose effective access a diff works out: everyone touched, one member, or nobody (the
+/// direct member changes alone, as a history of one group or dataset needs).
+#[derive(Debug, Clone, Copy)]
+pub enum AccessScope<'a> {
+    Everyone,
+    Member(&'a str),
+    Nobody,
+}
+
+/// `diff_hierarchies` with the effective access of `scope` only.
+pub fn diff_hierarchies_for(base: &Hierarchy, head: &Hierarchy, scope: AccessScope) -> HierarchyDiff {
     let mut diff = HierarchyDiff::default();
     let empty = BTreeSet::new();
     let no_expiry = BTreeMap::new();
@@ -184,7 +198,10 @@ pub fn diff_hierarchies(base: &Hierarchy, head: &Hierarchy) -> HierarchyDiff {
             expiry_changed,
         });
     }
-    diff.access = access_changes(base, head, &diff.groups_changed);
+    diff.access = match scope {
+        AccessScope::Nobody => Vec::new(),
+        _ => access_changes(base, head, &diff.groups_changed, scope),
+    };
     diff
 }
 
@@ -192,8 +209,16 @@ fn expires_of<'a>(group: Option<&'a Group>, none: &'a BTreeMap<String, Date>) ->
     group.map_or(none, |g| &g.expires)
 }
 
-fn access_changes(base: &Hierarchy, head: &Hierarchy, changed: &[GroupChange]) -> Vec<AccessChange> {
-    let candidates = candidate_members(base, head, changed);
+fn access_changes(
+    base: &Hierarchy,
+    head: &Hierarchy,
+    changed: &[GroupChange],
+    scope: AccessScope,
+) -> Vec<AccessChange> {
+    let mut candidates = candidate_members(base, head, changed);
+    if let AccessScope::Member(member) = scope {
+        candidates.retain(|candidate| *candidate == member);
+    }
     let ids = GroupIds::new(base, head);
     let lookup: FastSet<&str> = candidates.iter().copied().collect();
     // Each graph scans every membership of its hierarchy: build the two at once.
