@@ -15,7 +15,6 @@ use crate::definitions::{GoogleGroupSettings, Nesting, ParseCache};
 use crate::diff::{diff_hierarchies, render_json, render_markdown, render_text};
 use crate::directory::{
     AzureDirectory, DeltaState, Directory, DirectoryError, GoogleDirectory, HailDirectory, LocalDirectory,
-    MetamistDirectory,
 };
 use crate::hierarchy::{self, Hierarchy};
 use crate::load::Expanded;
@@ -28,6 +27,10 @@ pub fn run(global: &GlobalArgs, command: &GroupsCommand) -> Result<Exit> {
         GroupsCommand::Why { person, group } => why(global, person, group),
         GroupsCommand::Diff(args) => diff(global, args),
         GroupsCommand::Sync(args) if args.provider == ProviderName::All => sync_all(global, args),
+        GroupsCommand::Sync(args) if args.provider == ProviderName::Metamist => {
+            let expanded = resolve::load(global, &resolve::default_revision(global))?;
+            super::metamist::sync(global, args, &expanded)
+        }
         GroupsCommand::Sync(args) => {
             let expanded = resolve::load(global, &resolve::default_revision(global))?;
             sync(global, args, &expanded)
@@ -177,7 +180,11 @@ fn sync_all(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
         let last = index + 1 == providers.len();
         let one = SyncArgs { provider: *provider, no_cache: args.no_cache || !last, ..args.clone() };
         eprintln!("== {provider:?}");
-        let exit = match sync(global, &one, &expanded) {
+        let result = match provider {
+            ProviderName::Metamist => super::metamist::sync(global, &one, &expanded),
+            _ => sync(global, &one, &expanded),
+        };
+        let exit = match result {
             Ok(exit) => exit,
             Err(error) => {
                 eprintln!("error: {provider:?}: {error:#}");
@@ -480,7 +487,7 @@ fn save_delta(
 }
 
 /// The members-cache step after the groups: same dry run or confirmation; the worse exit wins.
-fn refresh_cache(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded, groups: Exit) -> Result<Exit> {
+pub(super) fn refresh_cache(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded, groups: Exit) -> Result<Exit> {
     if args.no_cache {
         return Ok(groups);
     }
@@ -572,25 +579,7 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
                 delta_state: None,
             })
         }
-        ProviderName::Metamist => {
-            let (endpoint, token, settings) = resolve::metamist_config(definitions)?;
-            // People sign in to Metamist with their Google account.
-            let aliases = definitions.google_accounts();
-            let desired = crate::apps::metamist::desired(definitions, &expanded.hierarchy, &settings)
-                .with_member_aliases(&aliases);
-            let ours = crate::apps::metamist::projects(definitions)
-                .into_iter()
-                .map(|(project, dataset, _)| (project, dataset))
-                .collect();
-            let directory =
-                MetamistDirectory::connect(&endpoint, &token, ours).map_err(|e| InputError(e.to_string()))?;
-            Ok(Target {
-                directory: Box::new(directory),
-                nesting: Nesting::Native,
-                concurrency: None,
-                desired,
-                delta_state: None,
-            })
-        }
+        // A write-only directory of member lists: `cli::metamist`.
+        ProviderName::Metamist => Err(InputError("Metamist is synced by its own path".into()).into()),
     }
 }

@@ -9,6 +9,7 @@ mod emulator;
 mod expiring;
 mod groups;
 mod infra;
+mod metamist;
 mod migrate;
 mod output;
 mod policy;

@@ -14,7 +14,7 @@ mod metamist;
 use std::fmt;
 use std::time::Duration;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -27,6 +27,23 @@ pub use google::{check_endpoint, GoogleAuth, GoogleConfig, GoogleDirectory};
 pub use hail::HailDirectory;
 pub use local::LocalDirectory;
 pub use metamist::{MetamistDirectory, ProjectMember};
+
+/// A directory that cannot be read back and takes each project's whole member list in one
+/// write (Metamist). Like `Directory`: no retries, no decisions; the sync keeps what it wrote.
+pub trait ListDirectory: Sync {
+    /// A short description for messages.
+    fn describe(&self) -> String;
+    /// The names of the projects the caller can see.
+    fn list_projects(&self) -> Result<BTreeSet<String>, DirectoryError>;
+    /// Creates a project (idempotent: a project that exists already is success).
+    fn create_project(&self, project: &str, dataset: &str) -> Result<(), DirectoryError>;
+    /// Replaces the project's whole member list.
+    fn write_members(&self, project: &str, members: &crate::apps::metamist::MemberList) -> Result<(), DirectoryError>;
+    /// HTTP requests sent so far (retries included), for providers that make them.
+    fn api_calls(&self) -> Option<u64> {
+        None
+    }
+}
 
 /// Written into the description (or equivalent) of every group the tool creates. Groups
 /// without it are never modified.
