@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use cpg_infra::apps;
 use cpg_infra::apps::metamist::{MemberList, MetamistProject};
 use cpg_infra::definitions::{Date, HailSettings, MetamistSettings, Nesting};
-use cpg_infra::directory::{Directory, HailDirectory, ListDirectory, MetamistDirectory};
+use cpg_infra::directory::{Directory, HailConfig, HailDirectory, ListDirectory, MetamistDirectory};
 use cpg_infra::emulator::hail::HailEmulator;
 use cpg_infra::emulator::metamist::MetamistEmulator;
 use cpg_infra::hierarchy::Hierarchy;
@@ -92,17 +92,30 @@ fn main() {
     let hail = HailSettings {
         enabled: true,
         endpoint: None,
+        auth_endpoint: None,
         aggregator: Some("billing-aggregator".to_owned()),
         account_usernames: "{dataset}-{level}".to_owned(),
     };
-    let desired = apps::hail::desired(&expanded.definitions, &expanded.hierarchy, &hail).projects;
+    let hail = apps::hail::desired(&expanded.definitions, &expanded.hierarchy, &hail);
+    let desired = hail.projects;
     let projects = desired.groups.len() as u64;
     let emulator = HailEmulator::start(0, TOKEN).expect("hail emulator");
-    let ours = desired.groups.keys().cloned().collect();
-    let directory = HailDirectory::connect(&emulator.base_url(), TOKEN, ours).expect("connect");
+    // The aggregator exists; the datasets' users are created by the first sync.
+    emulator.insert_users(&["billing-aggregator"]);
+    let config = HailConfig {
+        endpoint: emulator.base_url(),
+        auth_endpoint: emulator.base_url(),
+        token: TOKEN.to_owned(),
+        ours: desired.groups.keys().cloned().collect(),
+        machine_users: hail.machine_users.clone(),
+    };
+    let directory = HailDirectory::connect(&config).expect("connect");
     let first = sync_once(&directory, &desired, concurrency);
     report("hail", "first sync", &first);
-    assert_eq!(first.calls, 1 + first.changes as u64, "the listing and one call per change");
+    // The listing, one call per change, one read-back per created project, the auth
+    // service's listing and one creation per dataset user.
+    let users = hail.machine_users.len() as u64;
+    assert_eq!(first.calls, 1 + first.changes as u64 + projects + 1 + users, "calls of the first sync");
     assert!(first.changes as u64 > projects, "every project created and filled");
     let noop = sync_once(&directory, &desired, concurrency);
     report("hail", "no-op", &noop);

@@ -14,7 +14,7 @@ const DEFAULT_CONCURRENCY: usize = 8;
 use crate::definitions::{GoogleGroupSettings, Nesting, ParseCache};
 use crate::diff::{diff_hierarchies, render_json, render_markdown, render_text};
 use crate::directory::{
-    AzureDirectory, DeltaState, Directory, DirectoryError, GoogleDirectory, HailDirectory, LocalDirectory,
+    AzureDirectory, DeltaState, Directory, DirectoryError, GoogleDirectory, HailConfig, HailDirectory, LocalDirectory,
 };
 use crate::hierarchy::{self, Hierarchy};
 use crate::load::Expanded;
@@ -330,7 +330,15 @@ fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exi
             if let Some(error) = &report.flush_error {
                 eprintln!("failed to save: {error}");
             }
+            // Once per member, however many groups it was to join.
+            for (member, (reason, groups)) in &report.unknown_members {
+                eprintln!("failed: {member}: {reason} (not added to {})", groups.join(", "));
+            }
             emit_line(&report.summary());
+            if let Some((reason, not_sent)) = &report.stopped {
+                eprintln!("error: {reason}; stopped: {not_sent} change(s) not sent");
+                return Ok(Exit::InvalidInput);
+            }
             // Groups created or adopted in this run are ours now; those that failed are not.
             let failed = groups_taken_over(report.failed.iter().map(|(change, _)| change));
             let ours: BTreeSet<String> = owned.iter().chain(taken_over.difference(&failed)).cloned().collect();
@@ -569,8 +577,14 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
                     datasets.join(", ")
                 );
             }
-            let ours = desired.projects.groups.keys().cloned().collect();
-            let directory = HailDirectory::connect(&endpoint, &token, ours).map_err(|e| InputError(e.to_string()))?;
+            let config = HailConfig {
+                auth_endpoint: settings.auth_endpoint.clone().unwrap_or_else(|| endpoint.clone()),
+                endpoint,
+                token,
+                ours: desired.projects.groups.keys().cloned().collect(),
+                machine_users: desired.machine_users,
+            };
+            let directory = HailDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?;
             Ok(Target {
                 directory: Box::new(directory),
                 nesting: Nesting::Native,

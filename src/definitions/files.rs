@@ -134,6 +134,9 @@ pub struct HailTable {
     #[serde(default)]
     pub enabled: bool,
     pub endpoint: Option<String>,
+    /// The auth service, where Hail Batch users are created; default: the endpoint with a
+    /// leading `batch.` in its host replaced by `auth.`, else the endpoint itself.
+    pub auth_endpoint: Option<String>,
     /// A user added to every billing project (the billing aggregator).
     pub aggregator: Option<String>,
     /// The Hail Batch user of each dataset's hail machine account per access level

@@ -191,6 +191,7 @@ pub enum Nesting {
 pub struct HailSettings {
     pub enabled: bool,
     pub endpoint: Option<String>,
+    pub auth_endpoint: Option<String>,
     pub aggregator: Option<String>,
     /// `{dataset}` and `{level}` are replaced.
     pub account_usernames: String,

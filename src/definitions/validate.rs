@@ -390,6 +390,7 @@ impl Loader<'_> {
         let hail = providers.and_then(|p| p.hail.as_ref()).map(|h| HailSettings {
             enabled: h.enabled,
             endpoint: h.endpoint.clone(),
+            auth_endpoint: h.auth_endpoint.clone(),
             aggregator: h.aggregator.clone(),
             account_usernames: h.account_usernames.clone().unwrap_or_else(|| "{dataset}-{level}".to_owned()),
         });

@@ -24,7 +24,7 @@ use crate::definitions::Date;
 pub use azure::{AzureAuth, AzureConfig, AzureDirectory, AZURE_BATCH_SIZE};
 pub(crate) use google::credentials_file_authenticator;
 pub use google::{check_endpoint, GoogleAuth, GoogleConfig, GoogleDirectory};
-pub use hail::HailDirectory;
+pub use hail::{HailConfig, HailDirectory};
 pub use local::LocalDirectory;
 pub use metamist::{MetamistDirectory, ProjectMember};
 
@@ -162,6 +162,14 @@ pub enum DirectoryError {
     /// The stored change-feed link is no longer accepted; only a full read helps.
     #[error("{0}: the stored delta link has expired")]
     DeltaExpired(String),
+    /// The member does not exist in the directory (and the sync may not create it): that
+    /// member's failure, the same for every group it was to join.
+    #[error("{member}: {reason}")]
+    UnknownMember { member: String, reason: String },
+    /// The directory cannot be synced with these credentials (e.g. they see only part of it):
+    /// nothing more is sent this run.
+    #[error("{0}")]
+    Stopped(String),
 }
 
 impl DirectoryError {
