@@ -459,6 +459,12 @@ impl Loader<'_> {
                 );
             }
         }
+        if let Some(account) = metamist.account.as_ref().filter(|a| !is_valid_email(a.get_ref())) {
+            self.error(
+                file.location(account.span()),
+                format!("account `{}` is not an email address", account.get_ref()),
+            );
+        }
         if let Some(state) = &metamist.state {
             if let Some(problem) = path_outside_root(state.get_ref()) {
                 self.error(file.location(state.span()), format!("state `{}` {problem}", state.get_ref()));
