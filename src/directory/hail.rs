@@ -105,7 +105,14 @@ impl HailDirectory {
     fn ensure_user(&self, user: &str) -> Result<(), DirectoryError> {
         let mut users = lock(&self.users);
         if users.is_none() {
-            let (_, body) = self.auth.send(Method::GET, "api/v1alpha/users", Vec::new(), "auth.users.list")?;
+            let listed = self.auth.send(Method::GET, "api/v1alpha/users", Vec::new(), "auth.users.list");
+            // Without the users nobody can be added: one error for the run, not one per member.
+            let (_, body) = listed.map_err(|error| match error {
+                DirectoryError::Rejected(why) => DirectoryError::Stopped(format!(
+                    "{why}: the Hail Batch token may not list the auth service's users, which adding users needs"
+                )),
+                other => other,
+            })?;
             let listed: Vec<serde_json::Value> =
                 serde_json::from_slice(&body).map_err(|e| DirectoryError::Storage(format!("auth.users.list: {e}")))?;
             *users = Some(listed.iter().filter_map(|u| u["username"].as_str()).map(str::to_owned).collect());

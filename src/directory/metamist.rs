@@ -80,7 +80,11 @@ impl ListDirectory for MetamistDirectory {
                 if self.list_projects()?.contains(project) {
                     Ok(())
                 } else {
-                    Err(DirectoryError::Unavailable(format!("{call}: 500 and the project is not listed")))
+                    // Metamist failed, or the project exists but this account holds no role in
+                    // it (the listing shows only those): retried, then reported as such.
+                    Err(DirectoryError::Unavailable(format!(
+                        "{call}: 500, and the project is not listed: Metamist failed, or the project exists and the account holds no role in it (Metamist's members-admin group gives it one everywhere)"
+                    )))
                 }
             }
             _ => Ok(()),

@@ -238,6 +238,8 @@ pub fn plan_lists(
                 continue;
             }
         };
+        // A project to create starts empty, whatever was written to it before.
+        let written = if create { None } else { written };
         let (want, had) = (pairs(&wanted), written.as_ref().map(pairs).unwrap_or_default());
         let removed: Vec<(String, String)> = had.difference(&want).cloned().collect();
         // Removal limits per role, against the list last written (the only one known).
