@@ -1,22 +1,27 @@
 //! Hail Batch billing projects and Metamist projects of the synthetic organisation (every
 //! dataset with both components), synced against their emulators: a first sync, a no-op and
 //! one changed member. Each figure is checked against its bound: a no-op writes nothing and
-//! reads Hail Batch's listing (which carries every project's users) or Metamist's listing and
-//! one member list per project; Metamist writes each changed project once.
+//! reads Hail Batch's listing (which carries every project's users) or Metamist's listing only
+//! (Metamist cannot be read back: the lists last written are kept in a state file); Metamist
+//! writes each changed project once.
 //!
 //! `cargo bench --bench apps_sync`; scale with BENCH_DATASETS (500) and BENCH_CONCURRENCY (16).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use cpg_infra::apps;
+use cpg_infra::apps::metamist::{MemberList, MetamistProject};
 use cpg_infra::definitions::{Date, HailSettings, MetamistSettings, Nesting};
-use cpg_infra::directory::{Directory, HailDirectory, MetamistDirectory};
+use cpg_infra::directory::{Directory, HailConfig, HailDirectory, ListDirectory, MetamistDirectory};
 use cpg_infra::emulator::hail::HailEmulator;
 use cpg_infra::emulator::metamist::MetamistEmulator;
 use cpg_infra::hierarchy::Hierarchy;
 use cpg_infra::load::{load_expanded, Expanded};
-use cpg_infra::sync::{self, ApplyOptions, ApplyOutcome, NoProgress, PlanOptions, RemovalLimits, RetryPolicy};
+use cpg_infra::sync::{
+    self, ApplyOptions, ApplyOutcome, ListOutcome, ListPlanOptions, NoProgress, PlanOptions, RemovalLimits,
+    RetryPolicy, StateReader,
+};
 use cpg_infra::synthetic::{generate, MemorySource, SyntheticShape};
 
 const TODAY: Date = Date { year: 2026, month: 11, day: 26 };
@@ -87,17 +92,30 @@ fn main() {
     let hail = HailSettings {
         enabled: true,
         endpoint: None,
+        auth_endpoint: None,
         aggregator: Some("billing-aggregator".to_owned()),
         account_usernames: "{dataset}-{level}".to_owned(),
     };
-    let desired = apps::hail::desired(&expanded.definitions, &expanded.hierarchy, &hail).projects;
+    let hail = apps::hail::desired(&expanded.definitions, &expanded.hierarchy, &hail);
+    let desired = hail.projects;
     let projects = desired.groups.len() as u64;
     let emulator = HailEmulator::start(0, TOKEN).expect("hail emulator");
-    let ours = desired.groups.keys().cloned().collect();
-    let directory = HailDirectory::connect(&emulator.base_url(), TOKEN, ours).expect("connect");
+    // The aggregator exists; the datasets' users are created by the first sync.
+    emulator.insert_users(&["billing-aggregator"]);
+    let config = HailConfig {
+        endpoint: emulator.base_url(),
+        auth_endpoint: emulator.base_url(),
+        token: TOKEN.to_owned(),
+        ours: desired.groups.keys().cloned().collect(),
+        machine_users: hail.machine_users.clone(),
+    };
+    let directory = HailDirectory::connect(&config).expect("connect");
     let first = sync_once(&directory, &desired, concurrency);
     report("hail", "first sync", &first);
-    assert_eq!(first.calls, 1 + first.changes as u64, "the listing and one call per change");
+    // The listing, one call per change, one read-back per created project, the auth
+    // service's listing and one creation per dataset user.
+    let users = hail.machine_users.len() as u64;
+    assert_eq!(first.calls, 1 + first.changes as u64 + projects + 1 + users, "calls of the first sync");
     assert!(first.changes as u64 > projects, "every project created and filled");
     let noop = sync_once(&directory, &desired, concurrency);
     report("hail", "no-op", &noop);
@@ -110,22 +128,56 @@ fn main() {
         enabled: true,
         endpoint: None,
         audience: None,
+        account: Some("cpg-infra-sync@example.org".to_owned()),
+        state_file: String::new(),
         main: MetamistSettings::default_roles(false),
         test: MetamistSettings::default_roles(true),
     };
-    let desired = apps::metamist::desired(&expanded.definitions, &expanded.hierarchy, &metamist);
-    let ours: BTreeMap<String, String> =
-        apps::metamist::projects(&expanded.definitions).into_iter().map(|(p, d, _)| (p, d)).collect();
+    let aliases = expanded.definitions.google_accounts();
+    let ours = apps::metamist::projects(&expanded.definitions);
     let projects = ours.len() as u64;
     let emulator = MetamistEmulator::start(0, TOKEN).expect("metamist emulator");
-    let connect = || MetamistDirectory::connect(&emulator.base_url(), TOKEN, ours.clone()).expect("connect");
-    let first = sync_once(&connect(), &desired, concurrency);
+    let state = tempfile::tempdir().expect("state folder");
+    let state = state.path().join("metamist-lists.jsonl");
+    let directory = MetamistDirectory::connect(&emulator.base_url(), TOKEN).expect("connect");
+    let base = |p: &MetamistProject| {
+        apps::metamist::member_list(&expanded.definitions, &expanded.hierarchy, &metamist, &aliases, p)
+    };
+    let run = |desired: &(dyn Fn(&MetamistProject) -> MemberList + Sync)| {
+        let started = Instant::now();
+        let before = emulator.calls().values().sum::<u64>();
+        let listed = directory.list_projects().expect("listing");
+        let options = ListPlanOptions {
+            full_write: false,
+            limits: RemovalLimits { max_removals: usize::MAX, max_removal_percent: 100 },
+        };
+        let mut reader = StateReader::open(&state).expect("state");
+        let plan = sync::plan_lists(&ours, desired, &listed, &mut reader, &options).expect("plan");
+        let apply = ApplyOptions { concurrency, retry: RetryPolicy::default(), allow_mass_removal: true };
+        let ListOutcome::Applied(report) = sync::apply_lists(&directory, &plan, desired, &apply) else {
+            panic!("refused")
+        };
+        assert!(report.failed.is_empty(), "{report:?}");
+        sync::save_state(&state, &ours, &report.written_projects, desired).expect("state saved");
+        let calls = emulator.calls();
+        Outcome { changes: plan.writes.len(), calls: calls.values().sum::<u64>() - before, took: started.elapsed() }
+    };
+    let first = run(&base);
     report("metamist", "first sync", &first);
     assert_eq!(first.calls, 1 + 2 * projects, "one listing, one creation and one write per project");
-    let noop = sync_once(&connect(), &desired, concurrency);
+    let noop = run(&base);
     report("metamist", "no-op", &noop);
-    assert_eq!((noop.changes, noop.calls), (0, 1 + projects), "one listing and one read per project");
-    let one = sync_once(&connect(), &one_member_fewer(&desired), concurrency);
+    assert_eq!((noop.changes, noop.calls), (0, 1), "one listing, no write");
+    let first_project = ours[0].name.clone();
+    let one_fewer = |p: &MetamistProject| {
+        let mut list = base(p);
+        if p.name == first_project {
+            let member = list.keys().next().cloned().expect("a member");
+            list.remove(&member);
+        }
+        list
+    };
+    let one = run(&one_fewer);
     report("metamist", "one removal", &one);
-    assert_eq!((one.changes, one.calls), (1, 3 + projects), "the reads, a fresh read and one write");
+    assert_eq!((one.changes, one.calls), (1, 2), "the listing and one write");
 }

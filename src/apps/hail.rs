@@ -17,6 +17,9 @@ pub struct HailDesired {
     /// Analysts without a `hail_batch` username in people.toml: email → the datasets they
     /// analyse, in order.
     pub without_username: BTreeMap<String, Vec<String>>,
+    /// The datasets' Hail Batch users per access level, which the sync creates when missing
+    /// (as the old system did); every other user must exist already.
+    pub machine_users: BTreeSet<String>,
 }
 
 /// The billing projects and their users.
@@ -27,10 +30,13 @@ pub fn desired(definitions: &Definitions, hierarchy: &Hierarchy, settings: &Hail
     let people: BTreeSet<&str> = definitions.people.values().map(|p| p.email.as_str()).collect();
     let mut groups = BTreeMap::new();
     let mut without_username: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut machine_users = BTreeSet::new();
     for dataset in definitions.datasets.values().filter(|d| d.components.contains("hail")) {
         let mut users: BTreeSet<String> = settings.aggregator.iter().cloned().collect();
         for level in LEVELS {
-            users.insert(settings.account_usernames.replace("{dataset}", &dataset.name).replace("{level}", level));
+            let user = settings.account_usernames.replace("{dataset}", &dataset.name).replace("{level}", level);
+            machine_users.insert(user.clone());
+            users.insert(user);
         }
         let analysis = definitions.dataset_group_name(&dataset.name, "analysis");
         for email in hierarchy.effective_members(&analysis) {
@@ -58,5 +64,5 @@ pub fn desired(definitions: &Definitions, hierarchy: &Hierarchy, settings: &Hail
         };
         groups.insert(dataset.name.clone(), group);
     }
-    HailDesired { projects: Hierarchy { groups }, without_username }
+    HailDesired { projects: Hierarchy { groups }, without_username, machine_users }
 }

@@ -332,13 +332,18 @@ pub struct SyncArgs {
     /// as conflicts and leave them alone).
     #[arg(long)]
     pub adopt: bool,
-    /// The state file: the local directory's (default: sync.state_file under --root), or what
-    /// Azure's change feed last saw (default: .cpg-infra/azure-delta.json under --root).
+    /// The state file: the local directory's (default: sync.state_file under --root), what
+    /// Azure's change feed last saw (default: .cpg-infra/azure-delta.json under --root), or the
+    /// Metamist lists last written (default: [providers.metamist] state under --root).
     #[arg(long)]
     pub state: Option<PathBuf>,
     /// Azure: read every group and member again instead of only what changed since the last run.
     #[arg(long)]
     pub full_read: bool,
+    /// Metamist: write every project's member list, not only those that changed since the last
+    /// write (Metamist cannot be read back, so this is what repairs changes made by hand).
+    #[arg(long)]
+    pub full_write: bool,
     /// Requests in flight at once (default: the provider's `concurrency` setting, else 8).
     #[arg(long)]
     pub concurrency: Option<usize>,

@@ -14,8 +14,7 @@ const DEFAULT_CONCURRENCY: usize = 8;
 use crate::definitions::{GoogleGroupSettings, MembershipExpiry, Nesting, ParseCache};
 use crate::diff::{diff_hierarchies, render_json, render_markdown, render_text};
 use crate::directory::{
-    AzureDirectory, DeltaState, Directory, DirectoryError, GoogleDirectory, HailDirectory, LocalDirectory,
-    MetamistDirectory,
+    AzureDirectory, DeltaState, Directory, DirectoryError, GoogleDirectory, HailConfig, HailDirectory, LocalDirectory,
 };
 use crate::hierarchy::{self, Hierarchy};
 use crate::load::Expanded;
@@ -33,6 +32,10 @@ pub fn run(global: &GlobalArgs, command: &GroupsCommand) -> Result<Exit> {
         }
         GroupsCommand::Diff(args) => diff(global, args),
         GroupsCommand::Sync(args) if args.provider == ProviderName::All => sync_all(global, args),
+        GroupsCommand::Sync(args) if args.provider == ProviderName::Metamist => {
+            let expanded = resolve::load(global, &resolve::default_revision(global))?;
+            super::metamist::sync(global, args, &expanded)
+        }
         GroupsCommand::Sync(args) => {
             let expanded = resolve::load(global, &resolve::default_revision(global))?;
             sync(global, args, &expanded)
@@ -245,7 +248,11 @@ fn sync_all(global: &GlobalArgs, args: &SyncArgs) -> Result<Exit> {
         let last = index + 1 == providers.len();
         let one = SyncArgs { provider: *provider, no_cache: args.no_cache || !last, ..args.clone() };
         eprintln!("== {provider:?}");
-        let exit = match sync(global, &one, &expanded) {
+        let result = match provider {
+            ProviderName::Metamist => super::metamist::sync(global, &one, &expanded),
+            _ => sync(global, &one, &expanded),
+        };
+        let exit = match result {
             Ok(exit) => exit,
             Err(error) => {
                 eprintln!("error: {provider:?}: {error:#}");
@@ -394,7 +401,15 @@ fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exi
             if let Some(error) = &report.flush_error {
                 eprintln!("failed to save: {error}");
             }
+            // Once per member, however many groups it was to join.
+            for (member, (reason, groups)) in &report.unknown_members {
+                eprintln!("failed: {member}: {reason} (not added to {})", groups.join(", "));
+            }
             emit_line(&report.summary());
+            if let Some((reason, not_sent)) = &report.stopped {
+                eprintln!("error: {reason}; stopped: {not_sent} change(s) not sent");
+                return Ok(Exit::InvalidInput);
+            }
             // Groups created or adopted in this run are ours now; those that failed are not.
             let failed = groups_taken_over(report.failed.iter().map(|(change, _)| change));
             let ours: BTreeSet<String> = owned.iter().chain(taken_over.difference(&failed)).cloned().collect();
@@ -553,7 +568,7 @@ fn save_delta(
 }
 
 /// The members-cache step after the groups: same dry run or confirmation; the worse exit wins.
-fn refresh_cache(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded, groups: Exit) -> Result<Exit> {
+pub(super) fn refresh_cache(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded, groups: Exit) -> Result<Exit> {
     if args.no_cache {
         return Ok(groups);
     }
@@ -651,8 +666,14 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
                     datasets.join(", ")
                 );
             }
-            let ours = desired.projects.groups.keys().cloned().collect();
-            let directory = HailDirectory::connect(&endpoint, &token, ours).map_err(|e| InputError(e.to_string()))?;
+            let config = HailConfig {
+                auth_endpoint: settings.auth_endpoint.clone().unwrap_or_else(|| endpoint.clone()),
+                endpoint,
+                token,
+                ours: desired.projects.groups.keys().cloned().collect(),
+                machine_users: desired.machine_users,
+            };
+            let directory = HailDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?;
             Ok(Target {
                 directory: Box::new(directory),
                 nesting: Nesting::Native,
@@ -661,25 +682,7 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
                 delta_state: None,
             })
         }
-        ProviderName::Metamist => {
-            let (endpoint, token, settings) = resolve::metamist_config(definitions)?;
-            // People sign in to Metamist with their Google account.
-            let aliases = definitions.google_accounts();
-            let desired = crate::apps::metamist::desired(definitions, &expanded.hierarchy, &settings)
-                .with_member_aliases(&aliases);
-            let ours = crate::apps::metamist::projects(definitions)
-                .into_iter()
-                .map(|(project, dataset, _)| (project, dataset))
-                .collect();
-            let directory =
-                MetamistDirectory::connect(&endpoint, &token, ours).map_err(|e| InputError(e.to_string()))?;
-            Ok(Target {
-                directory: Box::new(directory),
-                nesting: Nesting::Native,
-                concurrency: None,
-                desired,
-                delta_state: None,
-            })
-        }
+        // A write-only directory of member lists: `cli::metamist`.
+        ProviderName::Metamist => Err(InputError("Metamist is synced by its own path".into()).into()),
     }
 }

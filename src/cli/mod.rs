@@ -12,6 +12,7 @@ mod expiring;
 mod groups;
 mod history;
 mod infra;
+mod metamist;
 mod migrate;
 mod output;
 mod policy;

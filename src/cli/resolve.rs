@@ -435,16 +435,28 @@ fn required(what: &str, provider: &str, key: &str, env_name: &str, configured: &
         .ok_or_else(|| InputError(format!("no {what}: set [providers.{provider}] {key} or {env_name}")).into())
 }
 
-/// Hail Batch: `[providers.hail]` (enabled, endpoint; `CPG_INFRA_HAIL_ENDPOINT` overrides) and
-/// the bearer token in `CPG_INFRA_HAIL_TOKEN`.
+/// Hail Batch: `[providers.hail]` (enabled, endpoint and auth_endpoint;
+/// `CPG_INFRA_HAIL_ENDPOINT` and `CPG_INFRA_HAIL_AUTH_ENDPOINT` override) and the bearer token in
+/// `CPG_INFRA_HAIL_TOKEN`. The settings come back with the auth endpoint resolved.
 pub fn hail_config(definitions: &Definitions) -> Result<(String, String, crate::definitions::HailSettings)> {
-    let Some(settings) = definitions.organisation.hail.clone().filter(|s| s.enabled) else {
+    let Some(mut settings) = definitions.organisation.hail.clone().filter(|s| s.enabled) else {
         return Err(not_enabled("hail"));
     };
     let endpoint = required("Hail Batch endpoint", "hail", "endpoint", "CPG_INFRA_HAIL_ENDPOINT", &settings.endpoint)?;
+    let auth = env("CPG_INFRA_HAIL_AUTH_ENDPOINT").or(settings.auth_endpoint.clone());
+    settings.auth_endpoint = Some(auth.unwrap_or_else(|| default_auth_endpoint(&endpoint)));
     let token = env("CPG_INFRA_HAIL_TOKEN")
         .ok_or_else(|| InputError("no Hail Batch token: set CPG_INFRA_HAIL_TOKEN".into()))?;
     Ok((endpoint, token, settings))
+}
+
+/// Hail's auth service beside its batch service: `https://batch.<domain>/` →
+/// `https://auth.<domain>/`; any other endpoint (one host for both) is used as it is.
+fn default_auth_endpoint(batch: &str) -> String {
+    match batch.split_once("://") {
+        Some((scheme, rest)) if rest.starts_with("batch.") => format!("{scheme}://auth.{}", &rest["batch.".len()..]),
+        _ => batch.to_owned(),
+    }
 }
 
 /// Metamist: `[providers.metamist]` (enabled, endpoint; `CPG_INFRA_METAMIST_ENDPOINT`

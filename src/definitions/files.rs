@@ -104,6 +104,13 @@ pub struct MetamistTable {
     /// The audience of the Google identity token sent when no bearer token is given
     /// (Metamist on Cloud Run); default: the endpoint.
     pub audience: Option<String>,
+    /// The account the sync signs in to Metamist as. A write replaces a project's whole member
+    /// list, so this account is written with `project_member_admin` into every project: left
+    /// out, the first write would take away its right to write the next time.
+    pub account: Option<Spanned<String>>,
+    /// Where the member lists last written are kept, relative to the root (Metamist has no
+    /// way to read them back); default `.cpg-infra/metamist-lists.jsonl`.
+    pub state: Option<Spanned<String>>,
     /// Project role → the dataset roles whose members hold it, for the dataset's project.
     pub main: Option<MetamistRolesTable>,
     /// The same for the dataset's `-test` project.
@@ -116,6 +123,8 @@ pub struct MetamistRolesTable {
     pub reader: Option<Vec<Spanned<String>>>,
     pub contributor: Option<Vec<Spanned<String>>>,
     pub writer: Option<Vec<Spanned<String>>>,
+    pub project_admin: Option<Vec<Spanned<String>>>,
+    pub project_member_admin: Option<Vec<Spanned<String>>>,
 }
 
 /// `[providers.hail]`: Hail Batch billing projects as a directory.
@@ -125,6 +134,9 @@ pub struct HailTable {
     #[serde(default)]
     pub enabled: bool,
     pub endpoint: Option<String>,
+    /// The auth service, where Hail Batch users are created; default: the endpoint with a
+    /// leading `batch.` in its host replaced by `auth.`, else the endpoint itself.
+    pub auth_endpoint: Option<String>,
     /// A user added to every billing project (the billing aggregator).
     pub aggregator: Option<String>,
     /// The Hail Batch user of each dataset's hail machine account per access level

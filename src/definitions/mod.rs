@@ -191,6 +191,7 @@ pub enum Nesting {
 pub struct HailSettings {
     pub enabled: bool,
     pub endpoint: Option<String>,
+    pub auth_endpoint: Option<String>,
     pub aggregator: Option<String>,
     /// `{dataset}` and `{level}` are replaced.
     pub account_usernames: String,
@@ -202,30 +203,46 @@ pub struct MetamistSettings {
     pub enabled: bool,
     pub endpoint: Option<String>,
     pub audience: Option<String>,
-    /// The dataset's project: Metamist role → dataset roles whose effective members hold it.
+    /// The account the sync signs in as; written with `project_member_admin` into every
+    /// project (required when enabled).
+    pub account: Option<String>,
+    /// The state file of the lists last written, relative to the root.
+    pub state_file: String,
+    /// The dataset's project: Metamist role → what holds it: dataset roles (their groups'
+    /// effective members) and `group:<name>` organisation groups.
     pub main: BTreeMap<String, Vec<String>>,
     /// The dataset's `-test` project, the same way.
     pub test: BTreeMap<String, Vec<String>>,
 }
 
-/// The project roles the sync manages; any other role a member holds is kept as it is.
-pub const METAMIST_ROLES: [&str; 3] = ["reader", "contributor", "writer"];
+/// Every project role Metamist knows (metamist models/models/project.py `ProjectMemberRole`).
+/// The sync writes a project's whole list, so it decides every one of them.
+pub const METAMIST_ROLES: [&str; 5] = ["reader", "contributor", "writer", "project_admin", "project_member_admin"];
+
+/// Where the Metamist lists last written are kept when `[providers.metamist] state` is not set.
+pub const METAMIST_DEFAULT_STATE: &str = ".cpg-infra/metamist-lists.jsonl";
 
 impl MetamistSettings {
     /// The old system's mapping: people with metadata access read the project and write
     /// its test project; machine accounts that create main data write the main project.
     pub fn default_roles(test: bool) -> BTreeMap<String, Vec<String>> {
-        let roles: [(&str, &[&str]); 3] = if test {
+        // The old system gave the admin roles through Metamist's own admin groups, never in a
+        // project's list: by default nobody but `account` holds them in the list.
+        let roles: [(&str, &[&str]); 5] = if test {
             [
                 ("reader", &["metadata-access", "test-read"]),
                 ("contributor", &["metadata-contribute"]),
                 ("writer", &["metadata-access", "test-full"]),
+                ("project_admin", &[]),
+                ("project_member_admin", &[]),
             ]
         } else {
             [
                 ("reader", &["metadata-access", "main-read"]),
                 ("contributor", &["metadata-contribute"]),
                 ("writer", &["metadata-write", "main-create"]),
+                ("project_admin", &[]),
+                ("project_member_admin", &[]),
             ]
         };
         roles.iter().map(|(role, from)| ((*role).to_owned(), from.iter().map(|r| (*r).to_owned()).collect())).collect()

@@ -257,7 +257,7 @@ impl Loader<'_> {
             }
         }
         if let Some((file, org)) = &raw.org {
-            self.check_metamist_roles(file, org, &definitions);
+            self.check_metamist_roles(file, org, &definitions, &group_names);
         }
         let resolver = MemberResolver {
             people: &definitions.people,
@@ -391,6 +391,7 @@ impl Loader<'_> {
         let hail = providers.and_then(|p| p.hail.as_ref()).map(|h| HailSettings {
             enabled: h.enabled,
             endpoint: h.endpoint.clone(),
+            auth_endpoint: h.auth_endpoint.clone(),
             aggregator: h.aggregator.clone(),
             account_usernames: h.account_usernames.clone().unwrap_or_else(|| "{dataset}-{level}".to_owned()),
         });
@@ -398,6 +399,8 @@ impl Loader<'_> {
             enabled: m.enabled.as_ref().is_some_and(|e| *e.get_ref()),
             endpoint: m.endpoint.clone(),
             audience: m.audience.clone(),
+            account: m.account.as_ref().map(|a| a.get_ref().to_ascii_lowercase()),
+            state_file: m.state.as_ref().map_or_else(|| METAMIST_DEFAULT_STATE.to_owned(), |s| s.get_ref().clone()),
             main: metamist_roles(m.main.as_ref(), false),
             test: metamist_roles(m.test.as_ref(), true),
         });
@@ -438,17 +441,53 @@ impl Loader<'_> {
     }
 
     /// Every dataset role `[providers.metamist.main|test]` names must be in roles.toml.
-    fn check_metamist_roles(&mut self, file: &SourceFile, org: &files::OrgFile, definitions: &Definitions) {
+    fn check_metamist_roles(
+        &mut self,
+        file: &SourceFile,
+        org: &files::OrgFile,
+        definitions: &Definitions,
+        group_names: &BTreeSet<String>,
+    ) {
         if self.incomplete.roles {
             return;
         }
         let Some(metamist) = org.providers.as_ref().and_then(|p| p.metamist.as_ref()) else { return };
+        if let Some(enabled) = metamist.enabled.as_ref().filter(|e| *e.get_ref()) {
+            if metamist.account.is_none() {
+                self.error(
+                    file.location(enabled.span()),
+                    "[providers.metamist] needs `account`, the account the sync signs in to Metamist as: each write replaces a project's whole member list, and the account keeps project_member_admin only if the list names it".to_owned(),
+                );
+            }
+        }
+        if let Some(account) = metamist.account.as_ref().filter(|a| !is_valid_email(a.get_ref())) {
+            self.error(
+                file.location(account.span()),
+                format!("account `{}` is not an email address", account.get_ref()),
+            );
+        }
+        if let Some(state) = &metamist.state {
+            if let Some(problem) = path_outside_root(state.get_ref()) {
+                self.error(file.location(state.span()), format!("state `{}` {problem}", state.get_ref()));
+            }
+        }
         for (project, table) in [("main", &metamist.main), ("test", &metamist.test)] {
             let listed = metamist_role_lists(table.as_ref());
             for (_, roles) in &listed {
-                for role in roles.iter().filter(|r| !definitions.roles.contains_key(r.get_ref())) {
-                    let known = definitions.roles.keys().map(String::as_str);
-                    self.error(file.location(role.span()), wording::unknown("role", role.get_ref(), known, true));
+                for entry in roles.iter() {
+                    // `group:<name>` names an organisation group; anything else a dataset role.
+                    if let Some(group) = entry.get_ref().strip_prefix("group:") {
+                        if !group_names.contains(&definitions.org_group_name(group))
+                            && !self.incomplete.any_group_names()
+                        {
+                            let prefix = &definitions.organisation.group_prefix;
+                            let known = group_names.iter().map(|g| g.strip_prefix(prefix.as_str()).unwrap_or(g));
+                            self.error(file.location(entry.span()), wording::unknown("group", group, known, true));
+                        }
+                    } else if !definitions.roles.contains_key(entry.get_ref()) {
+                        let known = definitions.roles.keys().map(String::as_str);
+                        self.error(file.location(entry.span()), wording::unknown("role", entry.get_ref(), known, true));
+                    }
                 }
             }
             // A default that names a role this organisation lacks would grant nothing in silence.
@@ -1118,10 +1157,16 @@ fn joined<'a>(names: impl Iterator<Item = &'a str>, last_word: &str) -> String {
 
 fn metamist_role_lists(table: Option<&files::MetamistRolesTable>) -> Vec<(&'static str, &Vec<Spanned<String>>)> {
     let Some(table) = table else { return Vec::new() };
-    [("reader", &table.reader), ("contributor", &table.contributor), ("writer", &table.writer)]
-        .into_iter()
-        .filter_map(|(role, listed)| listed.as_ref().map(|l| (role, l)))
-        .collect()
+    [
+        ("reader", &table.reader),
+        ("contributor", &table.contributor),
+        ("writer", &table.writer),
+        ("project_admin", &table.project_admin),
+        ("project_member_admin", &table.project_member_admin),
+    ]
+    .into_iter()
+    .filter_map(|(role, listed)| listed.as_ref().map(|l| (role, l)))
+    .collect()
 }
 
 fn path_outside_root(path: &str) -> Option<&'static str> {

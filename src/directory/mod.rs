@@ -16,7 +16,7 @@ mod metamist;
 use std::fmt;
 use std::time::Duration;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -26,9 +26,26 @@ use crate::definitions::Date;
 pub use azure::{AzureAuth, AzureConfig, AzureDirectory, AZURE_BATCH_SIZE};
 pub(crate) use google::credentials_file_authenticator;
 pub use google::{check_endpoint, GoogleAuth, GoogleConfig, GoogleDirectory};
-pub use hail::HailDirectory;
+pub use hail::{HailConfig, HailDirectory};
 pub use local::LocalDirectory;
 pub use metamist::{MetamistDirectory, ProjectMember};
+
+/// A directory that cannot be read back and takes each project's whole member list in one
+/// write (Metamist). Like `Directory`: no retries, no decisions; the sync keeps what it wrote.
+pub trait ListDirectory: Sync {
+    /// A short description for messages.
+    fn describe(&self) -> String;
+    /// The names of the projects the caller can see.
+    fn list_projects(&self) -> Result<BTreeSet<String>, DirectoryError>;
+    /// Creates a project (idempotent: a project that exists already is success).
+    fn create_project(&self, project: &str, dataset: &str) -> Result<(), DirectoryError>;
+    /// Replaces the project's whole member list.
+    fn write_members(&self, project: &str, members: &crate::apps::metamist::MemberList) -> Result<(), DirectoryError>;
+    /// HTTP requests sent so far (retries included), for providers that make them.
+    fn api_calls(&self) -> Option<u64> {
+        None
+    }
+}
 
 /// Written into the description (or equivalent) of every group the tool creates. Groups
 /// without it are never modified.
@@ -150,6 +167,14 @@ pub enum DirectoryError {
     /// The stored change-feed link is no longer accepted; only a full read helps.
     #[error("{0}: the stored delta link has expired")]
     DeltaExpired(String),
+    /// The member does not exist in the directory (and the sync may not create it): that
+    /// member's failure, the same for every group it was to join.
+    #[error("{member}: {reason}")]
+    UnknownMember { member: String, reason: String },
+    /// The directory cannot be synced with these credentials (e.g. they see only part of it):
+    /// nothing more is sent this run.
+    #[error("{0}")]
+    Stopped(String),
 }
 
 impl DirectoryError {

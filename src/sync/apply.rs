@@ -50,6 +50,11 @@ pub struct ApplyReport {
     pub failed: Vec<(Change, String)>,
     /// Set when the directory could not make the applied changes durable.
     pub flush_error: Option<String>,
+    /// Members the directory does not know: member → (why, the groups they were not added to).
+    /// One entry per member, however many groups it was to join.
+    pub unknown_members: BTreeMap<String, (String, Vec<String>)>,
+    /// Why the directory stopped the run, and how many changes were then not sent.
+    pub stopped: Option<(String, usize)>,
     /// Attempts beyond the first, across all changes.
     pub retries: usize,
     /// Attempts beyond the first while reading the live state before the plan (set by the
@@ -63,7 +68,10 @@ pub struct ApplyReport {
 impl ApplyReport {
     /// Whether every change was applied and saved.
     pub fn succeeded(&self) -> bool {
-        self.failed.is_empty() && self.flush_error.is_none()
+        self.failed.is_empty()
+            && self.flush_error.is_none()
+            && self.unknown_members.is_empty()
+            && self.stopped.is_none()
     }
 
     pub fn summary(&self) -> String {
@@ -76,7 +84,7 @@ impl ApplyReport {
             self.updated,
             self.removed,
             self.deleted,
-            self.failed.len(),
+            self.failed.len() + self.unknown_members.values().map(|(_, groups)| groups.len()).sum::<usize>(),
             self.retries + self.read_retries,
             self.seconds
         )
@@ -122,6 +130,9 @@ pub fn apply(directory: &dyn Directory, plan: &Plan, options: &ApplyOptions, pro
     ];
     let mut report = ApplyReport::default();
     let mut failed_creations = BTreeSet::new();
+    // Set once the directory stops the run: nothing more is sent.
+    let stop: Mutex<Option<String>> = Mutex::new(None);
+    let mut not_sent = 0;
     for in_phase in phases {
         let mut changes = Vec::new();
         for change in plan.changes.iter().filter(|c| in_phase(c)) {
@@ -145,8 +156,16 @@ pub fn apply(directory: &dyn Directory, plan: &Plan, options: &ApplyOptions, pro
         }
         let units = batch_units(&changes, directory.batch_size());
         let results: Vec<Result<(), DirectoryError>> = run_parallel(&units, options.concurrency, |unit| {
+            if let Some(reason) = lock(&stop).clone() {
+                return unit.changes().iter().map(|_| Err(DirectoryError::Stopped(reason.clone()))).collect();
+            }
             let (results, attempts) = apply_unit_with_retries(directory, unit, &options.retry);
             retries.fetch_add(attempts.saturating_sub(1), Ordering::Relaxed);
+            if let Some(Err(DirectoryError::Stopped(reason))) =
+                results.iter().find(|r| matches!(r, Err(DirectoryError::Stopped(_))))
+            {
+                lock(&stop).get_or_insert_with(|| reason.clone());
+            }
             for _ in unit.changes() {
                 progress.advance();
             }
@@ -166,6 +185,14 @@ pub fn apply(directory: &dyn Directory, plan: &Plan, options: &ApplyOptions, pro
                     Change::RemoveMember { .. } => report.removed += 1,
                     Change::DeleteGroup { .. } => report.deleted += 1,
                 },
+                Err(DirectoryError::Stopped(_)) => not_sent += 1,
+                Err(DirectoryError::UnknownMember { member, reason }) => {
+                    let group = match change {
+                        Change::AddMember { group, .. } | Change::ReAddMember { group, .. } => group.clone(),
+                        other => other.to_string(),
+                    };
+                    report.unknown_members.entry(member).or_insert_with(|| (reason, Vec::new())).1.push(group);
+                }
                 Err(error) => {
                     if let Change::CreateGroup { email, .. } = change {
                         failed_creations.insert(email.as_str());
@@ -176,6 +203,7 @@ pub fn apply(directory: &dyn Directory, plan: &Plan, options: &ApplyOptions, pro
         }
     }
     progress.finish();
+    report.stopped = lock(&stop).take().map(|reason| (reason, not_sent));
     // Directories that write at flush (one call per changed project) get the same retries.
     let (flushed, attempts) = with_retries(&options.retry, || directory.flush());
     retries.fetch_add(attempts.saturating_sub(1), Ordering::Relaxed);
@@ -336,6 +364,10 @@ fn apply_one(directory: &dyn Directory, change: &Change) -> Result<(), Directory
         Change::RemoveMember { group, member } => directory.remove_member(group, member),
         Change::DeleteGroup { group } => directory.delete_group(group),
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Calls `operation` until it succeeds, fails permanently, or runs out of attempts. Returns the

@@ -4,12 +4,17 @@
 //! without touching the directory, and `apply` runs it. Provider code never sees a dry-run flag.
 
 mod apply;
+mod lists;
 mod live;
 mod plan;
 mod settings;
 
 pub(crate) use apply::with_retries;
 pub use apply::{apply, ApplyOptions, ApplyOutcome, ApplyReport, NoProgress, Progress, RetryPolicy};
+pub use lists::{
+    apply_lists, list_hash, plan_lists, save_state, ListOutcome, ListPlan, ListPlanOptions, ListReport, ListWrite,
+    StateError, StateReader, WriteReason,
+};
 pub use live::{read_live_state, read_live_state_delta, DeltaRead, LiveGroupState, LiveRead, LiveState, ReadError};
 pub use plan::{plan, Change, Conflict, Plan, PlanCounts, PlanOptions, RemovalLimits};
 pub use settings::{

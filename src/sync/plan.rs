@@ -297,7 +297,11 @@ fn desired_members(desired: &Hierarchy, name: &str, nesting: Nesting) -> BTreeMa
     }
 }
 
-fn removal_refusals(per_group: &BTreeMap<&str, (usize, usize)>, total: usize, limits: &RemovalLimits) -> Vec<String> {
+pub(crate) fn removal_refusals(
+    per_group: &BTreeMap<&str, (usize, usize)>,
+    total: usize,
+    limits: &RemovalLimits,
+) -> Vec<String> {
     let mut refusals = Vec::new();
     if total > limits.max_removals {
         refusals.push(format!(
