@@ -118,7 +118,7 @@ fn every_cloud_call_renders_valid_resources() {
             "invoke on the analysis runner service",
             "invoke on the metadata service",
             "machine-account keys",
-            "mutate access to everything on request for up to 1 days",
+            "mutate access to everything on request for up to 1 day",
             "read access to everything on request for up to 7 days",
             "read on the analysis runner registry",
             "read on the git token secret",

@@ -103,6 +103,11 @@ impl AccessMatrix {
     }
 }
 
+/// `1 day`, `7 days`.
+pub(crate) fn days(count: u32) -> String {
+    format!("{count} day{}", if count == 1 { "" } else { "s" })
+}
+
 /// `group <name>`, `account <owner>/<name>`, `service <name>`.
 fn principal_label(who: &Principal) -> String {
     match who {
@@ -150,9 +155,9 @@ impl Cloud for Recorder {
     fn grant_bucket_on_request(&mut self, scope: &Scope, bucket: &BucketId, request: &OnRequest) -> Outcome<()> {
         let approvers = principal_label(&request.approvers);
         let level = format!(
-            "{} on request (at most {} days), approved by {approvers}",
+            "{} on request (at most {}), approved by {approvers}",
             request.access.as_str(),
-            request.max_days
+            days(request.max_days)
         );
         self.grant(scope, format!("bucket {}", bucket.name()), &level, &request.who);
         Ok(())

@@ -558,7 +558,12 @@ impl Cloud for Azure<'_> {
     fn grant_bucket_on_request(&mut self, _scope: &Scope, bucket: &BucketId, request: &OnRequest) -> Outcome<()> {
         let OnRequest { access, max_days, .. } = request;
         Err(Unsupported {
-            what: format!("{} access to {} on request for up to {max_days} days", access.as_str(), bucket.name()),
+            what: format!(
+                "{} access to {} on request for up to {}",
+                access.as_str(),
+                bucket.name(),
+                super::access::days(*max_days)
+            ),
             reason: "time-limited access needs Entra ID Privileged Identity Management, which Pulumi does not manage"
                 .to_owned(),
         })

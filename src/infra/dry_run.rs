@@ -143,11 +143,11 @@ impl Cloud for DryRun<'_> {
 
     fn grant_bucket_on_request(&mut self, scope: &Scope, bucket: &BucketId, request: &OnRequest) -> Outcome<()> {
         let action = format!(
-            "grant {} on bucket {} to {} on request, at most {} days, approved by {}",
+            "grant {} on bucket {} to {} on request, at most {}, approved by {}",
             request.access.as_str(),
             bucket.as_str(),
             self.who(&request.who),
-            request.max_days,
+            super::access::days(request.max_days),
             self.who(&request.approvers)
         );
         let outcome = self.inner.as_mut().map_or(Ok(()), |inner| inner.grant_bucket_on_request(scope, bucket, request));
