@@ -56,6 +56,14 @@ fn append_only_condition() -> String {
         .join(" AND ")
 }
 
+/// Why Azure cannot host a component, if it cannot (its accounts are not made there either).
+pub(crate) fn component_problem(component: &str) -> Option<Unsupported> {
+    (component == "spark").then(|| Unsupported {
+        what: "Dataproc clusters".to_owned(),
+        reason: "Hail Query on Dataproc is Google Cloud's; Azure has no counterpart in the design yet".to_owned(),
+    })
+}
+
 /// Builds the Azure part of the program.
 pub struct Azure<'a> {
     definitions: &'a Definitions,

@@ -243,7 +243,10 @@ pub fn azure_identity_memberships(definitions: &Definitions) -> Vec<(String, Str
         if !azure.hosts(dataset) || azure.site_problem(dataset).is_some() {
             continue;
         }
-        for design in design::ACCOUNTS.iter().filter(|a| dataset.components.contains(a.component)) {
+        let hosted = |a: &&design::AccountDesign| {
+            dataset.components.contains(a.component) && azure::component_problem(a.component).is_none()
+        };
+        for design in design::ACCOUNTS.iter().filter(hosted) {
             let Some(role) = design.kind.access_level_role() else { continue };
             if !definitions.dataset_has_role(dataset, role) {
                 continue;
