@@ -75,7 +75,7 @@ fn projects_follow_the_groups_with_one_write_per_changed_project() {
             ("admin@example.org", &["project_admin"]),
             ("amara.okafor@example.org", reader),
             ("gone@example.org", reader),
-            ("wei.chen@example.org", reader),
+            ("priya.raman@example.org", reader),
         ],
     );
     emulator.insert_project("other-lab", &[("someone@example.org", &["writer"])]);

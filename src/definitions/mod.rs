@@ -250,13 +250,14 @@ impl MetamistSettings {
         let roles: [(&str, &[&str]); 3] = if test {
             [
                 ("reader", &["metadata-access", "test-read"]),
-                ("contributor", &["metadata-contribute"]),
+                ("contributor", &["metadata-contribute", "full"]),
                 ("writer", &["metadata-access", "test-full"]),
             ]
         } else {
+            // The old system's: the test levels read the main project, `full` holds every role.
             [
-                ("reader", &["metadata-access", "main-read"]),
-                ("contributor", &["metadata-contribute"]),
+                ("reader", &["metadata-access", "main-read", "test-read"]),
+                ("contributor", &["metadata-contribute", "full"]),
                 ("writer", &["metadata-write", "main-create"]),
             ]
         };

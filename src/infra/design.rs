@@ -322,7 +322,7 @@ pub const ACCOUNTS: &[AccountDesign] = &[
         export_key: false,
         stored_key: true,
     },
-    // Dataproc clusters run as these; the hail account of the same level starts them.
+    // Spark clusters run as these; the hail account of the same level starts them.
     AccountDesign {
         name: "dataproc-test",
         component: "spark",
