@@ -25,6 +25,7 @@ pub fn load_expanded_with_cache(source: &dyn Source, today: Date, cache: &ParseC
 /// The hierarchy includes the machine accounts the infrastructure puts in access-level groups.
 fn expand_loaded(definitions: Definitions, today: Date) -> Result<Expanded, LoadError> {
     let mut hierarchy = hierarchy::expand(&definitions, today).map_err(LoadError::Invalid)?;
+    hierarchy.add_groups(infra::workload_groups(&definitions));
     hierarchy.add_members(infra::machine_account_memberships(&definitions));
     Ok(Expanded { definitions, hierarchy })
 }

@@ -220,20 +220,29 @@ fn the_same_dataset_gets_the_same_design_on_gcp_and_azure() {
         assert!(!on_gcp.is_empty(), "{owner} has a design");
         // Azure's release bucket cannot bill its readers: a note (below), the same bucket.
         // Cromwell keys kept as secrets exist where accounts have keys (GCP), a note elsewhere.
+        // Dataproc (spark) is Google Cloud's: Azure declines it in `prepare` and gets none of it.
         let asked = |calls: &[&Call]| {
             calls
                 .iter()
                 .filter(|c| !c.action.contains("-key") && !c.action.starts_with("key of"))
+                .filter(|c| c.component != "spark" || c.action.starts_with("prepare"))
                 .map(|c| c.action.replace(", requester pays", ""))
                 .collect::<Vec<_>>()
         };
         assert_eq!(asked(&on_gcp), asked(&on_azure), "{owner}: the same calls on both clouds");
         assert!(on_gcp.iter().all(|c| c.outcome.is_ok()), "{owner}: every call is provided on GCP");
+        // Azure may decline only grants whose absence narrows access, and the workload needs
+        // it has no counterpart for yet (the organisation's Google Cloud services, Batch,
+        // Dataproc), each a note in the plan.
         for call in on_azure.iter().filter(|c| c.outcome.is_err()) {
             let narrowing = ["to service ", " on request, ", "grant manage-keys ", "key of machine account"]
                 .iter()
                 .any(|k| call.action.contains(k));
-            assert!(narrowing, "{owner}: Azure cannot provide {call}, which is not a narrowing grant");
+            let not_yet =
+                ["on the organisation's ", "batch-jobs on the project", "clusters on the project", "prepare for spark"]
+                    .iter()
+                    .any(|k| call.action.contains(k));
+            assert!(narrowing || not_yet, "{owner}: Azure cannot provide {call}, which is not a narrowing grant");
         }
     }
     // The GCP hail accounts' keys go into Azure Key Vault; Azure's identities have none to share.
@@ -248,7 +257,9 @@ fn the_same_dataset_gets_the_same_design_on_gcp_and_azure() {
     assert!(on_azure.contains(&"tob-wgs cross-cloud: secret hail-test-gcp-key".to_owned()), "{on_azure:#?}");
     assert!(on_azure
         .iter()
-        .any(|c| c.contains("grant read on secret tob-wgs/hail-test-gcp-key to group tob-wgs-test")));
+        .any(|c| c.contains("grant read on secret tob-wgs/hail-test-gcp-key to account tob-wgs/hail-test")));
+    // Read there by the account of the same name only: a group that read it could act as it.
+    assert!(!on_azure.iter().any(|c| c.contains("-gcp-key to group")), "{on_azure:#?}");
     // Each cloud gets its own share of a budget, never the whole amount twice.
     let budget = |calls: &[Call]| {
         calls.iter().find(|c| c.owner == "tob-wgs" && c.action.starts_with("monthly budget")).map(|c| c.action.clone())

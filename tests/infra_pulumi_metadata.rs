@@ -27,7 +27,8 @@ use common::{cpg, fixture_org_dir, manifest_dir, SUCCESS};
 use cpg_infra::definitions::{Date, DirSource};
 use cpg_infra::infra::{
     render_yaml, single, AccountAccess, Azure, BlobSpec, BucketAccess, BucketSpec, BudgetPeriod, BudgetSpec, Cloud,
-    Gcp, Lifecycle, Owner, Principal, ProjectAccess, RegistryAccess, Scope, Unsupported, Value,
+    External, ExternalAccess, Gcp, Lifecycle, OnRequest, Owner, Principal, ProjectAccess, RegistryAccess, Scope,
+    Unsupported, Value,
 };
 use cpg_infra::load::load_expanded;
 
@@ -109,11 +110,23 @@ fn every_cloud_call_renders_valid_resources() {
     assert_eq!(
         azure_unsupported,
         [
+            "Dataproc clusters",
             "a fixed budget",
             "access for the web-server service",
+            "admin-clusters access",
+            "edit-batch-jobs access",
+            "invoke on the analysis runner service",
+            "invoke on the metadata service",
             "machine-account keys",
+            "mutate access to everything on request for up to 1 day",
             "read access to everything on request for up to 7 days",
-            "requester pays"
+            "read on the analysis runner registry",
+            "read on the git token secret",
+            "report-batch-jobs access",
+            "requester pays",
+            "run-clusters access",
+            "run-compute on the notebooks project",
+            "view-clusters access"
         ]
     );
     let mut checked = Checked::default();
@@ -131,6 +144,9 @@ fn every_cloud_call_renders_valid_resources() {
         "gcp:projects:Service",
         "gcp:projects:IAMMember",
         "gcp:privilegedaccessmanager:entitlement",
+        "gcp:organizations:IAMCustomRole",
+        "gcp:cloudrunv2:ServiceIamMember",
+        "gcp:artifactregistry:RepositoryIamMember",
     ] {
         assert!(checked.types.contains(token), "{token} was not checked: {:?}", checked.types);
     }
@@ -159,6 +175,8 @@ fn exercise(cloud: &mut dyn Cloud, scope: &Scope) -> Vec<String> {
             unsupported.push(u.what);
         }
     };
+    let organisation = Scope { owner: &Owner::Organisation, ..*scope };
+    note(cloud.organisation_roles(&organisation));
     for component in cpg_infra::definitions::KNOWN_COMPONENTS {
         note(cloud.prepare(&Scope { component, ..*scope }));
     }
@@ -170,15 +188,33 @@ fn exercise(cloud: &mut dyn Cloud, scope: &Scope) -> Vec<String> {
         for access in [BucketAccess::List, BucketAccess::Read, BucketAccess::Append, BucketAccess::Mutate] {
             note(cloud.grant_bucket(scope, &bucket, &who, access));
         }
-        note(cloud.grant_bucket_on_request(scope, &bucket, &who, BucketAccess::Read, 7));
+        for (access, max_days) in [(BucketAccess::Read, 7), (BucketAccess::Mutate, 1)] {
+            let request = OnRequest { who, access, max_days, approvers: group };
+            note(cloud.grant_bucket_on_request(scope, &bucket, &request));
+        }
         for access in [
             ProjectAccess::ListBuckets,
             ProjectAccess::ViewCompute,
             ProjectAccess::ViewLogs,
             ProjectAccess::ViewMonitoring,
             ProjectAccess::ViewIamRoles,
+            ProjectAccess::UseRequesterPays,
+            ProjectAccess::ReportBatchJobs,
+            ProjectAccess::EditBatchJobs,
+            ProjectAccess::AdminClusters,
+            ProjectAccess::RunClusters,
+            ProjectAccess::ViewClusters,
         ] {
             note(cloud.grant_project(scope, &who, access));
+        }
+        for (target, access) in [
+            (External::AnalysisRunnerService, ExternalAccess::Invoke),
+            (External::MetadataService, ExternalAccess::Invoke),
+            (External::AnalysisRunnerRegistry, ExternalAccess::Read),
+            (External::GitTokenSecret, ExternalAccess::Read),
+            (External::NotebooksProject, ExternalAccess::RunCompute),
+        ] {
+            note(cloud.grant_external(scope, target, &who, access));
         }
         for access in [AccountAccess::Use, AccountAccess::Impersonate, AccountAccess::ManageKeys] {
             note(cloud.grant_machine_account(scope, &account, &who, access));

@@ -52,6 +52,7 @@ pub struct ServicesTable {
     pub analysis_runner: Option<Spanned<String>>,
     pub metadata_server: Option<Spanned<String>>,
     pub web_server: Option<Spanned<String>>,
+    pub cromwell_runner: Option<Spanned<String>>,
 }
 
 /// `[infra]`: settings of the cloud infrastructure.
@@ -59,6 +60,21 @@ pub struct ServicesTable {
 #[serde(deny_unknown_fields)]
 pub struct InfraTable {
     pub name_prefix: Option<Spanned<String>>,
+    /// The organisation group whose members may ask for time-limited emergency write access.
+    pub administrators: Option<Spanned<String>>,
+    pub gcp: Option<InfraGcpTable>,
+}
+
+/// `[infra.gcp]`: the organisation's existing Google Cloud resources that workloads use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfraGcpTable {
+    pub organisation_id: Option<Spanned<String>>,
+    pub analysis_runner_service: Option<Spanned<String>>,
+    pub metadata_service: Option<Spanned<String>>,
+    pub analysis_runner_registry: Option<Spanned<String>>,
+    pub git_token_secret: Option<Spanned<String>>,
+    pub notebooks_project: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -121,10 +121,42 @@ pub struct Organisation {
     /// `[services]`: service name (`analysis-runner`, `metadata-server`, `web-server`) → the
     /// lowercased email of its Google service account.
     pub services: BTreeMap<String, String>,
+    /// `[infra] administrators`: the organisation group whose members may request
+    /// time-limited, approved write access to a dataset's main bucket (never held permanently).
+    pub administrators: Option<Reference>,
+    /// `[infra.gcp]`: existing Google Cloud resources of the organisation's services.
+    pub gcp: GcpOrganisation,
     pub cache: CacheSettings,
     /// `[migration] transition`: the mapping file (relative to the root) whose old groups the
     /// sync nests into their new groups until they are retired.
     pub transition_mapping: Option<String>,
+}
+
+/// `[infra.gcp]`: the organisation's existing Google Cloud resources that dataset workloads
+/// use; the infrastructure grants access to them and never manages them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcpOrganisation {
+    /// The numeric organisation id: custom roles and the privileged-access service agent.
+    pub organisation_id: Option<String>,
+    /// The analysis runner's Cloud Run service, which analysts invoke.
+    pub analysis_runner_service: Option<GcpResourcePath>,
+    /// The metadata server's (Metamist's) Cloud Run service.
+    pub metadata_service: Option<GcpResourcePath>,
+    /// The Artifact Registry repository of the analysis runner's driver images.
+    pub analysis_runner_registry: Option<GcpResourcePath>,
+    /// The Secret Manager secret holding the token jobs clone the analysis repository with.
+    pub git_token_secret: Option<GcpResourcePath>,
+    /// The project notebooks run in.
+    pub notebooks_project: Option<String>,
+}
+
+/// A resource named by its path: `projects/<project>[/locations/<location>]/<kind>/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcpResourcePath {
+    pub project: String,
+    /// Empty for resources without a location (secrets).
+    pub location: String,
+    pub name: String,
 }
 
 /// Where `groups sync` writes the members cache; the defaults live here and nowhere else.
@@ -231,15 +263,16 @@ impl MetamistSettings {
         let roles: [(&str, &[&str]); 5] = if test {
             [
                 ("reader", &["metadata-access", "test-read"]),
-                ("contributor", &["metadata-contribute"]),
+                ("contributor", &["metadata-contribute", "full"]),
                 ("writer", &["metadata-access", "test-full"]),
                 ("project_admin", &[]),
                 ("project_member_admin", &[]),
             ]
         } else {
+            // The old system's: the test levels read the main project, `full` holds every role.
             [
-                ("reader", &["metadata-access", "main-read"]),
-                ("contributor", &["metadata-contribute"]),
+                ("reader", &["metadata-access", "main-read", "test-read"]),
+                ("contributor", &["metadata-contribute", "full"]),
                 ("writer", &["metadata-write", "main-create"]),
                 ("project_admin", &[]),
                 ("project_member_admin", &[]),

@@ -5,6 +5,7 @@ pub const KNOWN_COMPONENTS: &[&str] = &[
     "storage",
     "test-storage",
     "hail",
+    "spark",
     "cromwell",
     "notebooks",
     "registry",

@@ -405,6 +405,13 @@ impl Loader<'_> {
             test: metamist_roles(m.test.as_ref(), true),
         });
         let services = org.services.as_ref().map(|t| self.convert_services(file, t)).unwrap_or_default();
+        let administrators = org.infra.as_ref().and_then(|i| i.administrators.as_ref()).map(|a| reference(file, a));
+        let gcp = org
+            .infra
+            .as_ref()
+            .and_then(|i| i.gcp.as_ref())
+            .map(|g| self.convert_infra_gcp(file, g))
+            .unwrap_or_default();
         let cache = org.cache.as_ref().map(|t| self.convert_cache(file, t)).unwrap_or_default();
         let transition = org.migration.as_ref().and_then(|m| m.transition.as_ref());
         let transition_mapping = match transition {
@@ -419,6 +426,8 @@ impl Loader<'_> {
         };
         Organisation {
             services,
+            administrators,
+            gcp,
             cache,
             transition_mapping,
             name: table.name.clone(),
@@ -510,11 +519,51 @@ impl Loader<'_> {
         }
     }
 
+    /// `[infra.gcp]`: each resource path checked against its shape, located at the value.
+    fn convert_infra_gcp(&mut self, file: &SourceFile, table: &files::InfraGcpTable) -> GcpOrganisation {
+        let mut path = |value: &Option<Spanned<String>>, kind: &str, located: bool| {
+            let value = value.as_ref()?;
+            let parsed = resource_path(value.get_ref(), kind, located);
+            if parsed.is_none() {
+                let shape = if located {
+                    format!("projects/<project>/locations/<location>/{kind}/<name>")
+                } else {
+                    format!("projects/<project>/{kind}/<name>")
+                };
+                self.error(file.location(value.span()), format!("`{}` is not of the form `{shape}`", value.get_ref()));
+            }
+            parsed
+        };
+        let analysis_runner_service = path(&table.analysis_runner_service, "services", true);
+        let metadata_service = path(&table.metadata_service, "services", true);
+        let analysis_runner_registry = path(&table.analysis_runner_registry, "repositories", true);
+        let git_token_secret = path(&table.git_token_secret, "secrets", false);
+        let organisation_id = table.organisation_id.as_ref().and_then(|id| {
+            let digits = !id.get_ref().is_empty() && id.get_ref().chars().all(|c| c.is_ascii_digit());
+            if !digits {
+                self.error(
+                    file.location(id.span()),
+                    format!("organisation_id `{}` is not a Google Cloud organisation id (digits only)", id.get_ref()),
+                );
+            }
+            digits.then(|| id.get_ref().clone())
+        });
+        GcpOrganisation {
+            organisation_id,
+            analysis_runner_service,
+            metadata_service,
+            analysis_runner_registry,
+            git_token_secret,
+            notebooks_project: table.notebooks_project.as_ref().map(|p| p.get_ref().clone()),
+        }
+    }
+
     fn convert_services(&mut self, file: &SourceFile, table: &files::ServicesTable) -> BTreeMap<String, String> {
         let named = [
             ("analysis-runner", &table.analysis_runner),
             ("metadata-server", &table.metadata_server),
             ("web-server", &table.web_server),
+            ("cromwell-runner", &table.cromwell_runner),
         ];
         let mut services = BTreeMap::new();
         for (name, email) in named {
@@ -788,7 +837,12 @@ impl Loader<'_> {
         for component in &table.components {
             self.check_component(file, component);
         }
-        let components: BTreeSet<String> = table.components.iter().map(|c| c.get_ref().clone()).collect();
+        let mut components: BTreeSet<String> = table.components.iter().map(|c| c.get_ref().clone()).collect();
+        // Hail Query on Dataproc runs as the hail accounts: like the old system, which enabled
+        // every component by default, a dataset with the hail accounts gets `spark` too.
+        if components.contains("hail") {
+            components.insert("spark".to_owned());
+        }
         // One error per dataset at most: a bad name makes every one of its groups bad.
         let roles = definitions.roles.values().filter(|role| definitions.dataset_has_role_given(&components, role));
         for role in roles {
@@ -1195,6 +1249,27 @@ fn is_documentation(entry: &Entry) -> bool {
 impl Definitions {
     fn dataset_has_role_given(&self, components: &BTreeSet<String>, role: &Role) -> bool {
         role.requires_component.as_ref().is_none_or(|c| components.contains(c))
+    }
+}
+
+/// `projects/<p>/locations/<l>/<kind>/<n>` (or without the location), every part non-empty.
+fn resource_path(text: &str, kind: &str, located: bool) -> Option<GcpResourcePath> {
+    let parts: Vec<&str> = text.split('/').collect();
+    let ok = |part: &&str| {
+        !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    match parts.as_slice() {
+        ["projects", project, "locations", location, k, name] if located && *k == kind => {
+            [project, location, name].iter().all(|p| ok(p)).then(|| GcpResourcePath {
+                project: (*project).to_owned(),
+                location: (*location).to_owned(),
+                name: (*name).to_owned(),
+            })
+        }
+        ["projects", project, k, name] if !located && *k == kind => [project, name].iter().all(|p| ok(p)).then(|| {
+            GcpResourcePath { project: (*project).to_owned(), location: String::new(), name: (*name).to_owned() }
+        }),
+        _ => None,
     }
 }
 

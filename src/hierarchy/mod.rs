@@ -153,6 +153,19 @@ impl Hierarchy {
         }
     }
 
+    /// Adds groups decided outside the definitions (the infrastructure's workload groups); a
+    /// group the definitions already have keeps its own settings and gains the nested groups.
+    pub fn add_groups(&mut self, additions: impl IntoIterator<Item = Group>) {
+        for group in additions {
+            match self.groups.get_mut(&group.name) {
+                Some(existing) => existing.groups.extend(group.groups),
+                None => {
+                    self.groups.insert(group.name.clone(), group);
+                }
+            }
+        }
+    }
+
     /// `name` and every group nested in it, at any depth.
     pub fn nested_groups(&self, name: &str) -> BTreeSet<&str> {
         let mut seen = BTreeSet::new();

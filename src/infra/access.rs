@@ -13,8 +13,8 @@ use crate::definitions::{Dataset, Definitions};
 use crate::hierarchy::Hierarchy;
 
 use super::cloud::{
-    AccountAccess, AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetSpec, Cloud, Outcome, Principal,
-    ProjectAccess, RegistryAccess, RegistryId, Scope, SecretId,
+    AccountAccess, AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetSpec, Cloud, External,
+    ExternalAccess, OnRequest, Outcome, Principal, ProjectAccess, RegistryAccess, RegistryId, Scope, SecretId,
 };
 use super::driver::drive;
 use super::program::Value;
@@ -103,6 +103,20 @@ impl AccessMatrix {
     }
 }
 
+/// `1 day`, `7 days`.
+pub(crate) fn days(count: u32) -> String {
+    format!("{count} day{}", if count == 1 { "" } else { "s" })
+}
+
+/// `group <name>`, `account <owner>/<name>`, `service <name>`.
+fn principal_label(who: &Principal) -> String {
+    match who {
+        Principal::Group { name, .. } => format!("group {name}"),
+        Principal::Account(account) => format!("account {}", account.as_str()),
+        Principal::Service { name, .. } => format!("service {name}"),
+    }
+}
+
 /// A cloud that hosts everything and writes down each grant.
 #[derive(Default)]
 struct Recorder {
@@ -111,11 +125,7 @@ struct Recorder {
 
 impl Recorder {
     fn grant(&mut self, scope: &Scope, resource: String, level: &str, who: &Principal) {
-        let who = match who {
-            Principal::Group { name, .. } => format!("group {name}"),
-            Principal::Account(account) => format!("account {}", account.as_str()),
-            Principal::Service { name, .. } => format!("service {name}"),
-        };
+        let who = principal_label(who);
         self.grants.push(AccessGrant { owner: scope.owner.to_string(), resource, level: level.to_owned(), who });
     }
 }
@@ -142,16 +152,25 @@ impl Cloud for Recorder {
         Ok(())
     }
 
-    fn grant_bucket_on_request(
+    fn grant_bucket_on_request(&mut self, scope: &Scope, bucket: &BucketId, request: &OnRequest) -> Outcome<()> {
+        let approvers = principal_label(&request.approvers);
+        let level = format!(
+            "{} on request (at most {}), approved by {approvers}",
+            request.access.as_str(),
+            days(request.max_days)
+        );
+        self.grant(scope, format!("bucket {}", bucket.name()), &level, &request.who);
+        Ok(())
+    }
+
+    fn grant_external(
         &mut self,
         scope: &Scope,
-        bucket: &BucketId,
+        target: External,
         who: &Principal,
-        access: BucketAccess,
-        max_days: u32,
+        access: ExternalAccess,
     ) -> Outcome<()> {
-        let level = format!("{} on request (at most {max_days} days)", access.as_str());
-        self.grant(scope, format!("bucket {}", bucket.name()), &level, who);
+        self.grant(scope, format!("external {}", target.as_str()), access.as_str(), who);
         Ok(())
     }
 

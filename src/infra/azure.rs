@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 use crate::definitions::{Dataset, Definitions};
 
 use super::cloud::{
-    AccountAccess, AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, Lifecycle,
-    Outcome, Principal, ProjectAccess, RegistryAccess, RegistryId, Scope, SecretId, Unsupported,
+    AccountAccess, AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, External,
+    ExternalAccess, Lifecycle, OnRequest, Outcome, Principal, ProjectAccess, RegistryAccess, RegistryId, Scope,
+    SecretId, Unsupported,
 };
 use super::names::{self, NameClaim, NameKind};
 use super::program::{Origin, Owner, Piece, Program, Ref, Resource, Value};
@@ -45,14 +46,22 @@ fn list_only_condition() -> String {
     format!("((!(ActionMatches{{'{BLOBS}/read'}} AND NOT SubOperationMatches{{'Blob.List'}})))")
 }
 
-/// Azure has no create-only blob role: Storage Blob Data Contributor, restricted by an ABAC
-/// condition to adding new blobs (no read, overwrite, move or delete).
+/// Azure has no read-and-create blob role: Storage Blob Data Contributor, restricted by an ABAC
+/// condition to reading and adding new blobs (no overwrite, move or delete).
 fn append_only_condition() -> String {
-    ["read", "write", "delete", "move/action"]
+    ["write", "delete", "move/action"]
         .iter()
         .map(|action| format!("(!(ActionMatches{{'{BLOBS}/{action}'}}))"))
         .collect::<Vec<_>>()
         .join(" AND ")
+}
+
+/// Why Azure cannot host a component, if it cannot (its accounts are not made there either).
+pub(crate) fn component_problem(component: &str) -> Option<Unsupported> {
+    (component == "spark").then(|| Unsupported {
+        what: "Dataproc clusters".to_owned(),
+        reason: "Hail Query on Dataproc is Google Cloud's; Azure has no counterpart in the design yet".to_owned(),
+    })
 }
 
 /// Builds the Azure part of the program.
@@ -530,16 +539,39 @@ impl Cloud for Azure<'_> {
         Ok(id)
     }
 
-    fn grant_bucket_on_request(
+    fn prepare(&mut self, scope: &Scope) -> Outcome<()> {
+        match scope.component {
+            "spark" => Err(Unsupported {
+                what: "Dataproc clusters".to_owned(),
+                reason: "Hail Query on Dataproc is Google Cloud's; Azure has no counterpart in the design yet"
+                    .to_owned(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn grant_external(
         &mut self,
         _scope: &Scope,
-        bucket: &BucketId,
+        target: External,
         _who: &Principal,
-        access: BucketAccess,
-        max_days: u32,
+        access: ExternalAccess,
     ) -> Outcome<()> {
         Err(Unsupported {
-            what: format!("{} access to {} on request for up to {max_days} days", access.as_str(), bucket.name()),
+            what: format!("{} on the {}", access.as_str(), target.as_str().replace('-', " ")),
+            reason: "the organisation's services ([infra.gcp]) run on Google Cloud".to_owned(),
+        })
+    }
+
+    fn grant_bucket_on_request(&mut self, _scope: &Scope, bucket: &BucketId, request: &OnRequest) -> Outcome<()> {
+        let OnRequest { access, max_days, .. } = request;
+        Err(Unsupported {
+            what: format!(
+                "{} access to {} on request for up to {}",
+                access.as_str(),
+                bucket.name(),
+                super::access::days(*max_days)
+            ),
             reason: "time-limited access needs Entra ID Privileged Identity Management, which Pulumi does not manage"
                 .to_owned(),
         })
@@ -551,6 +583,20 @@ impl Cloud for Azure<'_> {
             ProjectAccess::ListBuckets | ProjectAccess::ViewCompute | ProjectAccess::ViewIamRoles => roles::READER,
             ProjectAccess::ViewLogs => roles::LOG_ANALYTICS_READER,
             ProjectAccess::ViewMonitoring => roles::MONITORING_READER,
+            // Nothing to pay for: Azure containers are never requester pays (the plan notes it).
+            ProjectAccess::UseRequesterPays => return Ok(()),
+            ProjectAccess::ReportBatchJobs | ProjectAccess::EditBatchJobs => {
+                return Err(Unsupported {
+                    what: format!("{} access", access.as_str()),
+                    reason: "Cromwell on Azure Batch is not in the design yet".to_owned(),
+                })
+            }
+            ProjectAccess::AdminClusters | ProjectAccess::RunClusters | ProjectAccess::ViewClusters => {
+                return Err(Unsupported {
+                    what: format!("{} access", access.as_str()),
+                    reason: "Dataproc has no Azure counterpart in the design yet".to_owned(),
+                })
+            }
         };
         let resource_group = self.home(scope).resource_group.clone();
         let local = format!("project-{}-{}", access.as_str(), self.label(scope, who));

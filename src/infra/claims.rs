@@ -66,7 +66,34 @@ pub fn check(claims: &[NameClaim], prefix: Option<&Reference>) -> Vec<InfraError
             location: prefix.location.clone(),
         });
     }
+    errors.extend(shared_projects(claims));
     errors.extend(collisions(claims));
+    errors
+}
+
+/// Two datasets in one GCP project: one error per pair, at the later one's project setting.
+/// A project's APIs and project-level grants are declared by the dataset that has it, once.
+fn shared_projects(claims: &[NameClaim]) -> Vec<InfraError> {
+    let mut by_project: BTreeMap<&str, BTreeMap<&str, &NameClaim>> = BTreeMap::new();
+    for claim in claims.iter().filter(|c| c.kind == NameKind::GcpProject) {
+        if let Owner::Dataset(dataset) = &claim.owner {
+            by_project.entry(&claim.name).or_default().entry(dataset).or_insert(claim);
+        }
+    }
+    let mut errors = Vec::new();
+    for (project, datasets) in by_project {
+        let datasets: Vec<(&str, &NameClaim)> = datasets.into_iter().collect();
+        for (i, (first, _)) in datasets.iter().enumerate() {
+            for (second, claim) in &datasets[i + 1..] {
+                errors.push(InfraError::SharedProject {
+                    first: (*first).to_owned(),
+                    second: (*second).to_owned(),
+                    project: project.to_owned(),
+                    location: claim.source.clone(),
+                });
+            }
+        }
+    }
     errors
 }
 

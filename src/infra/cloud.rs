@@ -40,15 +40,24 @@ pub trait Cloud {
     /// Gives a group or machine account access to a bucket.
     fn grant_bucket(&mut self, scope: &Scope, bucket: &BucketId, who: &Principal, access: BucketAccess) -> Outcome<()>;
 
-    /// Lets `who` request `access` to a bucket for at most `max_days` at a time (a privileged
-    /// access entitlement), instead of holding it permanently.
-    fn grant_bucket_on_request(
+    /// Lets `who` request access to a bucket for a while (a privileged access entitlement),
+    /// each request approved by `request.approvers`, instead of holding it permanently.
+    fn grant_bucket_on_request(&mut self, scope: &Scope, bucket: &BucketId, request: &OnRequest) -> Outcome<()>;
+
+    /// What the organisation defines once for every dataset's grants (on GCP, custom roles that
+    /// add bucket metadata reads to object access). Called with the organisation's scope.
+    fn organisation_roles(&mut self, _scope: &Scope) -> Outcome<()> {
+        Ok(())
+    }
+
+    /// Lets `who` use one of the organisation's existing resources (`[infra.gcp]`), which this
+    /// program never manages.
+    fn grant_external(
         &mut self,
         scope: &Scope,
-        bucket: &BucketId,
+        target: External,
         who: &Principal,
-        access: BucketAccess,
-        max_days: u32,
+        access: ExternalAccess,
     ) -> Outcome<()>;
 
     /// Access to the dataset's project (GCP) or resource group (Azure) as a whole.
@@ -205,7 +214,6 @@ impl AccountAccess {
     }
 }
 
-/// Access to a container registry.
 /// What a principal may see of a dataset's project as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ProjectAccess {
@@ -217,6 +225,18 @@ pub enum ProjectAccess {
     ViewMonitoring,
     /// See which roles exist and who holds them.
     ViewIamRoles,
+    /// Bill the project for reading requester-pays buckets.
+    UseRequesterPays,
+    /// Report the state of batch jobs running as the account (a batch VM's agent).
+    ReportBatchJobs,
+    /// Create and manage batch jobs.
+    EditBatchJobs,
+    /// Create and delete compute clusters (Dataproc).
+    AdminClusters,
+    /// Run a cluster's work, without the storage access a predefined worker role carries.
+    RunClusters,
+    /// See clusters and their jobs.
+    ViewClusters,
 }
 
 impl ProjectAccess {
@@ -227,10 +247,17 @@ impl ProjectAccess {
             ProjectAccess::ViewLogs => "view-logs",
             ProjectAccess::ViewMonitoring => "view-monitoring",
             ProjectAccess::ViewIamRoles => "view-iam-roles",
+            ProjectAccess::UseRequesterPays => "use-requester-pays",
+            ProjectAccess::ReportBatchJobs => "report-batch-jobs",
+            ProjectAccess::EditBatchJobs => "edit-batch-jobs",
+            ProjectAccess::AdminClusters => "admin-clusters",
+            ProjectAccess::RunClusters => "run-clusters",
+            ProjectAccess::ViewClusters => "view-clusters",
         }
     }
 }
 
+/// Access to a container registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RegistryAccess {
     Read,
@@ -242,6 +269,59 @@ impl RegistryAccess {
         match self {
             RegistryAccess::Read => "read",
             RegistryAccess::Write => "write",
+        }
+    }
+}
+
+/// A request for time-limited access: who may ask, what for, and who approves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OnRequest<'a> {
+    pub who: Principal<'a>,
+    pub access: BucketAccess,
+    pub max_days: u32,
+    /// Approve each request; the cloud never lets a requester approve their own.
+    pub approvers: Principal<'a>,
+}
+
+/// One of the organisation's existing resources that workloads use (`[infra.gcp]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum External {
+    AnalysisRunnerService,
+    MetadataService,
+    AnalysisRunnerRegistry,
+    GitTokenSecret,
+    NotebooksProject,
+}
+
+impl External {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            External::AnalysisRunnerService => "analysis-runner-service",
+            External::MetadataService => "metadata-service",
+            External::AnalysisRunnerRegistry => "analysis-runner-registry",
+            External::GitTokenSecret => "git-token-secret",
+            External::NotebooksProject => "notebooks-project",
+        }
+    }
+}
+
+/// Access to an external resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ExternalAccess {
+    /// Call a service.
+    Invoke,
+    /// Read a secret or pull images.
+    Read,
+    /// Run and manage VMs in a project.
+    RunCompute,
+}
+
+impl ExternalAccess {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExternalAccess::Invoke => "invoke",
+            ExternalAccess::Read => "read",
+            ExternalAccess::RunCompute => "run-compute",
         }
     }
 }

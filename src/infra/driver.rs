@@ -6,18 +6,20 @@
 //! cloud-specific branching: every cloud gets the same calls for the same dataset, and a call a
 //! cloud cannot provide is reported, never skipped in silence.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::definitions::{Dataset, Definitions};
 
 use super::cloud::{
-    AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, Outcome, Principal,
-    Scope, Unsupported,
+    AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, OnRequest, Outcome,
+    Principal, Scope, Unsupported,
 };
 use super::design::{
-    AccountDesign, BucketDesign, Service, ACCOUNTS, BUCKETS, BUDGET_CONTACT_ROLE, CONFIG, CONFIG_BUCKET,
-    CONFIG_READERS, CROSS_CLOUD, MEMBERS_CACHE, MEMBERS_CACHE_BUCKET, MEMBERS_CACHE_LIFECYCLE, MEMBERS_CACHE_READERS,
-    ON_REQUEST, PROJECT_GRANTS, REGISTRIES, STORAGE_CONFIG, STORED_KEY_SERVICES,
+    AccountDesign, AccountUser, BucketDesign, Service, ACCOUNTS, ACCOUNT_PROJECT_GRANTS, BUCKETS, BUDGET_CONTACT_ROLE,
+    COMMON_BUCKET_GRANTS, CONFIG, CONFIG_BUCKET, CONFIG_READERS, CONFIG_READERS_GROUP, CROSS_CLOUD, EMERGENCY_WRITE,
+    EXTERNAL_ACCOUNT_GRANTS, EXTERNAL_GRANTS, MEMBERS_CACHE, MEMBERS_CACHE_BUCKET, MEMBERS_CACHE_LIFECYCLE,
+    MEMBERS_CACHE_READERS, ON_REQUEST, ORGANISATION_EXTERNAL_GRANTS, PROJECT_GRANTS, REGISTRIES,
+    SERVICE_PROJECT_GRANTS, STORAGE_CONFIG, STORED_KEY_SERVICES, WORKLOAD_GROUPS,
 };
 use super::program::{Owner, Piece, Value};
 use super::InfraError;
@@ -33,7 +35,8 @@ pub struct Report {
 
 /// Calls `clouds` for every dataset they host, in a fixed order.
 pub fn drive(definitions: &Definitions, clouds: &mut [&mut dyn Cloud]) -> Report {
-    let mut driver = Driver { definitions, report: Report::default() };
+    let opted_in = opted_in(definitions);
+    let mut driver = Driver { definitions, report: Report::default(), opted_in };
     driver.check_datasets(clouds);
     // The members-cache bucket (its files are the group sync's) and the config bucket.
     let configs: Vec<Option<BucketId>> = clouds.iter_mut().map(|cloud| driver.organisation(&mut **cloud)).collect();
@@ -57,6 +60,34 @@ pub fn drive(definitions: &Definitions, clouds: &mut [&mut dyn Cloud]) -> Report
 struct Driver<'a> {
     definitions: &'a Definitions,
     report: Report,
+    /// (dataset, role) pairs of `ON_REQUEST` whose entitlement is wanted.
+    opted_in: BTreeSet<(String, String)>,
+}
+
+/// The datasets that opt in to each on-request grant: those whose definitions name someone
+/// for its role, and every dataset they depend on (their group is nested in the dependency's
+/// when the role is shared), so the nested group's members find an entitlement there.
+fn opted_in(definitions: &Definitions) -> BTreeSet<(String, String)> {
+    let common = definitions.organisation.common_dataset.as_deref();
+    let mut wanted = BTreeSet::new();
+    for (role, ..) in ON_REQUEST {
+        let shared = definitions.dependency_grants.shared_roles.iter().any(|r| r == role);
+        let mut pending: Vec<&str> = definitions
+            .datasets
+            .values()
+            .filter(|d| d.members.get(*role).is_some_and(|grants| !grants.is_empty()))
+            .map(|d| d.name.as_str())
+            .collect();
+        while let Some(name) = pending.pop() {
+            if !wanted.insert((name.to_owned(), (*role).to_owned())) || !shared {
+                continue;
+            }
+            let Some(dataset) = definitions.datasets.get(name) else { continue };
+            pending.extend(dataset.depends_on.iter().map(|d| d.name.as_str()));
+            pending.extend(common.filter(|c| *c != name));
+        }
+    }
+    wanted
 }
 
 /// A dataset's role group, resolved to its name and email.
@@ -93,6 +124,14 @@ impl<'a> Driver<'a> {
             }
             self.check_budget(dataset);
             self.check_access_levels(dataset);
+        }
+        if let Some(admins) = &self.definitions.organisation.administrators {
+            if !self.definitions.groups.contains_key(&admins.name) {
+                self.report.errors.push(InfraError::UnknownAdministrators {
+                    name: admins.name.clone(),
+                    location: admins.location.clone(),
+                });
+            }
         }
     }
 
@@ -170,7 +209,10 @@ impl<'a> Driver<'a> {
             }
         };
         let owner = Owner::Organisation;
-        let scope = Scope { owner: &owner, site: home, component: MEMBERS_CACHE };
+        let scope = Scope { owner: &owner, site: home, component: "access-roles" };
+        let outcome = cloud.organisation_roles(&scope);
+        self.unavailable(cloud.name(), &scope, outcome);
+        let scope = Scope { component: MEMBERS_CACHE, ..scope };
         let spec = BucketSpec {
             name: MEMBERS_CACHE_BUCKET.to_owned(),
             lifecycle: MEMBERS_CACHE_LIFECYCLE.to_vec(),
@@ -189,6 +231,17 @@ impl<'a> Driver<'a> {
         let outcome = cloud.bucket(&scope, &spec);
         let config = self.check(cloud.name(), &scope, outcome)?;
         self.grant_services(cloud, &scope, &config, CONFIG_READERS);
+        // Every dataset's analysts and access levels, through one group.
+        let readers = self.organisation_group(CONFIG_READERS_GROUP);
+        let outcome = cloud.grant_bucket(&scope, &config, &readers.principal(), BucketAccess::Read);
+        self.check(cloud.name(), &scope, outcome);
+        for (target, access, group) in ORGANISATION_EXTERNAL_GRANTS {
+            let design = WORKLOAD_GROUPS.iter().find(|g| g.name == *group);
+            let scope = Scope { component: design.and_then(|g| g.component).unwrap_or("analysis-runner"), ..scope };
+            let group = self.organisation_group(group);
+            let outcome = cloud.grant_external(&scope, *target, &group.principal(), *access);
+            self.unavailable(cloud.name(), &scope, outcome);
+        }
         Some(config)
     }
 
@@ -257,12 +310,19 @@ impl<'a> Driver<'a> {
         config: Option<&BucketId>,
     ) -> Vec<(&'static AccountDesign, AccountId)> {
         let owner = Owner::Dataset(dataset.name.clone());
-        let has = |component: &str| dataset.components.contains(component);
+        // A component the cloud cannot host (Dataproc on Azure) is left out there, with a note.
+        let mut hosted: BTreeSet<&str> = BTreeSet::new();
         for component in &dataset.components {
             let scope = Scope { owner: &owner, site: dataset, component };
-            let outcome = cloud.prepare(&scope);
-            self.check(cloud.name(), &scope, outcome);
+            match cloud.prepare(&scope) {
+                Ok(()) => {
+                    hosted.insert(component.as_str());
+                }
+                Err(unsupported) => self.unavailable(cloud.name(), &scope, Err(unsupported)),
+            }
         }
+        let has = |component: &str| hosted.contains(component);
+        let is_common = self.definitions.organisation.common_dataset.as_deref() == Some(dataset.name.as_str());
         let mut buckets: Vec<(&'static BucketDesign, BucketId)> = Vec::new();
         for design in BUCKETS.iter().filter(|b| has(b.component)) {
             let scope = Scope { owner: &owner, site: dataset, component: design.component };
@@ -282,47 +342,98 @@ impl<'a> Driver<'a> {
                 BucketSpec { name: design.name.to_owned(), lifecycle: design.lifecycle.to_vec(), requester_pays };
             let outcome = cloud.bucket(&scope, &spec);
             let Some(bucket) = self.check(cloud.name(), &scope, outcome) else { continue };
-            for (role, access) in design.groups {
+            let common_grants = COMMON_BUCKET_GRANTS.iter().filter(|(name, ..)| is_common && *name == design.name);
+            let grants = design.groups.iter().copied().chain(common_grants.map(|(_, role, access)| (*role, *access)));
+            for (role, access) in grants {
                 let Some(group) = self.group(dataset, role) else { continue };
                 let scope = Scope { component: self.role_component(role, design.component), ..scope };
-                let outcome = cloud.grant_bucket(&scope, &bucket, &group.principal(), *access);
+                let outcome = cloud.grant_bucket(&scope, &bucket, &group.principal(), access);
                 self.check(cloud.name(), &scope, outcome);
             }
             self.grant_services(cloud, &scope, &bucket, design.services);
-            for (role, bucket_name, access, max_days) in ON_REQUEST.iter().filter(|grant| grant.1 == design.name) {
-                let Some(group) = self.group(dataset, role) else { continue };
-                let scope = Scope { component: self.role_component(role, design.component), ..scope };
-                debug_assert_eq!(*bucket_name, design.name);
-                let outcome = cloud.grant_bucket_on_request(&scope, &bucket, &group.principal(), *access, *max_days);
-                self.narrowing(cloud.name(), &scope, outcome);
-            }
+            self.on_request(cloud, dataset, &scope, design.name, &bucket);
             buckets.push((design, bucket));
         }
-        for (role, access) in PROJECT_GRANTS {
+        for (component, role, access) in PROJECT_GRANTS {
+            if component.is_some_and(|c| !has(c)) {
+                continue;
+            }
             let Some(group) = self.group(dataset, role) else { continue };
-            let component = self.role_component(role, "storage");
+            let component = component.unwrap_or_else(|| self.role_component(role, "storage"));
             let scope = Scope { owner: &owner, site: dataset, component };
             let outcome = cloud.grant_project(&scope, &group.principal(), *access);
-            self.check(cloud.name(), &scope, outcome);
+            self.unavailable(cloud.name(), &scope, outcome);
         }
 
-        let mut accounts = Vec::new();
+        let mut accounts: Vec<(&'static AccountDesign, AccountId)> = Vec::new();
         for design in ACCOUNTS.iter().filter(|a| has(a.component)) {
             let scope = Scope { owner: &owner, site: dataset, component: design.component };
             let outcome = cloud.machine_account(&scope, design.name);
             let Some(account) = self.check(cloud.name(), &scope, outcome) else { continue };
             for (bucket_design, bucket) in &buckets {
-                for (_, access) in bucket_design.accounts.iter().filter(|(kind, _)| *kind == design.kind) {
+                for (_, access) in bucket_design.accounts.iter().filter(|(name, _)| *name == design.name) {
                     let outcome = cloud.grant_bucket(&scope, bucket, &Principal::Account(&account), *access);
                     self.check(cloud.name(), &scope, outcome);
                 }
             }
-            for (role, access) in design.users {
-                let Some(group) = self.group(dataset, role) else { continue };
-                let outcome = cloud.grant_machine_account(&scope, &account, &group.principal(), *access);
+            for (user, access) in design.users {
+                let group;
+                let other;
+                let who = match user {
+                    AccountUser::Role(role) => match self.group(dataset, role) {
+                        Some(found) => {
+                            group = found;
+                            group.principal()
+                        }
+                        None => continue,
+                    },
+                    AccountUser::Itself => Principal::Account(&account),
+                    AccountUser::Account(name) => match accounts.iter().find(|(d, _)| d.name == *name) {
+                        Some((_, found)) => {
+                            other = found.clone();
+                            Principal::Account(&other)
+                        }
+                        None => continue,
+                    },
+                    AccountUser::Service(service) => match self.service(*service) {
+                        Some(principal) => principal,
+                        None => {
+                            self.no_service(cloud.name(), &scope, *service);
+                            continue;
+                        }
+                    },
+                };
+                let outcome = cloud.grant_machine_account(&scope, &account, &who, *access);
                 self.narrowing(cloud.name(), &scope, outcome);
             }
             accounts.push((design, account));
+        }
+        for (component, name, access) in ACCOUNT_PROJECT_GRANTS.iter().filter(|(c, ..)| has(c)) {
+            let Some((_, account)) = accounts.iter().find(|(d, _)| d.name == *name) else { continue };
+            let scope = Scope { owner: &owner, site: dataset, component };
+            let outcome = cloud.grant_project(&scope, &Principal::Account(account), *access);
+            self.unavailable(cloud.name(), &scope, outcome);
+        }
+        for (component, service, access) in SERVICE_PROJECT_GRANTS.iter().filter(|(c, ..)| has(c)) {
+            let scope = Scope { owner: &owner, site: dataset, component };
+            let Some(who) = self.service(*service) else {
+                self.no_service(cloud.name(), &scope, *service);
+                continue;
+            };
+            let outcome = cloud.grant_project(&scope, &who, *access);
+            self.unavailable(cloud.name(), &scope, outcome);
+        }
+        for (component, target, access, role) in EXTERNAL_GRANTS.iter().filter(|(c, ..)| has(c)) {
+            let Some(group) = self.group(dataset, role) else { continue };
+            let scope = Scope { owner: &owner, site: dataset, component };
+            let outcome = cloud.grant_external(&scope, *target, &group.principal(), *access);
+            self.unavailable(cloud.name(), &scope, outcome);
+        }
+        for (name, target, access) in EXTERNAL_ACCOUNT_GRANTS {
+            let Some((design, account)) = accounts.iter().find(|(d, _)| d.name == *name) else { continue };
+            let scope = Scope { owner: &owner, site: dataset, component: design.component };
+            let outcome = cloud.grant_external(&scope, *target, &Principal::Account(account), *access);
+            self.unavailable(cloud.name(), &scope, outcome);
         }
         self.stored_keys(cloud, dataset, &owner, &accounts);
         if let (Some(config), false) = (config, buckets.is_empty()) {
@@ -343,6 +454,48 @@ impl<'a> Driver<'a> {
         self.budgets(cloud, dataset, &owner);
 
         accounts
+    }
+
+    /// Time-limited access to one bucket: the opted-in on-request grants (approved by the
+    /// dataset's approver role) and the administrators' emergency write (approved by another
+    /// administrator).
+    fn on_request(
+        &mut self,
+        cloud: &mut dyn Cloud,
+        dataset: &Dataset,
+        scope: &Scope,
+        bucket_name: &str,
+        bucket: &BucketId,
+    ) {
+        for (role, _, access, max_days, approvers) in ON_REQUEST.iter().filter(|grant| grant.1 == bucket_name) {
+            if !self.opted_in.contains(&(dataset.name.clone(), (*role).to_owned())) {
+                continue;
+            }
+            let (Some(group), Some(approvers)) = (self.group(dataset, role), self.group(dataset, approvers)) else {
+                continue;
+            };
+            let needs = self.definitions.roles.get(*role).and_then(|r| r.requires_component.as_deref());
+            let scope = Scope { component: needs.unwrap_or(scope.component), ..*scope };
+            let request = OnRequest {
+                who: group.principal(),
+                access: *access,
+                max_days: *max_days,
+                approvers: approvers.principal(),
+            };
+            let outcome = cloud.grant_bucket_on_request(&scope, bucket, &request);
+            self.narrowing(cloud.name(), &scope, outcome);
+        }
+        let (emergency_bucket, access, max_days) = EMERGENCY_WRITE;
+        let admins = self.definitions.organisation.administrators.as_ref();
+        let Some(admins) =
+            admins.filter(|a| emergency_bucket == bucket_name && self.definitions.groups.contains_key(&a.name))
+        else {
+            return;
+        };
+        let admins = self.organisation_group(&admins.name);
+        let request = OnRequest { who: admins.principal(), access, max_days, approvers: admins.principal() };
+        let outcome = cloud.grant_bucket_on_request(scope, bucket, &request);
+        self.narrowing(cloud.name(), scope, outcome);
     }
 
     /// Keys of accounts whose workloads run elsewhere (cromwell), kept as secrets in the same
@@ -415,7 +568,7 @@ impl<'a> Driver<'a> {
         let owner = Owner::Dataset(dataset.name.clone());
         let scope = Scope { owner: &owner, site: dataset, component: CROSS_CLOUD };
         for (from_index, accounts) in placed {
-            for (to_index, _) in placed.iter().filter(|(to, _)| to != from_index) {
+            for (to_index, to_accounts) in placed.iter().filter(|(to, _)| to != from_index) {
                 let (from, to) = pair(clouds, *from_index, *to_index);
                 let mut not_exported: BTreeMap<Unsupported, Vec<&str>> = BTreeMap::new();
                 for (design, account) in accounts.iter().filter(|(design, _)| design.export_key) {
@@ -431,9 +584,10 @@ impl<'a> Driver<'a> {
                     let Some(secret) = self.check(to.name(), &scope, outcome) else { continue };
                     let outcome = to.secret_version(&scope, &secret, &key);
                     self.check(to.name(), &scope, outcome);
-                    for (role, _) in design.users {
-                        let Some(group) = self.group(dataset, role) else { continue };
-                        let outcome = to.grant_secret(&scope, &secret, &group.principal());
+                    // Read by the dataset's account of the same name there, and nobody else:
+                    // a group that read the key could act as the account.
+                    for (_, reader) in to_accounts.iter().filter(|(other, _)| other.name == design.name) {
+                        let outcome = to.grant_secret(&scope, &secret, &Principal::Account(reader));
                         self.check(to.name(), &scope, outcome);
                     }
                 }
@@ -460,6 +614,38 @@ impl<'a> Driver<'a> {
         let name = self.definitions.dataset_group_name(&dataset.name, role);
         let email = self.definitions.group_email(&name);
         Some(Group { name, email })
+    }
+
+    /// An organisation group (`groups/org-groups.toml`, or one the design derives), by name.
+    fn organisation_group(&self, name: &str) -> Group {
+        let name = self.definitions.org_group_name(name);
+        let email = self.definitions.group_email(&name);
+        Group { name, email }
+    }
+
+    /// An organisation service's principal, if `[services]` names it.
+    fn service(&self, service: Service) -> Option<Principal<'a>> {
+        let (name, email) = self.definitions.organisation.services.get_key_value(service.as_str())?;
+        Some(Principal::Service { name, email })
+    }
+
+    fn no_service(&mut self, cloud: &str, scope: &Scope, service: Service) {
+        let unsupported = Unsupported {
+            what: format!("access for the {} service", service.as_str()),
+            reason: format!("groups/org.toml [services] names no `{}`", service.as_str()),
+        };
+        self.unavailable(cloud, scope, Err(unsupported));
+    }
+
+    /// For what a workload needs that this cloud or these definitions cannot provide yet: a
+    /// note saying which component goes without it (the plan shows it), never a silent skip.
+    fn unavailable(&mut self, cloud: &str, scope: &Scope, outcome: Outcome<()>) {
+        if let Err(unsupported) = outcome {
+            self.report.notes.push(format!(
+                "{} on {cloud}: component {} goes without {} ({})",
+                scope.owner, scope.component, unsupported.what, unsupported.reason
+            ));
+        }
     }
 
     /// The component a grant to `role` belongs to: the one the role needs, else the bucket's.

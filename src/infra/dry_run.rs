@@ -10,8 +10,8 @@ use std::fmt;
 use crate::definitions::Dataset;
 
 use super::cloud::{
-    AccountAccess, AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetSpec, Cloud, Outcome, Principal,
-    ProjectAccess, RegistryAccess, RegistryId, Scope, SecretId,
+    AccountAccess, AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetSpec, Cloud, External,
+    ExternalAccess, OnRequest, Outcome, Principal, ProjectAccess, RegistryAccess, RegistryId, Scope, SecretId,
 };
 use super::program::Value;
 
@@ -141,24 +141,34 @@ impl Cloud for DryRun<'_> {
         self.record(scope, action, outcome)
     }
 
-    fn grant_bucket_on_request(
+    fn grant_bucket_on_request(&mut self, scope: &Scope, bucket: &BucketId, request: &OnRequest) -> Outcome<()> {
+        let action = format!(
+            "grant {} on bucket {} to {} on request, at most {}, approved by {}",
+            request.access.as_str(),
+            bucket.as_str(),
+            self.who(&request.who),
+            super::access::days(request.max_days),
+            self.who(&request.approvers)
+        );
+        let outcome = self.inner.as_mut().map_or(Ok(()), |inner| inner.grant_bucket_on_request(scope, bucket, request));
+        self.record(scope, action, outcome)
+    }
+
+    fn organisation_roles(&mut self, scope: &Scope) -> Outcome<()> {
+        let outcome = self.inner.as_mut().map_or(Ok(()), |inner| inner.organisation_roles(scope));
+        self.record(scope, "the organisation's access roles".to_owned(), outcome)
+    }
+
+    fn grant_external(
         &mut self,
         scope: &Scope,
-        bucket: &BucketId,
+        target: External,
         who: &Principal,
-        access: BucketAccess,
-        max_days: u32,
+        access: ExternalAccess,
     ) -> Outcome<()> {
-        let action = format!(
-            "grant {} on bucket {} to {} on request, at most {max_days} days",
-            access.as_str(),
-            bucket.as_str(),
-            self.who(who)
-        );
-        let outcome = self
-            .inner
-            .as_mut()
-            .map_or(Ok(()), |inner| inner.grant_bucket_on_request(scope, bucket, who, access, max_days));
+        let action =
+            format!("grant {} on the organisation's {} to {}", access.as_str(), target.as_str(), self.who(who));
+        let outcome = self.inner.as_mut().map_or(Ok(()), |inner| inner.grant_external(scope, target, who, access));
         self.record(scope, action, outcome)
     }
 

@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use crate::definitions::{Dataset, Definitions};
 
 use super::cloud::{
-    AccountAccess, AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, Lifecycle,
-    Outcome, Principal, ProjectAccess, RegistryAccess, RegistryId, Scope, SecretId,
+    AccountAccess, AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, External,
+    ExternalAccess, Lifecycle, OnRequest, Outcome, Principal, ProjectAccess, RegistryAccess, RegistryId, Scope,
+    SecretId, Unsupported,
 };
 use super::names::{self, NameClaim, NameKind};
 use super::program::{Origin, Owner, Program, Ref, Resource, Value};
@@ -34,6 +35,91 @@ pub struct Gcp<'a> {
     accounts: BTreeMap<AccountId, String>,
     secrets: BTreeMap<SecretId, String>,
     registries: BTreeMap<RegistryId, (String, String, String)>,
+    /// The organisation's custom roles (`organisation_roles`): role → resource name.
+    custom_roles: BTreeMap<CustomRole, String>,
+}
+
+/// The organisation's custom roles. Bucket levels carry `storage.buckets.get` with object
+/// access, which the predefined object roles lack (Hail checks a bucket's metadata before
+/// using it); the Dataproc worker role is the predefined one without its storage access,
+/// which would reach every bucket of the project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum CustomRole {
+    BucketRead,
+    BucketAppend,
+    BucketMutate,
+    DataprocWorker,
+}
+
+const OBJECT_READ: &[&str] = &["storage.buckets.get", "storage.objects.get", "storage.objects.list"];
+const OBJECT_CREATE: &[&str] = &[
+    "storage.objects.create",
+    "storage.multipartUploads.create",
+    "storage.multipartUploads.abort",
+    "storage.multipartUploads.listParts",
+    "storage.multipartUploads.list",
+];
+const OBJECT_CHANGE: &[&str] = &["storage.objects.delete", "storage.objects.update", "storage.objects.restore"];
+/// `roles/dataproc.worker` without `storage.*`.
+const DATAPROC_WORKER: &[&str] = &[
+    "dataproc.agents.create",
+    "dataproc.agents.delete",
+    "dataproc.agents.get",
+    "dataproc.agents.list",
+    "dataproc.agents.update",
+    "dataproc.tasks.lease",
+    "dataproc.tasks.listInvalidatedLeases",
+    "dataproc.tasks.reportStatus",
+    "logging.logEntries.create",
+    "monitoring.metricDescriptors.create",
+    "monitoring.metricDescriptors.get",
+    "monitoring.metricDescriptors.list",
+    "monitoring.monitoredResourceDescriptors.get",
+    "monitoring.monitoredResourceDescriptors.list",
+    "monitoring.timeSeries.create",
+];
+
+impl CustomRole {
+    const ALL: [CustomRole; 4] =
+        [CustomRole::BucketRead, CustomRole::BucketAppend, CustomRole::BucketMutate, CustomRole::DataprocWorker];
+
+    /// Role ids: letters, digits, `_` and `.`.
+    fn id(self) -> &'static str {
+        match self {
+            CustomRole::BucketRead => "cpgInfraBucketRead",
+            CustomRole::BucketAppend => "cpgInfraBucketAppend",
+            CustomRole::BucketMutate => "cpgInfraBucketMutate",
+            CustomRole::DataprocWorker => "cpgInfraDataprocWorker",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            CustomRole::BucketRead => "Bucket read: objects and bucket metadata",
+            CustomRole::BucketAppend => "Bucket append: read and create objects, never overwrite or delete",
+            CustomRole::BucketMutate => "Bucket mutate: objects and bucket metadata, never the bucket itself",
+            CustomRole::DataprocWorker => "Dataproc worker without storage access",
+        }
+    }
+
+    fn permissions(self) -> Vec<&'static str> {
+        match self {
+            CustomRole::BucketRead => OBJECT_READ.to_vec(),
+            CustomRole::BucketAppend => [OBJECT_READ, OBJECT_CREATE].concat(),
+            CustomRole::BucketMutate => [OBJECT_READ, OBJECT_CREATE, OBJECT_CHANGE].concat(),
+            CustomRole::DataprocWorker => DATAPROC_WORKER.to_vec(),
+        }
+    }
+
+    fn for_bucket(access: BucketAccess) -> Option<CustomRole> {
+        match access {
+            // The predefined lister already carries bucket metadata.
+            BucketAccess::List => None,
+            BucketAccess::Read => Some(CustomRole::BucketRead),
+            BucketAccess::Append => Some(CustomRole::BucketAppend),
+            BucketAccess::Mutate => Some(CustomRole::BucketMutate),
+        }
+    }
 }
 
 impl<'a> Gcp<'a> {
@@ -46,7 +132,48 @@ impl<'a> Gcp<'a> {
             accounts: BTreeMap::new(),
             secrets: BTreeMap::new(),
             registries: BTreeMap::new(),
+            custom_roles: BTreeMap::new(),
         }
+    }
+
+    fn organisation_id(&self) -> Option<&str> {
+        self.definitions.organisation.gcp.organisation_id.as_deref()
+    }
+
+    /// The IAM roles for a level of bucket access: the organisation's custom role, or without
+    /// an organisation id the nearest predefined roles (without bucket metadata reads).
+    fn bucket_roles(&self, access: BucketAccess) -> Vec<Value> {
+        if let Some(resource) = CustomRole::for_bucket(access).and_then(|role| self.custom_roles.get(&role)) {
+            return vec![Value::output(resource, "name")];
+        }
+        let predefined: &[&str] = match access {
+            BucketAccess::List => &["roles/storage.legacyBucketReader"],
+            BucketAccess::Read => &["roles/storage.objectViewer"],
+            BucketAccess::Append => &["roles/storage.objectViewer", "roles/storage.objectCreator"],
+            BucketAccess::Mutate => &["roles/storage.objectAdmin"],
+        };
+        predefined.iter().map(|role| Value::str(*role)).collect()
+    }
+
+    /// The privileged-access service agent's role on the scope's project, once per project:
+    /// entitlements there cannot grant anything without it.
+    fn privileged_access_agent(&mut self, scope: &Scope, organisation_id: &str) -> String {
+        let local = "project-privileged-access-agent";
+        let name = Self::resource_name(scope, local);
+        if !self.program.resources.contains_key(&name) {
+            let properties = Value::map([
+                ("project", Value::str(project(scope.site))),
+                ("role", Value::str("roles/privilegedaccessmanager.serviceAgent")),
+                (
+                    "member",
+                    Value::str(format!(
+                        "serviceAccount:service-org-{organisation_id}@gcp-sa-pam.iam.gserviceaccount.com"
+                    )),
+                ),
+            ]);
+            self.add(scope, local, "gcp:projects:IAMMember", properties);
+        }
+        name
     }
 
     /// The resources added so far.
@@ -248,6 +375,7 @@ fn apis(component: &str) -> &'static [&'static str] {
             &["batch.googleapis.com", "compute.googleapis.com", "iam.googleapis.com", "secretmanager.googleapis.com"]
         }
         "notebooks" => &["notebooks.googleapis.com", "iam.googleapis.com"],
+        "spark" => &["dataproc.googleapis.com", "iam.googleapis.com"],
         "registry" => &["artifactregistry.googleapis.com"],
         "budget" => &["billingbudgets.googleapis.com", "monitoring.googleapis.com"],
         "analysis-runner" => &["iam.googleapis.com"],
@@ -268,13 +396,9 @@ fn site_description(site: &Dataset) -> String {
     format!("project {}, location {}{}", project(site), location(site), if default { " (default)" } else { "" })
 }
 
-fn storage_role(access: BucketAccess) -> &'static str {
-    match access {
-        BucketAccess::List => "roles/storage.legacyBucketReader",
-        BucketAccess::Read => "roles/storage.objectViewer",
-        BucketAccess::Append => "roles/storage.objectCreator",
-        BucketAccess::Mutate => "roles/storage.objectAdmin",
-    }
+/// What a missing `[infra.gcp]` setting costs.
+fn not_configured(what: String, setting: &str) -> Unsupported {
+    Unsupported { what, reason: format!("groups/org.toml [infra.gcp] sets no {setting}") }
 }
 
 fn labels(owner: &Owner) -> Value {
@@ -378,24 +502,32 @@ impl Cloud for Gcp<'_> {
 
     fn grant_bucket(&mut self, scope: &Scope, bucket: &BucketId, who: &Principal, access: BucketAccess) -> Outcome<()> {
         let resource = self.buckets.get(bucket).cloned().unwrap_or_default();
-        let local = format!("bucket-{}-{}-{}", bucket.name(), access.as_str(), self.label(scope, who));
-        let properties = Value::map([
-            ("bucket", Value::output(&resource, "name")),
-            ("role", Value::str(storage_role(access))),
-            ("member", self.member(who)),
-        ]);
-        self.add(scope, &local, "gcp:storage:BucketIAMMember", properties);
+        let roles = self.bucket_roles(access);
+        let count = roles.len();
+        for (i, role) in roles.into_iter().enumerate() {
+            let mut local = format!("bucket-{}-{}-{}", bucket.name(), access.as_str(), self.label(scope, who));
+            if count > 1 {
+                local.push_str(&format!("-{}", i + 1));
+            }
+            let properties = Value::map([
+                ("bucket", Value::output(&resource, "name")),
+                ("role", role),
+                ("member", self.member(who)),
+            ]);
+            self.add(scope, &local, "gcp:storage:BucketIAMMember", properties);
+        }
         Ok(())
     }
 
-    fn grant_bucket_on_request(
-        &mut self,
-        scope: &Scope,
-        bucket: &BucketId,
-        who: &Principal,
-        access: BucketAccess,
-        max_days: u32,
-    ) -> Outcome<()> {
+    fn grant_bucket_on_request(&mut self, scope: &Scope, bucket: &BucketId, request: &OnRequest) -> Outcome<()> {
+        let OnRequest { who, access, max_days, approvers } = request;
+        let Some(organisation_id) = self.organisation_id().map(str::to_owned) else {
+            return Err(not_configured(
+                format!("{} access to {} on request", access.as_str(), bucket.name()),
+                "organisation_id (the privileged-access service agent is the organisation's)",
+            ));
+        };
+        let agent = self.privileged_access_agent(scope, &organisation_id);
         let project = project(scope.site).to_owned();
         let bucket_name = self.bucket_names.get(bucket).cloned().unwrap_or_default();
         let label = self.label(scope, who);
@@ -408,8 +540,14 @@ impl Cloud for Gcp<'_> {
             |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-',
             Some('-'),
         );
+        // Entitlements take predefined roles; the request is for the bucket and its objects.
+        let role = match access {
+            BucketAccess::List => "roles/storage.legacyBucketReader",
+            BucketAccess::Read | BucketAccess::Append => "roles/storage.objectViewer",
+            BucketAccess::Mutate => "roles/storage.objectAdmin",
+        };
         let binding = Value::map([
-            ("role", Value::str(storage_role(access))),
+            ("role", Value::str(role)),
             // The bucket and its objects, not buckets whose name merely starts the same
             // (`main` must not reach `main-tmp`).
             (
@@ -419,6 +557,25 @@ impl Cloud for Gcp<'_> {
                 )),
             ),
         ]);
+        // One approval from the approvers' group. Privileged Access Manager never lets a
+        // requester approve their own grant, even when they are in the approvers' group
+        // (cloud.google.com/iam/docs/pam-approve-deny-grants: "You can't approve your own request").
+        let approval = Value::map([(
+            "manualApprovals",
+            Value::map([
+                ("requireApproverJustification", Value::Bool(true)),
+                (
+                    "steps",
+                    Value::list([Value::map([
+                        ("approvalsNeeded", Value::Number(1.0)),
+                        (
+                            "approvers",
+                            Value::list([Value::map([("principals", Value::list([self.member(approvers)]))])]),
+                        ),
+                    ])]),
+                ),
+            ]),
+        )]);
         let properties = Value::map([
             ("entitlementId", Value::str(id)),
             ("location", Value::str("global")),
@@ -436,9 +593,105 @@ impl Cloud for Gcp<'_> {
                     ]),
                 )]),
             ),
+            ("approvalWorkflow", approval),
             ("requesterJustificationConfig", Value::map([("unstructured", Value::map([]))])),
         ]);
-        self.add(scope, &local, "gcp:privilegedaccessmanager:entitlement", properties);
+        let name = self.add(scope, &local, "gcp:privilegedaccessmanager:entitlement", properties);
+        if let Some(resource) = self.program.resources.get_mut(&name) {
+            resource.options.depends_on.push(agent);
+        }
+        Ok(())
+    }
+
+    fn organisation_roles(&mut self, scope: &Scope) -> Outcome<()> {
+        let Some(organisation_id) = self.organisation_id().map(str::to_owned) else {
+            return Err(not_configured(
+                "bucket roles with bucket metadata reads, and a Dataproc worker role without storage access".to_owned(),
+                "organisation_id (custom roles are the organisation's)",
+            ));
+        };
+        for role in CustomRole::ALL {
+            let properties = Value::map([
+                ("orgId", Value::str(&organisation_id)),
+                ("roleId", Value::str(role.id())),
+                ("title", Value::str(role.title())),
+                ("description", Value::str("managed by cpg-infra")),
+                ("stage", Value::str("GA")),
+                ("permissions", Value::list(role.permissions().into_iter().map(Value::str))),
+            ]);
+            let local = format!("role-{}", role.id().to_ascii_lowercase());
+            let name = self.add(scope, &local, "gcp:organizations:IAMCustomRole", properties);
+            self.custom_roles.insert(role, name);
+        }
+        Ok(())
+    }
+
+    fn grant_external(
+        &mut self,
+        scope: &Scope,
+        target: External,
+        who: &Principal,
+        access: ExternalAccess,
+    ) -> Outcome<()> {
+        let settings = &self.definitions.organisation.gcp;
+        let what = format!("{} on the {}", access.as_str(), target.as_str().replace('-', " "));
+        let local = format!("external-{}-{}-{}", target.as_str(), access.as_str(), self.label(scope, who));
+        let member = self.member(who);
+        let (type_token, properties) = match (target, access) {
+            (External::AnalysisRunnerService | External::MetadataService, ExternalAccess::Invoke) => {
+                let (service, setting) = match target {
+                    External::MetadataService => (&settings.metadata_service, "metadata_service"),
+                    _ => (&settings.analysis_runner_service, "analysis_runner_service"),
+                };
+                let Some(service) = service else { return Err(not_configured(what, setting)) };
+                let properties = Value::map([
+                    ("project", Value::str(&service.project)),
+                    ("location", Value::str(&service.location)),
+                    ("name", Value::str(&service.name)),
+                    ("role", Value::str("roles/run.invoker")),
+                    ("member", member),
+                ]);
+                ("gcp:cloudrunv2:ServiceIamMember", properties)
+            }
+            (External::AnalysisRunnerRegistry, ExternalAccess::Read) => {
+                let Some(registry) = &settings.analysis_runner_registry else {
+                    return Err(not_configured(what, "analysis_runner_registry"));
+                };
+                let properties = Value::map([
+                    ("project", Value::str(&registry.project)),
+                    ("location", Value::str(&registry.location)),
+                    ("repository", Value::str(&registry.name)),
+                    ("role", Value::str("roles/artifactregistry.reader")),
+                    ("member", member),
+                ]);
+                ("gcp:artifactregistry:RepositoryIamMember", properties)
+            }
+            (External::GitTokenSecret, ExternalAccess::Read) => {
+                let Some(secret) = &settings.git_token_secret else {
+                    return Err(not_configured(what, "git_token_secret"));
+                };
+                let properties = Value::map([
+                    ("project", Value::str(&secret.project)),
+                    ("secretId", Value::str(&secret.name)),
+                    ("role", Value::str("roles/secretmanager.secretAccessor")),
+                    ("member", member),
+                ]);
+                ("gcp:secretmanager:SecretIamMember", properties)
+            }
+            (External::NotebooksProject, ExternalAccess::RunCompute) => {
+                let Some(project) = &settings.notebooks_project else {
+                    return Err(not_configured(what, "notebooks_project"));
+                };
+                let properties = Value::map([
+                    ("project", Value::str(project)),
+                    ("role", Value::str("roles/compute.admin")),
+                    ("member", member),
+                ]);
+                ("gcp:projects:IAMMember", properties)
+            }
+            _ => return Err(Unsupported { what, reason: "the design has no such grant".to_owned() }),
+        };
+        self.add(scope, &local, type_token, properties);
         Ok(())
     }
 
@@ -449,13 +702,28 @@ impl Cloud for Gcp<'_> {
             ProjectAccess::ViewLogs => "roles/logging.viewer",
             ProjectAccess::ViewMonitoring => "roles/monitoring.viewer",
             ProjectAccess::ViewIamRoles => "roles/iam.roleViewer",
+            ProjectAccess::UseRequesterPays => "roles/serviceusage.serviceUsageConsumer",
+            ProjectAccess::ReportBatchJobs => "roles/batch.agentReporter",
+            ProjectAccess::EditBatchJobs => "roles/batch.jobsEditor",
+            ProjectAccess::AdminClusters => "roles/dataproc.admin",
+            ProjectAccess::ViewClusters => "roles/dataproc.viewer",
+            ProjectAccess::RunClusters => match self.custom_roles.get(&CustomRole::DataprocWorker) {
+                Some(_) => "",
+                None => {
+                    return Err(not_configured(
+                        "a Dataproc worker role without storage access".to_owned(),
+                        "organisation_id (its custom role is the organisation's)",
+                    ))
+                }
+            },
+        };
+        let role = match (access, self.custom_roles.get(&CustomRole::DataprocWorker)) {
+            (ProjectAccess::RunClusters, Some(resource)) => Value::output(resource, "name"),
+            _ => Value::str(role),
         };
         let local = format!("project-{}-{}", access.as_str(), self.label(scope, who));
-        let properties = Value::map([
-            ("project", Value::str(project(scope.site))),
-            ("role", Value::str(role)),
-            ("member", self.member(who)),
-        ]);
+        let properties =
+            Value::map([("project", Value::str(project(scope.site))), ("role", role), ("member", self.member(who))]);
         self.add(scope, &local, "gcp:projects:IAMMember", properties);
         Ok(())
     }

@@ -31,8 +31,9 @@ use crate::definitions::{Definitions, Diagnostic, Diagnostics, Location};
 pub use access::{access_matrix, AccessGrant, AccessMatrix};
 pub use azure::{managed_identity_id, members_cache_container, Azure, BUDGET_START_CONFIG};
 pub use cloud::{
-    AccountAccess, AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, Lifecycle,
-    Outcome, Principal, ProjectAccess, RegistryAccess, RegistryId, Scope, SecretId, Unsupported,
+    AccountAccess, AccountId, BlobSpec, BucketAccess, BucketId, BucketSpec, BudgetPeriod, BudgetSpec, Cloud, External,
+    ExternalAccess, Lifecycle, OnRequest, Outcome, Principal, ProjectAccess, RegistryAccess, RegistryId, Scope,
+    SecretId, Unsupported,
 };
 pub use driver::{drive, Report};
 pub use dry_run::{Call, DryRun};
@@ -64,6 +65,10 @@ pub enum InfraError {
         "datasets use a cloud, so [infra] name_prefix is needed: it goes in front of every name that must be unique across organisations (buckets, storage accounts, key vaults, registries)"
     )]
     NoNamePrefix,
+    #[error("[infra] administrators names `{name}`, which is not a group of groups/org-groups.toml")]
+    UnknownAdministrators { name: String, location: Location },
+    #[error("dataset `{first}` and dataset `{second}` are both in GCP project `{project}`: what belongs to a project (its APIs, project-level grants) would be declared twice; give each dataset its own project")]
+    SharedProject { first: String, second: String, project: String, location: Location },
     #[error("{owner} gives an invalid {what}: `{name}` {problem}")]
     InvalidName { owner: String, what: String, name: String, problem: String, location: Location },
     #[error("name prefix `{prefix}` makes {count} cloud name(s) invalid, e.g. {example}{}", room_hint(.room))]
@@ -93,7 +98,9 @@ impl InfraError {
             | InfraError::InvalidName { location, .. }
             | InfraError::PrefixMakesNamesInvalid { location, .. }
             | InfraError::NameCollision { location, .. }
-            | InfraError::ImportId { location, .. } => location.clone(),
+            | InfraError::ImportId { location, .. }
+            | InfraError::UnknownAdministrators { location, .. }
+            | InfraError::SharedProject { location, .. } => location.clone(),
             InfraError::NoOrganisationHome { .. } | InfraError::DuplicateName { .. } | InfraError::NoNamePrefix => {
                 Location::file("groups/org.toml")
             }
@@ -154,24 +161,70 @@ pub fn cached_groups(definitions: &Definitions) -> Vec<String> {
 }
 
 /// Memberships the infrastructure adds to the group hierarchy: each access-level machine
-/// account (hail, cromwell per test / standard / full) joins its dataset's access-level group,
-/// which is what gives it access (to its own dataset and, through dependencies, to the common
-/// one). GCP only: Azure identities have no email; `azure_identity_memberships` names them for
+/// account (hail, cromwell, dataproc per test / standard / full) joins its dataset's access-level
+/// group, which is what gives it access (to its own dataset and, through dependencies, to the
+/// common one); accounts join the further role groups the design names (the notebook account
+/// its dataset's analysis group), the organisation's services theirs (the metadata server each
+/// main-list), and accounts the workload groups take (hail accounts in cromwell-access).
+/// GCP only: Azure identities have no email; `azure_identity_memberships` names them for
 /// the Azure directory, which looks them up when it syncs. Returns (group name, member email) pairs.
 pub fn machine_account_memberships(definitions: &Definitions) -> Vec<(String, String)> {
     let mut memberships = Vec::new();
+    let workload_groups: Vec<&design::WorkloadGroup> =
+        design::WORKLOAD_GROUPS.iter().filter(|g| (g.wanted)(definitions)).collect();
     for dataset in definitions.datasets.values() {
         for design in design::ACCOUNTS.iter().filter(|a| dataset.components.contains(a.component)) {
-            let Some(role) = design.kind.access_level_role() else { continue };
-            if !definitions.dataset_has_role(dataset, role) {
-                continue;
+            let Some(email) = gcp::service_account_email(dataset, design.name) else { continue };
+            let roles = design.kind.access_level_role().into_iter().chain(design.member_of.iter().copied());
+            for role in roles.filter(|role| definitions.dataset_has_role(dataset, role)) {
+                memberships.push((definitions.dataset_group_name(&dataset.name, role), email.clone()));
             }
-            if let Some(email) = gcp::service_account_email(dataset, design.name) {
-                memberships.push((definitions.dataset_group_name(&dataset.name, role), email));
+            for group in &workload_groups {
+                let takes_part = group.component.is_none_or(|c| dataset.components.contains(c));
+                if takes_part && group.accounts.contains(&design.name) {
+                    memberships.push((definitions.org_group_name(group.name), email.clone()));
+                }
+            }
+        }
+        for (component, service, role) in design::SERVICE_MEMBERSHIPS {
+            let Some(email) = definitions.organisation.services.get(service.as_str()) else { continue };
+            if dataset.components.contains(*component) && definitions.dataset_has_role(dataset, role) {
+                memberships.push((definitions.dataset_group_name(&dataset.name, role), email.clone()));
             }
         }
     }
     memberships
+}
+
+/// The organisation groups the design derives from the datasets (`design::WORKLOAD_GROUPS`),
+/// with the datasets' role groups nested in them; their machine-account members come with
+/// `machine_account_memberships`. The group sync creates them like any other group.
+pub fn workload_groups(definitions: &Definitions) -> Vec<crate::hierarchy::Group> {
+    let mut groups = Vec::new();
+    for design in design::WORKLOAD_GROUPS.iter().filter(|g| (g.wanted)(definitions)) {
+        let name = definitions.org_group_name(design.name);
+        let mut nested = BTreeSet::new();
+        for dataset in definitions.datasets.values() {
+            if design.component.is_some_and(|c| !dataset.components.contains(c)) {
+                continue;
+            }
+            for role in design.roles.iter().filter(|role| definitions.dataset_has_role(dataset, role)) {
+                nested.insert(definitions.dataset_group_name(&dataset.name, role));
+            }
+        }
+        groups.push(crate::hierarchy::Group {
+            email: definitions.group_email(&name),
+            name,
+            description: design.description.to_owned(),
+            kind: crate::hierarchy::GroupKind::Organisation,
+            members: BTreeSet::new(),
+            groups: nested,
+            expires: Default::default(),
+            pinned: false,
+            external_groups: BTreeSet::new(),
+        });
+    }
+    groups
 }
 
 /// How a group member that is an Azure managed identity is named: this prefix and the
@@ -199,7 +252,10 @@ pub fn azure_identity_ids(definitions: &Definitions) -> Vec<(String, String)> {
         if !azure.hosts(dataset) || azure.site_problem(dataset).is_some() {
             continue;
         }
-        for design in design::ACCOUNTS.iter().filter(|a| dataset.components.contains(a.component)) {
+        let hosted = |a: &&design::AccountDesign| {
+            dataset.components.contains(a.component) && azure::component_problem(a.component).is_none()
+        };
+        for design in design::ACCOUNTS.iter().filter(hosted) {
             let Some(role) = design.kind.access_level_role() else { continue };
             if !definitions.dataset_has_role(dataset, role) {
                 continue;
