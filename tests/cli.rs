@@ -219,6 +219,10 @@ fn why_an_unknown_person_or_group_exits_3() {
     let run = cpg(org.path(), &["groups", "why", "ingrid", "no-such-group"]);
     run.expect_code(INVALID_INPUT);
     assert!(run.stderr.contains("unknown group"), "{run}");
+    // A typo gets the nearest group.
+    let run = cpg(org.path(), &["groups", "why", "ingrid", "tob-wgs-analysys"]);
+    run.expect_code(INVALID_INPUT);
+    assert!(run.stderr.contains("did you mean `tob-wgs-analysis`?"), "{run}");
 }
 
 // --- expiry ----------------------------------------------------------------------------------

@@ -57,8 +57,7 @@ pub enum Command {
     /// The report data governance asks for: per dataset, every member and machine account with
     /// role, how they hold it, since when and in which commit and pull request, and expiry.
     Audit(AuditArgs),
-    /// Write a synthetic organisation (for benchmarks) into a directory.
-    #[command(hide = true)]
+    /// Write a synthetic organisation (for benchmarks and trials at scale) into a directory.
     Synthetic(SyntheticArgs),
 }
 
@@ -362,6 +361,7 @@ pub struct SyncArgs {
 pub struct SyntheticArgs {
     /// Where to write groups/ and datasets/.
     pub out: PathBuf,
+    /// How many datasets (each with its roles, members and machine accounts; people scale with them).
     #[arg(long, default_value_t = 500)]
     pub datasets: usize,
     /// Vary memberships with this seed (different seeds give a small diff).

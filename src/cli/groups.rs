@@ -85,7 +85,8 @@ fn why(global: &GlobalArgs, person: &str, group: &str) -> Result<Exit> {
     // Groups are named without the organisation's prefix, as in the definitions.
     let prefixed = expanded.definitions.org_group_name(group);
     let Some(target) = expanded.hierarchy.find_group(&prefixed).or_else(|| expanded.hierarchy.find_group(group)) else {
-        return Err(InputError(format!("unknown group `{group}`")).into());
+        let known = expanded.hierarchy.groups.keys().map(String::as_str);
+        return Err(InputError(crate::definitions::unknown("group", group, known, false)).into());
     };
     let paths = expanded.hierarchy.why(&email, &target.name);
     if paths.is_empty() {
