@@ -207,3 +207,22 @@ fn a_person_listed_by_email_is_found_by_key() {
         by_email.replacen(r#"web-access = ["david.nguyen@example.org"]"#, "web-access = []", 1)
     );
 }
+
+/// A grant that breaks the policy is refused before anything is written, unless `--force`.
+#[test]
+fn a_grant_that_breaks_the_policy_is_refused_unless_forced() {
+    let org = common::example_org();
+    let members = org.path().join("datasets/hgdp/members.toml");
+    let before = std::fs::read_to_string(&members).unwrap();
+    let args = ["groups", "add", "ingrid", "--dataset", "hgdp", "--role", "data-manager"];
+    let run = common::cpg(org.path(), &args);
+    run.expect_code(common::INVALID_INPUT);
+    assert!(run.stderr.contains("`ingrid` is data-manager of 3 datasets"), "{run}");
+    assert_eq!(std::fs::read_to_string(&members).unwrap(), before, "nothing written");
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    let run = common::cpg(org.path(), &forced);
+    run.expect_code(common::SUCCESS);
+    assert!(run.stderr.contains("warning: the grant breaks groups/policy.toml"), "{run}");
+    assert!(std::fs::read_to_string(&members).unwrap().contains("ingrid"));
+}

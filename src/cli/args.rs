@@ -243,6 +243,10 @@ pub struct AddArgs {
     /// The email of a person not yet in groups/people.toml: adds them there too.
     #[arg(long, value_name = "EMAIL")]
     pub email: Option<String>,
+    /// Write the grant even when it breaks a rule of groups/policy.toml (printed as a warning);
+    /// without it such a grant is refused and nothing is written.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -55,7 +55,40 @@ pub fn add(global: &GlobalArgs, args: &AddArgs) -> Result<Exit> {
     let grant = NewGrant { role, member: &member, expires, reason: args.reason.as_deref() };
     let edited = edit::add_grant(&path, &text, &grant).map_err(|e| InputError(e.to_string()))?;
     changes.insert(path, edited);
-    write_checked(global, &before, changes)
+    let after = resolve::load_with_changes(global, &changes)?;
+    let broken = new_policy_violations(global, &before, &after)?;
+    if !broken.is_empty() {
+        let list = broken.iter().map(|v| format!("  {v}")).collect::<Vec<_>>().join("\n");
+        if !args.force {
+            return Err(InputError(format!(
+                "the grant breaks groups/policy.toml; nothing was written (--force writes it anyway):\n{list}"
+            ))
+            .into());
+        }
+        eprintln!("warning: the grant breaks groups/policy.toml (written because of --force):\n{list}");
+    }
+    write_loaded(global, &before, &after, changes)
+}
+
+/// The policy violations the edited tree has and the tree before it had not (by message, as
+/// lines move with the edit). CODEOWNERS is left out: it is regenerated after an edit.
+fn new_policy_violations(global: &GlobalArgs, before: &Expanded, after: &Expanded) -> Result<Vec<String>> {
+    let Some(policy) = super::policy::load_policy(global, &Revision::WorkingTree, after)? else {
+        return Ok(Vec::new());
+    };
+    let today = resolve::today(global)?;
+    let messages = |expanded: &Expanded| -> std::collections::BTreeSet<String> {
+        let input = crate::policy::PolicyInput {
+            definitions: &expanded.definitions,
+            hierarchy: &expanded.hierarchy,
+            today,
+            codeowners: None,
+            grant_context: None,
+        };
+        crate::policy::check(&policy, &input).0.into_iter().map(|d| d.message).collect()
+    };
+    let old = messages(before);
+    Ok(messages(after).into_iter().filter(|m| !old.contains(m)).collect())
 }
 
 /// `groups remove PERSON --dataset D --role R`.
@@ -160,6 +193,16 @@ fn read(global: &GlobalArgs, path: &str) -> Result<String> {
 /// they change.
 fn write_checked(global: &GlobalArgs, before: &Expanded, changes: BTreeMap<String, String>) -> Result<Exit> {
     let after = resolve::load_with_changes(global, &changes)?;
+    write_loaded(global, before, &after, changes)
+}
+
+/// `write_checked` for an edited tree already loaded.
+fn write_loaded(
+    global: &GlobalArgs,
+    before: &Expanded,
+    after: &Expanded,
+    changes: BTreeMap<String, String>,
+) -> Result<Exit> {
     for (path, text) in &changes {
         write_atomically(&global.root.join(path), text)?;
         eprintln!("wrote {path}");
@@ -168,10 +211,8 @@ fn write_checked(global: &GlobalArgs, before: &Expanded, changes: BTreeMap<Strin
     Ok(Exit::Success)
 }
 
-/// Writes through a temporary file beside `path`, so a reader never sees half a file.
+/// Writes through a temporary file beside `path`, so a reader never sees half a file, and
+/// never through a symbolic link.
 fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let temporary = path.with_file_name(format!(".{name}.cpg-infra-edit"));
-    std::fs::write(&temporary, text).with_context(|| format!("writing {}", temporary.display()))?;
-    std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))
+    crate::write_safely::write_file(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
 }
