@@ -13,7 +13,7 @@ use super::history::pull_request_number;
 use super::output::emit;
 use super::resolve::{self, LineOrigin};
 use super::{Exit, InputError};
-use crate::definitions::{Definitions, Grant, MemberRef};
+use crate::definitions::{Grant, MemberRef};
 use crate::load::Expanded;
 
 /// One row of the report.
@@ -42,7 +42,7 @@ pub fn run(global: &GlobalArgs, args: &AuditArgs) -> Result<Exit> {
             return Err(InputError(crate::definitions::unknown("dataset", dataset, known, false)).into());
         }
     }
-    let origins = grant_origins(global, &revision, definitions)?;
+    let origins = resolve::grant_line_origins(global, &revision, definitions)?;
     let mut rows = Vec::new();
     for dataset in definitions.datasets.values().filter(|d| args.dataset.as_ref().is_none_or(|only| *only == d.name)) {
         let listed = dataset.members.iter().flat_map(|(role, grants)| grants.iter().map(move |g| (role, g, "listed")));
@@ -85,28 +85,6 @@ pub fn run(global: &GlobalArgs, args: &AuditArgs) -> Result<Exit> {
 }
 
 type Origins = BTreeMap<(String, usize), LineOrigin>;
-
-/// The commit of every grant line, one `git blame` per file.
-fn grant_origins(global: &GlobalArgs, revision: &resolve::Revision, definitions: &Definitions) -> Result<Origins> {
-    let mut lines: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    let grants = definitions
-        .datasets
-        .values()
-        .flat_map(|d| d.members.values().flatten())
-        .chain(definitions.roles.values().flat_map(|r| r.members.iter()));
-    for grant in grants {
-        lines.entry(grant.location.path.to_string()).or_default().push(grant.location.line);
-    }
-    let mut origins = Origins::new();
-    for (path, lines) in lines {
-        for (line, origin) in resolve::line_origins(global, revision, &path, &lines)?.unwrap_or_default() {
-            if let Some(origin) = origin {
-                origins.insert((path.clone(), line), origin);
-            }
-        }
-    }
-    Ok(origins)
-}
 
 /// A grant's rows: one per account it gives the role to (a group reference, one per member).
 fn grant_rows(expanded: &Expanded, dataset: &str, role: &str, grant: &Grant, how: &str, origins: &Origins) -> Vec<Row> {

@@ -77,11 +77,7 @@ fn expand(global: &GlobalArgs, format: ExpandFormat) -> Result<Exit> {
 
 fn why(global: &GlobalArgs, person: &str, group: &str) -> Result<Exit> {
     let expanded = resolve::load(global, &resolve::default_revision(global))?;
-    let email = match expanded.definitions.find_person(person) {
-        Some(found) => found.email.clone(),
-        None if person.contains('@') => person.to_ascii_lowercase(),
-        None => return Err(InputError(format!("unknown person `{person}`")).into()),
-    };
+    let email = person_email(&expanded.definitions, person)?;
     // Groups are named without the organisation's prefix, as in the definitions.
     let prefixed = expanded.definitions.org_group_name(group);
     let Some(target) = expanded.hierarchy.find_group(&prefixed).or_else(|| expanded.hierarchy.find_group(group)) else {
@@ -204,6 +200,15 @@ pub fn settings_changes(
         changes.extend(crate::diff::setting_changes(file, before.as_deref(), after.as_deref()));
     }
     Ok(changes)
+}
+
+/// The email a person key or email names; any other email is taken as written (lowercased).
+pub fn person_email(definitions: &crate::definitions::Definitions, person: &str) -> Result<String> {
+    match definitions.find_person(person) {
+        Some(found) => Ok(found.email.clone()),
+        None if person.contains('@') => Ok(person.to_ascii_lowercase()),
+        None => Err(InputError(format!("unknown person `{person}`")).into()),
+    }
 }
 
 /// Both sides of a diff, `None` for a revision from before the definitions existed. The two

@@ -91,11 +91,7 @@ pub fn run(global: &GlobalArgs, args: &HistoryArgs) -> Result<Exit> {
 
 fn resolve_filter(args: &HistoryArgs, latest: Option<&Expanded>) -> Result<Filter> {
     let member = match (&args.person, latest) {
-        (Some(person), Some(expanded)) => Some(match expanded.definitions.find_person(person) {
-            Some(found) => found.email.clone(),
-            None if person.contains('@') => person.to_ascii_lowercase(),
-            None => return Err(InputError(format!("unknown person `{person}`")).into()),
-        }),
+        (Some(person), Some(expanded)) => Some(super::groups::person_email(&expanded.definitions, person)?),
         (Some(person), None) => Some(person.to_ascii_lowercase()),
         _ => None,
     };
@@ -207,8 +203,7 @@ fn reason(global: &GlobalArgs, expanded: &Expanded, group: &str, member: &str, c
     let group = expanded.hierarchy.group(group)?;
     let location = grant_locations(&expanded.definitions, group, member).into_iter().next()?;
     let text = resolve::read_file(global, &Revision::Git(commit.to_owned()), &location.path).ok()??;
-    let above = text.lines().nth(location.line.checked_sub(2)?)?;
-    above.trim().strip_prefix('#').map(|r| r.trim().to_owned()).filter(|r| !r.is_empty())
+    crate::edit::reason_above(&text, location.line).map(str::to_owned)
 }
 
 /// The pull request a first-parent commit names: `Merge pull request #12 from …` or a squash

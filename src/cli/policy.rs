@@ -1,7 +1,5 @@
 //! `policy check`: the definitions against the rules in `groups/policy.toml`.
 
-use std::collections::BTreeMap;
-
 use anyhow::{anyhow, Result};
 
 use super::args::{GlobalArgs, PolicyCheckArgs, PolicyCommand};
@@ -69,22 +67,15 @@ fn check(global: &GlobalArgs, args: &PolicyCheckArgs) -> Result<Exit> {
 /// The texts of the files that hold grants, and the commit date of each grant's line (by
 /// `git blame`), for the role limits.
 fn grant_context(global: &GlobalArgs, revision: &Revision, expanded: &Expanded) -> Result<GrantContext> {
-    let definitions = &expanded.definitions;
-    let mut lines: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    let dataset_grants = definitions.datasets.values().flat_map(|d| d.members.values().flatten());
-    let role_grants = definitions.roles.values().flat_map(|r| r.members.iter());
-    for grant in dataset_grants.chain(role_grants) {
-        lines.entry(grant.location.path.to_string()).or_default().push(grant.location.line);
-    }
     let mut context = GrantContext::default();
-    for (path, lines) in lines {
+    for ((path, line), origin) in resolve::grant_line_origins(global, revision, &expanded.definitions)? {
+        context.committed_on.insert((path, line), origin.date);
+    }
+    let files: std::collections::BTreeSet<String> =
+        expanded.definitions.role_grants().map(|grant| grant.location.path.to_string()).collect();
+    for path in files {
         if let Some(text) = resolve::read_file(global, revision, &path)? {
-            context.texts.insert(path.clone(), text);
-        }
-        for (line, origin) in resolve::line_origins(global, revision, &path, &lines)?.unwrap_or_default() {
-            if let Some(origin) = origin {
-                context.committed_on.insert((path.clone(), line), origin.date);
-            }
+            context.texts.insert(path, text);
         }
     }
     Ok(context)

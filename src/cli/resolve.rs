@@ -543,6 +543,28 @@ pub fn changed_files(global: &GlobalArgs, base: &str, head: &str) -> Result<(Vec
     Ok((paths.into_iter().collect(), prefix))
 }
 
+/// Where every grant line of the definitions (dataset members and role-level members) comes
+/// from, one `git blame` per file: (file, line) → its commit. Lines not committed yet are absent.
+pub fn grant_line_origins(
+    global: &GlobalArgs,
+    revision: &Revision,
+    definitions: &Definitions,
+) -> Result<BTreeMap<(String, usize), LineOrigin>> {
+    let mut lines: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for grant in definitions.role_grants() {
+        lines.entry(grant.location.path.to_string()).or_default().push(grant.location.line);
+    }
+    let mut origins = BTreeMap::new();
+    for (path, lines) in lines {
+        for (line, origin) in line_origins(global, revision, &path, &lines)?.unwrap_or_default() {
+            if let Some(origin) = origin {
+                origins.insert((path.clone(), line), origin);
+            }
+        }
+    }
+    Ok(origins)
+}
+
 /// One commit of the first-parent history (a merged pull request is its merge commit).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CommitInfo {

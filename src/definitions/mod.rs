@@ -61,6 +61,13 @@ impl Definitions {
         format!("{}{dataset}-{role}", self.organisation.group_prefix)
     }
 
+    /// Every grant of a role written in the definitions: dataset members and role-level members
+    /// (organisation groups' members are not grants of a role).
+    pub fn role_grants(&self) -> impl Iterator<Item = &Grant> {
+        let datasets = self.datasets.values().flat_map(|d| d.members.values().flatten());
+        datasets.chain(self.roles.values().flat_map(|r| r.members.iter()))
+    }
+
     /// The full name of an organisation group.
     pub fn org_group_name(&self, group: &str) -> String {
         format!("{}{group}", self.organisation.group_prefix)

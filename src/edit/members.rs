@@ -223,6 +223,13 @@ fn ensure_separated(text: String) -> String {
     }
 }
 
+/// The reason written for the grant on `line` (1-based) of a members file: the `# …` comment on
+/// the line above, as `groups add --reason` writes it.
+pub fn reason_above(text: &str, line: usize) -> Option<&str> {
+    let above = text.lines().nth(line.checked_sub(2)?)?;
+    above.trim().strip_prefix('#').map(str::trim).filter(|reason| !reason.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

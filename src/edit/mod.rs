@@ -9,7 +9,7 @@
 mod members;
 mod people;
 
-pub use members::{add_grant, has_entry, remove_grant, NewGrant};
+pub use members::{add_grant, has_entry, reason_above, remove_grant, NewGrant};
 pub use people::{add_person, add_person_with_note};
 
 use thiserror::Error;

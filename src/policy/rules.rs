@@ -330,10 +330,7 @@ pub fn role_limits(policy: &Policy, input: &PolicyInput, found: &mut Diagnostics
         }
         if let Some(rule) = &limits.require_reason {
             let text = context.texts.get(grant.location.path.as_ref());
-            let above = text.and_then(|t| t.lines().nth(grant.location.line.saturating_sub(2)));
-            let has_reason = grant.location.line > 1
-                && above.is_some_and(|line| line.trim().strip_prefix('#').is_some_and(|r| !r.trim().is_empty()));
-            if !has_reason {
+            if text.and_then(|t| crate::edit::reason_above(t, grant.location.line)).is_none() {
                 found.push(
                     grant.location.clone(),
                     format!(
