@@ -208,7 +208,7 @@ pub fn max_data_manager_datasets(policy: &Policy, input: &PolicyInput, found: &m
         }
     }
     for (email, datasets) in managed.into_iter().filter(|(_, datasets)| datasets.len() > rule.value as usize) {
-        let name = definitions.people.values().find(|p| p.email == email).map_or(email.clone(), |p| p.key.clone());
+        let name = definitions.find_person(&email).map_or(email.clone(), |p| p.key.clone());
         for dataset in &datasets {
             let location = manager_grant(input, dataset, role, &email)
                 .unwrap_or_else(|| definitions.datasets[*dataset].location.clone());
@@ -374,8 +374,7 @@ pub fn incompatible_roles(policy: &Policy, input: &PolicyInput, found: &mut Diag
                 second.iter().filter(|d| first.contains(d)).collect()
             };
             for dataset in together {
-                let name =
-                    definitions.people.values().find(|p| p.email == member).map_or(member.clone(), |p| p.key.clone());
+                let name = definitions.find_person(&member).map_or(member.clone(), |p| p.key.clone());
                 // The grant that gives the second role, else any of the dataset's grants that
                 // brings the person in (a role that includes it).
                 let roles =
