@@ -2,24 +2,16 @@
 //!
 //! Stages connect only by values: `definitions` (files → validated types) → `hierarchy`
 //! (expanded groups, pure) → `diff` / `sync` (plan against a `directory`, then apply).
+//! The stages live in the workspace's crates (`crates/`); this crate is the command line and
+//! re-exports them under their module names, so every path reads `cpg_infra::definitions::…`.
 
-pub mod apps;
-pub mod cache;
+pub use cpg_infra_core::{codeowners, definitions, edit, graph, hierarchy, write_safely};
+pub use cpg_infra_directory::{apps, cache, directory, http_api, sync};
+pub use cpg_infra_emulators as emulator;
+pub use cpg_infra_program::{infra, load};
+pub use cpg_infra_review::{diff, policy};
+
 pub mod cli;
-pub mod codeowners;
-pub mod definitions;
-pub mod diff;
-pub mod directory;
-pub mod edit;
-pub mod emulator;
 pub mod github;
-pub mod graph;
-pub mod hierarchy;
-pub mod http_api;
-pub mod infra;
-pub mod load;
 pub mod migrate;
-pub mod policy;
-pub mod sync;
 pub mod synthetic;
-pub mod write_safely;

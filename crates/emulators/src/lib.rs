@@ -14,3 +14,9 @@ mod requests;
 mod server;
 
 pub use faults::FaultPlan;
+
+/// The MD5 digest object stores report for a stored object (GCS `md5Hash`, Azure `Content-MD5`).
+fn md5_digest(bytes: &[u8]) -> [u8; 16] {
+    use md5::Digest;
+    md5::Md5::digest(bytes).into()
+}

@@ -34,7 +34,12 @@ request_log_handle!(
     MetamistEmulator,
     "`project.all`, `project.mine`, `project.create`, `project.update`, `project.delete`, `members.update`, `members.other_method`"
 );
-use crate::directory::ProjectMember;
+/// One entry of the member list `PATCH .../members` takes (models/models/project.py `ProjectMemberUpdate`).
+#[derive(Debug, Clone, serde::Deserialize)]
+struct ProjectMember {
+    member: String,
+    roles: Vec<String>,
+}
 
 /// Every role Metamist knows (models/models/project.py `ProjectMemberRole`).
 const ROLES: [&str; 5] = ["reader", "contributor", "writer", "project_admin", "project_member_admin"];

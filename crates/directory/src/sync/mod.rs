@@ -9,7 +9,7 @@ mod live;
 mod plan;
 mod settings;
 
-pub(crate) use apply::with_retries;
+pub use apply::with_retries;
 pub use apply::{apply, ApplyOptions, ApplyOutcome, ApplyReport, NoProgress, Progress, RetryPolicy};
 pub use lists::{
     apply_lists, list_hash, plan_lists, save_state, ListOutcome, ListPlan, ListPlanOptions, ListReport, ListWrite,

@@ -104,7 +104,7 @@ async fn handle(shared: Arc<Shared>, request: Request, _killer: ConnectionKiller
                 .collect();
             let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults><Blobs>");
             for (name, bytes) in page.iter().take(shared.page_size) {
-                let md5 = base64::engine::general_purpose::STANDARD.encode(crate::cache::md5_digest(bytes));
+                let md5 = base64::engine::general_purpose::STANDARD.encode(crate::md5_digest(bytes));
                 xml.push_str(&format!(
                     "<Blob><Name>{name}</Name><Properties><Content-Length>{}</Content-Length><Content-MD5>{md5}</Content-MD5><BlobType>BlockBlob</BlobType></Properties></Blob>",
                     bytes.len()

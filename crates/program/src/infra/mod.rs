@@ -347,7 +347,7 @@ mod tests {
     use super::*;
 
     fn fixture() -> Definitions {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/org");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/org");
         let today = "2026-11-26".parse().expect("a date");
         crate::load::load_expanded(&crate::definitions::DirSource::new(root), today).expect("the fixture").definitions
     }

@@ -372,7 +372,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Calls `operation` until it succeeds, fails permanently, or runs out of attempts. Returns the
 /// last result and the number of attempts made.
-pub(crate) fn with_retries<T>(
+pub fn with_retries<T>(
     policy: &RetryPolicy,
     mut operation: impl FnMut() -> Result<T, DirectoryError>,
 ) -> (Result<T, DirectoryError>, usize) {

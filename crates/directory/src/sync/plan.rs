@@ -326,7 +326,7 @@ pub(crate) fn removal_refusals(
 mod tests {
     use super::*;
     use crate::directory::LiveGroup;
-    use crate::hierarchy::tests::hierarchy;
+    use crate::hierarchy::outline as hierarchy;
     use crate::sync::LiveGroupState;
 
     const OPTIONS: PlanOptions = PlanOptions {

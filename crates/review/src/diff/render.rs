@@ -303,7 +303,7 @@ mod tests {
 
     use super::*;
     use crate::diff::diff_hierarchies;
-    use crate::hierarchy::tests::hierarchy;
+    use crate::hierarchy::outline as hierarchy;
 
     #[test]
     fn text_shows_member_lines_and_access() {

@@ -381,7 +381,7 @@ impl<'h> MembershipGraph<'h> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hierarchy::tests::hierarchy;
+    use crate::hierarchy::outline as hierarchy;
 
     #[test]
     fn identical_hierarchies_have_no_diff() {

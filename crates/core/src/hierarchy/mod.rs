@@ -251,31 +251,34 @@ impl Hierarchy {
     }
 }
 
+/// A hierarchy of organisation groups from `(name, people, nested groups)` outlines: a compact
+/// way for the crates' tests to state a hierarchy.
+pub fn outline(groups: &[(&str, &[&str], &[&str])]) -> Hierarchy {
+    let groups = groups
+        .iter()
+        .map(|(name, members, nested)| {
+            let group = Group {
+                name: name.to_string(),
+                email: format!("{name}@groups.example.org"),
+                description: String::new(),
+                kind: GroupKind::Organisation,
+                members: members.iter().map(|m| m.to_string()).collect(),
+                groups: nested.iter().map(|g| g.to_string()).collect(),
+                expires: BTreeMap::new(),
+                pinned: false,
+                external_groups: BTreeSet::new(),
+            };
+            (name.to_string(), group)
+        })
+        .collect();
+    Hierarchy { groups }
+}
+
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
-    /// Builds a hierarchy from `(name, people, nested groups)` triples.
-    pub(crate) fn hierarchy(groups: &[(&str, &[&str], &[&str])]) -> Hierarchy {
-        let groups = groups
-            .iter()
-            .map(|(name, members, nested)| {
-                let group = Group {
-                    name: name.to_string(),
-                    email: format!("{name}@groups.example.org"),
-                    description: String::new(),
-                    kind: GroupKind::Organisation,
-                    members: members.iter().map(|m| m.to_string()).collect(),
-                    groups: nested.iter().map(|g| g.to_string()).collect(),
-                    expires: BTreeMap::new(),
-                    pinned: false,
-                    external_groups: BTreeSet::new(),
-                };
-                (name.to_string(), group)
-            })
-            .collect();
-        Hierarchy { groups }
-    }
+    use super::outline as hierarchy;
 
     #[test]
     fn effective_members_follow_nesting() {

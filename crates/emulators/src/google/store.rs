@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{ApiError, Code, Context, EmulatedGroup, MemberInfo, Route, SeedGroup};
-use crate::definitions::Date;
+use cpg_infra_core::definitions::Date;
 
 pub(super) const MEMBER: &str = "MEMBER";
 const GROUP_TYPE: &str = "type.googleapis.com/google.apps.cloudidentity.groups.v1.Group";
@@ -930,7 +930,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::emulator::FaultPlan;
+    use crate::FaultPlan;
 
     fn context<'a>(query: &'a [(String, String)], body: &'a [u8], faults: &'a FaultPlan) -> Context<'a> {
         Context { query, body, faults }

@@ -98,7 +98,7 @@ impl Objects {
 }
 
 fn object_json(bucket: &str, name: &str, bytes: &[u8]) -> Value {
-    let md5 = base64::engine::general_purpose::STANDARD.encode(crate::cache::md5_digest(bytes));
+    let md5 = base64::engine::general_purpose::STANDARD.encode(crate::md5_digest(bytes));
     json!({
         "kind": "storage#object",
         "bucket": bucket,
