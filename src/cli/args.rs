@@ -129,7 +129,7 @@ pub struct MigratePlanArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The mapping from old group and cache names to roles (TOML; see README).
+    /// The mapping from old group and cache names to roles (TOML; see docs/USAGE.md).
     #[arg(long)]
     pub mapping: PathBuf,
     /// Where the old live groups are.

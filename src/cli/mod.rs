@@ -29,7 +29,7 @@ use anyhow::Result;
 use crate::definitions::Diagnostics;
 use args::{Cli, Command, GlobalArgs};
 
-/// What a command's exit status means (documented in README.md).
+/// What a command's exit status means (documented in docs/USAGE.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Done; nothing to report.
