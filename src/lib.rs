@@ -9,7 +9,7 @@ pub use cpg_infra_core::{codeowners, definitions, edit, graph, hierarchy, write_
 pub use cpg_infra_directory::{apps, cache, directory, http_api, sync};
 pub use cpg_infra_emulators as emulator;
 pub use cpg_infra_program::{infra, load};
-pub use cpg_infra_review::{diff, policy};
+pub use cpg_infra_review::{diff, policy, recertify};
 
 pub mod cli;
 pub mod github;

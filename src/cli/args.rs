@@ -59,6 +59,45 @@ pub enum Command {
     Audit(AuditArgs),
     /// Write a synthetic organisation (for benchmarks and trials at scale) into a directory.
     Synthetic(SyntheticArgs),
+    /// Periodic recertification of each dataset's members, as a pull request its data
+    /// managers approve (`review_every` in groups/policy.toml or a dataset's dataset.toml).
+    #[command(subcommand)]
+    Review(ReviewCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Per dataset, a local branch `review/<dataset>` with one commit updating its review record
+    /// (datasets/<name>/review.toml), and the pull request's body listing every member.
+    Open(ReviewOpenArgs),
+    /// The reviews more than `review_grace` days late; with --repo, opens, updates or closes
+    /// the one issue that lists them.
+    Overdue(IssueArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewOpenArgs {
+    /// This dataset's review, due or not.
+    #[arg(long, conflicts_with = "due", required_unless_present = "due")]
+    pub dataset: Option<String>,
+    /// Every dataset whose review is due.
+    #[arg(long)]
+    pub due: bool,
+    /// Write each pull request body to DIR/<dataset>.md (with DIR/branches.txt listing the
+    /// branches) instead of printing the bodies.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// Reports that keep one GitHub issue current.
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    #[arg(long, value_enum, default_value_t = ExpandFormat::Text)]
+    pub format: ExpandFormat,
+    /// Open, update or close the issue(s) in this repository (OWNER/NAME), through the GitHub
+    /// REST API at $GITHUB_API_URL with the token in $GH_TOKEN or $GITHUB_TOKEN.
+    #[arg(long)]
+    pub repo: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -180,6 +219,18 @@ pub enum GroupsCommand {
     Remove(RemoveArgs),
     /// List grants that end soon, with the commit that added each (git blame).
     Expiring(ExpiringArgs),
+    /// Per dataset, the grants ending within --within, each with the command that renews it;
+    /// with --repo, one issue per dataset, opened, updated, or closed when nothing is due.
+    Remind(RemindArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RemindArgs {
+    /// How far ahead to look from --today: days (`14d`) or weeks (`2w`).
+    #[arg(long, default_value = "14d", value_name = "DURATION")]
+    pub within: String,
+    #[command(flatten)]
+    pub issues: IssueArgs,
 }
 
 #[derive(Debug, Args)]

@@ -16,18 +16,20 @@ use super::{Exit, InputError};
 use crate::definitions::{Grant, MemberRef};
 use crate::load::Expanded;
 
-/// One row of the report.
-struct Row {
-    dataset: String,
-    role: String,
+/// One row of the report (and of a review's member list).
+pub(super) struct Row {
+    pub(super) dataset: String,
+    pub(super) role: String,
     /// The person key, group reference or account as written.
-    member: String,
-    account: String,
-    how: String,
-    since: String,
-    commit: String,
-    pull_request: String,
-    expires: String,
+    pub(super) member: String,
+    pub(super) account: String,
+    pub(super) how: String,
+    pub(super) since: String,
+    pub(super) commit: String,
+    pub(super) pull_request: String,
+    pub(super) expires: String,
+    /// The `# …` comment above the grant, when there is one.
+    pub(super) reason: String,
 }
 
 const HEADER: [&str; 9] = ["dataset", "role", "member", "account", "how", "since", "commit", "pull_request", "expires"];
@@ -42,9 +44,35 @@ pub fn run(global: &GlobalArgs, args: &AuditArgs) -> Result<Exit> {
             return Err(InputError(crate::definitions::unknown("dataset", dataset, known, false)).into());
         }
     }
-    let origins = resolve::grant_line_origins(global, &revision, definitions)?;
+    let rows = member_rows(global, &revision, &expanded, args.dataset.as_deref())?;
+    emit(&match args.format {
+        AuditFormat::Csv => render_csv(&rows),
+        AuditFormat::Markdown => render_markdown(&rows),
+    });
+    Ok(Exit::Success)
+}
+
+/// Every member and machine account of every dataset (or of `only`), sorted by dataset, role
+/// and account, with the commit that granted each line (`git blame`) and its reason comment.
+pub(super) fn member_rows(
+    global: &GlobalArgs,
+    revision: &resolve::Revision,
+    expanded: &Expanded,
+    only: Option<&str>,
+) -> Result<Vec<Row>> {
+    let definitions = &expanded.definitions;
+    let origins = resolve::grant_line_origins(global, revision, definitions)?;
+    let mut texts: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for grant in definitions.role_grants() {
+        let path = grant.location.path.to_string();
+        if let std::collections::btree_map::Entry::Vacant(entry) = texts.entry(path) {
+            let text = resolve::read_file(global, revision, entry.key())?;
+            entry.insert(text);
+        }
+    }
+    let context = RowContext { origins: &origins, texts: &texts };
     let mut rows = Vec::new();
-    for dataset in definitions.datasets.values().filter(|d| args.dataset.as_ref().is_none_or(|only| *only == d.name)) {
+    for dataset in definitions.datasets.values().filter(|d| only.is_none_or(|only| only == d.name)) {
         let listed = dataset.members.iter().flat_map(|(role, grants)| grants.iter().map(move |g| (role, g, "listed")));
         let role_level = definitions
             .roles
@@ -52,7 +80,7 @@ pub fn run(global: &GlobalArgs, args: &AuditArgs) -> Result<Exit> {
             .filter(|role| definitions.dataset_has_role(dataset, &role.name))
             .flat_map(|role| role.members.iter().map(move |g| (&role.name, g, "role-level (roles.toml)")));
         for (role, grant, how) in listed.chain(role_level) {
-            rows.extend(grant_rows(&expanded, &dataset.name, role, grant, how, &origins));
+            rows.extend(grant_rows(expanded, &dataset.name, role, grant, how, &context));
         }
     }
     for (group, account) in crate::infra::machine_account_memberships(definitions) {
@@ -61,7 +89,7 @@ pub fn run(global: &GlobalArgs, args: &AuditArgs) -> Result<Exit> {
         else {
             continue;
         };
-        if args.dataset.as_ref().is_some_and(|only| *only != dataset) {
+        if only.is_some_and(|only| only != dataset) {
             continue;
         }
         rows.push(Row {
@@ -74,20 +102,36 @@ pub fn run(global: &GlobalArgs, args: &AuditArgs) -> Result<Exit> {
             commit: String::new(),
             pull_request: String::new(),
             expires: String::new(),
+            reason: String::new(),
         });
     }
     rows.sort_by(|a, b| (&a.dataset, &a.role, &a.account).cmp(&(&b.dataset, &b.role, &b.account)));
-    emit(&match args.format {
-        AuditFormat::Csv => render_csv(&rows),
-        AuditFormat::Markdown => render_markdown(&rows),
-    });
-    Ok(Exit::Success)
+    Ok(rows)
 }
 
-type Origins = BTreeMap<(String, usize), LineOrigin>;
+/// What the rows read besides the definitions: each grant line's commit, each file's text.
+struct RowContext<'a> {
+    origins: &'a BTreeMap<(String, usize), LineOrigin>,
+    texts: &'a BTreeMap<String, Option<String>>,
+}
 
 /// A grant's rows: one per account it gives the role to (a group reference, one per member).
-fn grant_rows(expanded: &Expanded, dataset: &str, role: &str, grant: &Grant, how: &str, origins: &Origins) -> Vec<Row> {
+fn grant_rows(
+    expanded: &Expanded,
+    dataset: &str,
+    role: &str,
+    grant: &Grant,
+    how: &str,
+    context: &RowContext,
+) -> Vec<Row> {
+    let origins = context.origins;
+    let reason = context
+        .texts
+        .get(grant.location.path.as_ref())
+        .and_then(Option::as_deref)
+        .and_then(|text| crate::edit::reason_above(text, grant.location.line))
+        .unwrap_or_default()
+        .to_owned();
     let definitions = &expanded.definitions;
     let (member, accounts, how) = match &grant.member {
         MemberRef::Person(key) => {
@@ -116,6 +160,7 @@ fn grant_rows(expanded: &Expanded, dataset: &str, role: &str, grant: &Grant, how
                 .and_then(|o| pull_request_number(&o.summary))
                 .map_or_else(String::new, |n| format!("#{n}")),
             expires: grant.expires.map_or_else(String::new, |d| d.to_string()),
+            reason: reason.clone(),
         })
         .collect()
 }

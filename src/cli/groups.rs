@@ -47,6 +47,7 @@ pub fn run(global: &GlobalArgs, command: &GroupsCommand) -> Result<Exit> {
         GroupsCommand::Add(args) => super::edit::add(global, args),
         GroupsCommand::Remove(args) => super::edit::remove(global, args),
         GroupsCommand::Expiring(args) => super::expiring::run(global, args),
+        GroupsCommand::Remind(args) => super::remind::run(global, args),
         GroupsCommand::History(args) => super::history::run(global, args),
     }
 }

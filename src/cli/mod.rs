@@ -18,7 +18,9 @@ mod output;
 mod policy;
 mod progress;
 mod pulumi;
+mod remind;
 mod resolve;
+mod review;
 mod synthetic;
 
 use std::fmt;
@@ -97,6 +99,7 @@ fn dispatch(cli: &Cli) -> Result<Exit> {
         Command::Infra(command) => infra::run(&cli.global, command),
         Command::Emulator(command) => emulator::run(command),
         Command::Synthetic(args) => synthetic::run(args),
+        Command::Review(command) => review::run(&cli.global, command),
         Command::Migrate(args::MigrateCommand::Import(args)) => migrate::import(&cli.global, args),
         Command::Migrate(args::MigrateCommand::Plan(args)) => migrate::plan(&cli.global, args),
     }

@@ -619,3 +619,58 @@ pub fn github(repo: &str) -> Result<crate::github::GitHub> {
         .ok_or_else(|| InputError("--reviews needs a GitHub token in $GH_TOKEN or $GITHUB_TOKEN".into()))?;
     crate::github::GitHub::connect(&endpoint, &token, repo).map_err(|e| InputError(e.to_string()).into())
 }
+
+/// A review branch made by `commit_review_record`.
+pub struct ReviewCommit {
+    pub branch: String,
+    pub commit: String,
+    /// The commit whose members the review lists (HEAD when it was made).
+    pub reviewed_revision: String,
+}
+
+/// Commits a new `datasets/<dataset>/review.toml` on top of HEAD as branch `review/<dataset>`
+/// (replacing an earlier local one), without touching the working tree or the index.
+pub fn commit_review_record(global: &GlobalArgs, dataset: &str, today: Date) -> Result<ReviewCommit> {
+    let (repo, prefix) = open_repository(&global.root)?;
+    let head = repo
+        .head()
+        .and_then(|h| h.peel_to_commit())
+        .map_err(|e| InputError(format!("the repository has no commits: {}", e.message())))?;
+    let signature = repo
+        .signature()
+        .or_else(|_| git2::Signature::now("cpg-infra", "cpg-infra@localhost"))
+        .context("making the commit's signature")?;
+    let prepared_by = signature.name().unwrap_or("cpg-infra").replace(['"', '\\', '\n'], " ");
+    let record = format!(
+        "# Written by `cpg-infra review open`; the merge of its pull request is the review.\n\
+         reviewed_on = {today}\nrevision = \"{}\"\nprepared_by = \"{prepared_by}\"\n",
+        head.id()
+    );
+    let relative = crate::definitions::review_record_path(dataset);
+    let path = if prefix.is_empty() { relative.clone() } else { format!("{prefix}/{relative}") };
+    let mut index = git2::Index::new().context("making an index")?;
+    index.read_tree(&head.tree()?).context("reading HEAD's tree")?;
+    let entry = git2::IndexEntry {
+        ctime: git2::IndexTime::new(0, 0),
+        mtime: git2::IndexTime::new(0, 0),
+        dev: 0,
+        ino: 0,
+        mode: 0o100644,
+        uid: 0,
+        gid: 0,
+        file_size: record.len() as u32,
+        id: repo.blob(record.as_bytes()).context("writing the review record")?,
+        flags: 0,
+        flags_extended: 0,
+        path: path.clone().into_bytes(),
+    };
+    index.add(&entry).context("adding the review record")?;
+    let tree = repo.find_tree(index.write_tree_to(&repo)?)?;
+    let branch = format!("review/{dataset}");
+    let message = format!("Access review of {dataset} ({today})\n\nUpdates {relative}.");
+    let commit =
+        repo.commit(None, &signature, &signature, &message, &tree, &[&head]).context("committing the review")?;
+    repo.reference(&format!("refs/heads/{branch}"), commit, true, &format!("cpg-infra review open {dataset}"))
+        .context("writing the review branch")?;
+    Ok(ReviewCommit { branch, commit: commit.to_string(), reviewed_revision: head.id().to_string() })
+}

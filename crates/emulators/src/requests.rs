@@ -63,7 +63,7 @@ impl NewObjectLag {
 }
 
 /// Whether the request carries `Authorization: Bearer <token>`.
-pub(crate) fn bearer_is(request: &Request, token: &str) -> bool {
+pub(crate) fn bearer_is<B>(request: &hyper::Request<B>, token: &str) -> bool {
     request
         .headers()
         .get(header::AUTHORIZATION)

@@ -7,3 +7,4 @@ use cpg_infra_program::infra;
 
 pub mod diff;
 pub mod policy;
+pub mod recertify;

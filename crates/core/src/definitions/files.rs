@@ -283,6 +283,18 @@ pub struct DatasetFile {
     pub budget: Option<BudgetTable>,
     #[serde(default)]
     pub imports: BTreeMap<Spanned<String>, Spanned<String>>,
+    /// How often the members are recertified (`"180d"`), instead of the organisation's
+    /// `review_every` in groups/policy.toml.
+    pub review_every: Option<Spanned<String>>,
+}
+
+/// `datasets/<name>/review.toml`: the last recertification, written by `review open`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewFile {
+    pub reviewed_on: Spanned<toml::value::Datetime>,
+    pub revision: Spanned<String>,
+    pub prepared_by: Spanned<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

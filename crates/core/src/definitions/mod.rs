@@ -413,6 +413,26 @@ pub struct Dataset {
     pub imports: BTreeMap<String, Reference>,
     /// Role → grants from `members.toml`.
     pub members: BTreeMap<String, Vec<Grant>>,
+    /// `review_every` in dataset.toml: days between recertifications, where it is written.
+    pub review_every: Option<(i64, Location)>,
+    /// The last recertification (`review.toml`), `None` before the first.
+    pub last_review: Option<ReviewRecord>,
+    pub location: Location,
+}
+
+/// Where a dataset's last review record is, relative to the definitions root.
+pub fn review_record_path(dataset: &str) -> String {
+    format!("datasets/{dataset}/review.toml")
+}
+
+/// A dataset's last recertification: the day it was prepared, the revision whose members it
+/// listed, and who prepared it. Merging the review's pull request is the attestation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewRecord {
+    pub reviewed_on: Date,
+    pub revision: String,
+    pub prepared_by: String,
+    /// Where `reviewed_on` is written.
     pub location: Location,
 }
 

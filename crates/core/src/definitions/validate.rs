@@ -50,6 +50,7 @@ struct RawDataset {
     location: Location,
     dataset: Option<(SourceFile, files::DatasetFile)>,
     members: Option<(SourceFile, files::MembersFile)>,
+    review: Option<(SourceFile, files::ReviewFile)>,
 }
 
 struct Loader<'a> {
@@ -125,6 +126,7 @@ impl Loader<'_> {
                 location: Location::file(&dataset_path),
                 dataset,
                 members: self.parse(&members_path, false)?,
+                review: self.parse(&super::review_record_path(&entry.name), false)?,
                 name: entry.name,
             });
         }
@@ -152,10 +154,14 @@ impl Loader<'_> {
     /// known files in a dataset directory is an error.
     fn check_dataset_files(&mut self, dataset: &str) -> Result<(), SourceError> {
         for file in self.list(&format!("datasets/{dataset}"))? {
-            let known = ["dataset.toml", "members.toml"].contains(&file.name.as_str());
+            let known = ["dataset.toml", "members.toml", "review.toml"].contains(&file.name.as_str());
             if !known || !file.is_file() {
                 let path = format!("datasets/{dataset}/{}", file.name);
-                self.unexpected_entry(&path, &file.kind, "a dataset directory holds dataset.toml and members.toml");
+                self.unexpected_entry(
+                    &path,
+                    &file.kind,
+                    "a dataset directory holds dataset.toml, members.toml and review.toml",
+                );
             }
         }
         Ok(())
@@ -884,8 +890,47 @@ impl Loader<'_> {
             budgets: table.budget.as_ref().map(|b| self.budgets(file, table, b)).unwrap_or_default(),
             imports,
             members: BTreeMap::new(),
+            review_every: table.review_every.as_ref().and_then(|every| self.review_interval(file, every)),
+            last_review: raw.review.as_ref().and_then(|(file, record)| self.review_record(file, record)),
             location: raw.location.clone(),
         })
+    }
+
+    /// `review_every`: a positive number of days or weeks.
+    fn review_interval(&mut self, file: &SourceFile, every: &Spanned<String>) -> Option<(i64, Location)> {
+        let location = file.location(every.span());
+        match super::parse_day_count(every.get_ref()) {
+            Some(days) if days > 0 => Some((days, location)),
+            _ => {
+                let message = format!(
+                    "review_every `{}` is not a duration: use days or weeks, like \"180d\" or \"26w\"",
+                    every.get_ref()
+                );
+                self.error(location, message);
+                None
+            }
+        }
+    }
+
+    /// `review.toml`: a date, a full commit id and who prepared it.
+    fn review_record(&mut self, file: &SourceFile, record: &files::ReviewFile) -> Option<ReviewRecord> {
+        let reviewed_on = self.date(file, &record.reviewed_on, "reviewed_on");
+        let revision = record.revision.get_ref();
+        let is_commit = revision.len() == 40 && revision.chars().all(|c| c.is_ascii_hexdigit());
+        if !is_commit {
+            let message = format!("revision must be a full commit id (40 hex digits), not `{revision}`");
+            self.error(file.location(record.revision.span()), message);
+        }
+        if record.prepared_by.get_ref().trim().is_empty() {
+            self.error(file.location(record.prepared_by.span()), "prepared_by must name who prepared the review");
+        }
+        Some(ReviewRecord {
+            reviewed_on: reviewed_on?,
+            revision: revision.clone(),
+            prepared_by: record.prepared_by.get_ref().clone(),
+            location: file.location(record.reviewed_on.span()),
+        })
+        .filter(|_| is_commit)
     }
 
     /// Dependencies name existing datasets and form no cycle (the implicit dependency on the

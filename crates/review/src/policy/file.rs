@@ -35,6 +35,10 @@ pub struct Policy {
     pub role_limits: BTreeMap<String, RoleLimits>,
     /// `[[incompatible_roles]]`: pairs of roles nobody may hold both of.
     pub incompatible_roles: Vec<IncompatibleRoles>,
+    /// Days between reviews of every dataset's members (a dataset's `review_every` overrides it).
+    pub review_every: Option<Rule<i64>>,
+    /// A review more than this many days past its due day is a violation.
+    pub review_grace: Option<Rule<i64>>,
 }
 
 /// Limits on the grants of one role, in `[roles.<role>]`.
@@ -67,6 +71,7 @@ impl Policy {
             self.pinned_groups_not_empty.is_some(),
             self.max_data_manager_datasets.is_some(),
             self.codeowners.is_some(),
+            self.review_grace.is_some(),
         ]
         .into_iter()
         .filter(|set| *set)
@@ -96,6 +101,8 @@ struct PolicyFile {
     codeowners: Option<Spanned<bool>>,
     roles: Option<BTreeMap<Spanned<String>, RoleLimitsFile>>,
     incompatible_roles: Option<Vec<IncompatibleFile>>,
+    review_every: Option<Spanned<String>>,
+    review_grace: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,28 +181,43 @@ pub fn parse(text: &str, definitions: &Definitions) -> Result<Policy, Diagnostic
     let flag = |value: &Option<Spanned<bool>>| {
         value.as_ref().filter(|v| *v.get_ref()).map(|v| Rule { value: true, location: at(v.span().start) })
     };
+    let duration = |value: &Option<Spanned<String>>, positive: bool, problems: &mut Diagnostics| {
+        let value = value.as_ref()?;
+        match crate::definitions::parse_day_count(value.get_ref()) {
+            Some(days) if days > 0 || (!positive && days == 0) => {
+                Some(Rule { value: days, location: at(value.span().start) })
+            }
+            _ => {
+                problems.push(
+                    at(value.span().start),
+                    format!("`{}` is not a duration: use days or weeks, like \"90d\" or \"26w\"", value.get_ref()),
+                );
+                None
+            }
+        }
+    };
+    let review_every = duration(&file.review_every, true, &mut problems);
+    let review_grace = duration(&file.review_grace, false, &mut problems);
+    if review_grace.is_some() && review_every.is_none() && file.review_every.is_none() {
+        let every_set_per_dataset = definitions.datasets.values().any(|d| d.review_every.is_some());
+        if !every_set_per_dataset {
+            if let Some(grace) = &review_grace {
+                problems.push(
+                    grace.location.clone(),
+                    "review_grace needs review_every (here, or in a dataset's dataset.toml)".to_owned(),
+                );
+            }
+        }
+    }
     let mut role_limits = BTreeMap::new();
     for (role, limits) in file.roles.iter().flatten() {
         if !definitions.roles.contains_key(role.get_ref()) {
             problems.push(at(role.span().start), unknown("role", role.get_ref(), known_roles(), false));
             continue;
         }
-        let mut duration = |value: &Option<Spanned<String>>| {
-            let value = value.as_ref()?;
-            match crate::definitions::parse_day_count(value.get_ref()) {
-                Some(days) if days > 0 => Some(Rule { value: days, location: at(value.span().start) }),
-                _ => {
-                    problems.push(
-                        at(value.span().start),
-                        format!("`{}` is not a duration: use days or weeks, like \"90d\" or \"26w\"", value.get_ref()),
-                    );
-                    None
-                }
-            }
-        };
         let parsed = RoleLimits {
-            max_days: duration(&limits.max_duration),
-            max_days_outside_domain: duration(&limits.max_duration_outside_domain),
+            max_days: duration(&limits.max_duration, true, &mut problems),
+            max_days_outside_domain: duration(&limits.max_duration_outside_domain, true, &mut problems),
             require_reason: flag(&limits.require_reason),
         };
         role_limits.insert(role.get_ref().clone(), parsed);
@@ -238,6 +260,8 @@ pub fn parse(text: &str, definitions: &Definitions) -> Result<Policy, Diagnostic
         codeowners: flag(&file.codeowners),
         role_limits,
         incompatible_roles,
+        review_every,
+        review_grace,
     };
     if problems.is_empty() {
         Ok(policy)

@@ -63,5 +63,6 @@ pub fn check(policy: &Policy, input: &PolicyInput) -> Diagnostics {
     rules::codeowners_current(policy, input, &mut found);
     rules::role_limits(policy, input, &mut found);
     rules::incompatible_roles(policy, input, &mut found);
+    rules::reviews_overdue(policy, input, &mut found);
     found.finish()
 }

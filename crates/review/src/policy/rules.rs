@@ -395,3 +395,28 @@ pub fn incompatible_roles(policy: &Policy, input: &PolicyInput, found: &mut Diag
         }
     }
 }
+
+/// `review_grace`: no dataset's review is more than this many days past its due day (located
+/// at the review record, which the review's pull request rewrites).
+pub fn reviews_overdue(policy: &Policy, input: &PolicyInput, found: &mut Diagnostics) {
+    let Some(grace) = &policy.review_grace else { return };
+    for review in crate::recertify::review_schedule(policy, input.definitions) {
+        let (Some(last), Some(due)) = (review.last, review.due_on) else { continue };
+        if !review.is_overdue(input.today, grace.value) {
+            continue;
+        }
+        found.push(
+            last.location.clone(),
+            format!(
+                "the review of dataset `{}` was due on {due} (every {} days, set at {}) and is {} days late; \
+                 run `cpg-infra review open --dataset {}` and merge its pull request ({})",
+                review.dataset,
+                review.every_days,
+                review.every_location,
+                input.today.days_since_epoch() - due.days_since_epoch(),
+                review.dataset,
+                rule_note("review_grace", &grace.location)
+            ),
+        );
+    }
+}
