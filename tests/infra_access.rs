@@ -148,7 +148,7 @@ fn only_full_mutates_primary_data_in_a_large_organisation_with_dependencies() {
     check_least_privilege(&synthetic());
 }
 
-/// What each workload needs, from the old system's access model (docs/ARCHITECTURE.md):
+/// What each workload needs, from the old system's access model (docs/INTERNALS.md, "Infrastructure"):
 /// the component, the resource's owner (`{ds}` the dataset, or the organisation), the resource,
 /// the level, and who: `group {ds}-<role>` (reached through nesting counts), an account of the
 /// dataset, a service, or an organisation group.
@@ -286,7 +286,7 @@ fn workloads_have_what_their_components_need_in_a_large_organisation_with_depend
 /// Machine accounts act as accounts only where they must; no group mints tokens, acts as an
 /// access-level account or reads a machine-account key. The two group grants the old system
 /// made too (analysts use their notebook account; data managers make keys for the sequencing
-/// provider's upload account) are the only ones, and are named in docs/ARCHITECTURE.md.
+/// provider's upload account) are the only ones, and are named in docs/INTERNALS.md.
 fn check_no_group_acts_as_a_machine_account(expanded: &Expanded) {
     let matrix = access_matrix(&expanded.definitions);
     let deliberate = [("account notebooks", "use", "analysis"), ("account main-upload", "manage-keys", "data-manager")];
