@@ -38,7 +38,7 @@ use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::faults::{request_identity, Fault, FaultPlan, FaultState, LostAnswer};
-use super::server::{has_bearer, ConnectionKiller, Request, Server};
+use super::server::{has_bearer, url_form, ConnectionKiller, Request, Server};
 
 /// Most members one `members@odata.bind` PATCH may add, and most requests in one `$batch`.
 pub const GRAPH_BATCH_LIMIT: usize = 20;
@@ -387,16 +387,6 @@ fn unknown_app(client_id: &str) -> Response {
 
 fn token_error(status: StatusCode, code: &str, description: &str) -> Response {
     Answer::json(status, json!({ "error": code, "error_description": description })).into_response()
-}
-
-/// An `application/x-www-form-urlencoded` body.
-fn url_form(body: &[u8]) -> HashMap<String, String> {
-    let text = String::from_utf8_lossy(body);
-    let uri: Uri = match format!("/?{text}").parse() {
-        Ok(uri) => uri,
-        Err(_) => return HashMap::new(),
-    };
-    Query::<HashMap<String, String>>::try_from_uri(&uri).map(|Query(q)| q).unwrap_or_default()
 }
 
 /// `http://host:port` as the client addressed us, for `@odata.nextLink`.

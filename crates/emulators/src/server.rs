@@ -136,3 +136,12 @@ pub(crate) fn has_bearer(headers: &HeaderMap, expected: &str) -> bool {
         .and_then(|value| value.strip_prefix("Bearer "))
         .is_some_and(|token| token == expected)
 }
+
+/// An `application/x-www-form-urlencoded` body (token endpoints take their grants as forms).
+pub(crate) fn url_form(body: &[u8]) -> std::collections::HashMap<String, String> {
+    let text = String::from_utf8_lossy(body);
+    let Ok(uri) = format!("/?{text}").parse::<axum::http::Uri>() else {
+        return std::collections::HashMap::new();
+    };
+    axum::extract::Query::try_from_uri(&uri).map(|axum::extract::Query(q)| q).unwrap_or_default()
+}

@@ -778,7 +778,9 @@ pub(super) fn classify(error: ApiError, observer: &CallObserver) -> Failure {
             return Failure::Other(if unreachable {
                 DirectoryError::Unavailable(format!("token endpoint unreachable: {e}"))
             } else {
-                DirectoryError::Rejected(format!("no access token: {e}"))
+                DirectoryError::Rejected(format!(
+                    "the token endpoint refused the credentials (GOOGLE_APPLICATION_CREDENTIALS, else gcloud's default credentials file): {e}"
+                ))
             });
         }
         ApiError::BadRequest(body) => {

@@ -27,8 +27,9 @@
 
 mod objects;
 mod store;
+mod token;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -72,6 +73,15 @@ pub struct EmulatorOptions {
     /// Whether the bearer token carries the `apps.groups.settings` scope; without it every
     /// Groups Settings call answers 403 (tokens from `gcloud auth print-access-token` lack it).
     pub settings_scope: bool,
+    /// Service-account keys Google issued: client email → the key's PKCS#8 PEM (as in a key
+    /// file's `private_key`). The token endpoint keeps only the public halves, to verify
+    /// assertions.
+    pub service_account_keys: BTreeMap<String, String>,
+    /// Workload identity providers: audience (`//iam.googleapis.com/projects/…/providers/…`)
+    /// → the subject token the provider trusts.
+    pub workload_identity: BTreeMap<String, String>,
+    /// Service accounts (lowercased emails) a federated identity may impersonate.
+    pub impersonable: BTreeSet<String>,
 }
 
 impl Default for EmulatorOptions {
@@ -84,6 +94,9 @@ impl Default for EmulatorOptions {
             latency: Duration::ZERO,
             premium: false,
             settings_scope: true,
+            service_account_keys: BTreeMap::new(),
+            workload_identity: BTreeMap::new(),
+            impersonable: BTreeSet::new(),
         }
     }
 }
@@ -137,6 +150,7 @@ impl GoogleEmulator {
             objects: Mutex::new(objects::Objects::default()),
             faults: Mutex::new(FaultState::new(FaultPlan::default())),
             calls: Mutex::new(BTreeMap::new()),
+            keys: token::Keys::from_options(&options),
             options,
         });
         let for_server = Arc::clone(&shared);
@@ -264,6 +278,7 @@ struct Shared {
     objects: Mutex<objects::Objects>,
     faults: Mutex<FaultState>,
     calls: Mutex<BTreeMap<String, u64>>,
+    keys: token::Keys,
 }
 
 /// Serves one request: count, read, wait, authenticate, maybe fault, then answer.
@@ -271,6 +286,13 @@ async fn handle(shared: Arc<Shared>, request: Request, killer: ConnectionKiller)
     let (parts, body) = request.into_parts();
     if parts.uri.path() == METADATA_IDENTITY_PATH {
         return metadata_identity(&parts);
+    }
+    if let Some((call, endpoint)) = token::route(&parts.method, parts.uri.path()) {
+        *lock(&shared.calls).entry(call.to_owned()).or_default() += 1;
+        let Ok(body) = axum::body::to_bytes(Body::new(body), MAX_BODY_BYTES).await else {
+            return ApiError::invalid("request body unreadable or over 1 MiB").into_response();
+        };
+        return token::answer(&shared.options, &shared.keys, endpoint, &parts, &body);
     }
     let route = Route::parse(&parts.method, parts.uri.path());
     *lock(&shared.calls).entry(route.method_name().to_owned()).or_default() += 1;
