@@ -158,7 +158,8 @@ fn main() {
             panic!("refused")
         };
         assert!(report.failed.is_empty(), "{report:?}");
-        sync::save_state(&state, &ours, &report.written_projects, desired).expect("state saved");
+        sync::save_state(&state, &ours, &report.written_projects, &report.failed_projects(), desired)
+            .expect("state saved");
         let calls = emulator.calls();
         Outcome { changes: plan.writes.len(), calls: calls.values().sum::<u64>() - before, took: started.elapsed() }
     };

@@ -18,6 +18,9 @@ const BINARIES: [&str; 3] = ["target/release/cpg-infra ", "tool/target/release/c
 /// Global options that come before the subcommand, each with a value.
 const GLOBAL_OPTIONS: [&str; 3] = ["--root", "--rev", "--today"];
 
+/// Where the workflows' shared scripts live.
+const SCRIPTS: &str = ".github/scripts/";
+
 /// The folder where trusted jobs check out a pull request's revisions as data.
 const PR_DATA: &str = "pr-data";
 
@@ -145,8 +148,31 @@ impl Job<'_> {
         self.steps().into_iter().map(|s| text(&s["run"])).filter(|s| !s.is_empty()).collect()
     }
 
+    /// The job's scripts, and the repository scripts they call (`.github/scripts/…`) once each.
     fn script_text(&self) -> String {
-        self.scripts().join("\n")
+        let mut text = self.scripts().join("\n");
+        let called: BTreeSet<String> = text
+            .match_indices(SCRIPTS)
+            .map(|(at, _)| text[at..].split_whitespace().next().unwrap_or_default().to_owned())
+            .collect();
+        for path in called {
+            let file = common::manifest_dir().join(&path);
+            text.push('\n');
+            text.push_str(&fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {path}: {e}", self.id())));
+        }
+        text
+    }
+
+    /// The step whose `id` is `id`.
+    fn step(&self, id: &str) -> &Yaml {
+        let found = self.steps().into_iter().find(|s| text(&s["id"]) == id);
+        found.unwrap_or_else(|| panic!("{}: no step with id {id}", self.id()))
+    }
+
+    /// Where the step of `id` stands among the job's steps.
+    fn position(&self, id: &str) -> usize {
+        let found = self.steps().iter().position(|s| text(&s["id"]) == id || text(&s["name"]) == id);
+        found.unwrap_or_else(|| panic!("{}: no step {id}", self.id()))
     }
 }
 
@@ -441,6 +467,84 @@ fn nightly_sync_runs_on_schedule_alone_and_reports_in_one_issue() {
     let scripts = report.script_text();
     assert!(scripts.contains("gh issue list --repo \"$REPO\" --label nightly-sync --state open"), "{scripts}");
     assert!(scripts.contains("gh issue close"), "{scripts}");
+    for provider in ["google", "azure", "hail", "metamist"] {
+        assert!(
+            scripts.contains(&format!("{}_STATUS", provider.to_uppercase())),
+            "the issue names {provider}'s status"
+        );
+    }
+}
+
+#[test]
+fn the_nightly_sync_covers_every_provider_the_directories_first() {
+    let workflow = Workflow::load("nightly-sync.yml");
+    let sync = workflow.job("sync");
+    let providers = help(&["groups".to_owned(), "sync".to_owned()]);
+    let mut order = Vec::new();
+    for provider in ["google", "azure", "hail", "metamist"] {
+        assert!(providers.contains(provider), "`groups sync --provider` has no {provider}");
+        let step = sync.step(provider);
+        let run = text(&step["run"]);
+        assert!(run.contains(&format!("{SCRIPTS}sync-provider {provider} ")), "step {provider}: {run}");
+        assert_eq!(
+            text(&step["if"]),
+            format!("steps.providers.outputs.{provider} == 'true'"),
+            "skipped unless enabled"
+        );
+        assert_eq!(text(&key(sync.yaml, "outputs")[provider]), format!("${{{{ steps.{provider}.outputs.status }}}}"));
+        order.push(sync.position(provider));
+    }
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "Google, Azure, then the applications: {order:?}");
+}
+
+#[test]
+fn the_applications_get_their_tokens_from_short_lived_identities() {
+    let workflow = Workflow::load("nightly-sync.yml");
+    let sync = workflow.job("sync");
+    for (provider, variable, format, output) in [
+        ("hail", "CPG_INFRA_HAIL_TOKEN", "access_token", "access_token"),
+        ("metamist", "CPG_INFRA_METAMIST_TOKEN", "id_token", "id_token"),
+    ] {
+        let step = sync.step(provider);
+        assert_eq!(text(&step["env"][variable]), format!("${{{{ steps.{provider}-auth.outputs.{output} }}}}"));
+        let auth = sync.step(&format!("{provider}-auth"));
+        assert!(text(&auth["uses"]).starts_with("google-github-actions/auth@"));
+        assert_eq!(text(&auth["with"]["token_format"]), format);
+        // The token goes to one step: no credentials file or variables for the steps after.
+        assert_eq!(text(&auth["with"]["create_credentials_file"]), "false");
+        assert_eq!(text(&auth["with"]["export_environment_variables"]), "false");
+        assert!(sync.position(&format!("{provider}-auth")) < sync.position(provider));
+    }
+    assert!(!text(&sync.step("metamist-auth")["with"]["id_token_audience"]).is_empty(), "Metamist's audience");
+}
+
+#[test]
+fn metamist_lists_survive_between_runs_and_are_all_written_weekly() {
+    let workflow = Workflow::load("nightly-sync.yml");
+    let sync = workflow.job("sync");
+    let state = ".cpg-infra/metamist-lists.jsonl";
+    let org = fs::read_to_string(common::manifest_dir().join("groups/org.toml")).expect("org.toml");
+    assert!(!org.contains("state ="), "the workflow caches the default state file, which org.toml must not move");
+    let steps = sync.steps();
+    let cache = |kind: &str| {
+        let position = steps.iter().position(|s| text(&s["uses"]).starts_with(&format!("actions/cache/{kind}@")));
+        position.unwrap_or_else(|| panic!("no actions/cache/{kind} step"))
+    };
+    let (restore, save, metamist) = (cache("restore"), cache("save"), sync.position("metamist"));
+    assert!(restore < metamist && metamist < save, "restored before the sync, saved after it");
+    assert_eq!(text(&steps[restore]["with"]["path"]), state);
+    assert_eq!(text(&steps[save]["with"]["path"]), state);
+    assert_eq!(text(&steps[restore]["with"]["key"]), text(&steps[save]["with"]["key"]));
+    // A failed run still saves: its written lists are recorded, its failed projects forgotten.
+    let saved_when = text(&steps[save]["if"]);
+    assert!(saved_when.starts_with("always()") && saved_when.contains("steps.metamist.outcome"), "{saved_when}");
+    let run = text(&steps[metamist]["run"]);
+    let full = run.lines().position(|l| l.contains("--full-write")).expect("a --full-write sync");
+    let condition = run.lines().take(full).collect::<Vec<_>>().join("\n");
+    assert!(condition.contains("date -u +%u") && condition.contains("\"$FULL_WRITE\" = true"), "{run}");
+    assert_eq!(text(&steps[metamist]["env"]["FULL_WRITE"]), "${{ inputs.full_write }}");
+    let inputs = &workflow.yaml["on"]["workflow_dispatch"]["inputs"]["full_write"];
+    assert_eq!(text(&inputs["type"]), "boolean");
 }
 
 #[test]

@@ -85,8 +85,10 @@ pub fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result
                 eprintln!("failed: {project}: {error}");
             }
             let mut exit = if report.failed.is_empty() { Exit::Success } else { Exit::Failure };
-            // Projects whose write failed keep their old entry: the next run writes them again.
-            if let Err(error) = sync::save_state(&state_path, &ours, &report.written_projects, &desired) {
+            // Projects whose write failed lose their entry: the next run writes them again.
+            if let Err(error) =
+                sync::save_state(&state_path, &ours, &report.written_projects, &report.failed_projects(), &desired)
+            {
                 eprintln!("failed to save the lists written: {error}; the next run writes these projects again");
                 exit = Exit::Failure;
             }

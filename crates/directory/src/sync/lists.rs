@@ -273,8 +273,8 @@ pub fn plan_lists(
 pub struct ListReport {
     pub created: usize,
     pub written: usize,
-    /// Projects that failed after retries, with the last error; their lists stay as they were
-    /// in the state, so the next run writes them again.
+    /// Projects that failed after retries, with the last error; their entries leave the state,
+    /// so the next run writes them again whatever their lists.
     pub failed: Vec<(String, String)>,
     pub retries: usize,
     pub api_calls: Option<u64>,
@@ -285,6 +285,11 @@ pub struct ListReport {
 }
 
 impl ListReport {
+    /// The projects whose write failed, for the state.
+    pub fn failed_projects(&self) -> BTreeSet<String> {
+        self.failed.iter().map(|(project, _)| project.clone()).collect()
+    }
+
     pub fn summary(&self) -> String {
         let calls = self.api_calls.map(|c| format!("; {c} API call(s)")).unwrap_or_default();
         format!(
@@ -349,14 +354,18 @@ pub fn apply_lists(
 }
 
 /// Rewrites the state file with the lists just written (asked from `desired` again) in place
-/// of their old entries, every other entry kept as it was. Streamed, then renamed into place.
+/// of their old entries, drops the entries of `failed` projects (a failed write may have landed
+/// in part, so the old entry no longer says what Metamist holds: without one the next run
+/// writes the project whatever its list), and keeps every other entry as it was. Streamed,
+/// then renamed into place.
 pub fn save_state(
     path: &Path,
     projects: &[MetamistProject],
     written: &BTreeSet<String>,
+    failed: &BTreeSet<String>,
     desired: &dyn Fn(&MetamistProject) -> MemberList,
 ) -> Result<(), StateError> {
-    if written.is_empty() {
+    if written.is_empty() && failed.is_empty() {
         return Ok(());
     }
     refuse_symlink(path)?;
@@ -388,8 +397,10 @@ pub fn save_state(
                 StoredEntry { project: project.name.clone(), hash: list_hash(&list), members: to_members(&list) };
             let line = serde_json::to_string(&entry).map_err(|e| io_error(io::Error::other(e)))?;
             writeln!(out, "{line}").map_err(io_error)?;
-        } else if let Some((_, line)) = pending_old.take() {
-            writeln!(out, "{line}").map_err(io_error)?;
+        } else if let Some((name, line)) = pending_old.take() {
+            if !failed.contains(&name) {
+                writeln!(out, "{line}").map_err(io_error)?;
+            }
             pending_old = old.next_line()?;
         }
     }
@@ -427,7 +438,14 @@ mod tests {
         let plan = plan_lists(&projects, &first, &listed, &mut StateReader::open(&path).unwrap(), &options).unwrap();
         assert_eq!(plan.writes.len(), 3);
         assert!(plan.writes.iter().all(|w| w.reason == WriteReason::NeverWritten));
-        save_state(&path, &projects, &plan.writes.iter().map(|w| w.project.clone()).collect(), &first).unwrap();
+        save_state(
+            &path,
+            &projects,
+            &plan.writes.iter().map(|w| w.project.clone()).collect(),
+            &BTreeSet::new(),
+            &first,
+        )
+        .unwrap();
 
         let again = plan_lists(&projects, &first, &listed, &mut StateReader::open(&path).unwrap(), &options).unwrap();
         assert_eq!((again.writes.len(), again.unchanged), (0, 3));
@@ -443,7 +461,7 @@ mod tests {
         let plan = plan_lists(&projects, &second, &listed, &mut StateReader::open(&path).unwrap(), &options).unwrap();
         assert_eq!(plan.writes.len(), 1);
         assert_eq!(plan.writes[0].added, vec![("y@example.org".to_owned(), "contributor".to_owned())]);
-        save_state(&path, &projects, &BTreeSet::from(["b".to_owned()]), &second).unwrap();
+        save_state(&path, &projects, &BTreeSet::from(["b".to_owned()]), &BTreeSet::new(), &second).unwrap();
         let after = plan_lists(&projects, &second, &listed, &mut StateReader::open(&path).unwrap(), &options).unwrap();
         assert_eq!((after.writes.len(), after.unchanged), (0, 3));
         assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 3);
@@ -455,12 +473,31 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_write_forgets_the_project_so_a_revert_is_still_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.jsonl");
+        let projects = vec![project("a"), project("b")];
+        let listed: BTreeSet<String> = ["a", "b"].map(str::to_owned).into();
+        let options = ListPlanOptions { full_write: false, limits: LIMITS };
+        let old = |_: &MetamistProject| list(&[("x@example.org", &["reader"])]);
+        let both = BTreeSet::from(["a".to_owned(), "b".to_owned()]);
+        save_state(&path, &projects, &both, &BTreeSet::new(), &old).unwrap();
+        // The write of a's new list fails (it may have landed in part); b is untouched.
+        save_state(&path, &projects, &BTreeSet::new(), &BTreeSet::from(["a".to_owned()]), &old).unwrap();
+        // The definitions go back to the old list: a is written again all the same.
+        let plan = plan_lists(&projects, &old, &listed, &mut StateReader::open(&path).unwrap(), &options).unwrap();
+        let written: Vec<_> = plan.writes.iter().map(|w| (w.project.as_str(), w.reason)).collect();
+        assert_eq!(written, [("a", WriteReason::NeverWritten)]);
+        assert_eq!(plan.unchanged, 1);
+    }
+
+    #[test]
     fn a_tampered_entry_is_not_trusted_and_a_missing_project_is_created() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.jsonl");
         let projects = vec![project("a")];
         let wanted = |_: &MetamistProject| list(&[("x@example.org", &["reader"])]);
-        save_state(&path, &projects, &BTreeSet::from(["a".to_owned()]), &wanted).unwrap();
+        save_state(&path, &projects, &BTreeSet::from(["a".to_owned()]), &BTreeSet::new(), &wanted).unwrap();
         let text = fs::read_to_string(&path).unwrap().replace("reader", "writer");
         fs::write(&path, text).unwrap();
         let options = ListPlanOptions { full_write: false, limits: LIMITS };
@@ -480,7 +517,7 @@ mod tests {
         let many = |_: &MetamistProject| {
             list(&[("x@example.org", &["reader"]), ("y@example.org", &["reader"]), ("z@example.org", &["reader"])])
         };
-        save_state(&path, &projects, &BTreeSet::from(["a".to_owned()]), &many).unwrap();
+        save_state(&path, &projects, &BTreeSet::from(["a".to_owned()]), &BTreeSet::new(), &many).unwrap();
         let few = |_: &MetamistProject| list(&[("x@example.org", &["reader"])]);
         let options = ListPlanOptions { full_write: false, limits: LIMITS };
         let listed = BTreeSet::from(["a".to_owned()]);
@@ -499,7 +536,7 @@ mod tests {
         std::os::unix::fs::symlink(&target, &path).unwrap();
         assert!(matches!(StateReader::open(&path), Err(StateError::Symlink(_))));
         let wanted = |_: &MetamistProject| MemberList::new();
-        let result = save_state(&path, &[project("a")], &BTreeSet::from(["a".to_owned()]), &wanted);
+        let result = save_state(&path, &[project("a")], &BTreeSet::from(["a".to_owned()]), &BTreeSet::new(), &wanted);
         assert!(matches!(result, Err(StateError::Symlink(_))));
         assert_eq!(fs::read_to_string(&target).unwrap(), "");
     }
