@@ -548,6 +548,59 @@ fn metamist_lists_survive_between_runs_and_are_all_written_weekly() {
 }
 
 #[test]
+fn governance_runs_on_schedule_with_issue_and_branch_tokens_only() {
+    let workflow = Workflow::load("access-governance.yml");
+    assert_eq!(workflow.triggers(), BTreeSet::from(["schedule".to_owned(), "workflow_dispatch".to_owned()]));
+    for job in workflow.jobs() {
+        assert!(!job.mints_tokens() && !job.checks_out_pull_request_code(), "{}: no cloud identity", job.id());
+        assert!(text(key(job.yaml, "if")).contains("refs/heads/main"), "{}: runs on main only", job.id());
+        for checkout in job.checkouts() {
+            assert_eq!(text(&checkout["with"]["persist-credentials"]), "false", "{}", job.id());
+            // Reminders and reviews name the commits that granted access.
+            assert_eq!(text(&checkout["with"]["fetch-depth"]), "0", "{}: the whole history", job.id());
+        }
+    }
+    let reminders = workflow.job("reminders");
+    let mut granted = reminders.permissions();
+    granted.sort();
+    assert_eq!(granted, [("contents".to_owned(), "read".to_owned()), ("issues".to_owned(), "write".to_owned())]);
+    let used = commands(&reminders.script_text());
+    assert!(used.iter().any(|(w, o)| w == &["groups", "remind"] && o.contains("repo")), "{used:?}");
+    assert!(used.iter().any(|(w, o)| w == &["review", "overdue"] && o.contains("repo")), "{used:?}");
+
+    let reviews = workflow.job("reviews");
+    let mut granted = reviews.permissions();
+    granted.sort();
+    assert_eq!(granted, [("contents".to_owned(), "write".to_owned()), ("pull-requests".to_owned(), "write".to_owned())]);
+    let script = reviews.script_text();
+    let used = commands(&script);
+    assert!(used.iter().any(|(w, o)| w == &["review", "open"] && o.contains("due") && o.contains("out")), "{used:?}");
+    // An open review keeps its branch: the data managers' removals may be on it.
+    let looked_up = script.find("ls-remote --exit-code --heads origin \"$branch\"").expect("looks the branch up");
+    let pushed = script.find("push origin").expect("pushes the branch");
+    assert!(looked_up < pushed && !script.contains("--force"), "{script}");
+    assert!(script.contains("gh pr create") && script.contains("--body-file \"../reviews/$dataset.md\""), "{script}");
+    // Pull requests opened with the workflow's own token start no workflow (no access review).
+    let step = reviews.steps().into_iter().find(|s| text(&s["run"]).contains("gh pr create")).expect("the step");
+    assert!(text(&step["env"]["GH_TOKEN"]).contains("secrets.ACCESS_REQUEST_TOKEN"));
+}
+
+#[test]
+fn a_job_that_holds_a_credential_builds_without_a_shared_cache() {
+    for workflow in Workflow::all() {
+        for job in workflow.jobs() {
+            let builds = job.script_text().contains("cargo build");
+            if (job.can_write() || job.mints_tokens() || job.secrets()) && builds {
+                // A build cache is what a pull request's own CI run can write and this job
+                // would restore: its binary would then run with the credential.
+                let cached = job.steps().iter().any(|s| text(&s["uses"]).starts_with("Swatinem/rust-cache@"));
+                assert!(!cached, "{}: builds from a shared cache while holding a credential", job.id());
+            }
+        }
+    }
+}
+
+#[test]
 fn the_access_request_form_becomes_a_pull_request_with_one_value_per_field() {
     let form_path = common::manifest_dir().join(".github/ISSUE_TEMPLATE/access-request.yml");
     let form = fs::read_to_string(form_path).expect("issue form");
