@@ -594,3 +594,63 @@ fn sync_reads_the_members_of_a_group_whose_email_has_capitals() {
     let again = cpg(root, &["groups", "sync"]);
     assert!(again.stdout.contains(EMPTY_PLAN), "the sync does not converge\n{again}");
 }
+
+// --- codify-drift ---------------------------------------------------------------------------
+
+#[test]
+fn codify_drift_keeps_people_added_by_hand_and_names_the_rest() {
+    let org = example_org();
+    let root = org.path();
+    confirmed_sync(root);
+    let release = "tob-wgs-release-access@groups.example.org";
+    let mut state = read_state(root);
+    assert!(!state_members(&state, release).contains(&"liam.obrien@example.org".into()));
+    let members = state["groups"][release]["members"].as_array_mut().unwrap();
+    members.push(Value::from("Liam.OBrien@example.org"));
+    members.push(Value::from("stranger@elsewhere.example.com"));
+    write_state(root, &state);
+    let plan = cpg(root, &["groups", "sync", "--format", "json"]);
+    plan.expect_code(SUCCESS);
+    fs::write(root.join("drift.json"), &plan.stdout).unwrap();
+    let members_file = root.join("datasets/tob-wgs/members.toml");
+    let before = fs::read_to_string(&members_file).unwrap();
+
+    let plan = root.join("drift.json");
+    let plan = plan.to_str().unwrap();
+    let dry = cpg(root, &["groups", "codify-drift", "--plan", plan, "--dry-run"]);
+    dry.expect_code(SUCCESS);
+    assert!(dry.stdout.contains("+++ b/datasets/tob-wgs/members.toml"), "{dry}");
+    assert!(dry.stdout.contains("+    \"liam\","), "{dry}");
+    assert!(dry.stdout.contains("kept liam.obrien@example.org in tob-wgs-release-access"), "{dry}");
+    assert!(
+        dry.stdout.contains(
+            "skipped stranger@elsewhere.example.com in tob-wgs-release-access@groups.example.org: not in groups/people.toml"
+        ),
+        "{dry}"
+    );
+    assert_eq!(fs::read_to_string(&members_file).unwrap(), before, "a dry run writes nothing");
+
+    cpg(root, &["groups", "codify-drift", "--plan", plan]).expect_code(SUCCESS);
+    let after = fs::read_to_string(&members_file).unwrap();
+    assert!(after.contains("# kept from drift: added by hand in the directory"), "{after}");
+    // Liam now stays; only the stranger is still drift.
+    let again = cpg(root, &["groups", "sync"]);
+    again.expect_code(SUCCESS);
+    assert_eq!(change_lines(&again.stdout), [format!("- remove stranger@elsewhere.example.com from {release}")]);
+}
+
+#[test]
+fn codify_drift_refuses_a_file_that_is_not_a_plan() {
+    let org = example_org();
+    let root = org.path();
+    fs::write(root.join("drift.json"), "{\"groups\": []}").unwrap();
+    let before = fs::read_to_string(root.join("datasets/tob-wgs/members.toml")).unwrap();
+    let plan = root.join("drift.json");
+    let run = cpg(root, &["groups", "codify-drift", "--plan", plan.to_str().unwrap()]);
+    run.expect_code(INVALID_INPUT);
+    assert!(
+        run.stderr.contains("drift.json: not a plan from `groups sync --format json` (no `changes` list)"),
+        "{run}"
+    );
+    assert_eq!(fs::read_to_string(root.join("datasets/tob-wgs/members.toml")).unwrap(), before);
+}

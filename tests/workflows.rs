@@ -571,7 +571,10 @@ fn governance_runs_on_schedule_with_issue_and_branch_tokens_only() {
     let reviews = workflow.job("reviews");
     let mut granted = reviews.permissions();
     granted.sort();
-    assert_eq!(granted, [("contents".to_owned(), "write".to_owned()), ("pull-requests".to_owned(), "write".to_owned())]);
+    assert_eq!(
+        granted,
+        [("contents".to_owned(), "write".to_owned()), ("pull-requests".to_owned(), "write".to_owned())]
+    );
     let script = reviews.script_text();
     let used = commands(&script);
     assert!(used.iter().any(|(w, o)| w == &["review", "open"] && o.contains("due") && o.contains("out")), "{used:?}");

@@ -222,6 +222,21 @@ pub enum GroupsCommand {
     /// Per dataset, the grants ending within --within, each with the command that renews it;
     /// with --repo, one issue per dataset, opened, updated, or closed when nothing is due.
     Remind(RemindArgs),
+    /// Write the members a sync would remove because they were added by hand in a directory
+    /// into the definitions as grants (for a pull request that keeps them), from the plan of
+    /// `groups sync --format json`.
+    CodifyDrift(CodifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CodifyArgs {
+    /// The plan: `groups sync --provider P --format json > plan.json` (the nightly job keeps
+    /// one per provider as drift-<provider>.json).
+    #[arg(long)]
+    pub plan: PathBuf,
+    /// Show the edits as a diff and the access they change; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

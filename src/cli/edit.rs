@@ -115,14 +115,14 @@ pub fn remove(global: &GlobalArgs, args: &RemoveArgs) -> Result<Exit> {
 }
 
 /// Edits apply to the files on disk, never to a revision.
-fn load_working_tree(global: &GlobalArgs) -> Result<Expanded> {
+pub(super) fn load_working_tree(global: &GlobalArgs) -> Result<Expanded> {
     if let Some(rev) = &global.rev {
         return Err(InputError(format!("--rev {rev}: edits apply to the working tree, not to a revision")).into());
     }
     resolve::load(global, &Revision::WorkingTree)
 }
 
-fn members_path(dataset: &str) -> String {
+pub(super) fn members_path(dataset: &str) -> String {
     format!("datasets/{dataset}/members.toml")
 }
 
@@ -185,7 +185,7 @@ fn member_to_add(definitions: &Definitions, person: &str, email: Option<&str>) -
 }
 
 /// A definitions file's text ("" when it does not exist yet).
-fn read(global: &GlobalArgs, path: &str) -> Result<String> {
+pub(super) fn read(global: &GlobalArgs, path: &str) -> Result<String> {
     Ok(DirSource::new(&global.root).read(path)?.unwrap_or_default())
 }
 
@@ -197,7 +197,7 @@ fn write_checked(global: &GlobalArgs, before: &Expanded, changes: BTreeMap<Strin
 }
 
 /// `write_checked` for an edited tree already loaded.
-fn write_loaded(
+pub(super) fn write_loaded(
     global: &GlobalArgs,
     before: &Expanded,
     after: &Expanded,

@@ -49,6 +49,7 @@ pub fn run(global: &GlobalArgs, command: &GroupsCommand) -> Result<Exit> {
         GroupsCommand::Expiring(args) => super::expiring::run(global, args),
         GroupsCommand::Remind(args) => super::remind::run(global, args),
         GroupsCommand::History(args) => super::history::run(global, args),
+        GroupsCommand::CodifyDrift(args) => super::codify::run(global, args),
     }
 }
 

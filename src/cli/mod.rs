@@ -6,6 +6,7 @@ pub mod args;
 mod audit;
 mod cache;
 mod codeowners;
+mod codify;
 mod edit;
 mod emulator;
 mod expiring;
