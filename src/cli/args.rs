@@ -407,8 +407,15 @@ pub struct SyncArgs {
     #[arg(long)]
     pub state: Option<PathBuf>,
     /// Azure: read every group and member again instead of only what changed since the last run.
+    /// Google and local: ignore --changed-since.
     #[arg(long)]
     pub full_read: bool,
+    /// Google and local: read and plan only the groups whose definitions changed since REV
+    /// (without REV: the revision the last complete sync recorded in
+    /// .cpg-infra/<provider>-synced.json). A revision that is unknown or not an ancestor of the
+    /// definitions' revision reads everything.
+    #[arg(long, value_name = "REV", num_args = 0..=1, default_missing_value = "")]
+    pub changed_since: Option<String>,
     /// Metamist: write every project's member list, not only those that changed since the last
     /// write (Metamist cannot be read back, so this is what repairs changes made by hand).
     #[arg(long)]

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Context, Result};
 
 use super::args::{DiffArgs, DiffFormat, ExpandFormat, GlobalArgs, GroupsCommand, PlanFormat, ProviderName, SyncArgs};
+use super::changed_since::Scope;
 use super::output::{emit, emit_line};
 use super::resolve::{self, Revision};
 use super::{progress, Exit, InputError};
@@ -299,13 +300,22 @@ fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exi
     } else {
         BTreeSet::new()
     };
+    // A change feed already reads only what changed; Google and the local directory are read
+    // group by group, so only the groups whose definitions changed need reading.
+    let scope = match &delta_state {
+        None => super::changed_since::scope(global, args, expanded, &desired, nesting)?,
+        Some(_) => None,
+    };
     let mut feed = None;
     let read = match &delta_state {
         Some(path) => read_through_delta(directory.as_ref(), &retry, path, args.full_read).map(|(read, state)| {
             feed = state.map(|state| (path.clone(), state));
             read
         }),
-        None => sync::read_live_state(directory.as_ref(), concurrency, &retry, &adoptable),
+        None => match &scope {
+            Some(scope) => sync::read_live_groups(directory.as_ref(), &scope.groups, concurrency, &retry, &adoptable),
+            None => sync::read_live_state(directory.as_ref(), concurrency, &retry, &adoptable),
+        },
     };
     let read = read.map_err(|error| {
         match error.directory_error() {
@@ -334,7 +344,22 @@ fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exi
         }
         _ => desired,
     };
-    let plan = sync::plan(&desired, &read.state, &options);
+    let plan = match &scope {
+        Some(scope) => sync::plan_groups(&desired, &read.state, &options, &scope.groups),
+        None => sync::plan(&desired, &read.state, &options),
+    };
+    // Said only when asked for: what was read, and the managed groups no longer defined, which
+    // a full read leaves alone without --delete-groups too.
+    let mut read_notes = Vec::new();
+    if args.changed_since.is_some() && super::changed_since::reads_group_by_group(args.provider) {
+        read_notes.push(match &scope {
+            Some(scope) => scope.describe(),
+            None => format!("full read: {} groups read", read.state.groups.len()),
+        });
+        if !args.delete_groups {
+            read_notes.extend(no_longer_defined(&desired, &read.state, scope.as_ref()));
+        }
+    }
     // Google group settings, for the groups that are ours; none configured, none read.
     let wanted_settings = match args.provider {
         ProviderName::Google => sync::desired_settings(&expanded.definitions, &desired),
@@ -360,9 +385,13 @@ fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exi
     match args.format {
         PlanFormat::Text => {
             emit_line(&directory.describe());
+            read_notes.iter().for_each(|line| emit_line(line));
             emit(&format!("{plan}"));
         }
-        PlanFormat::Json => emit_line(&serde_json::to_string_pretty(&plan)?),
+        PlanFormat::Json => {
+            read_notes.iter().for_each(|line| eprintln!("{line}"));
+            emit_line(&serde_json::to_string_pretty(&plan)?)
+        }
     }
     if !args.confirm {
         if let Some((path, state)) = feed.take() {
@@ -423,8 +452,46 @@ fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exi
             let ours: BTreeSet<String> = owned.iter().chain(taken_over.difference(&failed)).cloned().collect();
             let settings = settings_step(&ours, &BTreeSet::new(), true);
             let exit = if report.succeeded() && settings.succeeded { Exit::Success } else { Exit::Failure };
+            if exit == Exit::Success && super::changed_since::reads_group_by_group(args.provider) {
+                record_synced_revision(global, args.provider);
+            }
             refresh_cache(global, args, expanded, exit)
         }
+    }
+}
+
+/// One line per managed group that was read but is no longer defined (in a changed-only read,
+/// only those the change removed).
+fn no_longer_defined(desired: &Hierarchy, live: &sync::LiveState, scope: Option<&Scope>) -> Vec<String> {
+    let defined: BTreeSet<&str> = desired.groups.values().map(|g| g.email.as_str()).collect();
+    live.groups
+        .iter()
+        .filter(|(email, state)| state.group.owned && !defined.contains(email.as_str()))
+        .filter(|(email, _)| scope.is_none_or(|scope| scope.groups.contains(*email)))
+        .map(|(email, _)| format!("no longer defined: {email} (left as it is; --delete-groups deletes it)"))
+        .collect()
+}
+
+/// After a sync that applied completely: the commit its desired state came from, so the next
+/// `--changed-since` reads only what changed after it. Not recorded (and said) when there is
+/// no such commit, e.g. uncommitted definitions.
+fn record_synced_revision(global: &GlobalArgs, provider: ProviderName) {
+    let path = super::synced::path(global, super::changed_since::provider_key(provider));
+    let commit = match resolve::loaded_commit(global) {
+        Ok(commit) => commit,
+        Err(reason) => {
+            if path.exists() {
+                eprintln!("the synced revision in {} is left as it is: {reason}", path.display());
+            }
+            return;
+        }
+    };
+    let date = match resolve::today(global) {
+        Ok(date) => date.to_string(),
+        Err(error) => return eprintln!("cannot record the synced revision: {error}"),
+    };
+    if let Err(error) = super::synced::record(&path, &super::synced::SyncedRevision { commit, date }) {
+        eprintln!("cannot record the synced revision in {}: {error}", path.display());
     }
 }
 
@@ -597,6 +664,23 @@ struct Target {
     delta_state: Option<std::path::PathBuf>,
 }
 
+/// What the local directory or Google should hold for these definitions (other providers
+/// shape their own).
+pub(super) fn desired_in_directory(provider: ProviderName, expanded: &Expanded) -> Hierarchy {
+    let definitions = &expanded.definitions;
+    let Some(google) = definitions.organisation.google.as_ref().filter(|_| provider == ProviderName::Google) else {
+        return expanded.hierarchy.clone();
+    };
+    // People may use a different account in Google than their primary email.
+    let desired = expanded.hierarchy.with_member_aliases(&definitions.google_accounts());
+    // Without Cloud Identity expiry, no expiryDetail is sent: the expansion as of today
+    // already leaves expired grants out, so this sync removes them.
+    match google.membership_expiry {
+        MembershipExpiry::Native => desired,
+        MembershipExpiry::EnforcedBySync => desired.without_expiry(),
+    }
+}
+
 /// Where Azure's change-feed state is kept, under --root.
 const AZURE_DELTA_STATE: &str = ".cpg-infra/azure-delta.json";
 
@@ -620,20 +704,12 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
         ProviderName::Google => {
             let (config, provider) = resolve::google_config(definitions)?;
             let directory = GoogleDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?;
-            // People may use a different account in Google than their primary email.
-            let aliases = definitions.google_accounts();
-            let desired = expanded.hierarchy.with_member_aliases(&aliases);
-            // Without Cloud Identity expiry, no expiryDetail is sent: the expansion as of today
-            // already leaves expired grants out, so this sync removes them.
-            let desired = match provider.membership_expiry {
-                MembershipExpiry::Native => desired,
-                MembershipExpiry::EnforcedBySync => {
-                    eprintln!(
-                        "membership expiry is enforced by the sync (membership_expiry = \"enforced-by-sync\"): expired grants are removed when it runs"
-                    );
-                    desired.without_expiry()
-                }
-            };
+            if provider.membership_expiry == MembershipExpiry::EnforcedBySync {
+                eprintln!(
+                    "membership expiry is enforced by the sync (membership_expiry = \"enforced-by-sync\"): expired grants are removed when it runs"
+                );
+            }
+            let desired = desired_in_directory(ProviderName::Google, expanded);
             Ok(Target {
                 directory: Box::new(directory),
                 nesting: provider.nesting,

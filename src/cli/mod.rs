@@ -5,6 +5,7 @@ mod approvals;
 pub mod args;
 mod audit;
 mod cache;
+mod changed_since;
 mod codeowners;
 mod codify;
 mod edit;
@@ -22,6 +23,7 @@ mod pulumi;
 mod remind;
 mod resolve;
 mod review;
+mod synced;
 mod synthetic;
 
 use std::fmt;

@@ -239,6 +239,48 @@ pub fn default_revision(global: &GlobalArgs) -> Revision {
     global.rev.clone().map_or(Revision::WorkingTree, Revision::Git)
 }
 
+/// The commit the definitions were loaded from: `--rev`, else HEAD when the working tree
+/// under `--root` holds nothing uncommitted. `Err` says why there is none to record.
+pub fn loaded_commit(global: &GlobalArgs) -> std::result::Result<String, String> {
+    let (repo, prefix) = open_repository(&global.root).map_err(|e| e.to_string())?;
+    let rev = global.rev.as_deref().unwrap_or("HEAD");
+    let commit = repo
+        .revparse_single(rev)
+        .and_then(|object| object.peel_to_commit())
+        .map_err(|e| format!("revision `{rev}`: {}", e.message()))?;
+    if global.rev.is_none() {
+        let mut options = git2::StatusOptions::new();
+        options.include_untracked(true).include_ignored(false);
+        if !prefix.is_empty() {
+            options.pathspec(&prefix);
+        }
+        let statuses = repo.statuses(Some(&mut options)).map_err(|e| e.message().to_owned())?;
+        // The tool's own state files are no part of the definitions.
+        let dirty = statuses.iter().filter_map(|entry| entry.path().ok().map(str::to_owned)).any(|path| {
+            let relative = path.strip_prefix(&prefix).unwrap_or(&path).trim_start_matches('/');
+            !relative.starts_with(".cpg-infra/")
+        });
+        if dirty {
+            return Err("the working tree under --root has uncommitted changes".to_owned());
+        }
+    }
+    Ok(commit.id().to_string())
+}
+
+/// The commit `rev` names, when it is `head` or one of its ancestors: the base a sync of only
+/// what changed may start from. `Err` says why it may not.
+pub fn ancestor_commit(global: &GlobalArgs, rev: &str, head: &str) -> std::result::Result<String, String> {
+    let (repo, _) = open_repository(&global.root).map_err(|e| e.to_string())?;
+    let peel = |rev: &str| repo.revparse_single(rev).and_then(|object| object.peel_to_commit()).map(|c| c.id());
+    let base = peel(rev).map_err(|_| format!("revision `{rev}` is unknown to the repository"))?;
+    let head = peel(head).map_err(|e| e.message().to_owned())?;
+    if base == head || repo.graph_descendant_of(head, base).unwrap_or(false) {
+        Ok(base.to_string())
+    } else {
+        Err(format!("revision `{rev}` is not an ancestor of the definitions' revision"))
+    }
+}
+
 /// Finds the repository containing `root` and the path of `root` inside it.
 fn open_repository(root: &Path) -> Result<(git2::Repository, String)> {
     let repo = git2::Repository::discover(root)

@@ -192,23 +192,40 @@ impl GoogleDirectory {
 
     /// `groups.lookup` then `groups.get`, to learn a group's name and whether we own it.
     fn fetch_group(&self, email: &str) -> Result<KnownGroup, DirectoryError> {
+        self.look_up_group(email)?
+            .map(|(known, _)| known)
+            .ok_or_else(|| DirectoryError::GroupNotFound(email.to_owned()))
+    }
+
+    /// `groups.lookup` then `groups.get`: the group's resource name and what a listing would
+    /// say of it; `None` when the domain has no such group.
+    fn look_up_group(&self, email: &str) -> Result<Option<(KnownGroup, LiveGroup)>, DirectoryError> {
         let mut observer = self.observer();
         let found =
             self.runtime.block_on(self.hub.groups().lookup().group_key_id(email).delegate(&mut observer).doit());
         let name = match found {
             Ok((_, response)) => response.name.unwrap_or_default(),
             Err(error) => {
-                return Err(match classify(error, &observer) {
+                return match classify(error, &observer) {
                     // 403 is how Cloud Identity says a group does not exist (or is not visible).
-                    Failure::NotFound | Failure::Denied(_) => DirectoryError::GroupNotFound(email.to_owned()),
-                    other => other.into_error("groups.lookup", email),
-                });
+                    Failure::NotFound | Failure::Denied(_) => Ok(None),
+                    other => Err(other.into_error("groups.lookup", email)),
+                };
             }
         };
         let mut observer = self.observer();
         let found = self.runtime.block_on(self.hub.groups().get(&name).delegate(&mut observer).doit());
         match found {
-            Ok((_, group)) => Ok(KnownGroup { name, owned: is_owned(&group) }),
+            Ok((_, group)) => {
+                let owned = is_owned(&group);
+                let live = LiveGroup {
+                    name: group.display_name.clone().unwrap_or_default(),
+                    email: email.to_ascii_lowercase(),
+                    description: group.description.clone().unwrap_or_default(),
+                    owned,
+                };
+                Ok(Some((KnownGroup { name, owned }, live)))
+            }
             Err(error) => Err(match classify(error, &observer) {
                 // The lookup found it: a read that has not caught up yet.
                 Failure::NotFound | Failure::Denied(_) => lagging("groups.get", email),
@@ -326,6 +343,13 @@ impl Directory for GoogleDirectory {
                 return Ok(groups);
             }
         }
+    }
+
+    /// Two calls, and the group's name is remembered for the member listing that follows.
+    fn get_group(&self, group_email: &str) -> Result<Option<LiveGroup>, DirectoryError> {
+        let Some((known, live)) = self.look_up_group(group_email)? else { return Ok(None) };
+        self.remember_group(&live.email, known);
+        Ok(Some(live))
     }
 
     fn list_members(&self, group_email: &str) -> Result<Vec<LiveMember>, DirectoryError> {

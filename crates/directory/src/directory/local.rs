@@ -175,6 +175,16 @@ impl Directory for LocalDirectory {
             .collect())
     }
 
+    fn get_group(&self, group_email: &str) -> Result<Option<LiveGroup>, DirectoryError> {
+        let state = self.state()?;
+        Ok(state.groups.get(group_email).map(|group| LiveGroup {
+            name: group.name.clone(),
+            email: group_email.to_owned(),
+            description: group.description.clone(),
+            owned: group.managed_by.as_deref() == Some(OWNER),
+        }))
+    }
+
     /// A member is a group when the file holds a group with its email: the file keeps no
     /// member types, so it can never record a group as an account.
     fn list_members(&self, group_email: &str) -> Result<Vec<LiveMember>, DirectoryError> {

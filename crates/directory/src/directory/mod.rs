@@ -204,6 +204,11 @@ pub trait Directory: Sync {
     /// recorded and when it expires. Reading is allowed for any group in the domain; only
     /// changes need ownership.
     fn list_members(&self, group_email: &str) -> Result<Vec<LiveMember>, DirectoryError>;
+    /// One group by email, owned or not; `None` when the directory has no such group. The
+    /// default lists every group: providers that can look one up should.
+    fn get_group(&self, group_email: &str) -> Result<Option<LiveGroup>, DirectoryError> {
+        Ok(self.list_groups()?.into_iter().find(|group| group.email.eq_ignore_ascii_case(group_email)))
+    }
     fn create_group(&self, group: &NewGroup) -> Result<(), DirectoryError>;
     /// Puts the owner marker on an existing group (and the given description).
     fn adopt_group(&self, group_email: &str, description: &str) -> Result<(), DirectoryError>;

@@ -37,13 +37,15 @@ pub enum ReadError {
     Groups(DirectoryError),
     #[error("listing the members of {group} failed: {error}")]
     Members { group: String, error: DirectoryError },
+    #[error("looking up {group} failed: {error}")]
+    Lookup { group: String, error: DirectoryError },
 }
 
 impl ReadError {
     /// What the directory answered.
     pub fn directory_error(&self) -> &DirectoryError {
         match self {
-            ReadError::Groups(error) | ReadError::Members { error, .. } => error,
+            ReadError::Groups(error) | ReadError::Members { error, .. } | ReadError::Lookup { error, .. } => error,
         }
     }
 }
@@ -70,15 +72,56 @@ pub fn read_live_state(
     for (group, (listing, attempts)) in owned.iter().zip(listings) {
         retries += attempts - 1;
         let listing = listing.map_err(|error| ReadError::Members { group: group.email.clone(), error })?;
-        let members: BTreeMap<String, LiveMember> = listing
-            .into_iter()
-            .map(|member| {
-                let email = member.email.to_ascii_lowercase();
-                (email.clone(), LiveMember { email, ..member })
-            })
-            .collect();
-        members_by_email.insert(group.email.to_ascii_lowercase(), members);
+        members_by_email.insert(group.email.to_ascii_lowercase(), members_by_lowercased_email(listing));
     }
+    Ok(LiveRead { state: state_of(groups, members_by_email), retries })
+}
+
+/// Reads only the groups in `emails` (lowercased): each looked up directly, and the members of
+/// those that are owned (or in `also_unowned`) listed. A group the directory does not have is
+/// left out, as a full read would. Failures fail the read, as in `read_live_state`.
+pub fn read_live_groups(
+    directory: &dyn Directory,
+    emails: &BTreeSet<String>,
+    concurrency: usize,
+    retry: &RetryPolicy,
+    also_unowned: &BTreeSet<String>,
+) -> Result<LiveRead, ReadError> {
+    let emails: Vec<&String> = emails.iter().collect();
+    let lookups = run_parallel(&emails, concurrency, |email| with_retries(retry, || directory.get_group(email)));
+    let mut retries = 0;
+    let mut found = Vec::new();
+    for (email, (lookup, attempts)) in emails.iter().zip(lookups) {
+        retries += attempts - 1;
+        let group = lookup.map_err(|error| ReadError::Lookup { group: (*email).clone(), error })?;
+        found.extend(group);
+    }
+    let read: Vec<&LiveGroup> =
+        found.iter().filter(|g| g.owned || also_unowned.contains(&g.email.to_ascii_lowercase())).collect();
+    let listings =
+        run_parallel(&read, concurrency, |group| with_retries(retry, || directory.list_members(&group.email)));
+    let mut members_by_email = BTreeMap::new();
+    for (group, (listing, attempts)) in read.iter().zip(listings) {
+        retries += attempts - 1;
+        let listing = listing.map_err(|error| ReadError::Members { group: group.email.clone(), error })?;
+        members_by_email.insert(group.email.to_ascii_lowercase(), members_by_lowercased_email(listing));
+    }
+    Ok(LiveRead { state: state_of(found, members_by_email), retries })
+}
+
+/// A listing keyed by lowercased email.
+fn members_by_lowercased_email(listing: Vec<LiveMember>) -> BTreeMap<String, LiveMember> {
+    listing
+        .into_iter()
+        .map(|member| {
+            let email = member.email.to_ascii_lowercase();
+            (email.clone(), LiveMember { email, ..member })
+        })
+        .collect()
+}
+
+/// The groups with their members (none for those not listed), keyed by lowercased email.
+fn state_of(groups: Vec<LiveGroup>, mut members_by_email: BTreeMap<String, BTreeMap<String, LiveMember>>) -> LiveState {
     let groups = groups
         .into_iter()
         .map(|group| {
@@ -87,7 +130,7 @@ pub fn read_live_state(
             (email, LiveGroupState { group, members })
         })
         .collect();
-    Ok(LiveRead { state: LiveState { groups }, retries })
+    LiveState { groups }
 }
 
 /// A read through a directory's change feed.

@@ -4,6 +4,7 @@
 //! without touching the directory, and `apply` runs it. Provider code never sees a dry-run flag.
 
 mod apply;
+mod changed;
 mod lists;
 mod live;
 mod plan;
@@ -11,12 +12,15 @@ mod settings;
 
 pub use apply::with_retries;
 pub use apply::{apply, ApplyOptions, ApplyOutcome, ApplyReport, NoProgress, Progress, RetryPolicy};
+pub use changed::changed_groups;
 pub use lists::{
     apply_lists, list_hash, plan_lists, save_state, ListOutcome, ListPlan, ListPlanOptions, ListReport, ListWrite,
     StateError, StateReader, WriteReason,
 };
-pub use live::{read_live_state, read_live_state_delta, DeltaRead, LiveGroupState, LiveRead, LiveState, ReadError};
-pub use plan::{plan, Change, Conflict, Plan, PlanCounts, PlanOptions, RemovalLimits};
+pub use live::{
+    read_live_groups, read_live_state, read_live_state_delta, DeltaRead, LiveGroupState, LiveRead, LiveState, ReadError,
+};
+pub use plan::{plan, plan_groups, Change, Conflict, Plan, PlanCounts, PlanOptions, RemovalLimits};
 pub use settings::{
     apply_settings, desired_settings, plan_settings, read_settings, FieldChange, SettingsChange, SettingsRead,
     SettingsReport,

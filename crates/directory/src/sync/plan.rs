@@ -179,6 +179,18 @@ impl fmt::Display for Plan {
 
 /// Compares what should be with what is.
 pub fn plan(desired: &Hierarchy, live: &LiveState, options: &PlanOptions) -> Plan {
+    plan_some(desired, live, options, None)
+}
+
+/// `plan` for the groups in `only` (emails), when `live` was read for those alone: other
+/// desired groups are not created, and no other live group is removed or deleted. Nested
+/// groups outside `only` still resolve, through the whole `desired`.
+pub fn plan_groups(desired: &Hierarchy, live: &LiveState, options: &PlanOptions, only: &BTreeSet<String>) -> Plan {
+    plan_some(desired, live, options, Some(only))
+}
+
+fn plan_some(desired: &Hierarchy, live: &LiveState, options: &PlanOptions, only: Option<&BTreeSet<String>>) -> Plan {
+    let planned = |email: &str| only.is_none_or(|only| only.contains(email));
     let mut plan = Plan::default();
     let mut adoptions = Vec::new();
     let mut creations = Vec::new();
@@ -189,6 +201,9 @@ pub fn plan(desired: &Hierarchy, live: &LiveState, options: &PlanOptions) -> Pla
     let nothing = BTreeMap::new();
     for name in desired.bottom_up_order() {
         let group = &desired.groups[name];
+        if !planned(&group.email) {
+            continue;
+        }
         let wanted = desired_members(desired, name, options.nesting);
         let current: &BTreeMap<String, LiveMember> = match live.groups.get(&group.email) {
             Some(state) if !state.group.owned && !options.adopt => {
@@ -247,7 +262,7 @@ pub fn plan(desired: &Hierarchy, live: &LiveState, options: &PlanOptions) -> Pla
     let mut deletion_refusals = Vec::new();
     if options.delete_groups {
         for (email, state) in &live.groups {
-            if state.group.owned && !desired_emails.contains(email.as_str()) {
+            if state.group.owned && !desired_emails.contains(email.as_str()) && planned(email) {
                 deletions.push(Change::DeleteGroup { group: email.clone() });
                 // Deleting a group removes its members too, so it needs the same consent.
                 if !state.members.is_empty() {
@@ -275,7 +290,7 @@ fn kind_matches(wanted: MemberKind, live: MemberKind) -> bool {
 
 /// The members a group should list directly in a directory with this nesting mode, and what
 /// each is.
-fn desired_members(desired: &Hierarchy, name: &str, nesting: Nesting) -> BTreeMap<String, MemberKind> {
+pub(super) fn desired_members(desired: &Hierarchy, name: &str, nesting: Nesting) -> BTreeMap<String, MemberKind> {
     let group = &desired.groups[name];
     match nesting {
         Nesting::Native => {
