@@ -64,16 +64,7 @@ pub fn read_live_state(
     let (groups, attempts) = with_retries(retry, || directory.list_groups());
     let mut retries = attempts - 1;
     let groups = groups.map_err(ReadError::Groups)?;
-    let owned: Vec<&LiveGroup> =
-        groups.iter().filter(|g| g.owned || also_unowned.contains(&g.email.to_ascii_lowercase())).collect();
-    let listings =
-        run_parallel(&owned, concurrency, |group| with_retries(retry, || directory.list_members(&group.email)));
-    let mut members_by_email = BTreeMap::new();
-    for (group, (listing, attempts)) in owned.iter().zip(listings) {
-        retries += attempts - 1;
-        let listing = listing.map_err(|error| ReadError::Members { group: group.email.clone(), error })?;
-        members_by_email.insert(group.email.to_ascii_lowercase(), members_by_lowercased_email(listing));
-    }
+    let members_by_email = list_members_of_owned(directory, &groups, concurrency, retry, also_unowned, &mut retries)?;
     Ok(LiveRead { state: state_of(groups, members_by_email), retries })
 }
 
@@ -96,17 +87,31 @@ pub fn read_live_groups(
         let group = lookup.map_err(|error| ReadError::Lookup { group: (*email).clone(), error })?;
         found.extend(group);
     }
+    let members_by_email = list_members_of_owned(directory, &found, concurrency, retry, also_unowned, &mut retries)?;
+    Ok(LiveRead { state: state_of(found, members_by_email), retries })
+}
+
+/// The members of the owned groups among `groups` (and of those in `also_unowned`), by
+/// lowercased group email; retries are added to `retries`.
+fn list_members_of_owned(
+    directory: &dyn Directory,
+    groups: &[LiveGroup],
+    concurrency: usize,
+    retry: &RetryPolicy,
+    also_unowned: &BTreeSet<String>,
+    retries: &mut usize,
+) -> Result<BTreeMap<String, BTreeMap<String, LiveMember>>, ReadError> {
     let read: Vec<&LiveGroup> =
-        found.iter().filter(|g| g.owned || also_unowned.contains(&g.email.to_ascii_lowercase())).collect();
+        groups.iter().filter(|g| g.owned || also_unowned.contains(&g.email.to_ascii_lowercase())).collect();
     let listings =
         run_parallel(&read, concurrency, |group| with_retries(retry, || directory.list_members(&group.email)));
     let mut members_by_email = BTreeMap::new();
     for (group, (listing, attempts)) in read.iter().zip(listings) {
-        retries += attempts - 1;
+        *retries += attempts - 1;
         let listing = listing.map_err(|error| ReadError::Members { group: group.email.clone(), error })?;
         members_by_email.insert(group.email.to_ascii_lowercase(), members_by_lowercased_email(listing));
     }
-    Ok(LiveRead { state: state_of(found, members_by_email), retries })
+    Ok(members_by_email)
 }
 
 /// A listing keyed by lowercased email.
