@@ -176,3 +176,25 @@ fn a_failed_apply_leaves_the_recorded_revision() {
     assert!(members_of(&emulator, HGDP_DATA_MANAGER).contains(AMARA), "{retried}");
     assert_eq!(recorded_commit(&org), Some(change));
 }
+
+#[test]
+fn files_beside_the_definitions_do_not_stop_recording_but_an_uncommitted_definition_does() {
+    let emulator = emulator(500);
+    let org = google_repo();
+    // What a workflow leaves in the checkout: a login's credentials file and a drift report.
+    std::fs::write(org.path("gha-creds-0123.json"), "{}").unwrap();
+    std::fs::write(org.path("drift-google.json"), "[]").unwrap();
+    let clean = sync(&emulator, &org, &["--confirm"]);
+    clean.expect_code(SUCCESS);
+    assert_eq!(recorded_commit(&org), Some(head(&org)), "{clean}");
+
+    let recorded = head(&org);
+    let path = org.path("datasets/hgdp/members.toml");
+    let text = org.read("datasets/hgdp/members.toml");
+    std::fs::write(&path, text.replace("data-manager = [\"mateus\"]", "data-manager = [\"mateus\", \"amara\"]"))
+        .unwrap();
+    let dirty = sync(&emulator, &org, &["--confirm"]);
+    dirty.expect_code(SUCCESS);
+    assert!(dirty.stderr.contains("the definitions under --root have uncommitted changes"), "{dirty}");
+    assert_eq!(recorded_commit(&org), Some(recorded), "an uncommitted edit must not be recorded as a revision");
+}

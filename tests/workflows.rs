@@ -170,6 +170,22 @@ impl Job<'_> {
     }
 
     /// Where the step of `id` stands among the job's steps.
+    /// The positions of the `actions/cache/restore` and `actions/cache/save` steps that keep
+    /// `path` between runs, checked to stand before and after the step `user`, with one key.
+    fn state_kept_around(&self, user: &str, path: &str) -> (usize, usize) {
+        let steps = self.steps();
+        let cache = |kind: &str| {
+            let prefix = format!("actions/cache/{kind}@");
+            let found =
+                steps.iter().position(|s| text(&s["uses"]).starts_with(&prefix) && text(&s["with"]["path"]) == path);
+            found.unwrap_or_else(|| panic!("no actions/cache/{kind} step for {path}"))
+        };
+        let (restore, save, used) = (cache("restore"), cache("save"), self.position(user));
+        assert!(restore < used && used < save, "{path}: restored before `{user}`, saved after it");
+        assert_eq!(text(&steps[restore]["with"]["key"]), text(&steps[save]["with"]["key"]), "{path}");
+        (restore, save)
+    }
+
     fn position(&self, id: &str) -> usize {
         let found = self.steps().iter().position(|s| text(&s["id"]) == id || text(&s["name"]) == id);
         found.unwrap_or_else(|| panic!("{}: no step {id}", self.id()))
@@ -526,25 +542,41 @@ fn metamist_lists_survive_between_runs_and_are_all_written_weekly() {
     let org = fs::read_to_string(common::manifest_dir().join("groups/org.toml")).expect("org.toml");
     assert!(!org.contains("state ="), "the workflow caches the default state file, which org.toml must not move");
     let steps = sync.steps();
-    let cache = |kind: &str| {
-        let position = steps.iter().position(|s| text(&s["uses"]).starts_with(&format!("actions/cache/{kind}@")));
-        position.unwrap_or_else(|| panic!("no actions/cache/{kind} step"))
-    };
-    let (restore, save, metamist) = (cache("restore"), cache("save"), sync.position("metamist"));
-    assert!(restore < metamist && metamist < save, "restored before the sync, saved after it");
-    assert_eq!(text(&steps[restore]["with"]["path"]), state);
-    assert_eq!(text(&steps[save]["with"]["path"]), state);
-    assert_eq!(text(&steps[restore]["with"]["key"]), text(&steps[save]["with"]["key"]));
+    let (restore, save) = sync.state_kept_around("metamist", state);
     // A failed run still saves: its written lists are recorded, its failed projects forgotten.
     let saved_when = text(&steps[save]["if"]);
     assert!(saved_when.starts_with("always()") && saved_when.contains("steps.metamist.outcome"), "{saved_when}");
+    let metamist = sync.position("metamist");
     let run = text(&steps[metamist]["run"]);
+    assert!(restore < metamist);
     let full = run.lines().position(|l| l.contains("--full-write")).expect("a --full-write sync");
     let condition = run.lines().take(full).collect::<Vec<_>>().join("\n");
     assert!(condition.contains("date -u +%u") && condition.contains("\"$FULL_WRITE\" = true"), "{run}");
     assert_eq!(text(&steps[metamist]["env"]["FULL_WRITE"]), "${{ inputs.full_write }}");
     let inputs = &workflow.yaml["on"]["workflow_dispatch"]["inputs"]["full_write"];
     assert_eq!(text(&inputs["type"]), "boolean");
+}
+
+#[test]
+fn a_sync_after_a_merge_reads_only_what_changed_and_the_nightly_reads_everything() {
+    let workflow = Workflow::load("nightly-sync.yml");
+    assert!(workflow.triggers().contains("push"), "the sync runs after a merge");
+    let sync = workflow.job("sync");
+    let (_, save) = sync.state_kept_around("google", ".cpg-infra/google-synced.json");
+    let saved_when = text(&sync.steps()[save]["if"]);
+    assert!(saved_when.starts_with("always()") && saved_when.contains("steps.google.outcome"), "{saved_when}");
+    // The recorded revision must be an ancestor the checkout knows: the whole history.
+    let checkout = sync.checkouts()[0];
+    assert_eq!(text(&checkout["with"]["fetch-depth"]), "0", "a shallow checkout cannot find the synced revision");
+    let google = sync.step("google");
+    assert_eq!(text(&google["env"]["EVENT"]), "${{ github.event_name }}");
+    let run = text(&google["run"]);
+    let lines: Vec<&str> = run.lines().map(str::trim).collect();
+    let changed = lines.iter().position(|l| l.contains("--changed-since")).expect("a --changed-since sync");
+    assert!(lines[..changed].iter().any(|l| l.contains("\"$EVENT\" = push")), "only after a push: {run}");
+    let full =
+        lines.iter().position(|l| l.starts_with(".github/scripts/sync-provider google") && !l.contains("--changed"));
+    assert!(full.is_some_and(|full| lines[changed..full].contains(&"else")), "otherwise a full read: {run}");
 }
 
 #[test]

@@ -453,7 +453,7 @@ fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exi
             let settings = settings_step(&ours, &BTreeSet::new(), true);
             let exit = if report.succeeded() && settings.succeeded { Exit::Success } else { Exit::Failure };
             if exit == Exit::Success && super::changed_since::reads_group_by_group(args.provider) {
-                record_synced_revision(global, args.provider);
+                record_synced_revision(global, args.provider, expanded);
             }
             refresh_cache(global, args, expanded, exit)
         }
@@ -475,9 +475,10 @@ fn no_longer_defined(desired: &Hierarchy, live: &sync::LiveState, scope: Option<
 /// After a sync that applied completely: the commit its desired state came from, so the next
 /// `--changed-since` reads only what changed after it. Not recorded (and said) when there is
 /// no such commit, e.g. uncommitted definitions.
-fn record_synced_revision(global: &GlobalArgs, provider: ProviderName) {
+fn record_synced_revision(global: &GlobalArgs, provider: ProviderName, expanded: &Expanded) {
     let path = super::synced::path(global, super::changed_since::provider_key(provider));
-    let commit = match resolve::loaded_commit(global) {
+    let mapping = expanded.definitions.organisation.transition_mapping.as_deref();
+    let commit = match resolve::loaded_commit(global, mapping) {
         Ok(commit) => commit,
         Err(reason) => {
             if path.exists() {

@@ -240,8 +240,9 @@ pub fn default_revision(global: &GlobalArgs) -> Revision {
 }
 
 /// The commit the definitions were loaded from: `--rev`, else HEAD when the working tree
-/// under `--root` holds nothing uncommitted. `Err` says why there is none to record.
-pub fn loaded_commit(global: &GlobalArgs) -> std::result::Result<String, String> {
+/// holds no uncommitted change to the definitions (`groups/`, `datasets/`, the transition
+/// mapping). `Err` says why there is none to record.
+pub fn loaded_commit(global: &GlobalArgs, transition_mapping: Option<&str>) -> std::result::Result<String, String> {
     let (repo, prefix) = open_repository(&global.root).map_err(|e| e.to_string())?;
     let rev = global.rev.as_deref().unwrap_or("HEAD");
     let commit = repo
@@ -249,19 +250,17 @@ pub fn loaded_commit(global: &GlobalArgs) -> std::result::Result<String, String>
         .and_then(|object| object.peel_to_commit())
         .map_err(|e| format!("revision `{rev}`: {}", e.message()))?;
     if global.rev.is_none() {
+        // Only the definitions' own files count: a workflow's reports, a login's credentials
+        // file or the tool's state beside them are no part of the desired state.
+        let under = |path: &str| if prefix.is_empty() { path.to_owned() } else { format!("{prefix}/{path}") };
         let mut options = git2::StatusOptions::new();
-        options.include_untracked(true).include_ignored(false);
-        if !prefix.is_empty() {
-            options.pathspec(&prefix);
+        options.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
+        for path in ["groups", "datasets"].into_iter().chain(transition_mapping) {
+            options.pathspec(under(path));
         }
         let statuses = repo.statuses(Some(&mut options)).map_err(|e| e.message().to_owned())?;
-        // The tool's own state files are no part of the definitions.
-        let dirty = statuses.iter().filter_map(|entry| entry.path().ok().map(str::to_owned)).any(|path| {
-            let relative = path.strip_prefix(&prefix).unwrap_or(&path).trim_start_matches('/');
-            !relative.starts_with(".cpg-infra/")
-        });
-        if dirty {
-            return Err("the working tree under --root has uncommitted changes".to_owned());
+        if !statuses.is_empty() {
+            return Err("the definitions under --root have uncommitted changes".to_owned());
         }
     }
     Ok(commit.id().to_string())
