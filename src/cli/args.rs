@@ -226,6 +226,29 @@ pub enum GroupsCommand {
     /// into the definitions as grants (for a pull request that keeps them), from the plan of
     /// `groups sync --format json`.
     CodifyDrift(CodifyArgs),
+    /// Who made each change a sync found made by hand, from the directory's own audit log
+    /// (Google's Reports API, Microsoft Graph's directory audits), for the plan of
+    /// `groups sync --format json`.
+    DriftReport(DriftReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DriftReportArgs {
+    /// The plan: `groups sync --provider P --format json > plan.json` (the nightly job keeps
+    /// one per provider as drift-<provider>.json).
+    #[arg(long)]
+    pub plan: PathBuf,
+    /// The directory the plan is for, whose audit log is read: google or azure.
+    #[arg(long, value_enum)]
+    pub provider: ProviderName,
+    /// How far back to look in the audit log from --today: days (`7d`) or weeks (`2w`).
+    #[arg(long, default_value = "7d", value_name = "DURATION")]
+    pub within: String,
+    /// The plan has been applied (the report says what the sync did, not what it would do).
+    #[arg(long)]
+    pub applied: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: DiffFormat,
 }
 
 #[derive(Debug, Args)]

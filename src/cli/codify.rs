@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use anyhow::Result;
-use serde_json::Value;
 use similar::TextDiff;
 
 use super::args::{CodifyArgs, GlobalArgs};
@@ -95,23 +94,8 @@ pub fn run(global: &GlobalArgs, args: &CodifyArgs) -> Result<Exit> {
 
 /// The removals of a `groups sync --format json` plan.
 fn hand_additions(path: &std::path::Path) -> Result<Vec<HandAddition>> {
-    let text = std::fs::read_to_string(path).map_err(|e| InputError(format!("--plan {}: {e}", path.display())))?;
-    let not_a_plan =
-        |why: &str| InputError(format!("{}: not a plan from `groups sync --format json` ({why})", path.display()));
-    let plan: Value = serde_json::from_str(&text).map_err(|e| not_a_plan(&e.to_string()))?;
-    let changes = plan["changes"].as_array().ok_or_else(|| not_a_plan("no `changes` list"))?;
-    let mut additions = Vec::new();
-    for change in changes {
-        if change["op"] != "remove_member" {
-            continue;
-        }
-        let field = |name: &str| change[name].as_str().map(str::to_owned);
-        match (field("group"), field("member")) {
-            (Some(group), Some(member)) => additions.push(HandAddition { group, member }),
-            _ => return Err(not_a_plan("a `remove_member` without `group` and `member`").into()),
-        }
-    }
-    Ok(additions)
+    let changes = super::plan_file::member_changes(path)?;
+    Ok(changes.into_iter().filter(|c| !c.adds).map(|c| HandAddition { group: c.group, member: c.member }).collect())
 }
 
 /// Each person's key by every account they sign in with (people.toml email, Google account).

@@ -51,6 +51,7 @@ pub fn run(global: &GlobalArgs, command: &GroupsCommand) -> Result<Exit> {
         GroupsCommand::Remind(args) => super::remind::run(global, args),
         GroupsCommand::History(args) => super::history::run(global, args),
         GroupsCommand::CodifyDrift(args) => super::codify::run(global, args),
+        GroupsCommand::DriftReport(args) => super::drift_report::run(global, args),
     }
 }
 

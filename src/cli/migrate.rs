@@ -179,7 +179,7 @@ fn write_checked(global: &GlobalArgs, plan: &migrate::ImportPlan) -> Result<()> 
     Ok(())
 }
 
-fn old_directory(
+pub(super) fn old_directory(
     global: &GlobalArgs,
     provider: ProviderName,
     definitions: &crate::definitions::Definitions,

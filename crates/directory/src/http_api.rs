@@ -28,12 +28,19 @@ pub struct ApiClient {
     endpoint: String,
     token: Option<String>,
     authenticator: Option<Authenticator>,
+    /// The OAuth scope tokens from `authenticator` are asked for.
+    scope: &'static str,
     calls: AtomicU64,
 }
 
 impl ApiClient {
     /// Connects lazily: nothing is sent before the first call.
     pub fn connect(endpoint: &str, auth: &GoogleAuth) -> Result<ApiClient, DirectoryError> {
+        ApiClient::connect_scoped(endpoint, auth, SCOPE)
+    }
+
+    /// `connect`, asking credentials files for tokens of `scope` instead of cloud-platform.
+    pub fn connect_scoped(endpoint: &str, auth: &GoogleAuth, scope: &'static str) -> Result<ApiClient, DirectoryError> {
         check_endpoint(endpoint)?;
         let endpoint = if endpoint.ends_with('/') { endpoint.to_owned() } else { format!("{endpoint}/") };
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -57,7 +64,7 @@ impl ApiClient {
                 (None, Some(authenticator))
             }
         };
-        Ok(ApiClient { runtime, client, endpoint, token, authenticator, calls: AtomicU64::new(0) })
+        Ok(ApiClient { runtime, client, endpoint, token, authenticator, scope, calls: AtomicU64::new(0) })
     }
 
     /// The endpoint, ending with `/`.
@@ -112,7 +119,7 @@ impl ApiClient {
                 (Some(token), _) => token.clone(),
                 (None, Some(authenticator)) => {
                     let token = authenticator
-                        .token(&[SCOPE])
+                        .token(&[self.scope])
                         .await
                         .map_err(|e| DirectoryError::Unavailable(format!("{call}: cannot get a token: {e}")))?;
                     token.token().unwrap_or_default().to_owned()

@@ -90,6 +90,8 @@ pub struct GoogleDirectory {
     /// The customer refused a membership expiry (not a premium edition): expiry is skipped for
     /// the rest of the run, and `notices` says so once.
     expiry_refused: AtomicBool,
+    /// The Reports API (`google_audit.rs`), connected on first use with these credentials.
+    pub(super) reports: super::google_audit::Reports,
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +137,9 @@ impl GoogleDirectory {
             settings_hub.base_url(format!("{endpoint}groups/v1/groups/"));
             settings_hub.root_url(endpoint.clone());
         }
+        // The Reports API (audit log) has its own host in production; an override serves it too.
+        let reports =
+            super::google_audit::Reports::new(config.endpoint.is_some().then(|| endpoint.clone()), config.auth.clone());
         Ok(GoogleDirectory {
             runtime,
             hub,
@@ -151,6 +156,7 @@ impl GoogleDirectory {
             memberships: Mutex::new(HashMap::new()),
             calls: AtomicU64::new(0),
             expiry_refused: AtomicBool::new(false),
+            reports,
         })
     }
 
@@ -577,12 +583,16 @@ impl Directory for GoogleDirectory {
         }
     }
 
+    fn audit_log(&self) -> Option<&dyn super::AuditLog> {
+        Some(self)
+    }
+
     fn group_settings(&self) -> Option<&dyn GroupSettingsDirectory> {
         Some(self)
     }
 
     fn api_calls(&self) -> Option<u64> {
-        Some(self.calls.load(Ordering::Relaxed))
+        Some(self.calls.load(Ordering::Relaxed) + self.reports.calls())
     }
 }
 

@@ -4,10 +4,12 @@
 //! `sync` work unchanged over every provider. Providers never decide what to change; they only
 //! list and mutate, and they only report groups as owned when they carry the owner marker.
 
+mod audit;
 mod azure;
 mod azure_login;
 mod endpoint;
 mod google;
+mod google_audit;
 mod google_settings;
 mod hail;
 mod local;
@@ -23,6 +25,7 @@ use thiserror::Error;
 
 use crate::definitions::Date;
 
+pub use audit::{AuditAction, AuditEvent, AuditLog};
 pub use azure::{AzureAuth, AzureConfig, AzureDirectory, AZURE_BATCH_SIZE};
 pub(crate) use google::credentials_file_authenticator;
 pub use google::{check_endpoint, GoogleAuth, GoogleConfig, GoogleDirectory};
@@ -245,6 +248,10 @@ pub trait Directory: Sync {
     }
     /// The directory's group settings, for directories that have them.
     fn group_settings(&self) -> Option<&dyn GroupSettingsDirectory> {
+        None
+    }
+    /// The directory's own audit log of membership changes, for directories that keep one.
+    fn audit_log(&self) -> Option<&dyn AuditLog> {
         None
     }
     /// What the run should tell the user once about this directory, e.g. a capability the

@@ -24,8 +24,11 @@
 //! Views: `BASIC` (the default) leaves out timestamps and membership expiry details, `FULL` has
 //! everything. Page sizes default to 200 (`BASIC`) or 50 (`FULL`), are capped at 1000 / 500 like
 //! the real API, and further at `EmulatorOptions::max_page_size`.
+//! The Reports API's group audit log (`reports.rs`) records every membership change made
+//! through the API (as `EmulatorOptions::api_actor`) or by hand (`add_member_by_hand`).
 
 mod objects;
+mod reports;
 mod store;
 mod token;
 
@@ -82,6 +85,13 @@ pub struct EmulatorOptions {
     pub workload_identity: BTreeMap<String, String>,
     /// Service accounts (lowercased emails) a federated identity may impersonate.
     pub impersonable: BTreeSet<String>,
+    /// Whether the bearer token carries `admin.reports.audit.readonly`; without it the Reports
+    /// API answers 403.
+    pub reports_scope: bool,
+    /// Reads of the audit log a new event stays out of (the Reports API's lag).
+    pub audit_lag: u32,
+    /// The account the audit log names for changes made through the API (the sync's).
+    pub api_actor: String,
 }
 
 impl Default for EmulatorOptions {
@@ -97,6 +107,9 @@ impl Default for EmulatorOptions {
             service_account_keys: BTreeMap::new(),
             workload_identity: BTreeMap::new(),
             impersonable: BTreeSet::new(),
+            reports_scope: true,
+            audit_lag: 0,
+            api_actor: "groups-sync@example-project.iam.gserviceaccount.com".to_owned(),
         }
     }
 }
@@ -145,6 +158,8 @@ impl GoogleEmulator {
             directory: Mutex::new({
                 let mut directory = Directory::new(&options.customer);
                 directory.premium = options.premium;
+                directory.audit.lag = options.audit_lag;
+                directory.api_actor = options.api_actor.clone();
                 directory
             }),
             objects: Mutex::new(objects::Objects::default()),
@@ -257,6 +272,29 @@ impl GoogleEmulator {
         directory.set_setting(&group, field, value);
     }
 
+    /// Adds a member as `actor` would in the admin console: visible at once, and in the audit
+    /// log (after its lag) under that actor.
+    ///
+    /// # Panics
+    /// If the emulator has no group `group_email`.
+    pub fn add_member_by_hand(&self, group_email: &str, member: &str, actor: &str) {
+        let mut directory = lock(&self.shared.directory);
+        let group = directory.group_key(group_email);
+        directory.add_member(&group, member, NewMember::seeded());
+        directory.audit.record(actor, true, &group, member, "USER");
+    }
+
+    /// Removes a member as `actor` would in the admin console, with its audit event.
+    ///
+    /// # Panics
+    /// If the emulator has no group `group_email`.
+    pub fn remove_member_by_hand(&self, group_email: &str, member: &str, actor: &str) {
+        let mut directory = lock(&self.shared.directory);
+        let group = directory.group_key(group_email);
+        directory.remove_member(&group, member);
+        directory.audit.record(actor, false, &group, member, "USER");
+    }
+
     /// Removes a member as if someone did it by hand; absent members are ignored.
     ///
     /// # Panics
@@ -308,7 +346,12 @@ async fn handle(shared: Arc<Shared>, request: Request, killer: ConnectionKiller)
             return unauthenticated();
         }
     }
-    if matches!(route, Route::GetSettings(_) | Route::PatchSettings(_)) && !shared.options.settings_scope {
+    let scoped = match route {
+        Route::GetSettings(_) | Route::PatchSettings(_) => shared.options.settings_scope,
+        Route::ListActivities { .. } => shared.options.reports_scope,
+        _ => true,
+    };
+    if !scoped {
         // Google's answer for a token without the method's scope.
         let denied = ApiError { code: Code::PermissionDenied, message: INSUFFICIENT_SCOPES.to_owned() };
         return denied.into_response();
@@ -425,6 +468,11 @@ enum Route {
     /// Groups Settings API: a group's settings, by email.
     GetSettings(String),
     PatchSettings(String),
+    /// Reports API `activities.list` (`reports.rs`).
+    ListActivities {
+        user_key: String,
+        application: String,
+    },
     /// Cloud Storage: a bucket's objects.
     ListObjects(String),
     InsertObject(String),
@@ -442,6 +490,15 @@ impl Route {
     fn parse(method: &Method, path: &str) -> Route {
         if let Some(route) = Route::parse_storage(method, path) {
             return route;
+        }
+        if let Some(rest) = path.strip_prefix("/admin/reports/v1/activity/users/") {
+            return match (method, rest.split('/').collect::<Vec<_>>().as_slice()) {
+                (&Method::GET, [user, "applications", application]) => match percent_decode(user) {
+                    Some(user_key) => Route::ListActivities { user_key, application: (*application).to_owned() },
+                    None => Route::Unknown,
+                },
+                _ => Route::Unknown,
+            };
         }
         if let Some(email) = path.strip_prefix("/groups/v1/groups/") {
             let Some(email) = percent_decode(email).filter(|e| !e.is_empty() && !e.contains('/')) else {
@@ -523,6 +580,7 @@ impl Route {
             Route::ModifyMembershipRoles(..) => "groups.memberships.modifyMembershipRoles",
             Route::GetSettings(_) => "groupsSettings.groups.get",
             Route::PatchSettings(_) => "groupsSettings.groups.patch",
+            Route::ListActivities { .. } => "reports.activities.list",
             Route::ListObjects(_) => "storage.objects.list",
             Route::InsertObject(_) => "storage.objects.insert",
             Route::DeleteObject(..) => "storage.objects.delete",

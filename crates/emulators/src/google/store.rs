@@ -118,6 +118,10 @@ pub(super) struct Directory {
     member_ids: HashMap<String, String>,
     /// Membership id → member email.
     member_emails: HashMap<String, String>,
+    /// Membership changes, for the Reports API (`reports.rs`).
+    pub(super) audit: super::reports::ActivityLog,
+    /// Who the audit log names for changes made through the API: the sync's own account.
+    pub(super) api_actor: String,
     /// Ids handed out so far (groups and members count separately).
     groups_created: u64,
     members_seen: u64,
@@ -173,6 +177,8 @@ impl Directory {
         Directory {
             parent: format!("customers/{customer}"),
             premium: true,
+            audit: super::reports::ActivityLog::default(),
+            api_actor: String::new(),
             groups: BTreeMap::new(),
             group_emails: HashMap::new(),
             member_ids: HashMap::new(),
@@ -224,6 +230,10 @@ impl Directory {
             Route::PatchSettings(email) => {
                 self.settings_group(email, context)?;
                 self.patch_settings(email, context)
+            }
+            Route::ListActivities { user_key, application } => {
+                let customer = self.parent.trim_start_matches("customers/").to_owned();
+                self.audit.list(user_key, application, &customer, context, max_page_size)
             }
             Route::Unknown
             | Route::ListObjects(_)
@@ -417,9 +427,11 @@ impl Directory {
                 message: format!("Error(4003): Cannot create membership: {email} is already a member of {key}."),
             });
         }
-        let kind = Some(self.member_type(&email));
+        let kind = self.member_type(&email);
         let listing_lag = context.faults.membership_listing_lag;
-        self.add_member(&key, &email, NewMember { roles, expire_time, kind, listing_lag });
+        self.add_member(&key, &email, NewMember { roles, expire_time, kind: Some(kind), listing_lag });
+        let actor = self.api_actor.clone();
+        self.audit.record(&actor, true, &key, &email, kind);
         let group = &self.groups[&key];
         let member = &group.members[&email];
         Ok(operation(MEMBERSHIP_TYPE, self.membership_json(group, &email, member, true)))
@@ -465,6 +477,8 @@ impl Directory {
         let (email, _) = self.membership(group, member_id)?;
         let (key, email) = (group.email.clone(), email.to_owned());
         self.groups.get_mut(&key).expect("looked up above").members.remove(&email);
+        let (actor, kind) = (self.api_actor.clone(), self.member_type(&email));
+        self.audit.record(&actor, false, &key, &email, kind);
         Ok(operation(EMPTY_TYPE, json!({})))
     }
 
@@ -911,7 +925,7 @@ fn opaque_id(counter: u64, multiplier: u64) -> String {
 }
 
 /// `2026-11-26T04:55:17.123456Z`.
-fn rfc3339(time: SystemTime) -> String {
+pub(super) fn rfc3339(time: SystemTime) -> String {
     let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let seconds = since_epoch.as_secs();
     let date = Date::from_days_since_epoch((seconds / 86_400) as i64);
