@@ -194,3 +194,100 @@ fn throttled_and_failing_audit_reads_are_retried() {
     assert!(text.stdout.contains(&format!("{STRANGER} added to {RELEASE} by {ALICE} at ")), "{text}");
     assert!(emulator.calls()["reports.activities.list"] > 2, "some reads were faulted: {:?}", emulator.calls());
 }
+
+// --- Azure: Microsoft Graph's directory audits -------------------------------------------------
+
+mod azure {
+    use cpg_infra::emulator::azure::{AzureEmulator, AzureEmulatorOptions, SeedUser};
+
+    use super::common::azure::{example, seed_people};
+    use super::common::google::TOKEN;
+    use super::common::{cpg_with_env, Run, FAILURE, SUCCESS};
+    use super::{ALICE, ANALYSIS, BOB, RELEASE, STRANGER};
+
+    fn start(audit_lag: u32) -> AzureEmulator {
+        let options =
+            AzureEmulatorOptions { token: Some(TOKEN.to_owned()), audit_lag, ..AzureEmulatorOptions::default() };
+        let emulator = AzureEmulator::start(options).expect("start the emulator");
+        let (desired, aliases) = example();
+        seed_people(&emulator, &desired, &aliases);
+        emulator.insert_user(SeedUser {
+            user_principal_name: STRANGER.to_owned(),
+            mail: None,
+            display_name: "A stranger".to_owned(),
+        });
+        emulator
+    }
+
+    fn run(emulator: &AzureEmulator, root: &std::path::Path, args: &[&str]) -> Run {
+        let endpoint = emulator.base_url();
+        let env = [("CPG_INFRA_AZURE_ENDPOINT", endpoint.as_str()), ("CPG_INFRA_AZURE_ACCESS_TOKEN", TOKEN)];
+        cpg_with_env(root, args, &env)
+    }
+
+    /// Synced, then Alice adds the stranger to the release group and Bob removes an analyst
+    /// (one with an `azure` principal name of their own, when there is one) by hand.
+    fn drifted(emulator: &AzureEmulator, root: &std::path::Path) -> (std::path::PathBuf, String) {
+        run(emulator, root, &["groups", "sync", "--provider", "azure", "--no-cache", "--confirm"]).expect_code(SUCCESS);
+        let (desired, aliases) = example();
+        let analysts = desired.effective_members("tob-wgs-analysis");
+        let victim =
+            analysts.iter().find(|m| aliases.contains_key(**m)).or(analysts.iter().next()).unwrap().to_string();
+        let principal = aliases.get(&victim).unwrap_or(&victim).to_lowercase();
+        emulator.add_member_by_hand("tob-wgs-release-access", STRANGER, ALICE);
+        emulator.remove_member_by_hand("tob-wgs-analysis", &principal, BOB);
+        let plan = run(emulator, root, &["groups", "sync", "--provider", "azure", "--no-cache", "--format", "json"]);
+        plan.expect_code(SUCCESS);
+        let path = root.join("drift-azure.json");
+        std::fs::write(&path, &plan.stdout).unwrap();
+        (path, victim)
+    }
+
+    fn report(emulator: &AzureEmulator, root: &std::path::Path, plan: &std::path::Path) -> Run {
+        run(emulator, root, &["groups", "drift-report", "--provider", "azure", "--plan", plan.to_str().unwrap()])
+    }
+
+    #[test]
+    fn each_change_by_hand_is_named_with_the_person_who_made_it() {
+        let emulator = start(0);
+        let org = super::common::org_with_provider("azure");
+        let (plan, victim) = drifted(&emulator, org.path());
+        emulator.reset_calls();
+        let text = report(&emulator, org.path(), &plan);
+        text.expect_code(SUCCESS);
+        assert!(text.stdout.contains(&format!("  {STRANGER} added to {RELEASE} by {ALICE} at ")), "{text}");
+        // The audit log names the person's Entra principal; the report names them as people.toml does.
+        assert!(text.stdout.contains(&format!("  {victim} removed from {ANALYSIS} by {BOB} at ")), "{text}");
+        assert!(text.stdout.contains("; the sync adds it back"), "{text}");
+        let calls = emulator.calls();
+        assert_eq!(calls.get("auditLogs.directoryAudits.list"), Some(&2), "one audit listing per group: {calls:?}");
+        assert!(!calls.keys().any(|k| k.contains("members.add") || k.contains("members.remove")), "{calls:?}");
+    }
+
+    #[test]
+    fn a_change_the_log_does_not_show_yet_is_said() {
+        let emulator = start(50);
+        let org = super::common::org_with_provider("azure");
+        let (plan, _) = drifted(&emulator, org.path());
+        let text = report(&emulator, org.path(), &plan);
+        text.expect_code(SUCCESS);
+        assert!(
+            text.stdout.contains(&format!("  {STRANGER} added to {RELEASE} no event in the audit log since")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_rejected_token_is_reported_per_group_and_exits_1() {
+        let emulator = start(0);
+        let org = super::common::org_with_provider("azure");
+        let (plan, _) = drifted(&emulator, org.path());
+        let endpoint = emulator.base_url();
+        let env = [("CPG_INFRA_AZURE_ENDPOINT", endpoint.as_str()), ("CPG_INFRA_AZURE_ACCESS_TOKEN", "wrong")];
+        let args = ["groups", "drift-report", "--provider", "azure", "--plan", plan.to_str().unwrap()];
+        let text = cpg_with_env(org.path(), &args, &env);
+        text.expect_code(FAILURE);
+        assert!(text.stdout.contains("audit log unreadable: rejected: "), "{text}");
+        assert!(!text.stdout.contains("wrong"), "the token is never printed: {text}");
+    }
+}

@@ -37,6 +37,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
+use super::azure_audit::{AuditedMember, DirectoryAudits, Initiator};
 use super::faults::{request_identity, Fault, FaultPlan, FaultState, LostAnswer};
 use super::server::{has_bearer, url_form, ConnectionKiller, Request, Server};
 
@@ -71,6 +72,8 @@ pub struct AzureEmulatorOptions {
     pub client_secrets: BTreeMap<String, String>,
     /// App registrations with a federated credential: client id → the assertion it accepts.
     pub federated_tokens: BTreeMap<String, String>,
+    /// Reads of the directory audit log a new event stays out of (Entra's reporting latency).
+    pub audit_lag: u32,
 }
 
 impl Default for AzureEmulatorOptions {
@@ -82,6 +85,7 @@ impl Default for AzureEmulatorOptions {
             latency: Duration::ZERO,
             client_secrets: BTreeMap::new(),
             federated_tokens: BTreeMap::new(),
+            audit_lag: 0,
         }
     }
 }
@@ -131,7 +135,7 @@ impl AzureEmulator {
     /// Binds 127.0.0.1 and serves on a background thread with its own runtime.
     pub fn start(options: AzureEmulatorOptions) -> io::Result<AzureEmulator> {
         let shared = Arc::new(Shared {
-            tenant: Mutex::new(Tenant::default()),
+            tenant: Mutex::new(Tenant { audit: DirectoryAudits::with_lag(options.audit_lag), ..Tenant::default() }),
             faults: Mutex::new(FaultState::new(FaultPlan::default())),
             calls: Mutex::new(BTreeMap::new()),
             options,
@@ -240,6 +244,32 @@ impl AzureEmulator {
         let member = tenant.object_named(member).expect("unknown member");
         let group = tenant.group_id_by_nickname(group_nickname).expect("unknown group");
         tenant.set_member(&group, &member, true);
+    }
+
+    /// Adds a member as the person `actor` (a user principal name) would in the Entra admin
+    /// centre: at once, and in the directory audit log (after its lag) under that person.
+    ///
+    /// # Panics
+    /// If either name is unknown.
+    pub fn add_member_by_hand(&self, group_nickname: &str, member: &str, actor: &str) {
+        self.change_by_hand(group_nickname, member, actor, true);
+    }
+
+    /// Removes a member as the person `actor` would, with its audit event.
+    ///
+    /// # Panics
+    /// If either name is unknown.
+    pub fn remove_member_by_hand(&self, group_nickname: &str, member: &str, actor: &str) {
+        self.change_by_hand(group_nickname, member, actor, false);
+    }
+
+    fn change_by_hand(&self, group_nickname: &str, member: &str, actor: &str, added: bool) {
+        let mut tenant = lock(&self.shared.tenant);
+        let member = tenant.object_named(member).expect("unknown member");
+        let group = tenant.group_id_by_nickname(group_nickname).expect("unknown group");
+        tenant.set_member(&group, &member, added);
+        let initiator = Initiator::User(actor.to_lowercase(), format!("user-{}", actor.len()));
+        tenant.audit_member_change(initiator, added, &group, &member);
     }
 
     /// Removes a member by hand; absent members are ignored.
@@ -591,6 +621,7 @@ enum Route {
     GroupsDelta,
     AddMember(String),
     RemoveMember(String, String),
+    ListDirectoryAudits,
     Batch,
     Unknown,
 }
@@ -613,6 +644,7 @@ impl Route {
             (&Method::POST, ["groups", _, "members", "$ref"]) => Route::AddMember(id(1)),
             (&Method::DELETE, ["groups", _, "members", _, "$ref"]) => Route::RemoveMember(id(1), id(3)),
             (&Method::POST, ["$batch"]) => Route::Batch,
+            (&Method::GET, ["auditLogs", "directoryAudits"]) => Route::ListDirectoryAudits,
             _ => Route::Unknown,
         }
     }
@@ -631,6 +663,7 @@ impl Route {
             Route::GroupsDelta => "groups.delta",
             Route::AddMember(_) => "groups.members.add",
             Route::RemoveMember(..) => "groups.members.remove",
+            Route::ListDirectoryAudits => "auditLogs.directoryAudits.list",
             Route::Batch => "$batch",
             Route::Unknown => "unknown",
         }
@@ -820,6 +853,8 @@ struct Tenant {
     deleted: Vec<(u64, String)>,
     /// Delta links from before this change have expired.
     oldest_delta: u64,
+    /// Membership changes, for `auditLogs/directoryAudits` (`azure_audit.rs`).
+    audit: DirectoryAudits,
 }
 
 struct User {
@@ -1207,7 +1242,12 @@ impl Tenant {
                     return Err(GraphError::not_found(member));
                 }
                 self.set_member(id, member, false);
+                self.audit_member_change(sync_app(), false, id, member);
                 Ok(Answer::no_content())
+            }
+            Route::ListDirectoryAudits => {
+                let events = self.audit.list(context.param("$filter")).map_err(|m| GraphError::bad_request(&m))?;
+                context.page(events)
             }
             Route::Batch | Route::Unknown => Err(GraphError::new(
                 StatusCode::BAD_REQUEST,
@@ -1328,9 +1368,29 @@ impl Tenant {
         }
         for member in members {
             self.set_member(group_id, member, true);
+            self.audit_member_change(sync_app(), true, group_id, member);
         }
         Ok(())
     }
+
+    /// Records a membership change in the directory audit log, naming the member as Graph does.
+    fn audit_member_change(&mut self, initiator: Initiator, added: bool, group_id: &str, member: &str) {
+        let group_name = self.groups.get(group_id).map(|g| g.display_name.clone()).unwrap_or_default();
+        let (kind, principal_name) = if let Some(user) = self.users.get(member) {
+            ("User", Some(user.user_principal_name.as_str()))
+        } else if self.service_principals.contains_key(member) {
+            ("ServicePrincipal", None)
+        } else {
+            ("Group", None)
+        };
+        let audited = AuditedMember { id: member, kind, principal_name };
+        self.audit.record(initiator, added, (group_id, &group_name), audited);
+    }
+}
+
+/// How the audit log names changes made through the API: the sync's app registration.
+fn sync_app() -> Initiator {
+    Initiator::App("cpg-infra groups sync".to_owned(), "8f1d7c52-sync-app".to_owned())
 }
 
 fn filtered(items: impl Iterator<Item = Value>, filter: Option<&str>) -> Result<Vec<Value>, GraphError> {

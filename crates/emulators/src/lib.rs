@@ -4,6 +4,7 @@
 //! inject latency and faults per request. Nothing here reaches the network beyond loopback.
 
 pub mod azure;
+mod azure_audit;
 pub mod blob;
 mod faults;
 pub mod github;

@@ -89,11 +89,11 @@ pub struct AzureDirectory {
     runtime: tokio::runtime::Runtime,
     client: GraphClient,
     /// `{endpoint}/v1.0`.
-    api_root: String,
+    pub(super) api_root: String,
     tenant_id: String,
     domain_suffix: String,
     credential_source: String,
-    people: BTreeMap<String, String>,
+    pub(super) people: BTreeMap<String, String>,
     /// ARM ids of the configured managed identities, as rendered (mixed case).
     identities: Vec<String>,
     /// Whether every configured identity has been looked up; held while they are.
@@ -120,14 +120,14 @@ pub struct AzureDirectory {
 }
 
 #[derive(Debug, Clone)]
-struct KnownGroup {
-    id: String,
+pub(super) struct KnownGroup {
+    pub(super) id: String,
     owned: bool,
 }
 
 /// A failed Graph call: its status (none for transport failures), code, message and Retry-After.
 #[derive(Debug)]
-struct CallError {
+pub(super) struct CallError {
     status: Option<u16>,
     code: String,
     message: String,
@@ -242,7 +242,12 @@ impl AzureDirectory {
     }
 
     /// A request to any URL below the API root, e.g. an `@odata.nextLink` followed verbatim.
-    fn request_to(&self, method: Method, url: &str, body: Option<Value>) -> Result<RequestHandler, CallError> {
+    pub(super) fn request_to(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Value>,
+    ) -> Result<RequestHandler, CallError> {
         if !url.starts_with(&self.api_root) {
             return Err(CallError::local(format!("refusing to follow a link outside {}: {url}", self.api_root)));
         }
@@ -257,7 +262,12 @@ impl AzureDirectory {
     }
 
     /// Every item of a paged collection, following `@odata.nextLink`.
-    fn list_all(&self, first: RequestHandler, method: &str, subject: &str) -> Result<Vec<Value>, (CallError, String)> {
+    pub(super) fn list_all(
+        &self,
+        first: RequestHandler,
+        method: &str,
+        subject: &str,
+    ) -> Result<Vec<Value>, (CallError, String)> {
         let mut items = Vec::new();
         let mut page = self.call(first).map_err(|e| (e, format!("{method} {subject}")))?;
         loop {
@@ -283,7 +293,7 @@ impl AzureDirectory {
     }
 
     /// What this run knows of a group, looking it up by mailNickname if it has not seen it.
-    fn known_group(&self, email: &str) -> Result<KnownGroup, DirectoryError> {
+    pub(super) fn known_group(&self, email: &str) -> Result<KnownGroup, DirectoryError> {
         if let Some(group) = lock(&self.groups).get(email).cloned() {
             return Ok(group);
         }
@@ -602,7 +612,7 @@ impl AzureDirectory {
     }
 
     /// Classifies a failed call about `subject`.
-    fn error(&self, error: CallError, method: &str, subject: &str) -> DirectoryError {
+    pub(super) fn error(&self, error: CallError, method: &str, subject: &str) -> DirectoryError {
         let call = if subject.is_empty() { method.to_owned() } else { format!("{method} {subject}") };
         match error.status {
             None => DirectoryError::Unavailable(format!("{call}: {}", error.message)),
@@ -1118,6 +1128,10 @@ impl Directory for AzureDirectory {
 
     fn read_delta(&self, since: Option<&DeltaState>) -> Option<Result<DeltaState, DirectoryError>> {
         Some(self.delta_round(since))
+    }
+
+    fn audit_log(&self) -> Option<&dyn super::AuditLog> {
+        Some(self)
     }
 
     fn api_calls(&self) -> Option<u64> {

@@ -6,6 +6,7 @@
 
 mod audit;
 mod azure;
+mod azure_audit;
 mod azure_login;
 mod endpoint;
 mod google;

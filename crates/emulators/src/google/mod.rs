@@ -46,6 +46,7 @@ use serde_json::{json, Value};
 
 use super::faults::{request_identity, Fault, FaultPlan, FaultState};
 use super::server::{has_bearer, ConnectionKiller, Request, Server};
+pub(crate) use store::rfc3339;
 use store::{Directory, NewMember};
 
 /// What Google APIs answer (403) when the token lacks the scope a method needs.

@@ -53,7 +53,7 @@ impl ActivityLog {
     pub(super) fn record(&mut self, actor: &str, added: bool, group: &str, member: &str, member_type: &'static str) {
         let serial = self.activities.len() as u64 + 1;
         self.activities.push(Activity {
-            time: super::store::rfc3339(SystemTime::now()),
+            time: super::rfc3339(SystemTime::now()),
             unique_qualifier: format!("{}", 7_000_000_000_000_000_000u64 - serial * 7919),
             actor: actor.to_ascii_lowercase(),
             name: if added { "add_member" } else { "remove_member" },

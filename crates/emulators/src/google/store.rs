@@ -925,7 +925,7 @@ fn opaque_id(counter: u64, multiplier: u64) -> String {
 }
 
 /// `2026-11-26T04:55:17.123456Z`.
-pub(super) fn rfc3339(time: SystemTime) -> String {
+pub(crate) fn rfc3339(time: SystemTime) -> String {
     let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let seconds = since_epoch.as_secs();
     let date = Date::from_days_since_epoch((seconds / 86_400) as i64);
