@@ -291,3 +291,21 @@ mod azure {
         assert!(!text.stdout.contains("wrong"), "the token is never printed: {text}");
     }
 }
+
+#[test]
+fn a_plan_without_member_changes_reads_nothing_and_says_so_in_each_format() {
+    let emulator = google(EmulatorOptions { max_page_size: 500, ..EmulatorOptions::default() });
+    let org = google_org();
+    let plan = org.path().join("plan.json");
+    std::fs::write(&plan, r#"{"changes": [{"op": "create_group", "name": "x", "email": "x@groups.example.org", "description": ""}, {"op": "add_member", "group": "x@groups.example.org", "member": "a@example.org"}]}"#).unwrap();
+    let text = report(&emulator, org.path(), &plan, &[]);
+    text.expect_code(SUCCESS);
+    assert_eq!(text.stdout, "no change made by hand in google\n", "members of a new group are no drift");
+    let markdown = report(&emulator, org.path(), &plan, &["--format", "markdown"]);
+    markdown.expect_code(SUCCESS);
+    assert_eq!(markdown.stdout, "", "nothing for the issue");
+    let json = report(&emulator, org.path(), &plan, &["--format", "json"]);
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(value["changes"], serde_json::json!([]));
+    assert_eq!(emulator.total_calls(), 0);
+}

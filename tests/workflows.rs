@@ -580,6 +580,30 @@ fn a_sync_after_a_merge_reads_only_what_changed_and_the_nightly_reads_everything
 }
 
 #[test]
+fn drift_on_full_reads_is_attributed_from_the_audit_logs_in_one_issue() {
+    let workflow = Workflow::load("nightly-sync.yml");
+    let sync = workflow.job("sync");
+    let script = sync.script_text();
+    let report = script.lines().position(|l| l.contains("groups drift-report")).expect("a drift report");
+    let command: String = script.lines().skip(report).take(2).collect();
+    assert!(command.contains("--plan \"drift-$provider.json\"") && command.contains("--format markdown"), "{command}");
+    // Only the directories with audit logs, and never for a push (its plan is the merge).
+    let case: String = script.lines().take(report).collect::<Vec<_>>().join("\n");
+    assert!(case.contains("google:push | azure:push | hail:* | metamist:*) ;;"), "{case}");
+    let uploaded = sync.steps().into_iter().find(|s| text(&s["uses"]).starts_with("actions/upload-artifact@")).unwrap();
+    assert!(text(&uploaded["with"]["path"]).contains("attribution-*.md"));
+
+    let reporter = workflow.job("report");
+    assert_eq!(reporter.permissions(), [("issues".to_owned(), "write".to_owned())], "the reporter only writes issues");
+    assert!(reporter.checkouts().is_empty(), "the reporter runs no code of the repository");
+    let drift = reporter.step("drift");
+    assert_eq!(text(&drift["if"]), "github.event_name != 'push'");
+    let run = text(&drift["run"]);
+    assert!(run.contains("--label directory-drift") && run.contains("--body-file \"$body\""), "{run}");
+    assert!(run.contains("[ -d sync-report ] || exit 0"), "no artifact must not close the issue: {run}");
+}
+
+#[test]
 fn governance_runs_on_schedule_with_issue_and_branch_tokens_only() {
     let workflow = Workflow::load("access-governance.yml");
     assert_eq!(workflow.triggers(), BTreeSet::from(["schedule".to_owned(), "workflow_dispatch".to_owned()]));

@@ -42,7 +42,12 @@ pub fn run(global: &GlobalArgs, args: &DriftReportArgs) -> Result<Exit> {
     let changes = member_changes(&args.plan)?;
     let since = format!("{}T00:00:00Z", resolve::today(global)?.add_days(-days));
     if changes.is_empty() {
-        emit(&format!("no change made by hand in {}\n", provider_name(args.provider)));
+        match args.format {
+            DiffFormat::Text => emit(&format!("no change made by hand in {}\n", provider_name(args.provider))),
+            DiffFormat::Json => emit(&(serde_json::to_string_pretty(&report_json(args, &since, &[]))? + "\n")),
+            // Markdown is for an issue: nothing to say is no text, so the workflow posts nothing.
+            DiffFormat::Markdown => {}
+        }
         return Ok(Exit::Success);
     }
     let expanded = resolve::load(global, &resolve::default_revision(global))?;
@@ -58,10 +63,7 @@ pub fn run(global: &GlobalArgs, args: &DriftReportArgs) -> Result<Exit> {
         changes.iter().map(|change| attribute(change, &events[change.group.as_str()])).collect();
     let failed = attributed.iter().any(|a| a.unreadable.is_some());
     let text = match args.format {
-        DiffFormat::Json => {
-            let report = serde_json::json!({ "provider": provider_name(args.provider), "since": since, "applied": args.applied, "changes": attributed });
-            serde_json::to_string_pretty(&report)? + "\n"
-        }
+        DiffFormat::Json => serde_json::to_string_pretty(&report_json(args, &since, &attributed))? + "\n",
         DiffFormat::Text => render_text(args, &since, &attributed),
         DiffFormat::Markdown => render_markdown(args, &since, &attributed),
     };
@@ -173,4 +175,13 @@ fn provider_name(provider: ProviderName) -> &'static str {
         ProviderName::Azure => "azure",
         _ => "google",
     }
+}
+
+fn report_json(args: &DriftReportArgs, since: &str, attributed: &[Attributed]) -> serde_json::Value {
+    serde_json::json!({
+        "provider": provider_name(args.provider),
+        "since": since,
+        "applied": args.applied,
+        "changes": attributed,
+    })
 }
