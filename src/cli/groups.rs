@@ -756,6 +756,7 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
                 token,
                 ours: desired.projects.groups.keys().cloned().collect(),
                 machine_users: desired.machine_users,
+                requests: settings.requests,
             };
             let directory = HailDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?;
             Ok(Target {
