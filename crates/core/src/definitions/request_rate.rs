@@ -72,7 +72,38 @@ impl fmt::Display for RequestRate {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::definitions::{load, DirSource, OverlaySource};
+
+    /// The organisation of the `request-rate-invalid` case with `[providers]` as given.
+    fn organisation_with(providers: &str) -> crate::definitions::Organisation {
+        let case = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/invalid/request-rate-invalid");
+        let base = DirSource::new(case);
+        let org = format!(
+            "[organisation]\nname = \"Test\"\ndomain = \"example.org\"\ngroups_domain = \"groups.example.org\"\nallowed_member_domains = [\"iam.gserviceaccount.com\"]\n{providers}"
+        );
+        let overlay = OverlaySource::new(&base, BTreeMap::from([("groups/org.toml".to_owned(), org)]));
+        load(&overlay).unwrap_or_else(|e| panic!("{e}")).organisation
+    }
+
+    #[test]
+    fn providers_get_their_service_default_unless_org_toml_says() {
+        let defaults = organisation_with(
+            "[providers.google]\n[providers.azure]\n[providers.hail]\n[providers.metamist]\naccount = \"s@example.org\"\n",
+        );
+        assert_eq!(defaults.google.map(|p| p.requests), Some(RequestRate::GOOGLE));
+        assert_eq!(defaults.azure.map(|p| p.requests), Some(RequestRate::AZURE));
+        assert_eq!(defaults.hail.map(|p| p.requests), Some(RequestRate::HAIL));
+        assert_eq!(defaults.metamist.map(|p| p.requests), Some(RequestRate::METAMIST));
+        let set = organisation_with(
+            "[providers.google]\nrequests_per_second = 2.5\n[providers.azure]\nrequest_burst = 5\n[providers.hail]\nrequests_per_second = 100\nrequest_burst = 7\n",
+        );
+        assert_eq!(set.google.map(|p| p.requests), RequestRate::new(2.5, 3), "a rate alone bursts one second's worth");
+        assert_eq!(set.azure.map(|p| p.requests), RequestRate::new(20.0, 5), "a burst alone keeps the default rate");
+        assert_eq!(set.hail.map(|p| p.requests), RequestRate::new(100.0, 7));
+    }
 
     #[test]
     fn only_positive_finite_rates_exist() {
