@@ -167,7 +167,7 @@ fn main() {
         let mut reader = StateReader::open(&state).expect("state");
         let plan = sync::plan_lists(&ours, desired, &listed, &mut reader, &options).expect("plan");
         let apply = ApplyOptions { concurrency, retry: RetryPolicy::default(), allow_mass_removal: true };
-        let ListOutcome::Applied(report) = sync::apply_lists(&directory, &plan, desired, &apply) else {
+        let ListOutcome::Applied(report) = sync::apply_lists(&directory, &plan, desired, &apply, &NoProgress) else {
             panic!("refused")
         };
         assert!(report.failed.is_empty(), "{report:?}");

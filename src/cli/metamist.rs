@@ -71,7 +71,8 @@ pub fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result
     }
     let concurrency = args.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
     let apply = ApplyOptions { concurrency, retry, allow_mass_removal: args.allow_mass_removal };
-    match sync::apply_lists(&directory, &plan, &desired, &apply) {
+    let progress = super::progress::on_stderr("wrote", "projects");
+    match sync::apply_lists(&directory, &plan, &desired, &apply, progress.as_ref()) {
         ListOutcome::Refused(reasons) => {
             for reason in reasons {
                 eprintln!("refused: {reason}");
