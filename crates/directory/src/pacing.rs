@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 
 use crate::definitions::RequestRate;
 
+/// The longest a Retry-After pauses the bucket: as long as the sync's retries wait at most
+/// (`RetryPolicy::max_delay`), so a service asking for an hour cannot stall the run for one.
+pub const MAX_PAUSE: Duration = Duration::from_secs(30);
+
 /// Where the pacer reads the time and waits.
 pub trait Clock: Send + Sync {
     /// Time since some fixed origin.
@@ -131,12 +135,12 @@ impl Pacer {
         wait
     }
 
-    /// The service asked us to wait `retry_after`: nothing goes out before then, and the
-    /// bucket is empty at that point, so the requests after it resume at the steady rate
-    /// rather than all at once.
+    /// The service asked us to wait `retry_after` (at most `MAX_PAUSE` is taken): nothing goes
+    /// out before then, and the bucket is empty at that point, so the requests after it resume
+    /// at the steady rate rather than all at once.
     pub fn pause(&self, retry_after: Duration) {
         let mut next_slot = lock(&self.next_slot);
-        let empty_at = self.clock.now() + retry_after + self.tolerance;
+        let empty_at = self.clock.now() + retry_after.min(MAX_PAUSE) + self.tolerance;
         *next_slot = (*next_slot).max(empty_at);
     }
 
@@ -208,6 +212,12 @@ mod tests {
         assert_eq!(pacer.acquire(1), ms(2100), "nothing before the pause ends, and the bucket is empty then");
         assert_eq!(pacer.acquire(1), ms(100));
         assert_eq!(clock.now(), ms(2200), "a shorter pause never shortens a longer one");
+        pacer.pause(Duration::from_secs(3600));
+        assert_eq!(
+            pacer.acquire(1),
+            MAX_PAUSE + ms(100),
+            "an hour's Retry-After pauses no longer than the retries wait"
+        );
     }
 
     #[test]
