@@ -6,13 +6,18 @@
 //! writes each changed project once.
 //!
 //! `cargo bench --bench apps_sync`; scale with BENCH_DATASETS (500) and BENCH_CONCURRENCY (16).
+//!
+//! Pacing: the bench gives each provider a rate of a million requests a second, so pacing never
+//! waits. The emulators have no quota, and at the services' default rate (10 requests a
+//! second) a first sync would take as long as pacing says it must, which measures the pacer,
+//! not the sync.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use cpg_infra::apps;
 use cpg_infra::apps::metamist::{MemberList, MetamistProject};
-use cpg_infra::definitions::{Date, HailSettings, MetamistSettings, Nesting};
+use cpg_infra::definitions::{Date, HailSettings, MetamistSettings, Nesting, RequestRate};
 use cpg_infra::directory::{Directory, HailConfig, HailDirectory, ListDirectory, MetamistDirectory};
 use cpg_infra::emulator::hail::HailEmulator;
 use cpg_infra::emulator::metamist::MetamistEmulator;
@@ -26,6 +31,11 @@ use cpg_infra::synthetic::{generate, MemorySource, SyntheticShape};
 
 const TODAY: Date = Date { year: 2026, month: 11, day: 26 };
 const TOKEN: &str = "bench";
+
+/// Far above what the bench sends: pacing never waits (see the module comment).
+fn unpaced() -> RequestRate {
+    RequestRate::per_second(1_000_000.0).expect("a valid rate")
+}
 
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -95,6 +105,7 @@ fn main() {
         auth_endpoint: None,
         aggregator: Some("billing-aggregator".to_owned()),
         account_usernames: "{dataset}-{level}".to_owned(),
+        requests: unpaced(),
     };
     let hail = apps::hail::desired(&expanded.definitions, &expanded.hierarchy, &hail);
     let desired = hail.projects;
@@ -108,6 +119,7 @@ fn main() {
         token: TOKEN.to_owned(),
         ours: desired.groups.keys().cloned().collect(),
         machine_users: hail.machine_users.clone(),
+        requests: unpaced(),
     };
     let directory = HailDirectory::connect(&config).expect("connect");
     let first = sync_once(&directory, &desired, concurrency);
@@ -132,6 +144,7 @@ fn main() {
         state_file: String::new(),
         main: MetamistSettings::default_roles(false),
         test: MetamistSettings::default_roles(true),
+        requests: unpaced(),
     };
     let aliases = expanded.definitions.google_accounts();
     let ours = apps::metamist::projects(&expanded.definitions);
@@ -139,7 +152,7 @@ fn main() {
     let emulator = MetamistEmulator::start(0, TOKEN).expect("metamist emulator");
     let state = tempfile::tempdir().expect("state folder");
     let state = state.path().join("metamist-lists.jsonl");
-    let directory = MetamistDirectory::connect(&emulator.base_url(), TOKEN).expect("connect");
+    let directory = MetamistDirectory::connect(&emulator.base_url(), TOKEN, unpaced()).expect("connect");
     let base = |p: &MetamistProject| {
         apps::metamist::member_list(&expanded.definitions, &expanded.hierarchy, &metamist, &aliases, p)
     };
@@ -154,7 +167,7 @@ fn main() {
         let mut reader = StateReader::open(&state).expect("state");
         let plan = sync::plan_lists(&ours, desired, &listed, &mut reader, &options).expect("plan");
         let apply = ApplyOptions { concurrency, retry: RetryPolicy::default(), allow_mass_removal: true };
-        let ListOutcome::Applied(report) = sync::apply_lists(&directory, &plan, desired, &apply) else {
+        let ListOutcome::Applied(report) = sync::apply_lists(&directory, &plan, desired, &apply, &NoProgress) else {
             panic!("refused")
         };
         assert!(report.failed.is_empty(), "{report:?}");

@@ -6,7 +6,7 @@
 //! re-exports them under their module names, so every path reads `cpg_infra::definitions::…`.
 
 pub use cpg_infra_core::{codeowners, definitions, edit, graph, hierarchy, write_safely};
-pub use cpg_infra_directory::{apps, cache, directory, http_api, sync};
+pub use cpg_infra_directory::{apps, cache, directory, http_api, pacing, sync};
 pub use cpg_infra_emulators as emulator;
 pub use cpg_infra_program::{infra, load};
 pub use cpg_infra_review::{diff, policy, recertify};

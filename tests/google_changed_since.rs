@@ -24,8 +24,8 @@ fn google_repo() -> GitOrg {
     let text = org.read("groups/org.toml");
     let section = text.find("[providers.google]").expect("a [providers.google] section");
     let flag = section + text[section..].find("enabled = false").expect("google disabled in the fixture");
-    std::fs::write(&path, format!("{}enabled = true{}", &text[..flag], &text[flag + "enabled = false".len()..]))
-        .unwrap();
+    let rest = &text[flag + "enabled = false".len()..];
+    std::fs::write(&path, format!("{}enabled = true\n{}{rest}", &text[..flag], common::UNPACED)).unwrap();
     org.commit_as("Org Admin", "enable google", COMMIT_TIME + 60);
     org
 }

@@ -365,6 +365,7 @@ fn an_unreachable_token_endpoint_is_an_outage_not_a_configuration_error() {
         endpoint: Some(emulator.base_url()),
         auth: GoogleAuth::CredentialsFile(credentials),
         security_groups: false,
+        requests: common::unpaced(),
     })
     .expect("connect");
     let error = sync::read_live_state(&directory, 8, &FAST_RETRY, &BTreeSet::new()).expect_err("no token");

@@ -5,10 +5,14 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
 
+use cpg_infra::definitions::RequestRate;
 use cpg_infra::directory::{Directory, DirectoryError};
 use cpg_infra::emulator::google::SeedGroup;
 use cpg_infra::emulator::FaultPlan;
+use cpg_infra::pacing::{Clock, Pacer, VirtualClock};
 use cpg_infra::sync::{self, ApplyOutcome};
 
 use common::google::{
@@ -178,6 +182,39 @@ fn one_rejected_member_does_not_block_the_rest() {
     let state = emulator_state(&emulator);
     assert_eq!(state["g1@groups.example.org"].len(), 5);
     assert_eq!(state["g2@groups.example.org"].len(), 3);
+}
+
+/// Every request goes through the provider's one bucket. On a virtual clock, a sync at 5
+/// requests a second with bursts of 2 ends exactly when its requests' slots at that rate say,
+/// whatever its 8 workers do at once; and a 429's Retry-After pauses the bucket, so the next
+/// request, from whichever worker, waits it out.
+#[test]
+fn every_request_is_paced_by_one_bucket_and_retry_after_pauses_it() {
+    let emulator = emulator(500);
+    let clock = Arc::new(VirtualClock::new());
+    let rate = RequestRate::new(5.0, 2).expect("a valid rate");
+    let pacer = Arc::new(Pacer::with_clock(rate, clock.clone()));
+    let directory = connect(&emulator, TOKEN).with_pacer(pacer.clone());
+    let desired = hierarchy(&[("g1", people("a", 6), &[]), ("g2", people("b", 4), &["g1"]), ("g3", vec![], &[])]);
+    let report = sync_to(&directory, &desired);
+    let calls = emulator.total_calls();
+    assert_eq!(calls, 15, "one listing, three creations, eleven additions");
+    assert_eq!((pacer.requests(), report.api_calls), (calls, Some(calls)), "the emulator saw only paced requests");
+    // Two go at once, then one every 200 ms.
+    let interval = Duration::from_millis(200);
+    assert_eq!(clock.now(), interval * (calls as u32 - 2));
+
+    emulator.set_faults(FaultPlan {
+        rate_429: 1.0,
+        retry_after: Duration::from_secs(3),
+        max_faults: Some(1),
+        ..FaultPlan::default()
+    });
+    let throttled = directory.list_groups().expect_err("a 429");
+    assert_eq!(throttled.retry_after(), Some(Duration::from_secs(3)), "{throttled}");
+    let after_429 = clock.now();
+    directory.list_groups().expect("one fault only");
+    assert_eq!(clock.now() - after_429, Duration::from_secs(3) + interval, "the pause, then the steady rate");
 }
 
 #[test]

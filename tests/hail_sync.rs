@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
-use common::{cpg_with_env, example_org, Run, FAILURE, INVALID_INPUT, SUCCESS};
+use common::{cpg_with_env, example_org, Run, FAILURE, INVALID_INPUT, SUCCESS, UNPACED};
 use cpg_infra::directory::{Directory, HailConfig, HailDirectory};
 use cpg_infra::emulator::hail::HailEmulator;
 use cpg_infra::http_api::ApiClient;
@@ -28,8 +28,11 @@ fn hail_org() -> tempfile::TempDir {
     let root = org.path();
     let path = root.join("groups/org.toml");
     let text = fs::read_to_string(&path).unwrap();
-    fs::write(&path, format!("{text}\n[providers.hail]\nenabled = true\naggregator = \"billing-aggregator\"\n"))
-        .unwrap();
+    fs::write(
+        &path,
+        format!("{text}\n[providers.hail]\nenabled = true\n{UNPACED}\naggregator = \"billing-aggregator\"\n"),
+    )
+    .unwrap();
     let people = root.join("groups/people.toml");
     let text = fs::read_to_string(&people).unwrap();
     let text = text.replacen("[people.amara]\n", "[people.amara]\nhail_batch = \"amara\"\n", 1);
@@ -188,6 +191,7 @@ fn closing_a_project_with_running_batches_is_reported_then_done_later() {
         token: TOKEN.to_owned(),
         ours: set(&["tob-wgs"]),
         machine_users: BTreeSet::new(),
+        requests: common::unpaced(),
     };
     let directory = HailDirectory::connect(&config).expect("connect");
     let error = directory.delete_group("tob-wgs").unwrap_err();

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::path::Path;
 
-use common::{cpg_with_env, example_org, Run, FAILURE, INVALID_INPUT, REFUSED, SUCCESS};
+use common::{cpg_with_env, example_org, Run, FAILURE, INVALID_INPUT, REFUSED, SUCCESS, UNPACED};
 use cpg_infra::apps::metamist::{member_list, projects, MemberList};
 use cpg_infra::definitions::DirSource;
 use cpg_infra::directory::{ListDirectory, MetamistDirectory};
@@ -28,7 +28,8 @@ fn metamist_org_with(extra: &str) -> tempfile::TempDir {
     let org = example_org();
     let path = org.path().join("groups/org.toml");
     let text = fs::read_to_string(&path).unwrap();
-    let table = format!("\n[providers.metamist]\nenabled = true\naccount = \"{EMULATOR_CALLER}\"\n{extra}\n");
+    let table =
+        format!("\n[providers.metamist]\nenabled = true\n{UNPACED}\naccount = \"{EMULATOR_CALLER}\"\n{extra}\n");
     fs::write(&path, format!("{text}{table}")).unwrap();
     org
 }
@@ -315,7 +316,7 @@ fn the_emulator_serves_only_metamists_routes_and_statuses() {
     assert_eq!(emulator.holders("tob-wgs", "reader"), roles(&["amara@example.org"]), "refused writes change nothing");
 
     // Through the provider: an unknown project and an unknown role are refusals that name it.
-    let directory = MetamistDirectory::connect(&emulator.base_url(), TOKEN).expect("connect");
+    let directory = MetamistDirectory::connect(&emulator.base_url(), TOKEN, common::unpaced()).expect("connect");
     let error = directory.write_members("nope", &MemberList::new()).unwrap_err();
     assert!(!error.is_retryable() && error.to_string().contains("403"), "{error}");
     let bad: MemberList = [("a@example.org".to_owned(), roles(&["auditor"]))].into();
@@ -362,7 +363,7 @@ fn all_providers_sync_both_applications() {
     let root = org.path();
     let path = root.join("groups/org.toml");
     let text = fs::read_to_string(&path).unwrap();
-    fs::write(&path, format!("{text}\n[providers.hail]\nenabled = true\n")).unwrap();
+    fs::write(&path, format!("{text}\n[providers.hail]\nenabled = true\n{UNPACED}\n")).unwrap();
     let hail = cpg_infra::emulator::hail::HailEmulator::start(0, "hail-token").expect("hail emulator");
     let metamist = MetamistEmulator::start(0, TOKEN).expect("metamist emulator");
     let (hail_url, metamist_url) = (hail.base_url(), metamist.base_url());

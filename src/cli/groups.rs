@@ -315,7 +315,16 @@ fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exi
         }),
         None => match &scope {
             Some(scope) => sync::read_live_groups(directory.as_ref(), &scope.groups, concurrency, &retry, &adoptable),
-            None => sync::read_live_state(directory.as_ref(), concurrency, &retry, &adoptable),
+            None => {
+                let progress = progress::on_stderr("read", "groups");
+                sync::read_live_state_with_progress(
+                    directory.as_ref(),
+                    concurrency,
+                    &retry,
+                    &adoptable,
+                    progress.as_ref(),
+                )
+            }
         },
     };
     let read = read.map_err(|error| {
@@ -414,7 +423,8 @@ fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exi
         return refresh_cache(global, args, expanded, exit);
     }
     let apply_options = ApplyOptions { concurrency, retry, allow_mass_removal: args.allow_mass_removal };
-    let outcome = sync::apply(directory.as_ref(), &plan, &apply_options, progress::for_terminal().as_ref());
+    let outcome =
+        sync::apply(directory.as_ref(), &plan, &apply_options, progress::on_stderr("applied", "changes").as_ref());
     for notice in directory.notices() {
         eprintln!("notice: {notice}");
     }
@@ -758,6 +768,7 @@ fn target(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<T
                 token,
                 ours: desired.projects.groups.keys().cloned().collect(),
                 machine_users: desired.machine_users,
+                requests: settings.requests,
             };
             let directory = HailDirectory::connect(&config).map_err(|e| InputError(e.to_string()))?;
             Ok(Target {

@@ -20,7 +20,8 @@ pub fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result
     let definitions = &expanded.definitions;
     let (endpoint, token, settings) = resolve::metamist_config(definitions)?;
     let state_path = resolve::local_state_path(global, args.state.as_deref(), &settings.state_file);
-    let directory = MetamistDirectory::connect(&endpoint, &token).map_err(|e| InputError(e.to_string()))?;
+    let directory =
+        MetamistDirectory::connect(&endpoint, &token, settings.requests).map_err(|e| InputError(e.to_string()))?;
     // People sign in to Metamist with their Google account.
     let aliases = definitions.google_accounts();
     let desired = |project: &MetamistProject| -> MemberList {
@@ -70,7 +71,8 @@ pub fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result
     }
     let concurrency = args.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
     let apply = ApplyOptions { concurrency, retry, allow_mass_removal: args.allow_mass_removal };
-    match sync::apply_lists(&directory, &plan, &desired, &apply) {
+    let progress = super::progress::on_stderr("wrote", "projects");
+    match sync::apply_lists(&directory, &plan, &desired, &apply, progress.as_ref()) {
         ListOutcome::Refused(reasons) => {
             for reason in reasons {
                 eprintln!("refused: {reason}");

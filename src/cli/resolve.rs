@@ -343,6 +343,7 @@ pub fn google_config(definitions: &Definitions) -> Result<(GoogleConfig, Provide
         endpoint,
         auth,
         security_groups: settings.security_groups,
+        requests: settings.requests,
     };
     Ok((config, settings))
 }
@@ -371,6 +372,7 @@ pub fn azure_config(definitions: &Definitions) -> Result<(AzureConfig, ProviderS
         auth: azure_auth()?,
         people,
         identities,
+        requests: settings.requests,
     };
     Ok((config, settings))
 }

@@ -98,6 +98,7 @@ pub fn connect_with(
         auth: AzureAuth::AccessToken { token: token.to_owned(), source: "the test token".to_owned() },
         people,
         identities,
+        requests: super::unpaced(),
     })
     .expect("connect")
 }

@@ -45,6 +45,7 @@ pub fn connect_with(emulator: &GoogleEmulator, token: &str, security_groups: boo
         endpoint: Some(emulator.base_url()),
         auth: GoogleAuth::AccessToken(token.to_owned()),
         security_groups,
+        requests: super::unpaced(),
     })
     .expect("connect")
 }

@@ -7,9 +7,21 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use cpg_infra::definitions::RequestRate;
+
 pub mod azure;
 pub mod git;
 pub mod google;
+
+/// The rate the tests give each provider they enable, in `groups/org.toml` (`UNPACED`) or in
+/// a provider's config (`unpaced()`): far above anything a test sends. The emulators have no
+/// quota, and the tests check the sync, not its pacing, which has tests of its own
+/// (`crates/directory/src/pacing.rs`, `google_sync`'s `requests_are_paced_...`).
+pub const UNPACED: &str = "requests_per_second = 1000000";
+
+pub fn unpaced() -> RequestRate {
+    RequestRate::per_second(1_000_000.0).expect("a valid rate")
+}
 
 /// Expiry is judged against a fixed date so the tests never change with the clock.
 pub const TODAY: &str = "2026-11-26";
@@ -64,7 +76,8 @@ pub fn org_with_provider(provider: &str) -> tempfile::TempDir {
     let header = format!("[providers.{provider}]");
     let section = text.find(&header).unwrap_or_else(|| panic!("a {header} section"));
     let flag = section + text[section..].find("enabled = false").expect("the provider disabled in the fixture");
-    fs::write(&org, format!("{}enabled = true{}", &text[..flag], &text[flag + "enabled = false".len()..])).unwrap();
+    let rest = &text[flag + "enabled = false".len()..];
+    fs::write(&org, format!("{}enabled = true\n{UNPACED}{rest}", &text[..flag])).unwrap();
     dir
 }
 

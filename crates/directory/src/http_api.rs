@@ -1,9 +1,11 @@
 //! Authenticated HTTP calls to APIs the tree has no client crate for (Cloud
 //! Storage objects, Secret Manager, Hail Batch, Metamist): a bearer token or Google Application Default Credentials, and
 //! statuses mapped onto the errors the sync retries (429, 5xx, transport) or reports (401/403
-//! as rejected configuration). Plain HTTP only to loopback, for the emulator.
+//! as rejected configuration). Plain HTTP only to loopback, for the emulator. A client given
+//! a pacer waits for it before every request and pauses it on a 429's Retry-After.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,13 +16,14 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 
 use crate::directory::{check_endpoint, DirectoryError, GoogleAuth};
+use crate::pacing::Pacer;
 
 /// Read and write access to Google Cloud APIs.
 const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 
 type Authenticator = google_cloudidentity1::yup_oauth2::authenticator::Authenticator<HttpsConnector<HttpConnector>>;
 
-/// One API's endpoint with credentials; counts its requests.
+/// One API's endpoint with credentials; counts its requests, and paces them when given a pacer.
 pub struct ApiClient {
     runtime: tokio::runtime::Runtime,
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
@@ -31,6 +34,9 @@ pub struct ApiClient {
     /// The OAuth scope tokens from `authenticator` are asked for.
     scope: &'static str,
     calls: AtomicU64,
+    /// The provider's request pacing, shared with its other clients; none for clients outside
+    /// a sync's providers (the members cache, Secret Manager, GitHub's token).
+    pacer: Option<Arc<Pacer>>,
 }
 
 impl ApiClient {
@@ -64,7 +70,12 @@ impl ApiClient {
                 (None, Some(authenticator))
             }
         };
-        Ok(ApiClient { runtime, client, endpoint, token, authenticator, scope, calls: AtomicU64::new(0) })
+        Ok(ApiClient { runtime, client, endpoint, token, authenticator, scope, calls: AtomicU64::new(0), pacer: None })
+    }
+
+    /// Every request waits for `pacer` first, and a 429's Retry-After pauses it.
+    pub fn paced(self, pacer: Arc<Pacer>) -> ApiClient {
+        ApiClient { pacer: Some(pacer), ..self }
     }
 
     /// The endpoint, ending with `/`.
@@ -112,6 +123,9 @@ impl ApiClient {
         headers: &[(&str, &str)],
         answers: &[StatusCode],
     ) -> Result<(StatusCode, Bytes), DirectoryError> {
+        if let Some(pacer) = &self.pacer {
+            pacer.acquire(1);
+        }
         self.calls.fetch_add(1, Ordering::Relaxed);
         let url = format!("{}{path}", self.endpoint);
         self.runtime.block_on(async {
@@ -156,7 +170,12 @@ impl ApiClient {
             match status.as_u16() {
                 _ if answers.contains(&status) => Ok((status, bytes.clone())),
                 200..=299 | 404 => Ok((status, bytes.clone())),
-                429 => Err(DirectoryError::Throttled { call: call.to_owned(), retry_after }),
+                429 => {
+                    if let (Some(pacer), Some(wait)) = (&self.pacer, retry_after) {
+                        pacer.pause(wait);
+                    }
+                    Err(DirectoryError::Throttled { call: call.to_owned(), retry_after })
+                }
                 401 | 403 => Err(DirectoryError::Rejected(format!("{call}: {status}: {}", text()))),
                 500..=599 => Err(DirectoryError::Unavailable(format!("{call}: {status}"))),
                 _ => Err(DirectoryError::Storage(format!("{call}: {status}: {}", text()))),

@@ -9,4 +9,5 @@ pub mod apps;
 pub mod cache;
 pub mod directory;
 pub mod http_api;
+pub mod pacing;
 pub mod sync;

@@ -131,6 +131,10 @@ pub struct MetamistTable {
     pub main: Option<MetamistRolesTable>,
     /// The same for the dataset's `-test` project.
     pub test: Option<MetamistRolesTable>,
+    /// Requests a second the sync may send (a positive number; default: the service's quota).
+    pub requests_per_second: Option<Spanned<f64>>,
+    /// Requests the sync may send at once before the rate applies (default: one second's worth).
+    pub request_burst: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,6 +162,10 @@ pub struct HailTable {
     /// The Hail Batch user of each dataset's hail machine account per access level
     /// (`{dataset}`, `{level}`); default `{dataset}-{level}`.
     pub account_usernames: Option<String>,
+    /// Requests a second the sync may send (a positive number; default: the service's quota).
+    pub requests_per_second: Option<Spanned<f64>>,
+    /// Requests the sync may send at once before the rate applies (default: one second's worth).
+    pub request_burst: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -170,6 +178,10 @@ pub struct ProviderTable {
     pub tenant_id: Option<String>,
     pub endpoint: Option<String>,
     pub concurrency: Option<usize>,
+    /// Requests a second the sync may send (a positive number; default: the service's quota).
+    pub requests_per_second: Option<Spanned<f64>>,
+    /// Requests the sync may send at once before the rate applies (default: one second's worth).
+    pub request_burst: Option<Spanned<i64>>,
     #[serde(default)]
     pub security_groups: bool,
     /// Google only: `native` (Cloud Identity expires memberships; premium editions) or

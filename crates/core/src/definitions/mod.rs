@@ -9,6 +9,7 @@ mod files;
 mod group_settings;
 mod names;
 mod parse_cache;
+mod request_rate;
 mod source;
 mod validate;
 mod wording;
@@ -19,6 +20,7 @@ pub use diagnostic::{Diagnostic, Diagnostics, Location};
 pub use group_settings::{GoogleGroupSettings, SettingSpec, GOOGLE_GROUP_SETTINGS};
 pub use names::{domain_allowed, github_handle_problem, group_name_problem, is_valid_email, KNOWN_COMPONENTS};
 pub use parse_cache::ParseCache;
+pub use request_rate::RequestRate;
 pub use source::{decode_utf8, DirSource, Entry, EntryKind, GitSource, OverlaySource, Source, SourceError};
 pub use wording::unknown;
 
@@ -234,6 +236,8 @@ pub struct HailSettings {
     pub aggregator: Option<String>,
     /// `{dataset}` and `{level}` are replaced.
     pub account_usernames: String,
+    /// How fast the sync may send requests (`requests_per_second`, `request_burst`).
+    pub requests: RequestRate,
 }
 
 /// `[providers.metamist]`.
@@ -247,6 +251,8 @@ pub struct MetamistSettings {
     pub account: Option<String>,
     /// The state file of the lists last written, relative to the root.
     pub state_file: String,
+    /// How fast the sync may send requests (`requests_per_second`, `request_burst`).
+    pub requests: RequestRate,
     /// The dataset's project: Metamist role → what holds it: dataset roles (their groups'
     /// effective members) and `group:<name>` organisation groups.
     pub main: BTreeMap<String, Vec<String>>,
@@ -298,6 +304,9 @@ pub struct ProviderSettings {
     pub tenant_id: Option<String>,
     pub endpoint: Option<String>,
     pub concurrency: Option<usize>,
+    /// How fast the sync may send requests (`requests_per_second`, `request_burst`), shared
+    /// by all of a run's concurrent requests to this provider.
+    pub requests: RequestRate,
     /// Google: label created groups as security groups too (usable in IAM conditions).
     pub security_groups: bool,
     /// Google: `[providers.google.group_settings]`, the settings of every owned group unless

@@ -395,6 +395,7 @@ impl Loader<'_> {
         let azure =
             providers.and_then(|p| p.azure.as_ref()).map(|p| self.convert_provider(file, p, "azure", Nesting::Flatten));
         let hail = providers.and_then(|p| p.hail.as_ref()).map(|h| HailSettings {
+            requests: self.request_rate(file, &h.requests_per_second, &h.request_burst, RequestRate::HAIL),
             enabled: h.enabled,
             endpoint: h.endpoint.clone(),
             auth_endpoint: h.auth_endpoint.clone(),
@@ -402,6 +403,7 @@ impl Loader<'_> {
             account_usernames: h.account_usernames.clone().unwrap_or_else(|| "{dataset}-{level}".to_owned()),
         });
         let metamist = providers.and_then(|p| p.metamist.as_ref()).map(|m| MetamistSettings {
+            requests: self.request_rate(file, &m.requests_per_second, &m.request_burst, RequestRate::METAMIST),
             enabled: m.enabled.as_ref().is_some_and(|e| *e.get_ref()),
             endpoint: m.endpoint.clone(),
             audience: m.audience.clone(),
@@ -650,7 +652,9 @@ impl Loader<'_> {
                 MembershipExpiry::Native
             }
         };
+        let default_rate = if provider == "google" { RequestRate::GOOGLE } else { RequestRate::AZURE };
         ProviderSettings {
+            requests: self.request_rate(file, &table.requests_per_second, &table.request_burst, default_rate),
             membership_expiry,
             group_settings,
             enabled: table.enabled,
@@ -661,6 +665,50 @@ impl Loader<'_> {
             concurrency: table.concurrency,
             security_groups: table.security_groups,
         }
+    }
+
+    /// A provider's `requests_per_second` and `request_burst` over its default; a rate that is
+    /// not a positive finite number, or a burst that is not a positive whole number, is an
+    /// error at the value (and the default stands). A rate without a burst gets one second's
+    /// worth.
+    fn request_rate(
+        &mut self,
+        file: &SourceFile,
+        per_second: &Option<Spanned<f64>>,
+        burst: &Option<Spanned<i64>>,
+        default: RequestRate,
+    ) -> RequestRate {
+        let rate = match per_second {
+            None => Some(default.requests_per_second()),
+            Some(value) if value.get_ref().is_finite() && *value.get_ref() > 0.0 => Some(*value.get_ref()),
+            Some(value) => {
+                let message = format!(
+                    "requests_per_second must be a positive number of requests a second, not {}",
+                    value.get_ref()
+                );
+                self.error(file.location(value.span()), message);
+                None
+            }
+        };
+        let burst = match burst {
+            None => None,
+            Some(value) => match u32::try_from(*value.get_ref()) {
+                Ok(burst) if burst > 0 => Some(burst),
+                _ => {
+                    let message =
+                        format!("request_burst must be a positive whole number of requests, not {}", value.get_ref());
+                    self.error(file.location(value.span()), message);
+                    return default;
+                }
+            },
+        };
+        let Some(rate) = rate else { return default };
+        let rate = match (burst, per_second) {
+            (Some(burst), _) => RequestRate::new(rate, burst),
+            (None, Some(_)) => RequestRate::per_second(rate),
+            (None, None) => Some(default),
+        };
+        rate.unwrap_or(default)
     }
 
     /// Google group settings as the API writes them; a value the API does not take is an

@@ -11,6 +11,9 @@
 //! first need, so that listings and the change feed name them back. The provider never
 //! retries by itself and never mutates a group without the owner marker in its description.
 //! Graph has no membership expiry: a grant ends when the sync after its last day removes it.
+//! Every request waits for the provider's pacer first, a `$batch` for each request in it (Graph
+//! throttles them one by one), and a 429's Retry-After, of a request or of one inside a batch,
+//! pauses it for every worker.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,9 +30,10 @@ use super::{
     check_endpoint, DeltaGroup, DeltaMember, DeltaState, Directory, DirectoryError, LiveGroup, LiveMember, MemberKind,
     NewGroup, OWNER_MARKER,
 };
-use crate::definitions::Date;
+use crate::definitions::{Date, RequestRate};
 use crate::http_api::percent_encode;
 use crate::infra::AZURE_IDENTITY_PREFIX;
+use crate::pacing::Pacer;
 
 /// Graph takes at most 20 references per `members@odata.bind` and 20 requests per `$batch`.
 pub const AZURE_BATCH_SIZE: usize = 20;
@@ -61,6 +65,8 @@ pub struct AzureConfig {
     /// ARM ids of the managed identities the desired state names (`azure-identity:<ARM id>`),
     /// resolved together on first need, so listings can name their service principals.
     pub identities: Vec<String>,
+    /// How fast requests to Graph may go, all of this run's concurrent requests together.
+    pub requests: RequestRate,
 }
 
 /// Credentials, and where they came from (named when the directory rejects them).
@@ -117,6 +123,8 @@ pub struct AzureDirectory {
     created: Mutex<BTreeMap<String, DeltaGroup>>,
     /// HTTP requests sent, retries included.
     calls: AtomicU64,
+    /// Every request to Graph waits for it (`call_costing`).
+    pacer: Pacer,
 }
 
 #[derive(Debug, Clone)]
@@ -210,11 +218,18 @@ impl AzureDirectory {
             user_emails: Mutex::new(HashMap::new()),
             created: Mutex::new(BTreeMap::new()),
             calls: AtomicU64::new(0),
+            pacer: Pacer::new(config.requests),
         })
     }
 
     /// Sends one request built by `request` and reads its JSON answer (`Value::Null` for none).
     fn call(&self, request: RequestHandler) -> Result<Value, CallError> {
+        self.call_costing(request, 1)
+    }
+
+    /// `call` for a request Graph counts as `cost` requests (a `$batch` of that many).
+    fn call_costing(&self, request: RequestHandler, cost: u32) -> Result<Value, CallError> {
+        self.pacer.acquire(cost);
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.runtime.block_on(async {
             let response = request.send().await.map_err(transport_error)?;
@@ -236,6 +251,9 @@ impl AzureDirectory {
             if (200..300).contains(&status) {
                 Ok(body)
             } else {
+                if let (429, Some(wait)) = (status, retry_after) {
+                    self.pacer.pause(wait);
+                }
                 Err(CallError::from_answer(status, &body, retry_after))
             }
         })
@@ -362,7 +380,8 @@ impl AzureDirectory {
             .enumerate()
             .map(|(index, (method, url))| json!({ "id": index.to_string(), "method": method, "url": url }))
             .collect();
-        let mut answer = self.call(self.client.batch(&json!({ "requests": body })))?;
+        let cost = u32::try_from(requests.len()).unwrap_or(u32::MAX);
+        let mut answer = self.call_costing(self.client.batch(&json!({ "requests": body })), cost)?;
         let mut answers: Vec<Option<SubResponse>> = requests.iter().map(|_| None).collect();
         for response in answer["responses"].as_array_mut().into_iter().flatten() {
             let Some(index) = response["id"].as_str().and_then(|id| id.parse::<usize>().ok()) else { continue };
@@ -373,6 +392,9 @@ impl AzureDirectory {
                 .and_then(|(_, v)| v.as_str()?.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
             let status = response["status"].as_u64().unwrap_or(0) as u16;
+            if let (429, Some(wait)) = (status, retry_after) {
+                self.pacer.pause(wait);
+            }
             *slot = Some(SubResponse { status, body: response["body"].take(), retry_after });
         }
         Ok(answers)

@@ -12,11 +12,15 @@
 //! group not visible yet; only the customer's own listing refusing is a credentials error.
 //! Membership expiry exists on premium editions only: a refused expiry adds the membership
 //! without it, skips expiry for the rest of the run and leaves one notice.
+//!
+//! Every request, to Cloud Identity and to the Groups Settings API alike, first waits for the
+//! provider's one pacer (`[providers.google] requests_per_second`), and a 429's Retry-After
+//! pauses it for every worker.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Datelike;
@@ -33,7 +37,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use super::{
     Directory, DirectoryError, GroupSettingsDirectory, LiveGroup, LiveMember, MemberKind, NewGroup, OWNER_MARKER,
 };
-use crate::definitions::Date;
+use crate::definitions::{Date, RequestRate};
+use crate::pacing::Pacer;
 
 /// The label that makes a Cloud Identity group a Google Group (mail, membership).
 const DISCUSSION_FORUM_LABEL: &str = "cloudidentity.googleapis.com/groups.discussion_forum";
@@ -55,6 +60,8 @@ pub struct GoogleConfig {
     pub auth: GoogleAuth,
     /// Also label created groups `groups.security`.
     pub security_groups: bool,
+    /// How fast requests may go, all of this run's concurrent requests together.
+    pub requests: RequestRate,
 }
 
 /// Credentials.
@@ -87,6 +94,8 @@ pub struct GoogleDirectory {
     memberships: Mutex<HashMap<(String, String), String>>,
     /// HTTP requests sent, retries included.
     calls: AtomicU64,
+    /// Every request waits for it (`CallObserver::pre_request`).
+    pacer: Arc<Pacer>,
     /// The customer refused a membership expiry (not a premium edition): expiry is skipped for
     /// the rest of the run, and `notices` says so once.
     expiry_refused: AtomicBool,
@@ -155,13 +164,20 @@ impl GoogleDirectory {
             groups: Mutex::new(HashMap::new()),
             memberships: Mutex::new(HashMap::new()),
             calls: AtomicU64::new(0),
+            pacer: Arc::new(Pacer::new(config.requests)),
             expiry_refused: AtomicBool::new(false),
             reports,
         })
     }
 
+    /// Paces requests with `pacer` instead of the one `connect` made from the configured rate,
+    /// e.g. one on a virtual clock, or one shared with another client.
+    pub fn with_pacer(self, pacer: Arc<Pacer>) -> GoogleDirectory {
+        GoogleDirectory { pacer, ..self }
+    }
+
     pub(super) fn observer(&self) -> CallObserver<'_> {
-        CallObserver { calls: &self.calls, status: None, retry_after: None }
+        CallObserver { calls: &self.calls, pacer: &self.pacer, status: None, retry_after: None }
     }
 
     fn remember_group(&self, email: &str, group: KnownGroup) {
@@ -737,12 +753,16 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// status line and the Retry-After header). Always tells the client not to retry.
 pub(super) struct CallObserver<'a> {
     calls: &'a AtomicU64,
+    pacer: &'a Pacer,
     status: Option<u16>,
     retry_after: Option<Duration>,
 }
 
 impl Delegate for CallObserver<'_> {
+    /// Called by the client right before it sends each request: waits for the pacer there (on
+    /// the calling thread, which `block_on` runs the call on), then counts the request.
     fn pre_request(&mut self) {
+        self.pacer.acquire(1);
         self.calls.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -758,6 +778,9 @@ impl Delegate for CallObserver<'_> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
+        if let (429, Some(wait)) = (response.status().as_u16(), self.retry_after) {
+            self.pacer.pause(wait);
+        }
         Retry::Abort
     }
 }

@@ -18,13 +18,14 @@
 //! - A closed project of ours is reopened instead of created, and emptied.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use hyper::{Method, StatusCode};
 
 use super::{Directory, DirectoryError, LiveGroup, LiveMember, MemberKind, NewGroup};
-use crate::definitions::Date;
+use crate::definitions::{Date, RequestRate};
 use crate::http_api::{percent_encode, ApiClient};
+use crate::pacing::Pacer;
 
 /// Reads of a just-created project that may still miss it (replication lag) before the token
 /// is taken to lack the developer role; below the sync's attempts per change.
@@ -41,6 +42,8 @@ pub struct HailConfig {
     pub ours: BTreeSet<String>,
     /// Users the sync creates when missing: the datasets' users per access level.
     pub machine_users: BTreeSet<String>,
+    /// How fast requests may go, to the batch and auth services together.
+    pub requests: RequestRate,
 }
 
 /// The Hail Batch service of an organisation.
@@ -75,9 +78,11 @@ fn reason(body: &[u8]) -> String {
 impl HailDirectory {
     pub fn connect(config: &HailConfig) -> Result<HailDirectory, DirectoryError> {
         let auth = super::GoogleAuth::AccessToken(config.token.clone());
+        // One deployment behind both services: one bucket for the two clients.
+        let pacer = Arc::new(Pacer::new(config.requests));
         Ok(HailDirectory {
-            api: ApiClient::connect(&config.endpoint, &auth)?,
-            auth: ApiClient::connect(&config.auth_endpoint, &auth)?,
+            api: ApiClient::connect(&config.endpoint, &auth)?.paced(pacer.clone()),
+            auth: ApiClient::connect(&config.auth_endpoint, &auth)?.paced(pacer),
             ours: config.ours.clone(),
             machine_users: config.machine_users.clone(),
             closed: Mutex::new(BTreeSet::new()),

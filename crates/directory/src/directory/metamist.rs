@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{DirectoryError, ListDirectory};
 use crate::apps::metamist::MemberList;
+use crate::definitions::RequestRate;
 use crate::http_api::{percent_encode, ApiClient};
+use crate::pacing::Pacer;
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 
@@ -30,8 +32,10 @@ pub struct MetamistDirectory {
 }
 
 impl MetamistDirectory {
-    pub fn connect(endpoint: &str, token: &str) -> Result<Self, DirectoryError> {
-        let api = ApiClient::connect(endpoint, &super::GoogleAuth::AccessToken(token.to_owned()))?;
+    /// Connects lazily; every request waits for a pacer at `requests`.
+    pub fn connect(endpoint: &str, token: &str, requests: RequestRate) -> Result<Self, DirectoryError> {
+        let api = ApiClient::connect(endpoint, &super::GoogleAuth::AccessToken(token.to_owned()))?
+            .paced(std::sync::Arc::new(Pacer::new(requests)));
         Ok(MetamistDirectory { api })
     }
 

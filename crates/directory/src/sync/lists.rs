@@ -19,11 +19,11 @@ use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::apply::{run_parallel, with_retries};
+use super::apply::{run_parallel, with_retries, Progress};
 use super::plan::removal_refusals;
 use super::{ApplyOptions, RemovalLimits};
 use crate::apps::metamist::{MemberList, MetamistProject};
-use crate::directory::{ListDirectory, ProjectMember};
+use crate::directory::{DirectoryError, ListDirectory, ProjectMember};
 
 #[derive(Debug, Error)]
 pub enum StateError {
@@ -311,31 +311,27 @@ pub enum ListOutcome {
 }
 
 /// Creates the missing projects and writes each planned project's list (asked from `desired`
-/// again, one project at a time), in parallel, with the sync's retries.
+/// again, one project at a time), in parallel, with the sync's retries; `progress` hears of
+/// each project as it is done.
 pub fn apply_lists(
     directory: &dyn ListDirectory,
     plan: &ListPlan,
     desired: &(dyn Fn(&MetamistProject) -> MemberList + Sync),
     options: &ApplyOptions,
+    progress: &dyn Progress,
 ) -> ListOutcome {
     if !plan.refusals.is_empty() && !options.allow_mass_removal {
         return ListOutcome::Refused(plan.refusals.clone());
     }
+    progress.start(plan.writes.len());
     let started = Instant::now();
     let retries = AtomicUsize::new(0);
     let results = run_parallel(&plan.writes, options.concurrency, |write| {
-        if write.create {
-            let (created, attempts) =
-                with_retries(&options.retry, || directory.create_project(&write.project, &write.dataset));
-            retries.fetch_add(attempts - 1, Ordering::Relaxed);
-            created?;
-        }
-        let project = MetamistProject { name: write.project.clone(), dataset: write.dataset.clone(), test: write.test };
-        let list = desired(&project);
-        let (written, attempts) = with_retries(&options.retry, || directory.write_members(&write.project, &list));
-        retries.fetch_add(attempts - 1, Ordering::Relaxed);
+        let written = write_project(directory, write, desired, options, &retries);
+        progress.advance();
         written
     });
+    progress.finish();
     let mut report = ListReport::default();
     for (write, result) in plan.writes.iter().zip(results) {
         match result {
@@ -351,6 +347,28 @@ pub fn apply_lists(
     report.api_calls = directory.api_calls();
     report.seconds = started.elapsed().as_secs_f64();
     ListOutcome::Applied(report)
+}
+
+/// One planned write: the project created first if it is missing, then its whole list; each
+/// call retried, the attempts beyond the first added to `retries`.
+fn write_project(
+    directory: &dyn ListDirectory,
+    write: &ListWrite,
+    desired: &(dyn Fn(&MetamistProject) -> MemberList + Sync),
+    options: &ApplyOptions,
+    retries: &AtomicUsize,
+) -> Result<(), DirectoryError> {
+    if write.create {
+        let (created, attempts) =
+            with_retries(&options.retry, || directory.create_project(&write.project, &write.dataset));
+        retries.fetch_add(attempts - 1, Ordering::Relaxed);
+        created?;
+    }
+    let project = MetamistProject { name: write.project.clone(), dataset: write.dataset.clone(), test: write.test };
+    let list = desired(&project);
+    let (written, attempts) = with_retries(&options.retry, || directory.write_members(&write.project, &list));
+    retries.fetch_add(attempts - 1, Ordering::Relaxed);
+    written
 }
 
 /// Rewrites the state file with the lists just written (asked from `desired` again) in place

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use thiserror::Error;
 
-use super::apply::{run_parallel, with_retries, RetryPolicy};
+use super::apply::{run_parallel, with_retries, NoProgress, Progress, RetryPolicy};
 use crate::directory::{DeltaState, Directory, DirectoryError, LiveGroup, LiveMember};
 
 /// What a directory holds now, keyed by lowercased group email.
@@ -61,11 +61,33 @@ pub fn read_live_state(
     retry: &RetryPolicy,
     also_unowned: &BTreeSet<String>,
 ) -> Result<LiveRead, ReadError> {
+    read_live_state_with_progress(directory, concurrency, retry, also_unowned, &NoProgress)
+}
+
+/// `read_live_state`, telling `progress` about the member listings (one per group read, the
+/// long part of a large directory's read) as they finish.
+pub fn read_live_state_with_progress(
+    directory: &dyn Directory,
+    concurrency: usize,
+    retry: &RetryPolicy,
+    also_unowned: &BTreeSet<String>,
+    progress: &dyn Progress,
+) -> Result<LiveRead, ReadError> {
     let (groups, attempts) = with_retries(retry, || directory.list_groups());
     let mut retries = attempts - 1;
     let groups = groups.map_err(ReadError::Groups)?;
-    let members_by_email = list_members_of_owned(directory, &groups, concurrency, retry, also_unowned, &mut retries)?;
+    let reading = MemberReading { concurrency, retry, also_unowned, progress };
+    let members_by_email = list_members_of_owned(directory, &groups, &reading, &mut retries)?;
     Ok(LiveRead { state: state_of(groups, members_by_email), retries })
+}
+
+/// How the member listings of a read run.
+struct MemberReading<'a> {
+    concurrency: usize,
+    retry: &'a RetryPolicy,
+    /// Unowned groups whose members are listed too (`--adopt` may take them over).
+    also_unowned: &'a BTreeSet<String>,
+    progress: &'a dyn Progress,
 }
 
 /// Reads only the groups in `emails` (lowercased): each looked up directly, and the members of
@@ -87,7 +109,8 @@ pub fn read_live_groups(
         let group = lookup.map_err(|error| ReadError::Lookup { group: (*email).clone(), error })?;
         found.extend(group);
     }
-    let members_by_email = list_members_of_owned(directory, &found, concurrency, retry, also_unowned, &mut retries)?;
+    let reading = MemberReading { concurrency, retry, also_unowned, progress: &NoProgress };
+    let members_by_email = list_members_of_owned(directory, &found, &reading, &mut retries)?;
     Ok(LiveRead { state: state_of(found, members_by_email), retries })
 }
 
@@ -96,15 +119,18 @@ pub fn read_live_groups(
 fn list_members_of_owned(
     directory: &dyn Directory,
     groups: &[LiveGroup],
-    concurrency: usize,
-    retry: &RetryPolicy,
-    also_unowned: &BTreeSet<String>,
+    reading: &MemberReading,
     retries: &mut usize,
 ) -> Result<BTreeMap<String, BTreeMap<String, LiveMember>>, ReadError> {
     let read: Vec<&LiveGroup> =
-        groups.iter().filter(|g| g.owned || also_unowned.contains(&g.email.to_ascii_lowercase())).collect();
-    let listings =
-        run_parallel(&read, concurrency, |group| with_retries(retry, || directory.list_members(&group.email)));
+        groups.iter().filter(|g| g.owned || reading.also_unowned.contains(&g.email.to_ascii_lowercase())).collect();
+    reading.progress.start(read.len());
+    let listings = run_parallel(&read, reading.concurrency, |group| {
+        let listing = with_retries(reading.retry, || directory.list_members(&group.email));
+        reading.progress.advance();
+        listing
+    });
+    reading.progress.finish();
     let mut members_by_email = BTreeMap::new();
     for (group, (listing, attempts)) in read.iter().zip(listings) {
         *retries += attempts - 1;

@@ -18,7 +18,8 @@ pub use lists::{
     StateError, StateReader, WriteReason,
 };
 pub use live::{
-    read_live_groups, read_live_state, read_live_state_delta, DeltaRead, LiveGroupState, LiveRead, LiveState, ReadError,
+    read_live_groups, read_live_state, read_live_state_delta, read_live_state_with_progress, DeltaRead, LiveGroupState,
+    LiveRead, LiveState, ReadError,
 };
 pub use plan::{plan, plan_groups, Change, Conflict, Plan, PlanCounts, PlanOptions, RemovalLimits};
 pub use settings::{
