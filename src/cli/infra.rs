@@ -15,8 +15,9 @@ use crate::load::Expanded;
 
 /// Runs one `infra` subcommand.
 pub fn run(global: &GlobalArgs, command: &InfraCommand) -> Result<Exit> {
-    let expanded = resolve::load_groups(global, &resolve::default_revision(global))?;
-    let build = resolve::build_infra(&expanded)?;
+    let revision = resolve::default_revision(global);
+    let expanded = resolve::load_groups(global, &revision)?;
+    let build = resolve::build_infra(global, &revision, &expanded)?;
     match command {
         InfraCommand::Access { format } => access(&expanded, *format),
         InfraCommand::Plan(args) => plan(&build, args),
