@@ -419,6 +419,43 @@ fn design_problems_of_a_revision_name_it() {
     assert_eq!(diagnostic_lines(&tree.stderr), stripped, "{tree}");
 }
 
+/// A base that fails only the infrastructure design's checks (which `validate` runs, the group
+/// expansion does not need) is still compared, so a pull request against an old base still gets
+/// its diff; a note says which revision and what its first problem is.
+#[test]
+fn a_base_that_fails_only_the_design_checks_is_diffed_with_a_note() {
+    let (fixture, _) = Fixture::new("");
+    let org_toml = fixture.root.join("groups/org.toml");
+    edit_file(&org_toml, "administrators = \"platform-admins\"", "administrators = \"platform-admin\"");
+    let old = fixture.commit("administrators names a group that does not exist");
+    fixture.run(&["--rev", &old, "validate"]).expect_code(INVALID_INPUT);
+    edit_file(&org_toml, "administrators = \"platform-admin\"", "administrators = \"platform-admins\"");
+    add_kenji_to_tob_wgs_analysis(&fixture.root);
+    let new = fixture.commit("kenji joins tob-wgs analysis");
+    let short = short_id(&fixture, &old);
+
+    for format in ["text", "markdown", "json"] {
+        let run = fixture.run(&["groups", "diff", &old, &new, "--format", format]);
+        run.expect_code(SUCCESS);
+        assert!(run.stdout.contains(KENJI), "{format}: {run}");
+        let notes: Vec<&str> = run.stderr.lines().filter(|line| line.starts_with("note: ")).collect();
+        assert_eq!(notes.len(), 1, "{format}: {run}");
+        assert!(notes[0].contains(&format!("{short} ")), "the note names the revision: {run}");
+        assert!(
+            notes[0].contains(&format!("{short}:groups/org.toml:45:18: [infra] administrators names `platform-admin`")),
+            "the note gives the first problem: {run}"
+        );
+    }
+    assert_kenji_diff(&fixture.run(&["groups", "diff", &old, &new]));
+    // The other way round, the head is the revision with the problem.
+    let run = fixture.run(&["groups", "diff", &new, &old]);
+    run.expect_code(SUCCESS);
+    assert!(run.stderr.contains(&format!("note: {short} ")), "{run}");
+    // A side that passes every check gets no note.
+    let run = fixture.run(&["groups", "diff", &new, "HEAD"]);
+    assert!(!run.stderr.contains("note:"), "{run}");
+}
+
 #[test]
 fn rev_validates_that_revision() {
     let (fixture, first) = Fixture::new("");

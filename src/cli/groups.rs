@@ -123,6 +123,9 @@ fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<Exit> {
     let head = args.head.clone().map_or(Revision::WorkingTree, Revision::Git);
     let (base_rev, head_rev) = (base, head);
     let (base, head) = load_revisions(global, &base_rev, &head_rev)?;
+    for note in design_notes(global, [(&base_rev, &base), (&head_rev, &head)]) {
+        eprintln!("note: {note}");
+    }
     let hierarchy = |side: &Option<Expanded>| side.as_ref().map(|e| e.hierarchy.clone()).unwrap_or_default();
     let settings = settings_changes(global, (&base_rev, &base), (&head_rev, &head))?;
     let diff = diff_hierarchies(&hierarchy(&base), &hierarchy(&head)).with_definition_changes(
@@ -172,6 +175,34 @@ fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<Exit> {
     emit(&output);
     let disagrees = disagreement.as_ref().is_some_and(|d| !d.is_empty());
     Ok(if args.exit_code && (!diff.is_empty() || disagrees) { Exit::Failure } else { Exit::Success })
+}
+
+/// A diff needs only the group expansion, so a side that fails the checks `validate` runs
+/// after it (the infrastructure design's) is still compared, an old base included: one line
+/// per such side, naming it and its first problem. The two sides are checked in parallel.
+fn design_notes(global: &GlobalArgs, sides: [(&Revision, &Option<Expanded>); 2]) -> Vec<String> {
+    let note = |(revision, expanded): (&Revision, &Option<Expanded>)| {
+        let errors = crate::infra::build(&expanded.as_ref()?.definitions).err()?;
+        let problems = resolve::in_revision(global, revision, crate::infra::diagnostics(&errors));
+        let first = problems.0.first()?;
+        let name = match revision {
+            Revision::WorkingTree => "the working tree".to_owned(),
+            Revision::Git(rev) => resolve::revision_name(global, rev),
+        };
+        Some(format!(
+            "{name} does not pass `cpg-infra validate`: {} problem(s) in its infrastructure design, the first {first}; its groups are compared as they are",
+            problems.len()
+        ))
+    };
+    let [base, head] = sides;
+    std::thread::scope(|scope| {
+        let base = scope.spawn(|| note(base));
+        let head = note(head);
+        [base.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), head]
+    })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// The access changes of another build's `groups diff --format json` (with or without
