@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Context, Result};
 
 use super::args::{DiffArgs, DiffFormat, ExpandFormat, GlobalArgs, GroupsCommand, PlanFormat, ProviderName, SyncArgs};
-use super::changed_since::Scope;
 use super::output::{emit, emit_line};
 use super::resolve::{self, Revision};
 use super::{progress, Exit, InputError};
@@ -379,17 +378,14 @@ fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exi
         Some(scope) => sync::plan_groups(&desired, &read.state, &options, &scope.groups),
         None => sync::plan(&desired, &read.state, &options),
     };
-    // Said only when asked for: what was read, and the managed groups no longer defined, which
-    // a full read leaves alone without --delete-groups too.
+    // Said only when asked for: what was read. The plan itself names the managed groups no
+    // longer defined (in a changed-only read, those the change removed).
     let mut read_notes = Vec::new();
     if args.changed_since.is_some() && super::changed_since::reads_group_by_group(args.provider) {
         read_notes.push(match &scope {
             Some(scope) => scope.describe(),
             None => format!("full read: {} groups read", read.state.groups.len()),
         });
-        if !args.delete_groups {
-            read_notes.extend(no_longer_defined(&desired, &read.state, scope.as_ref()));
-        }
     }
     // Google group settings, for the groups that are ours; none configured, none read.
     let wanted_settings = match args.provider {
@@ -489,18 +485,6 @@ fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exi
             refresh_cache(global, args, expanded, exit)
         }
     }
-}
-
-/// One line per managed group that was read but is no longer defined (in a changed-only read,
-/// only those the change removed).
-fn no_longer_defined(desired: &Hierarchy, live: &sync::LiveState, scope: Option<&Scope>) -> Vec<String> {
-    let defined: BTreeSet<&str> = desired.groups.values().map(|g| g.email.as_str()).collect();
-    live.groups
-        .iter()
-        .filter(|(email, state)| state.group.owned && !defined.contains(email.as_str()))
-        .filter(|(email, _)| scope.is_none_or(|scope| scope.groups.contains(*email)))
-        .map(|(email, _)| format!("no longer defined: {email} (left as it is; --delete-groups deletes it)"))
-        .collect()
 }
 
 /// After a sync that applied completely: the commit its desired state came from, so the next
