@@ -189,7 +189,7 @@ fn design_notes(global: &GlobalArgs, sides: [(&Revision, &Option<Expanded>); 2])
             Revision::Git(rev) => resolve::revision_name(global, rev),
         };
         Some(format!(
-            "{name} does not pass `cpg-infra validate`: {} problem(s) in its infrastructure design, the first {first}; its groups are compared as they are",
+            "{name} does not pass `cpg-infra validate`: {} problem(s) in its infrastructure design, the first: {first}; its groups are compared as they are",
             problems.len()
         ))
     };
