@@ -511,9 +511,31 @@ fn sync_deletes_removed_datasets_groups_only_when_asked() {
     fs::remove_dir_all(root.join("datasets/acute-care")).unwrap();
     cpg(root, &["validate"]).expect_code(SUCCESS);
 
+    // Left as they are, and said so, with what --delete-groups would do.
+    let no_longer_defined = |stdout: &str| -> Vec<String> {
+        stdout.lines().filter(|l| l.starts_with("! no longer defined: ")).map(str::to_owned).collect()
+    };
+    let dry = cpg(root, &["groups", "sync"]);
+    dry.expect_code(SUCCESS);
+    let said = no_longer_defined(&dry.stdout);
+    assert_eq!(said.len(), existing, "{dry}");
+    assert!(said.iter().all(|l| l.contains(prefix) && l.contains("; --delete-groups deletes it")), "{dry}");
+    assert!(
+        said.contains(&"! no longer defined: acute-care-analysis@groups.example.org, left as it is with its 3 member(s); --delete-groups deletes it (with --allow-mass-removal, as it has members)".to_owned()),
+        "{dry}"
+    );
+    let json = cpg(root, &["groups", "sync", "--format", "json"]);
+    json.expect_code(SUCCESS);
+    let plan: Value = serde_json::from_str(&json.stdout).expect("the plan in JSON");
+    let listed = plan["no_longer_defined"].as_array().expect("a list of groups no longer defined");
+    assert_eq!(listed.len(), existing, "{json}");
+    assert_eq!(listed[0]["group"], "acute-care-analysis@groups.example.org", "{json}");
+    assert_eq!(listed[0]["members"], 3, "{json}");
+
     let plain = cpg(root, &["groups", "sync", "--confirm"]);
     plain.expect_code(SUCCESS);
     assert!(!plain.stdout.contains("delete group"), "{plain}");
+    assert_eq!(no_longer_defined(&plain.stdout).len(), existing, "{plain}");
     assert_eq!(count(&read_state(root)), existing, "groups deleted without --delete-groups");
 
     // Deleting groups that still have members needs the same consent as removing them.
@@ -525,6 +547,7 @@ fn sync_deletes_removed_datasets_groups_only_when_asked() {
     assert_eq!(count(&read_state(root)), existing, "a refused plan deleted groups");
     let deletions = dry.stdout.lines().filter(|l| l.starts_with("- delete group acute-care-")).count();
     assert_eq!(deletions, existing, "{dry}");
+    assert!(no_longer_defined(&dry.stdout).is_empty(), "deleted, not left: {dry}");
     assert_eq!(count(&read_state(root)), existing, "a dry run deleted groups");
 
     let deleted = cpg(root, &["groups", "sync", "--delete-groups", "--confirm", "--allow-mass-removal"]);

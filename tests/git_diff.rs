@@ -339,20 +339,28 @@ fn diff_outside_a_repository_is_invalid_input() {
     assert!(run.stderr.contains("not in a Git repository"), "{run}");
 }
 
-/// `path:line:col: message` lines of a diagnostics report.
+/// `path:line:col: message` lines of a diagnostics report (`rev:path:line:col: message` for
+/// the files of a revision).
 fn diagnostic_lines(stderr: &str) -> Vec<&str> {
     stderr
         .lines()
         .filter(|line| {
-            let mut parts = line.splitn(4, ':');
-            let (Some(path), Some(line_no), Some(col), Some(_)) =
-                (parts.next(), parts.next(), parts.next(), parts.next())
-            else {
+            let Some((_, place)) = line.split_once(".toml:") else {
                 return false;
             };
-            path.ends_with(".toml") && line_no.parse::<u32>().is_ok() && col.parse::<u32>().is_ok()
+            let mut parts = place.splitn(3, ':');
+            let (Some(line_no), Some(col), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
+                return false;
+            };
+            line_no.parse::<u32>().is_ok() && col.parse::<u32>().is_ok()
         })
         .collect()
+}
+
+/// The short form of a commit id, as Git abbreviates it in this repository.
+fn short_id(fixture: &Fixture, sha: &str) -> String {
+    let object = fixture.repo.find_object(Oid::from_str(sha).expect("sha"), None).expect("object");
+    object.short_id().expect("short id").as_str().expect("ASCII").to_owned()
 }
 
 #[test]
@@ -361,25 +369,91 @@ fn a_revision_with_invalid_definitions_gives_diagnostics() {
         let (fixture, first, _second) = two_commits(subdir);
         break_org_toml(&fixture.root);
         let bad = fixture.commit("typo in org.toml");
+        let short = short_id(&fixture, &bad);
         // Restore the working tree so only the revision is broken.
         edit_file(&fixture.root.join("groups/org.toml"), "allowed_member_domain = [", "allowed_member_domains = [");
         fixture.run(&["validate"]).expect_code(SUCCESS);
 
-        for args in [
-            &["groups", "diff", &first, &bad][..],
-            &["groups", "diff", &bad, &first][..],
-            &["groups", "diff"][..],
-            &["--rev", &bad, "validate"][..],
+        // Each diagnostic names the revision as it was given, a commit id in its short form.
+        for (args, revision) in [
+            (&["groups", "diff", &first, &bad][..], short.as_str()),
+            (&["groups", "diff", &bad, &first][..], &short),
+            (&["groups", "diff", &bad[..10], &first][..], &bad[..10]),
+            (&["groups", "diff"][..], "HEAD"),
+            (&["--rev", &bad, "validate"][..], &short),
+            (&["--rev", "HEAD", "validate"][..], "HEAD"),
         ] {
             let run = fixture.run(args);
             run.expect_code(INVALID_INPUT);
             let lines = diagnostic_lines(&run.stderr);
             assert_eq!(lines.len(), 1, "{subdir:?} {args:?}\n{run}");
-            assert!(lines[0].starts_with("groups/org.toml:"), "{subdir:?} {args:?}\n{run}");
+            assert!(lines[0].starts_with(&format!("{revision}:groups/org.toml:")), "{subdir:?} {args:?}\n{run}");
             assert!(lines[0].contains("allowed_member_domain"), "{run}");
             assert!(run.stderr.contains("error: 1 problem(s)"), "{run}");
         }
     }
+}
+
+/// Problems the infrastructure design finds, after the definitions' own checks, name the
+/// revision too; the working tree's files are named as they are.
+#[test]
+fn design_problems_of_a_revision_name_it() {
+    let (fixture, _) = Fixture::new("");
+    let org_toml = fixture.root.join("groups/org.toml");
+    edit_file(&org_toml, "name_prefix = \"egi\"", "name_prefix = \"goog\"");
+    let bad = fixture.commit("a name prefix Google refuses");
+    fixture
+        .repo
+        .tag_lightweight("bad", &fixture.repo.find_object(Oid::from_str(&bad).unwrap(), None).unwrap(), false)
+        .unwrap();
+
+    let tagged = fixture.run(&["--rev", "bad", "validate"]);
+    tagged.expect_code(INVALID_INPUT);
+    let lines = diagnostic_lines(&tagged.stderr);
+    assert!(!lines.is_empty() && lines.iter().all(|l| l.starts_with("bad:")), "{tagged}");
+    assert!(lines.iter().any(|l| l.starts_with("bad:groups/org.toml:42:15: name prefix `goog` makes")), "{tagged}");
+    assert!(lines.iter().any(|l| l.starts_with("bad:datasets/tob-wgs/dataset.toml:")), "{tagged}");
+    let tree = fixture.run(&["validate"]);
+    tree.expect_code(INVALID_INPUT);
+    let stripped: Vec<&str> = lines.iter().map(|l| l.strip_prefix("bad:").unwrap()).collect();
+    assert_eq!(diagnostic_lines(&tree.stderr), stripped, "{tree}");
+}
+
+/// A base that fails only the infrastructure design's checks (which `validate` runs, the group
+/// expansion does not need) is still compared, so a pull request against an old base still gets
+/// its diff; a note says which revision and what its first problem is.
+#[test]
+fn a_base_that_fails_only_the_design_checks_is_diffed_with_a_note() {
+    let (fixture, _) = Fixture::new("");
+    let org_toml = fixture.root.join("groups/org.toml");
+    edit_file(&org_toml, "administrators = \"platform-admins\"", "administrators = \"platform-admin\"");
+    let old = fixture.commit("administrators names a group that does not exist");
+    fixture.run(&["--rev", &old, "validate"]).expect_code(INVALID_INPUT);
+    edit_file(&org_toml, "administrators = \"platform-admin\"", "administrators = \"platform-admins\"");
+    add_kenji_to_tob_wgs_analysis(&fixture.root);
+    let new = fixture.commit("kenji joins tob-wgs analysis");
+    let short = short_id(&fixture, &old);
+
+    for format in ["text", "markdown", "json"] {
+        let run = fixture.run(&["groups", "diff", &old, &new, "--format", format]);
+        run.expect_code(SUCCESS);
+        assert!(run.stdout.contains(KENJI), "{format}: {run}");
+        let notes: Vec<&str> = run.stderr.lines().filter(|line| line.starts_with("note: ")).collect();
+        assert_eq!(notes.len(), 1, "{format}: {run}");
+        assert!(notes[0].contains(&format!("{short} ")), "the note names the revision: {run}");
+        assert!(
+            notes[0].contains(&format!("{short}:groups/org.toml:45:18: [infra] administrators names `platform-admin`")),
+            "the note gives the first problem: {run}"
+        );
+    }
+    assert_kenji_diff(&fixture.run(&["groups", "diff", &old, &new]));
+    // The other way round, the head is the revision with the problem.
+    let run = fixture.run(&["groups", "diff", &new, &old]);
+    run.expect_code(SUCCESS);
+    assert!(run.stderr.contains(&format!("note: {short} ")), "{run}");
+    // A side that passes every check gets no note.
+    let run = fixture.run(&["groups", "diff", &new, "HEAD"]);
+    assert!(!run.stderr.contains("note:"), "{run}");
 }
 
 #[test]
@@ -451,7 +525,9 @@ fn working_tree_and_revision_refuse_the_same_unusual_files() {
     let revision = fixture.run(&["--rev", "HEAD", "validate"]);
     tree.expect_code(INVALID_INPUT);
     revision.expect_code(INVALID_INPUT);
-    assert_eq!(tree.stderr, revision.stderr, "working tree:\n{tree}\nrevision:\n{revision}");
+    let unprefixed: String =
+        revision.stderr.lines().map(|line| line.strip_prefix("HEAD:").unwrap_or(line).to_owned() + "\n").collect();
+    assert_eq!(tree.stderr, unprefixed, "working tree:\n{tree}\nrevision:\n{revision}");
     assert!(tree.stderr.contains("datasets/tob-wgs-link:1:1: is a symbolic link"), "{tree}");
     assert!(tree.stderr.contains("groups/people.toml:"), "{tree}");
     assert!(tree.stderr.contains("is not valid UTF-8 (byte 0xe9)"), "{tree}");

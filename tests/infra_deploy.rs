@@ -23,6 +23,22 @@ struct FakePulumi {
 
 impl FakePulumi {
     fn new(exit_code: i32) -> FakePulumi {
+        FakePulumi::with_tail(&format!("exit {exit_code}\n"))
+    }
+
+    /// A stand-in that succeeds except in the project whose directory ends with `project`,
+    /// where it writes `lines` numbered lines to stderr and exits with `exit_code`.
+    fn failing_in(project: &str, lines: usize, exit_code: i32) -> FakePulumi {
+        FakePulumi::with_tail(&format!(
+            "case \"$PWD\" in\n\
+             */{project}) i=1; while [ $i -le {lines} ]; do echo \"stand-in error $i of {lines}\" >&2; i=$((i+1)); done; exit {exit_code} ;;\n\
+             esac\n\
+             exit 0\n"
+        ))
+    }
+
+    /// A stand-in that logs its call, prints a line, then runs `tail`.
+    fn with_tail(tail: &str) -> FakePulumi {
         let dir = tempfile::tempdir().expect("temporary directory");
         let log = dir.path().join("calls.log");
         let script = format!(
@@ -30,7 +46,7 @@ impl FakePulumi {
              if [ -f Pulumi.yaml ]; then program=program; else program=none; fi\n\
              echo \"$* | $PWD | $program\" >> '{}'\n\
              echo \"stand-in pulumi: $*\"\n\
-             exit {exit_code}\n",
+             {tail}",
             log.display()
         );
         let path = dir.path().join("pulumi");
@@ -84,6 +100,21 @@ fn up_without_confirm_only_previews_and_says_so() {
     let calls: Vec<String> = pulumi.calls().into_iter().map(|(args, _, _)| args).collect();
     assert_eq!(calls, ["preview --stack prod"]);
     assert!(run.stdout.contains("previewed only (no --confirm): nothing was changed"), "{run}");
+    // The command it suggests applies what was previewed: the same options.
+    // (The tests give every run --root and --today.)
+    let root = org.path().display();
+    let expected = format!("`cpg-infra --root {root} --today 2026-11-26 infra up --confirm --stack prod` applies it");
+    assert!(run.stdout.contains(&expected), "{expected}\n{run}");
+
+    let out = tempfile::tempdir().expect("temporary directory");
+    let out_arg = out.path().join("my projects").to_string_lossy().into_owned();
+    let args = ["infra", "up", "--per-dataset", "--stack", "org/prod", "--out", &out_arg];
+    let run = self::run(org.path(), &pulumi, &args);
+    run.expect_code(SUCCESS);
+    let expected = format!(
+        "`cpg-infra --root {root} --today 2026-11-26 infra up --confirm --per-dataset --stack org/prod --out '{out_arg}'` applies it"
+    );
+    assert!(run.stdout.contains(&expected), "{expected}\n{run}");
 }
 
 #[test]
@@ -120,6 +151,32 @@ fn a_failing_pulumi_stops_the_run_and_gives_its_exit_status() {
     let calls = pulumi.calls();
     assert_eq!(calls.len(), 1, "later projects read the earlier ones' outputs: {calls:?}");
     assert!(calls[0].1.ends_with(".cpg-infra/pulumi-per-dataset/organisation"), "{calls:?}");
+}
+
+#[test]
+fn a_failing_project_is_named_with_its_status_and_last_stderr_lines() {
+    let org = example_org();
+    let pulumi = FakePulumi::failing_in("datasets/common", 8, 7);
+    let run = run(org.path(), &pulumi, &["infra", "up", "--per-dataset", "--confirm"]);
+    run.expect_code(7);
+    let projects: Vec<PathBuf> = pulumi.calls().into_iter().map(|(_, dir, _)| dir).collect();
+    assert_eq!(projects.len(), 3, "organisation, acute-care, then common fails: {projects:?}");
+    let failed = org.path().join(".cpg-infra/pulumi-per-dataset/datasets/common");
+    // Pulumi's stderr streams through as it comes...
+    assert!(run.stderr.contains("stand-in error 1 of 8\n"), "{run}");
+    // ...and after it, which project failed, how, what was left out, and its last lines.
+    let summary = run.stderr.split("error: ").last().expect("an error line");
+    let expected = format!(
+        "`pulumi up --yes` failed in {} (exit status: 7); 3 later project(s) not run\n\
+         its last lines on stderr:\n\
+         \x20 stand-in error 4 of 8\n\
+         \x20 stand-in error 5 of 8\n\
+         \x20 stand-in error 6 of 8\n\
+         \x20 stand-in error 7 of 8\n\
+         \x20 stand-in error 8 of 8\n",
+        failed.display()
+    );
+    assert_eq!(summary, expected, "{run}");
 }
 
 #[test]

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Context, Result};
 
 use super::args::{DiffArgs, DiffFormat, ExpandFormat, GlobalArgs, GroupsCommand, PlanFormat, ProviderName, SyncArgs};
-use super::changed_since::Scope;
 use super::output::{emit, emit_line};
 use super::resolve::{self, Revision};
 use super::{progress, Exit, InputError};
@@ -124,6 +123,9 @@ fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<Exit> {
     let head = args.head.clone().map_or(Revision::WorkingTree, Revision::Git);
     let (base_rev, head_rev) = (base, head);
     let (base, head) = load_revisions(global, &base_rev, &head_rev)?;
+    for note in design_notes(global, [(&base_rev, &base), (&head_rev, &head)]) {
+        eprintln!("note: {note}");
+    }
     let hierarchy = |side: &Option<Expanded>| side.as_ref().map(|e| e.hierarchy.clone()).unwrap_or_default();
     let settings = settings_changes(global, (&base_rev, &base), (&head_rev, &head))?;
     let diff = diff_hierarchies(&hierarchy(&base), &hierarchy(&head)).with_definition_changes(
@@ -173,6 +175,34 @@ fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<Exit> {
     emit(&output);
     let disagrees = disagreement.as_ref().is_some_and(|d| !d.is_empty());
     Ok(if args.exit_code && (!diff.is_empty() || disagrees) { Exit::Failure } else { Exit::Success })
+}
+
+/// A diff needs only the group expansion, so a side that fails the checks `validate` runs
+/// after it (the infrastructure design's) is still compared, an old base included: one line
+/// per such side, naming it and its first problem. The two sides are checked in parallel.
+fn design_notes(global: &GlobalArgs, sides: [(&Revision, &Option<Expanded>); 2]) -> Vec<String> {
+    let note = |(revision, expanded): (&Revision, &Option<Expanded>)| {
+        let errors = crate::infra::build(&expanded.as_ref()?.definitions).err()?;
+        let problems = resolve::in_revision(global, revision, crate::infra::diagnostics(&errors));
+        let first = problems.0.first()?;
+        let name = match revision {
+            Revision::WorkingTree => "the working tree".to_owned(),
+            Revision::Git(rev) => resolve::revision_name(global, rev),
+        };
+        Some(format!(
+            "{name} does not pass `cpg-infra validate`: {} problem(s) in its infrastructure design, the first: {first}; its groups are compared as they are",
+            problems.len()
+        ))
+    };
+    let [base, head] = sides;
+    std::thread::scope(|scope| {
+        let base = scope.spawn(|| note(base));
+        let head = note(head);
+        [base.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), head]
+    })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// The access changes of another build's `groups diff --format json` (with or without
@@ -358,17 +388,14 @@ fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exi
         Some(scope) => sync::plan_groups(&desired, &read.state, &options, &scope.groups),
         None => sync::plan(&desired, &read.state, &options),
     };
-    // Said only when asked for: what was read, and the managed groups no longer defined, which
-    // a full read leaves alone without --delete-groups too.
+    // Said only when asked for: what was read. The plan itself names the managed groups no
+    // longer defined (in a changed-only read, those the change removed).
     let mut read_notes = Vec::new();
     if args.changed_since.is_some() && super::changed_since::reads_group_by_group(args.provider) {
         read_notes.push(match &scope {
             Some(scope) => scope.describe(),
             None => format!("full read: {} groups read", read.state.groups.len()),
         });
-        if !args.delete_groups {
-            read_notes.extend(no_longer_defined(&desired, &read.state, scope.as_ref()));
-        }
     }
     // Google group settings, for the groups that are ours; none configured, none read.
     let wanted_settings = match args.provider {
@@ -469,18 +496,6 @@ fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exi
             refresh_cache(global, args, expanded, exit)
         }
     }
-}
-
-/// One line per managed group that was read but is no longer defined (in a changed-only read,
-/// only those the change removed).
-fn no_longer_defined(desired: &Hierarchy, live: &sync::LiveState, scope: Option<&Scope>) -> Vec<String> {
-    let defined: BTreeSet<&str> = desired.groups.values().map(|g| g.email.as_str()).collect();
-    live.groups
-        .iter()
-        .filter(|(email, state)| state.group.owned && !defined.contains(email.as_str()))
-        .filter(|(email, _)| scope.is_none_or(|scope| scope.groups.contains(*email)))
-        .map(|(email, _)| format!("no longer defined: {email} (left as it is; --delete-groups deletes it)"))
-        .collect()
 }
 
 /// After a sync that applied completely: the commit its desired state came from, so the next

@@ -15,8 +15,9 @@ use crate::load::Expanded;
 
 /// Runs one `infra` subcommand.
 pub fn run(global: &GlobalArgs, command: &InfraCommand) -> Result<Exit> {
-    let expanded = resolve::load_groups(global, &resolve::default_revision(global))?;
-    let build = resolve::build_infra(&expanded)?;
+    let revision = resolve::default_revision(global);
+    let expanded = resolve::load_groups(global, &revision)?;
+    let build = resolve::build_infra(global, &revision, &expanded)?;
     match command {
         InfraCommand::Access { format } => access(&expanded, *format),
         InfraCommand::Plan(args) => plan(&build, args),
@@ -114,7 +115,56 @@ fn deploy(
     }
     let exit = PulumiRun { program: &program, args: pulumi_args }.run_in(&dirs)?;
     if deploy_as == Deploy::UpWithoutConfirm && exit == Exit::Success {
-        emit_line("previewed only (no --confirm): nothing was changed; `cpg-infra infra up --confirm` applies it");
+        let confirm = confirm_command(global, args);
+        emit_line(&format!("previewed only (no --confirm): nothing was changed; `{confirm}` applies it"));
     }
     Ok(exit)
+}
+
+/// `cpg-infra infra up --confirm` with every option this run was given, so that it applies
+/// what was previewed: the same definitions, projects and stack.
+fn confirm_command(global: &GlobalArgs, args: &InfraPreviewArgs) -> String {
+    let mut words: Vec<String> = vec!["cpg-infra".into()];
+    if global.root != Path::new(".") {
+        words.extend(["--root".into(), shell_word(&global.root.to_string_lossy())]);
+    }
+    for (option, value) in [("--rev", &global.rev), ("--today", &global.today)] {
+        if let Some(value) = value {
+            words.extend([option.into(), shell_word(value)]);
+        }
+    }
+    words.extend(["infra".into(), "up".into(), "--confirm".into()]);
+    if args.per_dataset {
+        words.push("--per-dataset".into());
+    }
+    if let Some(stack) = &args.stack {
+        words.extend(["--stack".into(), shell_word(stack)]);
+    }
+    if let Some(out) = &args.out {
+        words.extend(["--out".into(), shell_word(&out.to_string_lossy())]);
+    }
+    words.join(" ")
+}
+
+/// `text` as one word of a POSIX shell command: as it is when that is safe, else in single quotes.
+fn shell_word(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        return text.to_owned();
+    }
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_that_need_quoting_are_quoted() {
+        assert_eq!(shell_word("prod"), "prod");
+        assert_eq!(shell_word("org/stack-1"), "org/stack-1");
+        assert_eq!(shell_word("my dir"), "'my dir'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
 }

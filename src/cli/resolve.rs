@@ -11,7 +11,8 @@ use super::InputError;
 use crate::cache::{AzureBlobStore, CacheStore, GcsStore, LocalStore};
 use crate::codeowners::CODEOWNERS_FILE;
 use crate::definitions::{
-    CacheDestination, Date, Definitions, DirSource, GitSource, OverlaySource, ParseCache, ProviderSettings, Source,
+    CacheDestination, Date, Definitions, Diagnostics, DirSource, GitSource, OverlaySource, ParseCache,
+    ProviderSettings, Source,
 };
 use crate::directory::{AzureAuth, AzureConfig, GoogleAuth, GoogleConfig};
 use crate::infra;
@@ -39,13 +40,38 @@ pub enum Revision {
 /// command runs (infrastructure included), so a command never accepts what another refuses.
 pub fn load(global: &GlobalArgs, revision: &Revision) -> Result<Expanded> {
     let expanded = load_groups(global, revision)?;
-    build_infra(&expanded)?;
+    build_infra(global, revision, &expanded)?;
     Ok(expanded)
 }
 
-/// The infrastructure design, or every problem as definitions diagnostics (exit status 3).
-pub fn build_infra(expanded: &Expanded) -> Result<infra::Build> {
-    infra::build(&expanded.definitions).map_err(|errors| anyhow!(infra::diagnostics(&errors)))
+/// The infrastructure design of the definitions loaded from `revision`, or every problem as
+/// definitions diagnostics (exit status 3).
+pub fn build_infra(global: &GlobalArgs, revision: &Revision, expanded: &Expanded) -> Result<infra::Build> {
+    infra::build(&expanded.definitions)
+        .map_err(|errors| anyhow!(in_revision(global, revision, infra::diagnostics(&errors))))
+}
+
+/// Diagnostics about the files of `revision`: for a Git revision each is located as
+/// `rev:path:line:col`, so that none reads as a place in the working tree.
+pub fn in_revision(global: &GlobalArgs, revision: &Revision, diagnostics: Diagnostics) -> Diagnostics {
+    match revision {
+        Revision::WorkingTree => diagnostics,
+        Revision::Git(rev) => diagnostics.in_revision(&revision_name(global, rev)),
+    }
+}
+
+/// A revision as the user wrote it, or a full commit id as its short form.
+pub fn revision_name(global: &GlobalArgs, rev: &str) -> String {
+    let full_id = matches!(rev.len(), 40 | 64) && rev.bytes().all(|b| b.is_ascii_hexdigit());
+    if !full_id {
+        return rev.to_owned();
+    }
+    let short = open_repository(&global.root).ok().and_then(|(repo, _)| {
+        let object = repo.revparse_single(rev).ok()?;
+        let short = object.short_id().ok()?;
+        Some(String::from_utf8_lossy(&short).into_owned())
+    });
+    short.unwrap_or_else(|| rev.to_owned())
 }
 
 /// Loads the working tree with `changes` (path → new text) in place of its files, with every
@@ -58,7 +84,7 @@ pub fn load_with_changes(global: &GlobalArgs, changes: &BTreeMap<String, String>
         crate::definitions::LoadError::Invalid(diagnostics) => anyhow!(diagnostics),
         other => anyhow!(other),
     })?;
-    build_infra(&expanded)?;
+    build_infra(global, &Revision::WorkingTree, &expanded)?;
     Ok(expanded)
 }
 
@@ -93,7 +119,7 @@ fn load_sharing(global: &GlobalArgs, revision: &Revision, cache: Option<&ParseCa
         }
     };
     loaded.map_err(|e| match e {
-        crate::definitions::LoadError::Invalid(diagnostics) => anyhow!(diagnostics),
+        crate::definitions::LoadError::Invalid(diagnostics) => anyhow!(in_revision(global, revision, diagnostics)),
         other => anyhow!(other),
     })
 }

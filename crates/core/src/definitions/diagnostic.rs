@@ -76,6 +76,16 @@ impl Diagnostics {
         self.0.extend(other.0);
     }
 
+    /// The same diagnostics about the files of a Git revision: each path becomes `rev:path`,
+    /// as `git show rev:path` names the file, so no location reads as the working tree's.
+    pub fn in_revision(mut self, revision: &str) -> Diagnostics {
+        for diagnostic in &mut self.0 {
+            let path = &diagnostic.location.path;
+            diagnostic.location.path = Arc::from(format!("{revision}:{path}"));
+        }
+        self
+    }
+
     /// Sorts and removes repeats so output is stable.
     pub fn finish(mut self) -> Diagnostics {
         self.0.sort();
@@ -136,5 +146,13 @@ mod tests {
         for offset in [0, 5, 6, quote_after_e, text.len()] {
             assert_eq!(file.location(offset..offset), Location::at_offset(&f, text, offset), "offset {offset}");
         }
+    }
+
+    #[test]
+    fn diagnostics_of_a_revision_name_it_before_the_path() {
+        let mut diagnostics = Diagnostics::default();
+        diagnostics.push(Location { path: Arc::from("datasets/x/members.toml"), line: 3, column: 5 }, "unknown person");
+        let shown = diagnostics.in_revision("origin/main").to_string();
+        assert_eq!(shown, "origin/main:datasets/x/members.toml:3:5: unknown person\n");
     }
 }

@@ -99,12 +99,35 @@ pub fn parse_error(file: &SourceFile, error: &toml::de::Error) -> Worded {
     let span = error.span().unwrap_or(0..0);
     let raw = error.message().trim();
     let text = file.text.as_str();
-    if raw.contains("multi-line") && raw.contains("string") {
-        if let Some(open) = unclosed_multiline_string(text) {
-            let quotes = &text[open..open + 3];
+    match unclosed_string(text) {
+        Some(Unclosed { at, multi_line: true }) if raw.contains("multi-line") && raw.contains("string") => {
+            let quotes = &text[at..at + 3];
             return Worded {
-                span: open..open,
+                span: at..at,
                 message: format!("this multi-line string is never closed: add {quotes} where it should end"),
+            };
+        }
+        // The parser reads on past the end of the line and gives up later, where the lines after
+        // it stop making sense (in a list, a "missing comma" some lines below).
+        Some(Unclosed { at, multi_line: false }) if at <= span.start => {
+            let quote = &text[at..at + 1];
+            return Worded {
+                span: at..at,
+                message: format!("this string is never closed: add {quote} where it should end, on the same line"),
+            };
+        }
+        _ => {}
+    }
+    // A dotted key with too many parts, which the parser reports without a place.
+    if raw.starts_with("recursion limit") && error.span().is_none() {
+        if let Some((start, parts)) = longest_dotted_key(text) {
+            return Worded {
+                span: start..start,
+                message: format!(
+                    "the dotted key `{}` has {} parts: it is nested too deeply (tables inside each other)",
+                    key_preview(&parts),
+                    parts.len()
+                ),
             };
         }
     }
@@ -280,9 +303,17 @@ fn bare_word(text: &str, offset: usize) -> String {
     rest.chars().take_while(|c| c.is_alphanumeric() || matches!(c, '-' | '_')).collect()
 }
 
-/// Where a `"""` or `'''` string that never closes was opened. Follows TOML's lexical rules:
-/// comments, single-line strings and escapes cannot open or close one.
-fn unclosed_multiline_string(text: &str) -> Option<usize> {
+/// A string that never closes, and where it was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Unclosed {
+    at: usize,
+    /// `"""` or `'''`, which may go on for lines; any other string ends on the line it starts.
+    multi_line: bool,
+}
+
+/// The first string that never closes. Follows TOML's lexical rules: comments cannot open a
+/// string, escapes cannot close a basic one, and only a multi-line string goes past its line.
+fn unclosed_string(text: &str) -> Option<Unclosed> {
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -293,7 +324,7 @@ fn unclosed_multiline_string(text: &str) -> Option<usize> {
                 let mut j = i + 3;
                 loop {
                     let Some(found) = text[j..].find(close) else {
-                        return Some(i);
+                        return Some(Unclosed { at: i, multi_line: true });
                     };
                     let at = j + found;
                     let escaped = quote == b'"' && text[..at].chars().rev().take_while(|&c| c == '\\').count() % 2 == 1;
@@ -311,7 +342,11 @@ fn unclosed_multiline_string(text: &str) -> Option<usize> {
             quote @ (b'"' | b'\'') => {
                 let mut j = i + 1;
                 while j < bytes.len() && bytes[j] != quote && bytes[j] != b'\n' {
-                    j += if quote == b'"' && bytes[j] == b'\\' { 2 } else { 1 };
+                    let escape = quote == b'"' && bytes[j] == b'\\' && bytes.get(j + 1).is_some_and(|&b| b != b'\n');
+                    j += if escape { 2 } else { 1 };
+                }
+                if bytes.get(j) != Some(&quote) {
+                    return Some(Unclosed { at: i, multi_line: false });
                 }
                 i = j + 1;
             }
@@ -321,15 +356,91 @@ fn unclosed_multiline_string(text: &str) -> Option<usize> {
     None
 }
 
+/// The key with the most dotted parts, of a `key = value` line or a table header: where it
+/// starts, and its parts.
+fn longest_dotted_key(text: &str) -> Option<(usize, Vec<&str>)> {
+    let mut longest: Option<(usize, Vec<&str>)> = None;
+    for offset in line_offsets(text) {
+        let line = text[offset..].lines().next().unwrap_or_default();
+        let start = line.len() - line.trim_start().len();
+        let brackets = line[start..].len() - line[start..].trim_start_matches('[').len();
+        let start = start + brackets;
+        let Some(parts) = key_parts(&line[start..], if brackets > 0 { ']' } else { '=' }) else {
+            continue;
+        };
+        if parts.len() > longest.as_ref().map_or(1, |(_, parts)| parts.len()) {
+            longest = Some((offset + start, parts));
+        }
+    }
+    longest
+}
+
+/// The parts of the key at the start of `text`, which ends at `end` outside quotes:
+/// `a."b.c" =` has two.
+fn key_parts(text: &str, end: char) -> Option<Vec<&str>> {
+    let mut parts = Vec::new();
+    let mut part_start = 0;
+    let mut quote = None;
+    for (i, c) in text.char_indices() {
+        match quote {
+            Some(open) if c == open => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c == '.' || c == end => {
+                parts.push(text[part_start..i].trim());
+                if c == end {
+                    return Some(parts);
+                }
+                part_start = i + 1;
+            }
+            None if c == '#' => return None,
+            None => {}
+        }
+    }
+    None
+}
+
+/// `a.b.c…`: a long key by its first parts, each cut short when long.
+fn key_preview(parts: &[&str]) -> String {
+    const PARTS_SHOWN: usize = 3;
+    const CHARACTERS_SHOWN: usize = 20;
+    let shorten = |part: &&str| match part.char_indices().nth(CHARACTERS_SHOWN) {
+        Some((cut, _)) => format!("{}…", &part[..cut]),
+        None => (*part).to_owned(),
+    };
+    let shown: Vec<String> = parts.iter().take(PARTS_SHOWN).map(shorten).collect();
+    let more = if parts.len() > PARTS_SHOWN { "…" } else { "" };
+    format!("{}{more}", shown.join("."))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn finds_where_an_unclosed_multiline_string_opened() {
+    fn finds_where_an_unclosed_string_opened() {
         let text = "a = \"\"\"closed\"\"\"\nb = 'x \"\"\"'\n# \"\"\" comment\nc = \"\"\"open\nmore\n";
-        assert_eq!(unclosed_multiline_string(text), text.find("\"\"\"open"));
-        assert_eq!(unclosed_multiline_string("a = '''x'''\nb = \"\"\"y \\\"\"\" z\"\"\"\n"), None);
+        let at = text.find("\"\"\"open").unwrap();
+        assert_eq!(unclosed_string(text), Some(Unclosed { at, multi_line: true }));
+        assert_eq!(unclosed_string("a = '''x'''\nb = \"\"\"y \\\"\"\" z\"\"\"\n"), None);
+        let text = "a = [\"x\", 'y\\', \"z \\\" # \"]\nb = [\"david]\nc = \"d\"\n";
+        let at = text.find("\"david").unwrap();
+        assert_eq!(unclosed_string(text), Some(Unclosed { at, multi_line: false }));
+        assert_eq!(unclosed_string("a = 'x\"'\n# it's \"\nb = \"\"\n"), None);
+        assert_eq!(unclosed_string("a = \"x \\\nb = \"y\"\n"), Some(Unclosed { at: 4, multi_line: false }));
+    }
+
+    #[test]
+    fn a_long_dotted_key_is_named_by_its_first_parts() {
+        let text = "x.y = 1\n[t]\n  a.\"b.c\".d.e = 1\n";
+        let (start, parts) = longest_dotted_key(text).unwrap();
+        assert_eq!(start, text.find("a.").unwrap());
+        assert_eq!(parts, ["a", "\"b.c\"", "d", "e"]);
+        assert_eq!(key_preview(&parts), "a.\"b.c\".d…");
+        assert_eq!(key_preview(&["a", "b"]), "a.b");
+        assert_eq!(key_preview(&["abcdefghijklmnopqrstuvwxyz"]), "abcdefghijklmnopqrst…");
+        let (start, parts) = longest_dotted_key("a = 1\n[[p.q.r]]\n").unwrap();
+        assert_eq!((start, parts), ("a = 1\n[[".len(), vec!["p", "q", "r"]));
     }
 
     #[test]

@@ -96,6 +96,28 @@ pub struct Conflict {
     pub reason: String,
 }
 
+/// A group of ours the definitions no longer define, left as it is (members included) because
+/// the plan was made without `delete_groups`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NoLongerDefined {
+    pub group: String,
+    /// Its members, which it keeps.
+    pub members: usize,
+}
+
+impl fmt::Display for NoLongerDefined {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self.members {
+            0 => write!(f, "! no longer defined: {}, left as it is; --delete-groups deletes it", self.group),
+            members => write!(
+                f,
+                "! no longer defined: {}, left as it is with its {members} member(s); --delete-groups deletes it (with --allow-mass-removal, as it has members)",
+                self.group
+            ),
+        }
+    }
+}
+
 /// Safety limits on removals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RemovalLimits {
@@ -124,6 +146,9 @@ pub struct Plan {
     pub conflicts: Vec<Conflict>,
     /// Why applying this plan needs `--allow-mass-removal`; empty when it does not.
     pub refusals: Vec<String>,
+    /// Groups of ours the definitions no longer define, which the plan leaves as they are (with
+    /// `delete_groups` they are deletions instead).
+    pub no_longer_defined: Vec<NoLongerDefined>,
 }
 
 /// How many changes of each kind a plan holds.
@@ -165,6 +190,9 @@ impl fmt::Display for Plan {
         }
         for change in &self.changes {
             writeln!(f, "{change}")?;
+        }
+        for group in &self.no_longer_defined {
+            writeln!(f, "{group}")?;
         }
         for refusal in &self.refusals {
             writeln!(f, "! refused: {refusal}")?;
@@ -260,16 +288,20 @@ fn plan_some(desired: &Hierarchy, live: &LiveState, options: &PlanOptions, only:
     let desired_emails: BTreeSet<&str> = desired.groups.values().map(|g| g.email.as_str()).collect();
     let mut deletions = Vec::new();
     let mut deletion_refusals = Vec::new();
-    if options.delete_groups {
-        for (email, state) in &live.groups {
-            if state.group.owned && !desired_emails.contains(email.as_str()) && planned(email) {
-                deletions.push(Change::DeleteGroup { group: email.clone() });
-                // Deleting a group removes its members too, so it needs the same consent.
-                if !state.members.is_empty() {
-                    let count = state.members.len();
-                    deletion_refusals.push(format!("the plan deletes {email}, which has {count} member(s)"));
-                }
-            }
+    let undefined = live
+        .groups
+        .iter()
+        .filter(|(email, state)| state.group.owned && !desired_emails.contains(email.as_str()) && planned(email));
+    for (email, state) in undefined {
+        if !options.delete_groups {
+            plan.no_longer_defined.push(NoLongerDefined { group: email.clone(), members: state.members.len() });
+            continue;
+        }
+        deletions.push(Change::DeleteGroup { group: email.clone() });
+        // Deleting a group removes its members too, so it needs the same consent.
+        if !state.members.is_empty() {
+            let count = state.members.len();
+            deletion_refusals.push(format!("the plan deletes {email}, which has {count} member(s)"));
         }
     }
     plan.refusals = removal_refusals(&removals_per_group, removals.len(), &options.limits);
@@ -510,9 +542,29 @@ mod tests {
     #[test]
     fn stale_owned_groups_are_deleted_only_when_asked() {
         let desired = hierarchy(&[]);
-        let current = live(&[("old", true, &[]), ("theirs", false, &[])]);
-        assert!(plan(&desired, &current, &OPTIONS).is_empty());
+        let current = live(&[("old", true, &[]), ("kept", true, &["a@o.org"]), ("theirs", false, &[])]);
+        let left = plan(&desired, &current, &OPTIONS);
+        assert!(left.is_empty());
+        // Said, with what --delete-groups would do; a group that is not ours is not mentioned.
+        let said: Vec<String> =
+            left.to_string().lines().filter(|l| l.contains("no longer defined")).map(str::to_owned).collect();
+        assert_eq!(
+            said,
+            [
+                "! no longer defined: kept@groups.example.org, left as it is with its 1 member(s); --delete-groups deletes it (with --allow-mass-removal, as it has members)",
+                "! no longer defined: old@groups.example.org, left as it is; --delete-groups deletes it",
+            ]
+        );
         let options = PlanOptions { delete_groups: true, ..OPTIONS };
-        assert_eq!(lines(&plan(&desired, &current, &options)), ["- delete group old@groups.example.org"]);
+        let deleting = plan(&desired, &current, &options);
+        assert_eq!(
+            lines(&deleting),
+            ["- delete group kept@groups.example.org", "- delete group old@groups.example.org"]
+        );
+        assert!(deleting.no_longer_defined.is_empty());
+        // A plan of some groups says only what it read.
+        let only = BTreeSet::from(["old@groups.example.org".to_owned()]);
+        let some = plan_groups(&desired, &current, &OPTIONS, &only);
+        assert_eq!(some.no_longer_defined, [NoLongerDefined { group: "old@groups.example.org".into(), members: 0 }]);
     }
 }
