@@ -1,8 +1,9 @@
 //! Sync to Azure AD against the Graph emulator with injected latency: API calls and wall time
 //! for a first sync, a no-op full read of the synthetic 500-dataset organisation, 1,000
 //! additions and 1,000 removals. Checked: no-op calls ≤ 1.05 × (group pages + member pages),
-//! additions ≤ 1.1 × ceil(1000/20) PATCHes, removals ≤ 1.1 × ceil(1000/20) batches; the wall
-//! time is printed against calls × latency / concurrency.
+//! additions ≤ 1.1 × ceil(1000/20) PATCHes, removals ≤ 1.1 × ceil(1000/20) batches, and a
+//! merged one-person change through the change feed ≤ 3 calls; the wall time is printed
+//! against calls × latency / concurrency.
 //!
 //! `cargo bench --bench azure_sync`; scale with BENCH_DATASETS (500), BENCH_FIRST_DATASETS (25),
 //! BENCH_LATENCY_MS (50) and BENCH_CONCURRENCY (32).
@@ -191,6 +192,31 @@ fn main() {
     let calls = emulator.total_calls();
     bench.report("no-op sync (full read)", calls, &format!("expected {expected}"), wall);
     assert!(calls as f64 <= 1.05 * expected as f64, "no-op calls {calls} over 1.05 × {expected}");
+
+    // After a merge: the change feed reads what changed since the last run, then one addition.
+    let retry = RetryPolicy::default();
+    let first = sync::read_live_state_delta(&directory, &retry, None).expect("a change feed").expect("read the feed");
+    let mut merged = desired.clone();
+    let group = merged.groups.values_mut().find(|g| g.name.ends_with("-analysis")).expect("an analysis group");
+    group.members.insert(new_person(0));
+    emulator.reset_calls();
+    let started = Instant::now();
+    let read = sync::read_live_state_delta(&directory, &retry, Some(&first.state)).expect("a feed").expect("read");
+    let options = PlanOptions {
+        nesting: Nesting::Native,
+        delete_groups: false,
+        adopt: false,
+        limits: RemovalLimits { max_removals: usize::MAX, max_removal_percent: 100 },
+    };
+    let plan = sync::plan(&merged, &read.read.state, &options);
+    assert_eq!(plan.changes.len(), 1, "one person joins one group");
+    bench.apply(&directory, &plan);
+    let wall = started.elapsed();
+    let calls = emulator.total_calls();
+    bench.report("merged one-person change", calls, "change feed, bound 3", wall);
+    assert!(calls <= 3, "a merged one-person change took {calls} calls");
+    // Back to the seeded organisation for the phases below (not measured).
+    bench.apply(&directory, &bench.plan(&directory, &desired));
 
     // 1,000 additions: 20 new people in each of 50 groups.
     let mut grown = desired.clone();

@@ -1,7 +1,10 @@
 //! Sync to Google Cloud Identity against the emulator with injected latency: API calls and wall
 //! time for a first sync, a no-op sync of the synthetic 500-dataset organisation, and 1,000
-//! changes. Each figure is checked against its bound: no-op calls ≤ 1.05 × (1 + groups + extra
-//! pages), wall ≤ 1.2 × calls × latency / concurrency, one write per change.
+//! changes, and the syncs after a merge that read only what changed (`--changed-since`): a
+//! one-person change and a merge that changes no group. Each figure is checked against its
+//! bound: no-op calls ≤ 1.05 × (1 + groups + extra pages), wall ≤ 1.2 × calls × latency /
+//! concurrency, one write per change; a merged one-person change ≤ 10 calls and a merge that
+//! changes nothing ≤ 1 call.
 //!
 //! `cargo bench --bench google_sync`; scale with BENCH_DATASETS (500), BENCH_FIRST_DATASETS
 //! (25, the first sync creates every group and membership one call each), BENCH_LATENCY_MS (50)
@@ -56,13 +59,7 @@ impl Bench {
     fn plan(&self, directory: &dyn Directory, desired: &Hierarchy) -> Plan {
         let read = sync::read_live_state(directory, self.concurrency, &RetryPolicy::default(), &BTreeSet::new())
             .expect("read live state");
-        let options = PlanOptions {
-            nesting: Nesting::Native,
-            delete_groups: false,
-            adopt: false,
-            limits: RemovalLimits { max_removals: usize::MAX, max_removal_percent: 100 },
-        };
-        sync::plan(desired, &read.state, &options)
+        sync::plan(desired, &read.state, &plan_options())
     }
 
     fn apply(&self, directory: &dyn Directory, plan: &Plan) {
@@ -82,6 +79,16 @@ impl Bench {
             wall.as_secs_f64(),
             wall.as_secs_f64() / ideal.max(f64::EPSILON)
         );
+    }
+}
+
+/// Native nesting, no limits: the bench plans what it measures.
+fn plan_options() -> PlanOptions {
+    PlanOptions {
+        nesting: Nesting::Native,
+        delete_groups: false,
+        adopt: false,
+        limits: RemovalLimits { max_removals: usize::MAX, max_removal_percent: 100 },
     }
 }
 
@@ -160,6 +167,24 @@ fn main() {
     bench.report("no-op sync", calls, expected, wall);
     assert!(calls as f64 <= 1.05 * expected as f64, "no-op calls {calls} over 1.05 × {expected}");
 
+    // After a merge: only the groups whose desired state changed are read and planned.
+    let mut merged = desired.clone();
+    let group = merged.groups.values_mut().find(|g| g.name.ends_with("-analysis")).expect("an analysis group");
+    group.members.insert("new.analyst@example.org".to_owned());
+    for (phase, after, bound) in [("merged one-person change", &merged, 10), ("merge changing no group", &desired, 1)] {
+        emulator.reset_calls();
+        let started = Instant::now();
+        let changed = sync::changed_groups(&desired, after, Nesting::Native);
+        let read =
+            sync::read_live_groups(&directory, &changed, bench.concurrency, &RetryPolicy::default(), &BTreeSet::new())
+                .expect("read the changed groups");
+        let plan = sync::plan_groups(after, &read.state, &plan_options(), &changed);
+        bench.apply(&directory, &plan);
+        let wall = started.elapsed();
+        let calls = emulator.total_calls();
+        bench.report(&format!("{phase} ({} group(s))", changed.len()), calls, bound, wall);
+        assert!(calls <= bound, "{phase}: {calls} calls over {bound}");
+    }
     // About 1,000 changes: the variant organisation moves some grants.
     let changed = organisation(datasets, 3);
     let plan = bench.plan(&directory, &changed);
