@@ -677,3 +677,33 @@ fn codify_drift_refuses_a_file_that_is_not_a_plan() {
     );
     assert_eq!(fs::read_to_string(root.join("datasets/tob-wgs/members.toml")).unwrap(), before);
 }
+
+// --- large plans ------------------------------------------------------------------------------
+
+#[test]
+fn a_large_plan_is_summed_up_per_group_unless_every_line_is_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("org");
+    cpg(dir.path(), &["synthetic", root.to_str().unwrap(), "--datasets", "12"]).expect_code(SUCCESS);
+    let summary = cpg(&root, &["groups", "sync", "--no-cache"]);
+    summary.expect_code(SUCCESS);
+    let total = summary.stdout.lines().last().unwrap().to_owned();
+    assert!(total.starts_with("plan: "), "{summary}");
+    assert!(!summary.stdout.contains("+ add    "), "no change line of its own: {summary}");
+    let lines: Vec<&str> = summary.stdout.lines().filter(|l| l.starts_with("* ")).collect();
+    assert_eq!(lines.len(), 50, "the 50 groups with the most changes: {summary}");
+    assert!(lines[0].contains(": created, ") && lines[0].contains(" member(s) added"), "{}", lines[0]);
+    let said = summary.stdout.lines().find(|l| l.contains("summed up per group; --verbose prints every change"));
+    let said = said.unwrap_or_else(|| panic!("{summary}"));
+    let changes: usize = said.split(' ').next().unwrap().parse().unwrap();
+    assert!(changes > 1_000, "{said}");
+    assert!(summary.stdout.contains("more group(s) with changes"), "{summary}");
+
+    let verbose = cpg(&root, &["groups", "sync", "--no-cache", "--verbose"]);
+    verbose.expect_code(SUCCESS);
+    assert_eq!(change_lines(&verbose.stdout).len(), changes, "every change, one line each");
+    assert_eq!(verbose.stdout.lines().last().unwrap(), total, "the same plan");
+    let json = cpg(&root, &["groups", "sync", "--no-cache", "--format", "json"]);
+    let plan: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(plan["changes"].as_array().unwrap().len(), changes, "JSON keeps every change");
+}

@@ -439,6 +439,10 @@ pub struct SyncArgs {
     /// definitions' revision reads everything.
     #[arg(long, value_name = "REV", num_args = 0..=1, default_missing_value = "")]
     pub changed_since: Option<String>,
+    /// Print every change of a large plan: above 1,000 changes the text plan sums them up per
+    /// group (JSON always has every change).
+    #[arg(long)]
+    pub verbose: bool,
     /// Metamist: write every project's member list, not only those that changed since the last
     /// write (Metamist cannot be read back, so this is what repairs changes made by hand).
     #[arg(long)]

@@ -423,7 +423,11 @@ fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result<Exi
         PlanFormat::Text => {
             emit_line(&directory.describe());
             read_notes.iter().for_each(|line| emit_line(line));
-            emit(&format!("{plan}"));
+            if args.verbose || plan.changes.len() <= PLAN_LINES_IN_FULL {
+                emit(&format!("{plan}"));
+            } else {
+                emit(&format!("{}", sync::PlanSummary { plan: &plan, groups_shown: SUMMARY_GROUPS }));
+            }
         }
         PlanFormat::Json => {
             read_notes.iter().for_each(|line| eprintln!("{line}"));
@@ -707,6 +711,12 @@ pub(super) fn desired_in_directory(provider: ProviderName, expanded: &Expanded) 
         MembershipExpiry::EnforcedBySync => desired.without_expiry(),
     }
 }
+
+/// Text plans up to this many changes print every change; larger ones are summed up per group
+/// (a first sync of 2,000 datasets would otherwise print about 900,000 lines).
+const PLAN_LINES_IN_FULL: usize = 1_000;
+/// Groups a summed-up plan names, those with the most changes first.
+const SUMMARY_GROUPS: usize = 50;
 
 /// Where Azure's change-feed state is kept, under --root.
 const AZURE_DELTA_STATE: &str = ".cpg-infra/azure-delta.json";

@@ -21,7 +21,9 @@ pub use live::{
     read_live_groups, read_live_state, read_live_state_delta, read_live_state_with_progress, DeltaRead, LiveGroupState,
     LiveRead, LiveState, ReadError,
 };
-pub use plan::{plan, plan_groups, Change, Conflict, NoLongerDefined, Plan, PlanCounts, PlanOptions, RemovalLimits};
+pub use plan::{
+    plan, plan_groups, Change, Conflict, NoLongerDefined, Plan, PlanCounts, PlanOptions, PlanSummary, RemovalLimits,
+};
 pub use settings::{
     apply_settings, desired_settings, plan_settings, read_settings, FieldChange, SettingsChange, SettingsRead,
     SettingsReport,

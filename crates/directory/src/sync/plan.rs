@@ -163,6 +163,22 @@ pub struct PlanCounts {
     pub deleted: usize,
 }
 
+impl PlanCounts {
+    fn count(&mut self, change: &Change) {
+        match change {
+            Change::AdoptGroup { .. } | Change::CreateGroup { .. } => self.created += 1,
+            Change::AddMember { .. } => self.added += 1,
+            Change::ReAddMember { .. } | Change::SetExpiry { .. } => self.updated += 1,
+            Change::RemoveMember { .. } => self.removed += 1,
+            Change::DeleteGroup { .. } => self.deleted += 1,
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.created + self.added + self.updated + self.removed + self.deleted
+    }
+}
+
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
@@ -170,27 +186,82 @@ impl Plan {
 
     pub fn counts(&self) -> PlanCounts {
         let mut counts = PlanCounts::default();
-        for change in &self.changes {
-            match change {
-                Change::AdoptGroup { .. } | Change::CreateGroup { .. } => counts.created += 1,
-                Change::AddMember { .. } => counts.added += 1,
-                Change::ReAddMember { .. } | Change::SetExpiry { .. } => counts.updated += 1,
-                Change::RemoveMember { .. } => counts.removed += 1,
-                Change::DeleteGroup { .. } => counts.deleted += 1,
-            }
-        }
+        self.changes.iter().for_each(|change| counts.count(change));
         counts
     }
 }
 
-impl fmt::Display for Plan {
+impl Change {
+    /// The email of the group the change is to.
+    pub fn group_email(&self) -> &str {
+        match self {
+            Change::CreateGroup { email, .. } => email,
+            Change::AdoptGroup { group, .. }
+            | Change::AddMember { group, .. }
+            | Change::ReAddMember { group, .. }
+            | Change::SetExpiry { group, .. }
+            | Change::RemoveMember { group, .. }
+            | Change::DeleteGroup { group } => group,
+        }
+    }
+}
+
+/// A plan as text with its changes summed up per group (at most `groups_shown` groups, those
+/// with the most changes first) instead of one line each: what a large plan prints unless
+/// every line is asked for. Conflicts, groups no longer defined and refusals stay in full.
+pub struct PlanSummary<'a> {
+    pub plan: &'a Plan,
+    pub groups_shown: usize,
+}
+
+impl fmt::Display for PlanSummary<'_> {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let plan = self.plan;
+        plan.write_conflicts(f)?;
+        let mut per_group: BTreeMap<&str, PlanCounts> = BTreeMap::new();
+        for change in &plan.changes {
+            per_group.entry(change.group_email()).or_default().count(change);
+        }
+        let mut groups: Vec<(&str, PlanCounts)> = per_group.into_iter().collect();
+        groups.sort_by(|a, b| b.1.total().cmp(&a.1.total()).then(a.0.cmp(b.0)));
+        for (group, counts) in groups.iter().take(self.groups_shown) {
+            let mut parts = Vec::new();
+            if counts.created > 0 {
+                parts.push("created".to_owned());
+            }
+            if counts.deleted > 0 {
+                parts.push("deleted".to_owned());
+            }
+            for (n, what) in [(counts.added, "added"), (counts.removed, "removed"), (counts.updated, "updated")] {
+                if n > 0 {
+                    parts.push(format!("{n} member(s) {what}"));
+                }
+            }
+            writeln!(f, "* {group}: {}", parts.join(", "))?;
+        }
+        if groups.len() > self.groups_shown {
+            writeln!(f, "... and {} more group(s) with changes", groups.len() - self.groups_shown)?;
+        }
+        writeln!(
+            f,
+            "{} change(s) to {} group(s), summed up per group; --verbose prints every change",
+            plan.changes.len(),
+            groups.len()
+        )?;
+        plan.write_closing(f)
+    }
+}
+
+impl Plan {
+    fn write_conflicts(&self, f: &mut fmt::Formatter) -> fmt::Result {
         for conflict in &self.conflicts {
             writeln!(f, "! conflict: {}: {}", conflict.group, conflict.reason)?;
         }
-        for change in &self.changes {
-            writeln!(f, "{change}")?;
-        }
+        Ok(())
+    }
+
+    /// The groups no longer defined, the refusals and the counts.
+    fn write_closing(&self, f: &mut fmt::Formatter) -> fmt::Result {
         for group in &self.no_longer_defined {
             writeln!(f, "{group}")?;
         }
@@ -202,6 +273,16 @@ impl fmt::Display for Plan {
             f,
             "plan: {created} group(s) to create, {added} member(s) to add, {removed} to remove, {updated} to update, {deleted} group(s) to delete"
         )
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        self.write_conflicts(f)?;
+        for change in &self.changes {
+            writeln!(f, "{change}")?;
+        }
+        self.write_closing(f)
     }
 }
 
