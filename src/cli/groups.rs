@@ -182,7 +182,7 @@ fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<Exit> {
 /// per such side, naming it and its first problem. The two sides are checked in parallel.
 fn design_notes(global: &GlobalArgs, sides: [(&Revision, &Option<Expanded>); 2]) -> Vec<String> {
     let note = |(revision, expanded): (&Revision, &Option<Expanded>)| {
-        let errors = crate::infra::build(&expanded.as_ref()?.definitions).err()?;
+        let errors = crate::infra::check(&expanded.as_ref()?.definitions).err()?;
         let problems = resolve::in_revision(global, revision, crate::infra::diagnostics(&errors));
         let first = problems.0.first()?;
         let name = match revision {

@@ -40,8 +40,16 @@ pub enum Revision {
 /// command runs (infrastructure included), so a command never accepts what another refuses.
 pub fn load(global: &GlobalArgs, revision: &Revision) -> Result<Expanded> {
     let expanded = load_groups(global, revision)?;
-    build_infra(global, revision, &expanded)?;
+    check_infra(global, revision, &expanded)?;
     Ok(expanded)
+}
+
+/// Every problem of the infrastructure design of `revision`'s definitions, as `build_infra`
+/// finds them, without keeping the program (the commands that only check it).
+pub fn check_infra(global: &GlobalArgs, revision: &Revision, expanded: &Expanded) -> Result<()> {
+    infra::check(&expanded.definitions)
+        .map(drop)
+        .map_err(|errors| anyhow!(in_revision(global, revision, infra::diagnostics(&errors))))
 }
 
 /// The infrastructure design of the definitions loaded from `revision`, or every problem as
@@ -84,7 +92,7 @@ pub fn load_with_changes(global: &GlobalArgs, changes: &BTreeMap<String, String>
         crate::definitions::LoadError::Invalid(diagnostics) => anyhow!(diagnostics),
         other => anyhow!(other),
     })?;
-    build_infra(global, &Revision::WorkingTree, &expanded)?;
+    check_infra(global, &Revision::WorkingTree, &expanded)?;
     Ok(expanded)
 }
 

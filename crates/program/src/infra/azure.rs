@@ -132,6 +132,11 @@ impl<'a> Azure<'a> {
     }
 
     /// The resources added so far, with each storage account's lifecycle policy and soft delete.
+    /// The program being built, to set how it is kept.
+    pub fn program_mut(&mut self) -> &mut Program {
+        &mut self.program
+    }
+
     pub fn into_program(mut self) -> Program {
         let homes = std::mem::take(&mut self.homes);
         for (owner, home) in homes {

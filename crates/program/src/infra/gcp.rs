@@ -177,6 +177,11 @@ impl<'a> Gcp<'a> {
     }
 
     /// The resources added so far.
+    /// The program being built, to set how it is kept.
+    pub fn program_mut(&mut self) -> &mut Program {
+        &mut self.program
+    }
+
     pub fn into_program(self) -> Program {
         self.program
     }

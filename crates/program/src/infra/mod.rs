@@ -128,8 +128,29 @@ pub struct Build {
 /// Builds the whole program: drives GCP and Azure over every dataset, adopts `[imports]`.
 /// Returns every problem at once.
 pub fn build(definitions: &Definitions) -> Result<Build, Vec<InfraError>> {
+    build_keeping(definitions, None)
+}
+
+/// Every problem `build` would find, without keeping what only rendering needs (resource
+/// properties, except the imported resources'): what commands that only check the design run,
+/// in a fraction of `build`'s memory.
+pub fn check(definitions: &Definitions) -> Result<Vec<String>, Vec<InfraError>> {
+    let imported: BTreeSet<String> = definitions
+        .datasets
+        .values()
+        .flat_map(|dataset| dataset.imports.keys().map(move |key| format!("{}-{key}", dataset.name)))
+        .collect();
+    build_keeping(definitions, Some(imported)).map(|build| build.notes)
+}
+
+fn build_keeping(
+    definitions: &Definitions,
+    keep_properties_of: Option<BTreeSet<String>>,
+) -> Result<Build, Vec<InfraError>> {
     let mut gcp = Gcp::new(definitions);
     let mut azure = Azure::new(definitions);
+    gcp.program_mut().keep_properties_of = keep_properties_of.clone();
+    azure.program_mut().keep_properties_of = keep_properties_of;
     let report = drive(definitions, &mut [&mut gcp, &mut azure]);
     let mut program = gcp.into_program();
     program.merge(azure.into_program());

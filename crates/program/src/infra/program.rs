@@ -4,7 +4,7 @@
 //! cloud and component made each resource, where each owner lives). Never decides what to
 //! create (the driver and the clouds do) and never does I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::names::NameClaim;
 
@@ -47,6 +47,10 @@ pub struct Program {
     pub duplicates: Vec<String>,
     /// The cloud names the resources use, to check (not rendered).
     pub names: Vec<NameClaim>,
+    /// A program built only to be checked keeps the properties of these resources alone (the
+    /// imported ones, whose ids are checked against them): most of a program's memory is its
+    /// properties, which no check reads. `None`: a program to render, with every property.
+    pub keep_properties_of: Option<BTreeSet<String>>,
 }
 
 /// One stack configuration value the program needs.
@@ -235,6 +239,10 @@ impl Program {
         if self.resources.contains_key(name) || self.variables.contains_key(name) {
             self.duplicates.push(name.to_owned());
             return;
+        }
+        let mut resource = resource;
+        if self.keep_properties_of.as_ref().is_some_and(|kept| !kept.contains(name)) {
+            resource.properties = BTreeMap::new();
         }
         self.resources.insert(name.to_owned(), resource);
     }
