@@ -15,7 +15,8 @@ use std::time::Instant;
 use clap::Parser;
 
 use cpg_infra::cli::args::Cli;
-use cpg_infra::synthetic::{generate, SyntheticShape};
+
+mod common;
 
 fn main() {
     let datasets: usize = env_number("CPG_BENCH_DATASETS", "500");
@@ -56,42 +57,13 @@ fn env_number(name: &str, default: &str) -> usize {
 
 /// The base organisation, then `commits` commits of one grant each, spread over the datasets.
 fn synthetic_history(root: &Path, datasets: usize, commits: usize) -> git2::Repository {
-    let shape = SyntheticShape { datasets, ..SyntheticShape::large() };
-    for (path, text) in generate(shape) {
-        let path = root.join(path);
-        std::fs::create_dir_all(path.parent().expect("a parent")).expect("create directories");
-        std::fs::write(path, text).expect("write file");
-    }
-    let repo = git2::Repository::init(root).expect("git init");
-    commit(&repo, "synthetic organisation", &[]);
+    let repo = common::synthetic_repository(root, datasets);
     for n in 0..commits {
-        let dataset = format!("datasets/ds{:04}/members.toml", (n * 7) % datasets);
-        let path = root.join(&dataset);
-        let text = std::fs::read_to_string(&path).expect("read members");
+        let members = format!("datasets/ds{:04}/members.toml", (n * 7) % datasets);
         let person = format!("p{:05}", (n * 13) % 5_000);
-        std::fs::write(&path, text.replacen("analysis = [", &format!("analysis = [\"{person}\", "), 1))
-            .expect("write members");
-        commit(&repo, &format!("Analysis for {person} (#{})", n + 1), &[&dataset]);
+        common::grant_analysis(&repo, &members, &person, &format!("Analysis for {person} (#{})", n + 1));
     }
     repo
-}
-
-/// Commits `paths` (everything when empty) on HEAD.
-fn commit(repo: &git2::Repository, message: &str, paths: &[&str]) {
-    let mut index = repo.index().expect("index");
-    if paths.is_empty() {
-        index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).expect("git add");
-    } else {
-        for path in paths {
-            index.add_path(Path::new(path)).expect("git add");
-        }
-    }
-    index.write().expect("write index");
-    let tree = repo.find_tree(index.write_tree().expect("write tree")).expect("tree");
-    let parent = repo.head().ok().map(|head| head.peel_to_commit().expect("HEAD commit"));
-    let parents: Vec<&git2::Commit> = parent.iter().collect();
-    let signature = git2::Signature::now("bench", "bench@example.org").expect("signature");
-    repo.commit(Some("HEAD"), &signature, &signature, message, &tree, &parents).expect("commit");
 }
 
 /// The commit `n` grants after the base (the base is 0).

@@ -18,10 +18,11 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
+mod common;
+
 use cpg_infra::definitions::{Date, DirSource, GitSource, ParseCache};
 use cpg_infra::diff::diff_hierarchies;
 use cpg_infra::load::{load_expanded, load_expanded_with_cache};
-use cpg_infra::synthetic::{generate, SyntheticShape};
 
 const TODAY: Date = Date { year: 2026, month: 11, day: 26 };
 
@@ -53,33 +54,11 @@ fn revisions(c: &mut Criterion) {
     }
 }
 
-/// Writes the synthetic organisation under `root`, commits it, adds one member to one dataset
-/// and commits again.
+/// The synthetic organisation committed, then one member more in one dataset, committed.
 fn synthetic_history(root: &Path, datasets: usize) -> git2::Repository {
-    let shape = SyntheticShape { datasets, ..SyntheticShape::large() };
-    for (path, text) in generate(shape) {
-        let path = root.join(path);
-        std::fs::create_dir_all(path.parent().expect("a parent")).expect("create directories");
-        std::fs::write(path, text).expect("write file");
-    }
-    let repo = git2::Repository::init(root).expect("git init");
-    commit(&repo, "synthetic organisation");
-    let members = root.join("datasets/ds0007/members.toml");
-    let text = std::fs::read_to_string(&members).expect("read members");
-    std::fs::write(&members, text.replacen("analysis = [", "analysis = [\"p04999\", ", 1)).expect("write");
-    commit(&repo, "one member more");
+    let repo = common::synthetic_repository(root, datasets);
+    common::grant_analysis(&repo, "datasets/ds0007/members.toml", "p04999", "one member more");
     repo
-}
-
-fn commit(repo: &git2::Repository, message: &str) {
-    let mut index = repo.index().expect("index");
-    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).expect("git add");
-    index.write().expect("write index");
-    let tree = repo.find_tree(index.write_tree().expect("write tree")).expect("tree");
-    let parent = repo.head().ok().map(|head| head.peel_to_commit().expect("HEAD commit"));
-    let parents: Vec<&git2::Commit> = parent.iter().collect();
-    let signature = git2::Signature::now("bench", "bench@example.org").expect("signature");
-    repo.commit(Some("HEAD"), &signature, &signature, message, &tree, &parents).expect("commit");
 }
 
 criterion_group!(benches, revisions);
