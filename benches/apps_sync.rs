@@ -163,6 +163,7 @@ fn main() {
         let options = ListPlanOptions {
             full_write: false,
             limits: RemovalLimits { max_removals: usize::MAX, max_removal_percent: 100 },
+            lines: Some(1_000),
         };
         let mut reader = StateReader::open(&state).expect("state");
         let plan = sync::plan_lists(&ours, desired, &listed, &mut reader, &options).expect("plan");

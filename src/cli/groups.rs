@@ -714,7 +714,7 @@ pub(super) fn desired_in_directory(provider: ProviderName, expanded: &Expanded) 
 
 /// Text plans up to this many changes print every change; larger ones are summed up per group
 /// (a first sync of 2,000 datasets would otherwise print about 900,000 lines).
-const PLAN_LINES_IN_FULL: usize = 1_000;
+pub(super) const PLAN_LINES_IN_FULL: usize = 1_000;
 /// Groups a summed-up plan names, those with the most changes first.
 const SUMMARY_GROUPS: usize = 50;
 

@@ -41,6 +41,8 @@ pub fn sync(global: &GlobalArgs, args: &SyncArgs, expanded: &Expanded) -> Result
     let options = ListPlanOptions {
         full_write: args.full_write,
         limits: RemovalLimits { max_removals: limits.max_removals, max_removal_percent: limits.max_removal_percent },
+        // A text plan lists up to as many lines as a directory's plan does; JSON lists all.
+        lines: (!args.verbose && matches!(args.format, PlanFormat::Text)).then_some(super::groups::PLAN_LINES_IN_FULL),
     };
     let plan =
         sync::plan_lists(&ours, &desired, &listed, &mut state, &options).map_err(|e| InputError(e.to_string()))?;

@@ -152,9 +152,12 @@ pub struct ListWrite {
     pub test: bool,
     pub create: bool,
     pub reason: WriteReason,
-    /// (member, role) gained and lost against the list last written.
+    /// (member, role) gained and lost against the list last written, while the plan's line
+    /// budget lasts (`ListPlanOptions::lines`); the counts are always whole.
     pub added: Vec<(String, String)>,
     pub removed: Vec<(String, String)>,
+    pub added_count: usize,
+    pub removed_count: usize,
 }
 
 /// What a sync of member lists will do.
@@ -175,6 +178,7 @@ impl ListPlan {
 
 impl fmt::Display for ListPlan {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let mut summed_up = false;
         for write in &self.writes {
             if write.create {
                 writeln!(f, "create project {} (dataset {})", write.project, write.dataset)?;
@@ -191,6 +195,14 @@ impl fmt::Display for ListPlan {
             for (member, role) in &write.removed {
                 writeln!(f, "  - {member} {role}")?;
             }
+            let (added, removed) = (write.added_count - write.added.len(), write.removed_count - write.removed.len());
+            if added + removed > 0 {
+                summed_up = true;
+                writeln!(f, "  … {added} more (member, role) added, {removed} more removed")?;
+            }
+        }
+        if summed_up {
+            writeln!(f, "the plan is too long to list every member: --verbose prints each")?;
         }
         writeln!(f, "{} project(s) to write, {} unchanged", self.writes.len(), self.unchanged)?;
         for refusal in &self.refusals {
@@ -200,10 +212,24 @@ impl fmt::Display for ListPlan {
     }
 }
 
+/// The first of `pairs` that the line budget still allows (all of them without one).
+fn within_budget(budget: &mut Option<usize>, mut pairs: Vec<(String, String)>) -> Vec<(String, String)> {
+    if let Some(left) = budget {
+        pairs.truncate(*left);
+        *left -= pairs.len();
+        pairs.shrink_to_fit();
+    }
+    pairs
+}
+
 /// What `plan_lists` needs besides the projects.
 pub struct ListPlanOptions {
     pub full_write: bool,
     pub limits: RemovalLimits,
+    /// Most (member, role) lines the plan keeps, all projects together; `None`: every line.
+    /// The rest are counted only, so a first sync of a large organisation holds one project's
+    /// pairs at a time instead of every membership.
+    pub lines: Option<usize>,
 }
 
 /// (member, role) pairs of `list`.
@@ -222,6 +248,7 @@ pub fn plan_lists(
     options: &ListPlanOptions,
 ) -> Result<ListPlan, StateError> {
     let mut plan = ListPlan::default();
+    let mut budget = options.lines;
     let mut removals_per_group: Vec<(String, (usize, usize))> = Vec::new();
     let mut removals = 0;
     for project in projects {
@@ -253,14 +280,20 @@ pub fn plan_lists(
             }
         }
         removals += removed.len();
+        let added: Vec<(String, String)> = want.difference(&had).cloned().collect();
+        let (added_count, removed_count) = (added.len(), removed.len());
+        let removed = within_budget(&mut budget, removed);
+        let added = within_budget(&mut budget, added);
         plan.writes.push(ListWrite {
             project: project.name.clone(),
             dataset: project.dataset.clone(),
             test: project.test,
             create,
             reason,
-            added: want.difference(&had).cloned().collect(),
+            added,
             removed,
+            added_count,
+            removed_count,
         });
     }
     let per_group = removals_per_group.iter().map(|(group, counts)| (group.as_str(), *counts)).collect();
@@ -446,13 +479,35 @@ mod tests {
     const LIMITS: RemovalLimits = RemovalLimits { max_removals: 100, max_removal_percent: 50 };
 
     #[test]
+    fn a_line_budget_keeps_the_first_lines_and_counts_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.jsonl");
+        let projects: Vec<MetamistProject> = ["a", "b"].map(project).into();
+        let members =
+            |_: &MetamistProject| list(&[("x@example.org", &["reader", "writer"]), ("y@example.org", &["reader"])]);
+        let listed: BTreeSet<String> = ["a", "b"].map(str::to_owned).into();
+        let options = ListPlanOptions { full_write: false, limits: LIMITS, lines: Some(4) };
+        let plan = plan_lists(&projects, &members, &listed, &mut StateReader::open(&path).unwrap(), &options).unwrap();
+        let kept: Vec<usize> = plan.writes.iter().map(|w| w.added.len()).collect();
+        assert_eq!(kept, [3, 1], "four lines in all, the first project's first");
+        assert!(plan.writes.iter().all(|w| w.added_count == 3), "the counts are whole");
+        let text = plan.to_string();
+        assert!(text.contains("  … 2 more (member, role) added, 0 more removed"), "{text}");
+        assert!(text.contains("--verbose prints each"), "{text}");
+        let all = ListPlanOptions { lines: None, ..options };
+        let plan = plan_lists(&projects, &members, &listed, &mut StateReader::open(&path).unwrap(), &all).unwrap();
+        assert!(plan.writes.iter().all(|w| w.added.len() == 3));
+        assert!(!plan.to_string().contains("more (member, role)"));
+    }
+
+    #[test]
     fn only_changed_projects_are_written_and_the_state_keeps_the_others() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.jsonl");
         let projects: Vec<MetamistProject> = ["a", "a-test", "b"].map(project).into();
         let first = |p: &MetamistProject| list(&[("x@example.org", &["reader"]), (p.name.as_str(), &["writer"])]);
         let listed: BTreeSet<String> = ["a", "a-test", "b"].map(str::to_owned).into();
-        let options = ListPlanOptions { full_write: false, limits: LIMITS };
+        let options = ListPlanOptions { full_write: false, limits: LIMITS, lines: None };
         let plan = plan_lists(&projects, &first, &listed, &mut StateReader::open(&path).unwrap(), &options).unwrap();
         assert_eq!(plan.writes.len(), 3);
         assert!(plan.writes.iter().all(|w| w.reason == WriteReason::NeverWritten));
@@ -484,7 +539,7 @@ mod tests {
         assert_eq!((after.writes.len(), after.unchanged), (0, 3));
         assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 3);
 
-        let full = ListPlanOptions { full_write: true, limits: LIMITS };
+        let full = ListPlanOptions { full_write: true, limits: LIMITS, lines: None };
         let all = plan_lists(&projects, &second, &listed, &mut StateReader::open(&path).unwrap(), &full).unwrap();
         assert!(all.writes.iter().all(|w| w.reason == WriteReason::FullWrite && w.added.is_empty()));
         assert_eq!(all.writes.len(), 3);
@@ -496,7 +551,7 @@ mod tests {
         let path = dir.path().join("state.jsonl");
         let projects = vec![project("a"), project("b")];
         let listed: BTreeSet<String> = ["a", "b"].map(str::to_owned).into();
-        let options = ListPlanOptions { full_write: false, limits: LIMITS };
+        let options = ListPlanOptions { full_write: false, limits: LIMITS, lines: None };
         let old = |_: &MetamistProject| list(&[("x@example.org", &["reader"])]);
         let both = BTreeSet::from(["a".to_owned(), "b".to_owned()]);
         save_state(&path, &projects, &both, &BTreeSet::new(), &old).unwrap();
@@ -518,7 +573,7 @@ mod tests {
         save_state(&path, &projects, &BTreeSet::from(["a".to_owned()]), &BTreeSet::new(), &wanted).unwrap();
         let text = fs::read_to_string(&path).unwrap().replace("reader", "writer");
         fs::write(&path, text).unwrap();
-        let options = ListPlanOptions { full_write: false, limits: LIMITS };
+        let options = ListPlanOptions { full_write: false, limits: LIMITS, lines: None };
         let listed = BTreeSet::from(["a".to_owned()]);
         let plan = plan_lists(&projects, &wanted, &listed, &mut StateReader::open(&path).unwrap(), &options).unwrap();
         assert_eq!(plan.writes[0].reason, WriteReason::NeverWritten);
@@ -537,7 +592,7 @@ mod tests {
         };
         save_state(&path, &projects, &BTreeSet::from(["a".to_owned()]), &BTreeSet::new(), &many).unwrap();
         let few = |_: &MetamistProject| list(&[("x@example.org", &["reader"])]);
-        let options = ListPlanOptions { full_write: false, limits: LIMITS };
+        let options = ListPlanOptions { full_write: false, limits: LIMITS, lines: None };
         let listed = BTreeSet::from(["a".to_owned()]);
         let plan = plan_lists(&projects, &few, &listed, &mut StateReader::open(&path).unwrap(), &options).unwrap();
         assert_eq!(plan.refusals.len(), 1, "{plan}");
