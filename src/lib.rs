@@ -5,7 +5,7 @@
 //! The stages live in the workspace's crates (`crates/`); this crate is the command line and
 //! re-exports them under their module names, so every path reads `cpg_infra::definitions::…`.
 
-pub use cpg_infra_core::{codeowners, definitions, edit, graph, hierarchy, write_safely};
+pub use cpg_infra_core::{codeowners, definitions, edit, graph, hierarchy, shell, write_safely};
 pub use cpg_infra_directory::{apps, cache, directory, http_api, pacing, sync};
 pub use cpg_infra_emulators as emulator;
 pub use cpg_infra_program::{infra, load};

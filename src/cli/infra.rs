@@ -12,6 +12,7 @@ use super::resolve;
 use super::{Exit, InputError};
 use crate::infra::{self, Build};
 use crate::load::Expanded;
+use crate::shell;
 
 /// Runs one `infra` subcommand.
 pub fn run(global: &GlobalArgs, command: &InfraCommand) -> Result<Exit> {
@@ -126,11 +127,11 @@ fn deploy(
 fn confirm_command(global: &GlobalArgs, args: &InfraPreviewArgs) -> String {
     let mut words: Vec<String> = vec!["cpg-infra".into()];
     if global.root != Path::new(".") {
-        words.extend(["--root".into(), shell_word(&global.root.to_string_lossy())]);
+        words.extend(["--root".into(), shell::word(&global.root.to_string_lossy())]);
     }
     for (option, value) in [("--rev", &global.rev), ("--today", &global.today)] {
         if let Some(value) = value {
-            words.extend([option.into(), shell_word(value)]);
+            words.extend([option.into(), shell::word(value)]);
         }
     }
     words.extend(["infra".into(), "up".into(), "--confirm".into()]);
@@ -138,33 +139,10 @@ fn confirm_command(global: &GlobalArgs, args: &InfraPreviewArgs) -> String {
         words.push("--per-dataset".into());
     }
     if let Some(stack) = &args.stack {
-        words.extend(["--stack".into(), shell_word(stack)]);
+        words.extend(["--stack".into(), shell::word(stack)]);
     }
     if let Some(out) = &args.out {
-        words.extend(["--out".into(), shell_word(&out.to_string_lossy())]);
+        words.extend(["--out".into(), shell::word(&out.to_string_lossy())]);
     }
     words.join(" ")
-}
-
-/// `text` as one word of a POSIX shell command: as it is when that is safe, else in single quotes.
-fn shell_word(text: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c);
-    if !text.is_empty() && text.chars().all(plain) {
-        return text.to_owned();
-    }
-    format!("'{}'", text.replace('\'', "'\\''"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn words_that_need_quoting_are_quoted() {
-        assert_eq!(shell_word("prod"), "prod");
-        assert_eq!(shell_word("org/stack-1"), "org/stack-1");
-        assert_eq!(shell_word("my dir"), "'my dir'");
-        assert_eq!(shell_word("it's"), "'it'\\''s'");
-        assert_eq!(shell_word(""), "''");
-    }
 }

@@ -7,4 +7,5 @@ pub mod definitions;
 pub mod edit;
 pub mod graph;
 pub mod hierarchy;
+pub mod shell;
 pub mod write_safely;

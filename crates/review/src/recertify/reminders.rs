@@ -78,7 +78,7 @@ pub fn reminders(
                 found.entry(&dataset.name).or_default().push(ReminderGrant {
                     renew_command: format!(
                         "cpg-infra groups add {} --dataset {} --role {role} --expires {renew_until}",
-                        shell_word(&member),
+                        crate::shell::word(&member),
                         dataset.name
                     ),
                     member,
@@ -146,13 +146,4 @@ fn github_names(definitions: &Definitions, dataset: &str, role: &str) -> Vec<Str
     names.sort();
     names.dedup();
     names
-}
-
-/// A member as one shell word: keys and emails are plain; anything else is quoted.
-fn shell_word(text: &str) -> String {
-    if text.chars().all(|c| c.is_ascii_alphanumeric() || "@._-:+".contains(c)) {
-        text.to_owned()
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
-    }
 }
