@@ -5,19 +5,17 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use anyhow::Result;
 
 use super::args::{DiffFormat, DriftReportArgs, GlobalArgs, ProviderName};
+use super::changed_since::provider_key;
 use super::output::emit;
 use super::plan_file::{member_changes, MemberChange};
 use super::{resolve, Exit, InputError};
 use crate::diff::escape_markdown;
-use crate::directory::{AuditAction, AuditEvent, AuditLog, DirectoryError};
-
-/// Attempts at one group's audit read before it is reported unreadable.
-const ATTEMPTS: u32 = 4;
+use crate::directory::{AuditAction, AuditEvent, DirectoryError};
+use crate::sync::{self, RetryPolicy};
 
 /// One drifted membership and what the audit log says of it.
 #[derive(serde::Serialize)]
@@ -43,7 +41,7 @@ pub fn run(global: &GlobalArgs, args: &DriftReportArgs) -> Result<Exit> {
     let since = format!("{}T00:00:00Z", resolve::today(global)?.add_days(-days));
     if changes.is_empty() {
         match args.format {
-            DiffFormat::Text => emit(&format!("no change made by hand in {}\n", provider_name(args.provider))),
+            DiffFormat::Text => emit(&format!("no change made by hand in {}\n", provider_key(args.provider))),
             DiffFormat::Json => emit(&(serde_json::to_string_pretty(&report_json(args, &since, &[]))? + "\n")),
             // Markdown is for an issue: nothing to say is no text, so the workflow posts nothing.
             DiffFormat::Markdown => {}
@@ -57,7 +55,10 @@ pub fn run(global: &GlobalArgs, args: &DriftReportArgs) -> Result<Exit> {
 
     let mut events: BTreeMap<&str, Result<Vec<AuditEvent>, DirectoryError>> = BTreeMap::new();
     for change in &changes {
-        events.entry(change.group.as_str()).or_insert_with(|| read_with_retries(log, &change.group, &since));
+        // Throttling and outages are retried as the sync retries them (Retry-After, backoff).
+        events.entry(change.group.as_str()).or_insert_with(|| {
+            sync::with_retries(&RetryPolicy::default(), || log.membership_events(&change.group, &since)).0
+        });
     }
     let attributed: Vec<Attributed> =
         changes.iter().map(|change| attribute(change, &events[change.group.as_str()])).collect();
@@ -69,22 +70,6 @@ pub fn run(global: &GlobalArgs, args: &DriftReportArgs) -> Result<Exit> {
     };
     emit(&text);
     Ok(if failed { Exit::Failure } else { Exit::Success })
-}
-
-/// One group's events, retrying throttling and outages as the sync does (Retry-After, else a
-/// short backoff).
-fn read_with_retries(log: &dyn AuditLog, group: &str, since: &str) -> Result<Vec<AuditEvent>, DirectoryError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match log.membership_events(group, since) {
-            Err(error) if error.is_retryable() && attempt < ATTEMPTS => {
-                let wait = error.retry_after().unwrap_or(Duration::from_millis(200 << attempt));
-                std::thread::sleep(wait.min(Duration::from_secs(30)));
-            }
-            other => return other,
-        }
-    }
 }
 
 fn attribute<'a>(change: &'a MemberChange, events: &'a Result<Vec<AuditEvent>, DirectoryError>) -> Attributed<'a> {
@@ -132,7 +117,7 @@ fn render_text(args: &DriftReportArgs, since: &str, attributed: &[Attributed]) -
     let mut out = format!(
         "{} change(s) made by hand in {} (audit log since {since}):\n",
         attributed.len(),
-        provider_name(args.provider)
+        provider_key(args.provider)
     );
     for a in attributed {
         let _ = writeln!(
@@ -151,7 +136,7 @@ fn render_text(args: &DriftReportArgs, since: &str, attributed: &[Attributed]) -
 fn render_markdown(args: &DriftReportArgs, since: &str, attributed: &[Attributed]) -> String {
     let mut out = format!(
         "### Changes made by hand in {}\n\nFrom the directory's audit log since {since}.\n\n| member | change | group | by | when | the sync |\n|---|---|---|---|---|---|\n",
-        provider_name(args.provider)
+        provider_key(args.provider)
     );
     for a in attributed {
         let (by, when) = match (&a.unreadable, a.event) {
@@ -170,16 +155,9 @@ fn render_markdown(args: &DriftReportArgs, since: &str, attributed: &[Attributed
     out
 }
 
-fn provider_name(provider: ProviderName) -> &'static str {
-    match provider {
-        ProviderName::Azure => "azure",
-        _ => "google",
-    }
-}
-
 fn report_json(args: &DriftReportArgs, since: &str, attributed: &[Attributed]) -> serde_json::Value {
     serde_json::json!({
-        "provider": provider_name(args.provider),
+        "provider": provider_key(args.provider),
         "since": since,
         "applied": args.applied,
         "changes": attributed,
