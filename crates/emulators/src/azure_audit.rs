@@ -10,7 +10,9 @@
 //! `result`, `initiatedBy` (`user` with `userPrincipalName`, or `app` with `displayName` and
 //! `appId`; the other `null`) and `targetResources`: the member (`type` `User`,
 //! `ServicePrincipal` or `Group`, with a `Group.ObjectID` modified property naming the group)
-//! and the group itself (`type` `Group`). Events arrive late (Entra's reporting latency is
+//! and the group itself (`type` `Group`). The documented example lists the group first; the
+//! emulator lists the member first, as entries for member changes commonly come, and the
+//! client accepts either order. Events arrive late (Entra's reporting latency is
 //! minutes: learn.microsoft.com/entra/identity/monitoring-health/reference-reports-latency): an
 //! event stays out of listings for `AzureEmulatorOptions::audit_lag` reads.
 
@@ -26,7 +28,8 @@ pub(crate) enum Initiator {
 
 /// One membership change.
 struct AuditEntry {
-    id: String,
+    /// 1 for the first event: the id and the correlation id are made from it.
+    serial: usize,
     time: String,
     initiator: Initiator,
     added: bool,
@@ -68,7 +71,7 @@ impl DirectoryAudits {
     ) {
         let serial = self.entries.len() + 1;
         self.entries.push(AuditEntry {
-            id: format!("Directory_{serial:08X}_GROUPS"),
+            serial,
             time: crate::google::rfc3339(std::time::SystemTime::now()),
             initiator,
             added,
@@ -115,9 +118,9 @@ fn event_json(entry: &AuditEntry) -> Value {
     };
     let quoted = |text: &str| Value::String(format!("\"{text}\""));
     json!({
-        "id": entry.id,
+        "id": format!("Directory_{:08X}_GROUPS", entry.serial),
         "category": "GroupManagement",
-        "correlationId": format!("c0ffee00-0000-4000-8000-{:012x}", entry.id.len() as u64 * 7 + entry.time.len() as u64),
+        "correlationId": format!("c0ffee00-0000-4000-8000-{:012x}", entry.serial),
         "result": "success",
         "resultReason": "",
         "activityDisplayName": if entry.added { "Add member to group" } else { "Remove member from group" },
