@@ -62,13 +62,7 @@ impl Bench {
     fn plan(&self, directory: &dyn Directory, desired: &Hierarchy) -> Plan {
         let read = sync::read_live_state(directory, self.concurrency, &RetryPolicy::default(), &BTreeSet::new())
             .expect("read live state");
-        let options = PlanOptions {
-            nesting: Nesting::Native,
-            delete_groups: false,
-            adopt: false,
-            limits: RemovalLimits { max_removals: usize::MAX, max_removal_percent: 100 },
-        };
-        sync::plan(desired, &read.state, &options)
+        sync::plan(desired, &read.state, &plan_options())
     }
 
     fn apply(&self, directory: &dyn Directory, plan: &Plan) {
@@ -108,6 +102,16 @@ fn seed_users(emulator: &AzureEmulator, desired: &Hierarchy, extra: usize) {
             mail: Some(email.clone()),
             display_name: email,
         });
+    }
+}
+
+/// Native nesting, no limits: the bench plans what it measures.
+fn plan_options() -> PlanOptions {
+    PlanOptions {
+        nesting: Nesting::Native,
+        delete_groups: false,
+        adopt: false,
+        limits: RemovalLimits { max_removals: usize::MAX, max_removal_percent: 100 },
     }
 }
 
@@ -202,13 +206,7 @@ fn main() {
     emulator.reset_calls();
     let started = Instant::now();
     let read = sync::read_live_state_delta(&directory, &retry, Some(&first.state)).expect("a feed").expect("read");
-    let options = PlanOptions {
-        nesting: Nesting::Native,
-        delete_groups: false,
-        adopt: false,
-        limits: RemovalLimits { max_removals: usize::MAX, max_removal_percent: 100 },
-    };
-    let plan = sync::plan(&merged, &read.read.state, &options);
+    let plan = sync::plan(&merged, &read.read.state, &plan_options());
     assert_eq!(plan.changes.len(), 1, "one person joins one group");
     bench.apply(&directory, &plan);
     let wall = started.elapsed();
